@@ -1,0 +1,32 @@
+"""Archive: copies each completed job's video into S3, then publishes its event."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Json
+
+from sora_relay.handoff import ArchiveHandOff
+from sora_relay.observability import logger, metrics, tracer
+from sora_relay.wiring import archive_service
+
+
+class ArchiveRecord(SqsRecordModel):
+    body: Json[ArchiveHandOff]  # type: ignore[assignment]
+
+
+processor = BatchProcessor(event_type=EventType.SQS, model=ArchiveRecord)
+
+
+def handle_record(record: ArchiveRecord) -> None:
+    logger.append_keys(request_id=record.body.request_id)
+    # ArchiveFailed propagates: the record fails and SQS delivers the hand-off again.
+    archive_service().archive_job(record.body.request_id)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)

@@ -1,0 +1,36 @@
+"""Submit: reads the request queue, submits each request to the provider once."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sora_relay.observability import logger, metrics, tracer
+from sora_relay.services.submit import InboundMessage, Retry
+from sora_relay.wiring import request_redelivery, submit_service
+
+processor = BatchProcessor(event_type=EventType.SQS, model=SqsRecordModel)
+
+
+class SubmitLater(Exception):
+    """Marks the record as a batch-item failure: SQS delivers it again after its visibility timeout."""
+
+
+def handle_record(record: SqsRecordModel) -> None:
+    message = InboundMessage(
+        message_id=record.messageId,
+        body=record.body,
+        receive_count=int(record.attributes.ApproximateReceiveCount),
+    )
+    result = submit_service().handle(message)
+    if isinstance(result, Retry):
+        request_redelivery().delay(record.receiptHandle, result.delay)
+        raise SubmitLater(result.reason)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)

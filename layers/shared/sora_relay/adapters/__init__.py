@@ -1,0 +1,1 @@
+"""Adapters: the ports on boto3 and httpx."""

@@ -1,0 +1,141 @@
+"""The jobs table: one item per request_id, and a sparse index of the jobs that owe work."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from sora_relay.events import ProviderSummary, VideoEvent
+from sora_relay.jobs import Job, JobState
+from sora_relay.ports import StaleJob
+from sora_relay.request import VideoRequest
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+OUTSTANDING_INDEX = "outstanding"
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def shard_of(request_id: str, shards: int) -> int:
+    """A stable spread of jobs over the index's partitions, so no partition is hot."""
+    return int(hashlib.sha256(request_id.encode()).hexdigest()[:8], 16) % shards
+
+
+class DynamoJobStore:
+    def __init__(self, client: DynamoDBClient, table_name: str, *, shards: int, finished_ttl: timedelta) -> None:
+        self._client = client
+        self._table = table_name
+        self.shards = shards
+        self._finished_ttl = finished_ttl
+
+    def create(self, job: Job) -> bool:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=self._to_item(job),
+                ConditionExpression="attribute_not_exists(request_id)",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def get(self, request_id: str) -> Job | None:
+        answer = self._client.get_item(
+            TableName=self._table, Key={"request_id": {"S": request_id}}, ConsistentRead=True
+        )
+        item = answer.get("Item")
+        return self._from_item(item) if item else None
+
+    def save(self, job: Job) -> None:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=self._to_item(job),
+                ConditionExpression="version = :previous",
+                ExpressionAttributeValues={":previous": {"N": str(job.version - 1)}},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException as error:
+            raise StaleJob(job.request_id) from error
+
+    def due(self, shard: int, now: datetime, limit: int) -> list[Job]:
+        answer = self._client.query(
+            TableName=self._table,
+            IndexName=OUTSTANDING_INDEX,
+            KeyConditionExpression="poll_shard = :shard AND next_check_at <= :now",
+            ExpressionAttributeValues={":shard": {"S": str(shard)}, ":now": {"N": str(_millis(now))}},
+            Limit=limit,
+        )
+        return [self._from_item(item) for item in answer.get("Items", [])]
+
+    def _to_item(self, job: Job) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "request_id": job.request_id,
+            "state": job.state.value,
+            "fingerprint": job.fingerprint,
+            "version": job.version,
+            "created_at": job.created_at.isoformat(),
+            "updated_at": job.updated_at.isoformat(),
+            "metadata": json.dumps(job.metadata),
+            "progress": job.progress,
+            "status_checks": job.status_checks,
+            "event_published": job.event_published,
+        }
+        optional: dict[str, Any] = {
+            "request": job.request.model_dump_json() if job.request else None,
+            "lease_until": job.lease_until.isoformat() if job.lease_until else None,
+            "provider": job.provider.model_dump_json(exclude_none=True) if job.provider else None,
+            "submitted_at": job.submitted_at.isoformat() if job.submitted_at else None,
+            "video_url": job.video_url,
+            "media_type": job.media_type,
+            "final_event": job.final_event.to_json() if job.final_event else None,
+        }
+        item.update({name: value for name, value in optional.items() if value is not None})
+        if job.next_check_at is not None:
+            # Both index keys are present only while the job owes work: that keeps the index sparse.
+            item["next_check_at"] = _millis(job.next_check_at)
+            item["poll_shard"] = str(shard_of(job.request_id, self.shards))
+        if job.state.final:
+            item["expires_at"] = int((job.updated_at + self._finished_ttl).timestamp())
+        return {name: _serializer.serialize(value) for name, value in item.items()}
+
+    @staticmethod
+    def _from_item(raw: dict[str, Any]) -> Job:
+        item = {name: _deserializer.deserialize(value) for name, value in raw.items()}
+
+        def moment(name: str) -> datetime | None:
+            return datetime.fromisoformat(item[name]) if name in item else None
+
+        return Job(
+            request_id=item["request_id"],
+            state=JobState(item["state"]),
+            fingerprint=item["fingerprint"],
+            version=int(item["version"]),
+            created_at=datetime.fromisoformat(item["created_at"]),
+            updated_at=datetime.fromisoformat(item["updated_at"]),
+            metadata=json.loads(item["metadata"]),
+            progress=int(item["progress"]),
+            status_checks=int(item["status_checks"]),
+            event_published=bool(item["event_published"]),
+            request=VideoRequest.model_validate_json(item["request"]) if "request" in item else None,
+            lease_until=moment("lease_until"),
+            provider=ProviderSummary.model_validate_json(item["provider"]) if "provider" in item else None,
+            submitted_at=moment("submitted_at"),
+            video_url=item.get("video_url"),
+            media_type=item.get("media_type"),
+            final_event=VideoEvent.model_validate_json(item["final_event"]) if "final_event" in item else None,
+            next_check_at=(
+                datetime.fromtimestamp(int(item["next_check_at"]) / 1000, UTC) if "next_check_at" in item else None
+            ),
+        )
+
+
+def _millis(moment: datetime) -> int:
+    return math.ceil(moment.timestamp() * 1000)

@@ -1,0 +1,56 @@
+"""SNS for the completion events, SQS for the archive hand-off and request retries."""
+
+from __future__ import annotations
+
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sora_relay.events import VideoEvent
+from sora_relay.handoff import ArchiveHandOff
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+
+# SQS hides a message for at most 12 hours.
+_LONGEST_VISIBILITY = timedelta(hours=12)
+
+
+class SnsEventPublisher:
+    def __init__(self, client: SNSClient, topic_arn: str) -> None:
+        self._client = client
+        self._topic_arn = topic_arn
+
+    def publish(self, event: VideoEvent) -> None:
+        self._client.publish(
+            TopicArn=self._topic_arn,
+            Message=event.to_json(),
+            MessageAttributes={
+                name: {"DataType": "String", "StringValue": value} for name, value in event.attributes().items()
+            },
+        )
+
+
+class SqsArchiveQueue:
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    def enqueue(self, request_id: str) -> None:
+        body = ArchiveHandOff(request_id=request_id).model_dump_json()
+        self._client.send_message(QueueUrl=self._queue_url, MessageBody=body)
+
+
+class SqsRedelivery:
+    """Sets when SQS delivers a failed message again (its visibility timeout)."""
+
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    def delay(self, receipt_handle: str, delay: timedelta) -> None:
+        seconds = int(min(delay, _LONGEST_VISIBILITY).total_seconds())
+        self._client.change_message_visibility(
+            QueueUrl=self._queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=max(seconds, 0)
+        )

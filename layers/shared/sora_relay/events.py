@@ -1,0 +1,113 @@
+"""The events on the completion topic (contract section 2)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from sora_relay.request import VideoRequest
+
+
+class EventType(StrEnum):
+    COMPLETED = "video.completed"
+    FAILED = "video.failed"
+
+
+class ErrorCode(StrEnum):
+    INVALID_REQUEST = "invalid_request"
+    PROVIDER_REJECTED = "provider_rejected"
+    GENERATION_FAILED = "generation_failed"
+    EXPIRED = "expired"
+    TIMED_OUT = "timed_out"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RequestSummary(_Frozen):
+    prompt: str
+    model: str
+    duration: int
+    resolution: str
+    aspect_ratio: str
+
+    @classmethod
+    def of(cls, request: VideoRequest) -> RequestSummary:
+        return cls.model_validate(request.model_dump(mode="json", include=set(cls.model_fields)))
+
+
+class ProviderSummary(_Frozen):
+    uuid: str
+    id: int | None = None
+    estimated_credit: int | float | None = None
+    expired_at: str | None = None
+
+
+class VideoObject(_Frozen):
+    bucket: str
+    key: str
+    uri: str
+    size: int
+    sha256: str
+    content_type: str
+
+
+class EventError(_Frozen):
+    code: ErrorCode
+    message: str
+
+
+class VideoEvent(_Frozen):
+    version: Literal[1] = 1
+    event: EventType
+    event_id: str
+    request_id: str
+    occurred_at: str
+    request: RequestSummary | None = None
+    provider: ProviderSummary | None = None
+    video: VideoObject | None = None
+    error: EventError | None = None
+    metadata: dict[str, str] = {}
+
+    def to_json(self) -> str:
+        return self.model_dump_json(exclude_none=True)
+
+    def attributes(self) -> dict[str, str]:
+        """SNS message attributes, for subscription filter policies."""
+        attributes = {"event": self.event.value, "request_id": self.request_id}
+        if self.request is not None:
+            attributes["model"] = self.request.model
+        return attributes
+
+
+def iso_utc(moment: datetime) -> str:
+    """The contract's timestamp form: seconds precision, UTC, `Z`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_event(
+    *,
+    request_id: str,
+    occurred_at: datetime,
+    request: VideoRequest | None,
+    provider: ProviderSummary | None,
+    metadata: dict[str, str],
+    video: VideoObject | None = None,
+    error: EventError | None = None,
+) -> VideoEvent:
+    event = EventType.COMPLETED if video is not None else EventType.FAILED
+    return VideoEvent(
+        event=event,
+        event_id=f"{request_id}:{event.value}",
+        request_id=request_id,
+        occurred_at=iso_utc(occurred_at),
+        request=RequestSummary.of(request) if request is not None else None,
+        provider=provider,
+        video=video,
+        error=error,
+        metadata=metadata,
+    )

@@ -1,0 +1,67 @@
+"""A job: one request_id's journey, as the jobs table holds it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sora_relay.events import ProviderSummary, VideoEvent
+from sora_relay.request import VideoRequest
+
+
+class JobState(StrEnum):
+    RECEIVED = "received"  # claimed; the provider has not (knowingly) accepted it yet
+    SUBMITTED = "submitted"  # the provider accepted it; being polled
+    COMPLETED = "completed"  # the provider has the video; handed to the archiver
+    ARCHIVED = "archived"  # the video is in S3
+    FAILED = "failed"
+
+    @property
+    def final(self) -> bool:
+        return self in {JobState.ARCHIVED, JobState.FAILED}
+
+
+@dataclass(frozen=True)
+class Job:
+    """Every change is saved conditionally on `version`, so two invocations cannot both move a job.
+
+    `next_check_at` is set while the job still owes work that a poll sweep must do or watch
+    (a status call, a hand-off to the archiver, an unpublished event); it puts the job in
+    the sparse index of outstanding jobs, and a finished job leaves it.
+    """
+
+    request_id: str
+    state: JobState
+    fingerprint: str
+    created_at: datetime
+    updated_at: datetime
+    version: int = 0
+    request: VideoRequest | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    lease_until: datetime | None = None
+    provider: ProviderSummary | None = None
+    submitted_at: datetime | None = None
+    progress: int = 0
+    status_checks: int = 0
+    video_url: str | None = None
+    media_type: str | None = None
+    next_check_at: datetime | None = None
+    final_event: VideoEvent | None = None
+    event_published: bool = False
+
+    def moved(self, now: datetime, **changes: object) -> Job:
+        """The next version of this job."""
+        return replace(self, updated_at=now, version=self.version + 1, **changes)  # type: ignore[arg-type]
+
+    @property
+    def expired_at(self) -> datetime | None:
+        if self.provider is None or self.provider.expired_at is None:
+            return None
+        return datetime.fromisoformat(self.provider.expired_at.replace("Z", "+00:00"))
+
+    def lease_expired(self, now: datetime) -> bool:
+        return self.lease_until is None or self.lease_until <= now
+
+    def age(self, now: datetime) -> timedelta:
+        return now - (self.submitted_at or self.created_at)

@@ -1,0 +1,31 @@
+"""Powertools' logger, metrics and tracer, shared by every function of the stack."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+SERVICE = "sora-relay"
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+
+
+class PowertoolsMetrics:
+    """The domain's Metrics port on CloudWatch embedded metric format."""
+
+    def count(self, name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None:
+        if not dimensions:
+            metrics.add_metric(name=name, unit=MetricUnit(unit), value=value)
+            return
+        # A dimension that differs per data point (such as an error code) needs its own metric set.
+        with single_metric(
+            name=name,
+            unit=MetricUnit(unit),
+            value=value,
+            namespace=metrics.namespace,
+            default_dimensions=metrics.default_dimensions,
+        ) as metric:
+            for dimension, dimension_value in dimensions.items():
+                metric.add_dimension(name=dimension, value=dimension_value)

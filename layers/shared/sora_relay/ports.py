@@ -1,0 +1,87 @@
+"""The domain's view of the outside world. Adapters implement these; tests pass plain fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sora_relay.events import VideoEvent, VideoObject
+from sora_relay.jobs import Job
+from sora_relay.provider import GenerationRecord, SubmitOutcome
+from sora_relay.request import VideoRequest
+
+
+class StaleJob(Exception):
+    """The job changed since it was read: another invocation moved it first."""
+
+
+class JobStore(Protocol):
+    def create(self, job: Job) -> bool:
+        """Store a new job; False when its request_id is already there."""
+
+    def get(self, request_id: str) -> Job | None: ...
+
+    def save(self, job: Job) -> None:
+        """Store the next version of a job; raises StaleJob if the stored one is not `job.version - 1`."""
+
+    def due(self, shard: int, now: datetime, limit: int) -> list[Job]:
+        """Jobs of one index shard whose `next_check_at` has come, soonest first."""
+
+
+@dataclass(frozen=True)
+class ReferenceFile:
+    filename: str
+    content_type: str
+    content: bytes
+
+
+class InvalidReference(Exception):
+    """A `files` entry the worker cannot use (missing, forbidden, too large): the user's to fix."""
+
+
+class ReferenceUnavailable(Exception):
+    """A `files` entry that could not be read this time; reading it again may work."""
+
+
+class ReferenceFiles(Protocol):
+    def fetch(self, uri: str) -> ReferenceFile: ...
+
+
+class Provider(Protocol):
+    def submit(self, request: VideoRequest, files: Sequence[ReferenceFile]) -> SubmitOutcome: ...
+
+    def status(self, uuid: str) -> GenerationRecord:
+        """Raises ProviderUnavailable when no usable answer came."""
+
+
+class MediaGone(Exception):
+    """The video's address answered that the file is not there (403, 404, 410)."""
+
+
+class MediaNotAllowed(Exception):
+    """The video's address is not https on an allowed host: it is not downloaded."""
+
+
+class VideoArchive(Protocol):
+    def copy(self, url: str, key: str, content_type: str) -> VideoObject:
+        """Stream the video at `url` into the archive at `key`, whole and checksummed.
+
+        Raises MediaGone or MediaNotAllowed; any other exception is worth another try."""
+
+
+class EventPublisher(Protocol):
+    def publish(self, event: VideoEvent) -> None: ...
+
+
+class ArchiveQueue(Protocol):
+    def enqueue(self, request_id: str) -> None: ...
+
+
+class Metrics(Protocol):
+    def count(self, name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None: ...
+
+
+class Clock(Protocol):
+    def __call__(self) -> datetime: ...

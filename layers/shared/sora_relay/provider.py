@@ -1,0 +1,132 @@
+"""What GeminiGen answers, read defensively: the guesses about its undocumented parts live here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+# Where public clients find the finished video's address, in the order they are tried.
+_VIDEO_URL_PLACES = ("video_url", "media_url", "generate_result")
+
+
+class GenerationStatus(IntEnum):
+    PROCESSING = 1
+    COMPLETED = 2
+    FAILED = 3
+
+
+class GenerationRecord(BaseModel):
+    """The provider's record of one generation, from a submit answer or a status call."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    uuid: str
+    id: int | None = None
+    status: int | None = None
+    status_percentage: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    expired_at: datetime | None = None
+    estimated_credit: int | float | None = None
+    media_type: str | None = None
+    video_url: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unwrap(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        for wrapper in ("data", "result"):
+            if isinstance(raw.get(wrapper), dict) and "uuid" not in raw:
+                raw = raw[wrapper]
+                break
+        return {**raw, "video_url": _find_video_url(raw)}
+
+    @field_validator("status", "status_percentage", mode="before")
+    @classmethod
+    def _number_or_unknown(cls, value: Any) -> int | None:
+        # A status we cannot read means "still running": never end a job on a guess.
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+        return None
+
+    @field_validator("id", "estimated_credit", "error_code", "error_message", "media_type", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value in ("", None) else value
+
+    @field_validator("expired_at", mode="before")
+    @classmethod
+    def _unreadable_time_is_none(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not value:
+            return None
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+
+    @property
+    def failed(self) -> bool:
+        return self.status == GenerationStatus.FAILED
+
+    @property
+    def ready(self) -> bool:
+        """Completed with an address: status 2 can come before the address does."""
+        return self.status == GenerationStatus.COMPLETED and bool(self.video_url)
+
+    def failure_message(self) -> str:
+        detail = ": ".join(part for part in (self.error_code, self.error_message) if part)
+        return f"the provider reported the generation failed ({detail or 'no reason given'})"
+
+
+def _find_video_url(raw: dict[str, Any]) -> str | None:
+    generated = raw.get("generated_video")
+    if isinstance(generated, list) and generated and isinstance(generated[0], dict):
+        url = generated[0].get("video_url")
+        if isinstance(url, str) and url:
+            return url
+    for place in _VIDEO_URL_PLACES:
+        value = raw.get(place)
+        if isinstance(value, str) and value.startswith(("https://", "http://")):
+            return value
+    return None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    record: GenerationRecord
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A 4xx that no retry can fix."""
+
+    status_code: int
+    message: str
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    """Not accepted this time (429, 5xx, timeout, network); the same request may go again."""
+
+    reason: str
+    retry_after: float | None = None
+
+
+SubmitOutcome = Accepted | Rejected | RetryLater
+
+
+class ProviderUnavailable(Exception):
+    """A status call that got no usable answer this time."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after

@@ -1,0 +1,165 @@
+"""The request: the body of one message on the request queue (contract section 1)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, field_validator
+
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+MAX_PROMPT_CHARS = 5_000
+MAX_FILES = 4
+MAX_FILE_BYTES = 25 * 1024 * 1024
+MAX_METADATA_BYTES = 2_048
+
+RequestId = Annotated[str, StringConstraints(pattern=REQUEST_ID_PATTERN)]
+_REQUEST_ID: TypeAdapter[str] = TypeAdapter(RequestId)
+
+
+def _check_reference(uri: str) -> str:
+    problem = reference_problem(uri)
+    if problem:
+        raise ValueError(problem)
+    return uri
+
+
+ReferenceUri = Annotated[str, AfterValidator(_check_reference)]
+
+
+class Model(StrEnum):
+    SORA_2 = "sora-2"
+    SORA_2_PRO = "sora-2-pro"
+
+
+class Resolution(StrEnum):
+    SMALL = "small"
+    LARGE = "large"
+
+
+class AspectRatio(StrEnum):
+    LANDSCAPE = "landscape"
+    PORTRAIT = "portrait"
+
+
+class VideoRequest(BaseModel):
+    """A valid request. Strict: a typo or a wrong type must never spend credits."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    request_id: RequestId | None = None
+    prompt: str = Field(max_length=MAX_PROMPT_CHARS)
+    model: Model = Model.SORA_2
+    duration: Literal[10, 15] = 10
+    resolution: Resolution = Resolution.SMALL
+    aspect_ratio: AspectRatio = AspectRatio.LANDSCAPE
+    files: list[ReferenceUri] = Field(default_factory=list, max_length=MAX_FILES)
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_not_blank(cls, prompt: str) -> str:
+        if not prompt.strip():
+            raise ValueError("must not be blank")
+        return prompt
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_fits(cls, metadata: dict[str, str]) -> dict[str, str]:
+        size = len(json.dumps(metadata, ensure_ascii=False).encode())
+        if size > MAX_METADATA_BYTES:
+            raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes as JSON, is {size}")
+        return metadata
+
+    def fingerprint(self) -> str:
+        """What makes two messages the same job, whatever their request_id."""
+        body = self.model_dump(mode="json", exclude={"request_id"})
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def reference_problem(uri: str) -> str | None:
+    """Why a `files` entry is not a reference the worker can read, or None."""
+    if uri.startswith("s3://"):
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        if not bucket or not key:
+            return "must be s3://bucket/key"
+        return None
+    if uri.startswith("https://") and len(uri) > len("https://"):
+        return None
+    return "must be an s3://bucket/key or https:// address"
+
+
+@dataclass(frozen=True)
+class ParsedRequest:
+    request_id: str
+    request: VideoRequest
+
+
+@dataclass(frozen=True)
+class InvalidRequest:
+    """A message that breaks the contract: it ends at once, never reaching the provider."""
+
+    request_id: str
+    message: str
+    fingerprint: str
+    metadata: dict[str, str]
+
+
+def parse_request(body: str, message_id: str) -> ParsedRequest | InvalidRequest:
+    try:
+        request = VideoRequest.model_validate_json(body)
+    except ValidationError as error:
+        raw = _loose_json(body)
+        return InvalidRequest(
+            request_id=_readable_request_id(raw) or message_id,
+            message=describe_errors(error),
+            fingerprint=hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest(),
+            metadata=_readable_metadata(raw),
+        )
+    return ParsedRequest(request_id=request.request_id or message_id, request=request)
+
+
+def describe_errors(error: ValidationError) -> str:
+    """One line a user can act on: each field named with the rule it broke."""
+    parts = []
+    for detail in error.errors(include_url=False):
+        if detail["type"] == "json_invalid":
+            return "the message body is not valid JSON"
+        if detail["type"] in {"model_type", "model_attributes_type"}:
+            return "the message body must be a JSON object"
+        field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in detail["loc"])
+        field = field.lstrip(".") or "body"
+        if detail["type"] == "extra_forbidden":
+            parts.append(f"{field}: unknown field")
+        else:
+            parts.append(f"{field}: {detail['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
+def _loose_json(body: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _readable_request_id(raw: Any) -> str | None:
+    if isinstance(raw, dict):
+        try:
+            return _REQUEST_ID.validate_python(raw.get("request_id"), strict=True)
+        except ValidationError:
+            return None
+    return None
+
+
+def _readable_metadata(raw: Any) -> dict[str, str]:
+    """Echo the user's correlation data even on an invalid message, when it is well formed."""
+    if isinstance(raw, dict):
+        metadata = raw.get("metadata")
+        if isinstance(metadata, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+            if len(json.dumps(metadata, ensure_ascii=False).encode()) <= MAX_METADATA_BYTES:
+                return metadata
+    return {}

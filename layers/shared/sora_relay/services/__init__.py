@@ -1,0 +1,1 @@
+"""The domain: what happens to a job, free of any SDK."""

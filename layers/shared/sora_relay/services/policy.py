@@ -1,0 +1,39 @@
+"""The stack's timing rules, in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+# Between two status calls of an old job, at most this long (unless the interval is longer).
+LONGEST_STATUS_INTERVAL = timedelta(minutes=5)
+# SQS cannot hide a message for longer than 12 hours; retries never need that much.
+LONGEST_RETRY_DELAY = timedelta(minutes=15)
+FIRST_RETRY_DELAY = timedelta(seconds=20)
+
+
+@dataclass(frozen=True)
+class Policy:
+    poll_interval: timedelta = timedelta(seconds=30)
+    max_wait: timedelta = timedelta(hours=2)
+    # Longer than the submit function's timeout: a claim is only taken over once its holder is gone.
+    claim_lease: timedelta = timedelta(minutes=10)
+    # Longer than the archive function's timeout: a hand-off not finished by then is sent again.
+    handoff_watchdog: timedelta = timedelta(minutes=20)
+    # A final event not confirmed as published by then is published again by a sweep.
+    publish_watchdog: timedelta = timedelta(minutes=2)
+    archive_prefix: str = "videos/"
+
+    def next_status_delay(self, age: timedelta) -> timedelta:
+        """Back off as the job ages: a tenth of its age, never sooner than the poll interval."""
+        return max(self.poll_interval, min(age / 10, LONGEST_STATUS_INTERVAL))
+
+    def retry_delay(self, receive_count: int, retry_after: float | None) -> timedelta:
+        """How long a message waits before SQS delivers it again."""
+        if retry_after is not None:
+            return min(timedelta(seconds=max(retry_after, 0)), LONGEST_RETRY_DELAY)
+        backoff = FIRST_RETRY_DELAY * 2 ** max(receive_count - 1, 0)
+        return min(backoff, LONGEST_RETRY_DELAY)
+
+    def archive_key(self, request_id: str) -> str:
+        return f"{self.archive_prefix}{request_id}.mp4"

@@ -1,0 +1,150 @@
+"""Poll: one sweep over the jobs whose next check is due, status calls in parallel."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sora_relay.events import ErrorCode, iso_utc
+from sora_relay.jobs import Job, JobState
+from sora_relay.observability import logger
+from sora_relay.ports import ArchiveQueue, Clock, JobStore, Metrics, Provider, StaleJob
+from sora_relay.provider import ProviderUnavailable
+from sora_relay.services.lifecycle import Finisher
+from sora_relay.services.policy import Policy
+
+
+class Outcome(StrEnum):
+    RUNNING = "running"
+    HANDED_OFF = "handed_off"
+    FAILED = "failed"
+    PUBLISHED = "published"
+    UNREACHABLE = "unreachable"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    outcomes: Counter[Outcome]
+    backlog: bool
+
+
+@dataclass(frozen=True)
+class PollService:
+    store: JobStore
+    shards: int
+    provider: Provider
+    archive_queue: ArchiveQueue
+    finisher: Finisher
+    metrics: Metrics
+    policy: Policy
+    clock: Clock
+    concurrency: int = 16
+    batch_size: int = 100
+
+    def sweep(self) -> SweepReport:
+        """Check every due job once (up to `batch_size` a shard)."""
+        now = self.clock()
+        pages = [self.store.due(shard, now, self.batch_size) for shard in range(self.shards)]
+        due = [job for page in pages for job in page]
+        for job in due:
+            assert job.next_check_at is not None
+            self.metrics.count("PollLag", (now - job.next_check_at).total_seconds(), unit="Seconds")
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(due) or 1))) as pool:
+            outcomes = Counter(pool.map(self._check_guarded, due))
+        logger.info("sweep done", extra={"due": len(due), **{k.value: v for k, v in outcomes.items()}})
+        return SweepReport(outcomes=outcomes, backlog=any(len(page) >= self.batch_size for page in pages))
+
+    def sweep_while(self, has_time: Callable[[], bool]) -> Counter[Outcome]:
+        """Sweep again while a shard had more due jobs than one page and time allows."""
+        total: Counter[Outcome] = Counter()
+        while True:
+            report = self.sweep()
+            total.update(report.outcomes)
+            if not report.backlog or not has_time():
+                return total
+
+    def _check_guarded(self, job: Job) -> Outcome:
+        logger.append_keys(request_id=job.request_id)
+        try:
+            return self._check(job)
+        except StaleJob:
+            return Outcome.SKIPPED  # another sweep moved it first
+        except Exception:
+            # One job's fault must not stop the sweep; it stays due and is tried next time.
+            logger.exception("checking a job failed")
+            return Outcome.SKIPPED
+
+    def _check(self, job: Job) -> Outcome:
+        now = self.clock()
+        if job.state.final:
+            if job.event_published:
+                return Outcome.SKIPPED
+            self.finisher.publish(job, now)
+            return Outcome.PUBLISHED
+        if job.state is JobState.COMPLETED:
+            return self._watch_handoff(job)
+        if job.state is not JobState.SUBMITTED or job.provider is None:
+            return Outcome.SKIPPED
+        if job.age(now) > self.policy.max_wait:
+            minutes = int(self.policy.max_wait.total_seconds() // 60)
+            self.finisher.fail(job, ErrorCode.TIMED_OUT, f"no result within {minutes} minutes", now)
+            return Outcome.FAILED
+        try:
+            record = self.provider.status(job.provider.uuid)
+        except ProviderUnavailable as error:
+            later = self.policy.next_status_delay(job.age(now))
+            if error.retry_after is not None:
+                later = max(later, self.policy.retry_delay(1, error.retry_after))
+            logger.warning("status call failed", extra={"reason": str(error)})
+            self.store.save(job.moved(self.clock(), next_check_at=self.clock() + later))
+            return Outcome.UNREACHABLE
+        now = self.clock()
+        checks = job.status_checks + 1
+        provider = job.provider
+        if record.expired_at is not None:
+            provider = provider.model_copy(update={"expired_at": iso_utc(record.expired_at)})
+        if record.failed:
+            self.finisher.fail(job.moved(now, provider=provider, status_checks=checks), ErrorCode.GENERATION_FAILED, record.failure_message(), now)
+            return Outcome.FAILED
+        if record.ready:
+            completed = job.moved(
+                now,
+                state=JobState.COMPLETED,
+                provider=provider,
+                status_checks=checks,
+                progress=100,
+                video_url=record.video_url,
+                media_type=record.media_type or job.media_type or "video/mp4",
+                next_check_at=now + self.policy.handoff_watchdog,
+            )
+            self.store.save(completed)
+            self.archive_queue.enqueue(job.request_id)
+            return Outcome.HANDED_OFF
+        progress = record.status_percentage if record.status_percentage is not None else job.progress
+        self.store.save(
+            job.moved(
+                now,
+                provider=provider,
+                status_checks=checks,
+                progress=progress,
+                next_check_at=now + self.policy.next_status_delay(job.age(now)),
+            )
+        )
+        return Outcome.RUNNING
+
+    def _watch_handoff(self, job: Job) -> Outcome:
+        """A completed job still due was not archived in time: hand it off again, or let it expire."""
+        now = self.clock()
+        expired_at = job.expired_at
+        if expired_at is not None and now >= expired_at:
+            message = f"the video was not copied before its expired_at ({iso_utc(expired_at)})"
+            self.finisher.fail(job, ErrorCode.EXPIRED, message, now)
+            return Outcome.FAILED
+        self.store.save(job.moved(now, next_check_at=now + self.policy.handoff_watchdog))
+        self.archive_queue.enqueue(job.request_id)
+        logger.warning("archive hand-off sent again")
+        return Outcome.HANDED_OFF

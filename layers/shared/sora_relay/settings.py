@@ -1,0 +1,44 @@
+"""The functions' environment, as the template sets it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sora_relay.services.policy import Policy
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    jobs_table_name: str = Field(alias="JOBS_TABLE_NAME")
+    completion_topic_arn: str = Field(alias="COMPLETION_TOPIC_ARN")
+    archive_bucket_name: str = Field(alias="ARCHIVE_BUCKET_NAME")
+    archive_queue_url: str = Field(alias="ARCHIVE_QUEUE_URL")
+    request_queue_url: str = Field(alias="REQUEST_QUEUE_URL")
+    geminigen_base_url: str = Field(alias="GEMINIGEN_BASE_URL", default="https://api.geminigen.ai")
+    geminigen_api_key_secret: str = Field(alias="GEMINIGEN_API_KEY_SECRET")
+    archive_prefix: str = Field(alias="ARCHIVE_PREFIX", default="videos/")
+    poll_interval_seconds: int = Field(alias="POLL_INTERVAL_SECONDS", default=30, ge=1)
+    max_wait_minutes: int = Field(alias="MAX_WAIT_MINUTES", default=120, ge=1)
+    allowed_media_hosts: str = Field(alias="ALLOWED_MEDIA_HOSTS", default="*.geminigen.ai")
+    poll_shards: int = Field(alias="POLL_SHARDS", default=4, ge=1, le=100)
+    poll_concurrency: int = Field(alias="POLL_CONCURRENCY", default=16, ge=1, le=128)
+    archive_part_size_mib: int = Field(alias="ARCHIVE_PART_SIZE_MIB", default=8, ge=5, le=512)
+    archive_concurrency: int = Field(alias="ARCHIVE_CONCURRENCY", default=4, ge=1, le=32)
+    finished_job_ttl_days: int = Field(alias="FINISHED_JOB_TTL_DAYS", default=30, ge=1)
+    secret_cache_seconds: int = Field(alias="SECRET_CACHE_SECONDS", default=300, ge=0)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        return cls.model_validate(dict(os.environ if environ is None else environ))
+
+    def policy(self) -> Policy:
+        return Policy(
+            poll_interval=timedelta(seconds=self.poll_interval_seconds),
+            max_wait=timedelta(minutes=self.max_wait_minutes),
+            archive_prefix=self.archive_prefix,
+        )

@@ -1,0 +1,340 @@
+"""The simulator: checks the key, validates submissions, progresses over time, serves real MP4s.
+
+Behaviour a test can set:
+- `generation_seconds`, `expire_after`, `video_size` (None serves the bundled MP4; a number
+  serves a synthetic body of that many bytes, generated as it is sent);
+- `fail_when(prompt)`: generations whose prompt matches end with status 3;
+- `address_delay_checks`: how many status calls report status 2 before the address appears;
+- `inject(endpoint, Fault(...))`: the next call to "submit", "status" or "media" answers
+  with that fault (an HTTP status with an optional Retry-After, a delay, an unreadable
+  body, or a download cut short).
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import json
+import random
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.resources import files
+from typing import Any
+from urllib.parse import urlsplit
+
+SAMPLE_MP4 = files("sora_relay.simulator").joinpath("sample.mp4").read_bytes()
+_MODELS = {"sora-2", "sora-2-pro"}
+_BLOCK = 1024 * 1024
+
+
+class ManualClock:
+    """A clock that moves only when told: lets a test age a generation past its expiry."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@dataclass(frozen=True)
+class Fault:
+    status: int | None = None
+    retry_after: str | None = None
+    delay: float = 0.0
+    malformed: bool = False  # a 200 whose body is not JSON
+    truncate_at: int | None = None  # media: announce the full length, send this many bytes, hang up
+
+
+@dataclass
+class Generation:
+    id: int
+    uuid: str
+    fields: dict[str, str]
+    file_names: list[str]
+    created_at: datetime
+    expired_at: datetime
+    generation_seconds: float
+    fails: bool
+    video_size: int | None
+    status_calls: int = 0
+
+
+@dataclass
+class GeminiGenSimulator:
+    api_key: str = "sim-api-key"
+    host: str = "127.0.0.1"
+    port: int = 0
+    generation_seconds: float = 0.0
+    expire_after: timedelta = timedelta(days=7)
+    video_size: int | None = None
+    address_delay_checks: int = 0
+    fail_when: Callable[[str], bool] = lambda prompt: "[fail]" in prompt
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    generations: dict[str, Generation] = field(default_factory=dict)
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    _faults: dict[str, deque[Fault]] = field(default_factory=lambda: defaultdict(deque))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _server: ThreadingHTTPServer | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> GeminiGenSimulator:
+        simulator = self
+
+        class Handler(_Handler):
+            sim = simulator
+
+        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="geminigen-simulator", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> GeminiGenSimulator:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "start the simulator first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    # -- what tests set and read --------------------------------------------------------------
+    def inject(self, endpoint: str, *faults: Fault) -> None:
+        assert endpoint in {"submit", "status", "media"}, endpoint
+        with self._lock:
+            self._faults[endpoint].extend(faults)
+
+    def submissions(self, prompt: str | None = None) -> list[Generation]:
+        with self._lock:
+            found = list(self.generations.values())
+        return [g for g in found if prompt is None or g.fields.get("prompt") == prompt]
+
+    def video_bytes(self, generation: Generation) -> bytes:
+        """The whole video of a generation (for tests: only for small ones)."""
+        return b"".join(self._video_chunks(generation))
+
+    # -- the API --------------------------------------------------------------------------
+    def _next_fault(self, endpoint: str) -> Fault | None:
+        with self._lock:
+            queue = self._faults[endpoint]
+            return queue.popleft() if queue else None
+
+    def _submit(self, form: dict[str, str], file_names: list[str]) -> tuple[int, dict[str, Any]]:
+        problem = _validate(form)
+        if problem:
+            return 422, {"detail": problem}
+        now = self.clock()
+        with self._lock:
+            number = len(self.generations) + 1
+            generation = Generation(
+                id=number,
+                uuid=f"sora_{random.getrandbits(64):016x}",
+                fields=form,
+                file_names=file_names,
+                created_at=now,
+                expired_at=now + self.expire_after,
+                generation_seconds=self.generation_seconds,
+                fails=self.fail_when(form["prompt"]),
+                video_size=self.video_size,
+            )
+            self.generations[generation.uuid] = generation
+        return 200, self._record(generation, status=1, percentage=0)
+
+    def _status(self, uuid: str) -> tuple[int, dict[str, Any]]:
+        generation = self.generations.get(uuid)
+        if generation is None:
+            return 404, {"detail": "generation not found"}
+        elapsed = (self.clock() - generation.created_at).total_seconds()
+        if elapsed < generation.generation_seconds:
+            percentage = int(100 * elapsed / generation.generation_seconds)
+            return 200, self._record(generation, status=1, percentage=min(percentage, 99))
+        if generation.fails:
+            return 200, self._record(generation, status=3, percentage=100, error=True)
+        generation.status_calls += 1
+        if generation.status_calls <= self.address_delay_checks:
+            return 200, self._record(generation, status=2, percentage=100)
+        video_url = f"{self.base_url}/media/{generation.uuid}.mp4"
+        return 200, {"data": {**self._record(generation, status=2, percentage=100), "generated_video": [{"video_url": video_url}]}}
+
+    def _record(self, generation: Generation, *, status: int, percentage: int, error: bool = False) -> dict[str, Any]:
+        return {
+            "id": generation.id,
+            "uuid": generation.uuid,
+            "model_name": generation.fields.get("model", "sora-2"),
+            "input_text": generation.fields["prompt"],
+            "type": "video_generation_sora",
+            "status": status,
+            "status_desc": {1: "processing", 2: "completed", 3: "failed"}[status],
+            "status_percentage": percentage,
+            "error_code": "CONTENT_POLICY" if error else "",
+            "error_message": "the prompt was refused by the content policy" if error else "",
+            "expired_at": generation.expired_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "estimated_credit": 75 if generation.fields.get("model") == "sora-2-pro" else 30,
+            "media_type": "video/mp4",
+            "created_at": generation.created_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        }
+
+    def _video_size(self, generation: Generation) -> int:
+        return len(SAMPLE_MP4) if generation.video_size is None else generation.video_size
+
+    def _video_chunks(self, generation: Generation) -> Iterator[bytes]:
+        if generation.video_size is None:
+            yield SAMPLE_MP4
+            return
+        # A synthetic body, made as it is sent: one random block per generation, repeated.
+        block = random.Random(generation.uuid).randbytes(_BLOCK)
+        remaining = generation.video_size
+        while remaining > 0:
+            piece = block[: min(_BLOCK, remaining)]
+            remaining -= len(piece)
+            yield piece
+
+
+def _validate(form: dict[str, str]) -> str | None:
+    if not form.get("prompt", "").strip():
+        return "prompt is required"
+    checks = {
+        "model": _MODELS,
+        "duration": {"10", "15"},
+        "resolution": {"small", "large"},
+        "aspect_ratio": {"landscape", "portrait"},
+    }
+    for name, allowed in checks.items():
+        if name in form and form[name] not in allowed:
+            return f"{name} must be one of {sorted(allowed)}"
+    return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    sim: GeminiGenSimulator
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+        """Quiet: tests read the simulator's state, not its access log."""
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        path = urlsplit(self.path).path
+        self.sim.requests.append(("POST", path))
+        if path != "/uapi/v1/video-gen/sora":
+            return self._json(404, {"detail": "not found"})
+        if not self._authorised():
+            return None
+        fault = self.sim._next_fault("submit")
+        if fault and self._apply(fault):
+            return None
+        form, file_names = _parse_multipart(self.headers.get("content-type", ""), body)
+        if form is None:
+            return self._json(400, {"detail": "expected multipart/form-data"})
+        status, answer = self.sim._submit(form, file_names)
+        return self._json(status, answer)
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        self.sim.requests.append(("GET", path))
+        if path.startswith("/uapi/v1/history/"):
+            if not self._authorised():
+                return None
+            fault = self.sim._next_fault("status")
+            if fault and self._apply(fault):
+                return None
+            status, answer = self.sim._status(path.rsplit("/", 1)[-1])
+            return self._json(status, answer)
+        if path.startswith("/media/") and path.endswith(".mp4"):
+            return self._media(path.removeprefix("/media/").removesuffix(".mp4"))
+        return self._json(404, {"detail": "not found"})
+
+    def _media(self, uuid: str) -> None:
+        generation = self.sim.generations.get(uuid)
+        if generation is None:
+            return self._json(404, {"detail": "not found"})
+        if self.sim.clock() >= generation.expired_at:
+            return self._json(410, {"detail": "this result has expired"})
+        fault = self.sim._next_fault("media")
+        if fault and fault.truncate_at is None and self._apply(fault):
+            return None
+        size = self.sim._video_size(generation)
+        self.send_response(200)
+        self.send_header("content-type", "video/mp4")
+        self.send_header("content-length", str(size))
+        self.end_headers()
+        sent = 0
+        limit = fault.truncate_at if fault and fault.truncate_at is not None else size
+        try:
+            for chunk in self.sim._video_chunks(generation):
+                piece = chunk[: max(limit - sent, 0)]
+                self.wfile.write(piece)
+                sent += len(piece)
+                if sent >= limit:
+                    break
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        if sent < size:
+            self.close_connection = True
+        return None
+
+    def _authorised(self) -> bool:
+        if self.headers.get("x-api-key") != self.sim.api_key:
+            self._json(401, {"detail": "invalid API key"})
+            return False
+        return True
+
+    def _apply(self, fault: Fault) -> bool:
+        """Answer with the fault; False when it only delays the real answer."""
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.malformed:
+            self._raw(200, b"<html>oops</html>", "text/html")
+            return True
+        if fault.status is not None:
+            headers = {"retry-after": fault.retry_after} if fault.retry_after is not None else {}
+            self._json(fault.status, {"detail": f"injected HTTP {fault.status}"}, headers)
+            return True
+        return False
+
+    def _json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        self._raw(status, json.dumps(body).encode(), "application/json", headers)
+
+    def _raw(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str] | None, list[str]]:
+    if not content_type.startswith("multipart/form-data"):
+        return None, []
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"content-type: " + content_type.encode() + b"\r\n\r\n" + body
+    )
+    form: dict[str, str] = {}
+    file_names: list[str] = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True) or b""
+        if name == "files":
+            file_names.append(part.get_filename() or "")
+        elif isinstance(name, str):
+            form[name] = payload.decode()
+    return form, file_names

@@ -1,0 +1,130 @@
+"""Builds each function's service once per container: clients are reused across invocations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities import parameters
+from botocore.config import Config
+
+from sora_relay.adapters.dynamodb import DynamoJobStore
+from sora_relay.adapters.geminigen import GeminiGenClient, make_http_client
+from sora_relay.adapters.media import ReferenceFetcher, S3VideoArchive, make_media_client, make_reference_client
+from sora_relay.adapters.messaging import SnsEventPublisher, SqsArchiveQueue, SqsRedelivery
+from sora_relay.media_policy import MediaPolicy
+from sora_relay.observability import PowertoolsMetrics
+from sora_relay.request import MAX_FILE_BYTES
+from sora_relay.services.archive import ArchiveService
+from sora_relay.services.lifecycle import Finisher
+from sora_relay.services.poll import PollService
+from sora_relay.services.submit import SubmitService
+from sora_relay.settings import Settings
+
+# The SDK's standard retry mode: throttling and transient faults are retried with backoff.
+_AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@cache
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@cache
+def _client(service: str) -> Any:
+    return boto3.client(service, config=_AWS_CONFIG)  # type: ignore[call-overload]
+
+
+def _store() -> DynamoJobStore:
+    return DynamoJobStore(
+        _client("dynamodb"),
+        settings().jobs_table_name,
+        shards=settings().poll_shards,
+        finished_ttl=timedelta(days=settings().finished_job_ttl_days),
+    )
+
+
+def _finisher() -> Finisher:
+    return Finisher(
+        store=_store(),
+        publisher=SnsEventPublisher(_client("sns"), settings().completion_topic_arn),
+        metrics=PowertoolsMetrics(),
+        policy=settings().policy(),
+    )
+
+
+def _api_key() -> str:
+    # Cached by Powertools for max_age; never logged.
+    secret = parameters.get_secret(settings().geminigen_api_key_secret, max_age=settings().secret_cache_seconds)
+    return secret if isinstance(secret, str) else secret.decode()
+
+
+def _provider() -> GeminiGenClient:
+    return GeminiGenClient(make_http_client(), settings().geminigen_base_url, _api_key)
+
+
+@cache
+def submit_service() -> SubmitService:
+    return SubmitService(
+        store=_store(),
+        provider=_provider(),
+        files=ReferenceFetcher(_client("s3"), make_reference_client(), max_bytes=MAX_FILE_BYTES),
+        finisher=_finisher(),
+        metrics=PowertoolsMetrics(),
+        policy=settings().policy(),
+        clock=utc_now,
+    )
+
+
+@cache
+def request_redelivery() -> SqsRedelivery:
+    return SqsRedelivery(_client("sqs"), settings().request_queue_url)
+
+
+@cache
+def poll_service() -> PollService:
+    store = _store()
+    return PollService(
+        store=store,
+        shards=store.shards,
+        provider=_provider(),
+        archive_queue=SqsArchiveQueue(_client("sqs"), settings().archive_queue_url),
+        finisher=_finisher(),
+        metrics=PowertoolsMetrics(),
+        policy=settings().policy(),
+        clock=utc_now,
+        concurrency=settings().poll_concurrency,
+    )
+
+
+@cache
+def archive_service() -> ArchiveService:
+    media_policy = MediaPolicy.parse(settings().allowed_media_hosts, settings().geminigen_base_url)
+    archive = S3VideoArchive(
+        _client("s3"),
+        make_media_client(media_policy),
+        settings().archive_bucket_name,
+        part_size=settings().archive_part_size_mib * 1024 * 1024,
+        concurrency=settings().archive_concurrency,
+    )
+    return ArchiveService(
+        store=_store(),
+        archive=archive,
+        finisher=_finisher(),
+        metrics=PowertoolsMetrics(),
+        policy=settings().policy(),
+        clock=utc_now,
+    )
+
+
+def reset() -> None:
+    """Forget every cached service and client (for a new environment, as in tests)."""
+    for factory in (settings, _client, submit_service, request_redelivery, poll_service, archive_service):
+        factory.cache_clear()
+    parameters.clear_caches()
