@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from sora_relay.events import ErrorCode, iso_utc
@@ -108,7 +108,8 @@ class PollService:
         if record.expired_at is not None:
             provider = provider.model_copy(update={"expired_at": iso_utc(record.expired_at)})
         if record.failed:
-            self.finisher.fail(job.moved(now, provider=provider, status_checks=checks), ErrorCode.GENERATION_FAILED, record.failure_message(), now)
+            observed = replace(job, provider=provider, status_checks=checks)  # saved with the final version
+            self.finisher.fail(observed, ErrorCode.GENERATION_FAILED, record.failure_message(), now)
             return Outcome.FAILED
         if record.ready:
             completed = job.moved(

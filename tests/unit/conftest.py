@@ -1,0 +1,181 @@
+"""Plain fakes of the domain's ports: enough behaviour to be honest, nothing more."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from sora_relay.events import VideoEvent, VideoObject
+from sora_relay.jobs import Job
+from sora_relay.ports import ReferenceFile, StaleJob
+from sora_relay.provider import Accepted, GenerationRecord, ProviderUnavailable, SubmitOutcome
+from sora_relay.request import VideoRequest
+from sora_relay.services.archive import ArchiveService
+from sora_relay.services.lifecycle import Finisher
+from sora_relay.services.poll import PollService
+from sora_relay.services.policy import Policy
+from sora_relay.services.submit import SubmitService
+from sora_relay.simulator import ManualClock
+
+START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+class MemoryJobStore:
+    shards = 1
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, Job] = {}
+        self.fail_next_save: Exception | None = None
+
+    def create(self, job: Job) -> bool:
+        if job.request_id in self.jobs:
+            return False
+        self.jobs[job.request_id] = job
+        return True
+
+    def get(self, request_id: str) -> Job | None:
+        return self.jobs.get(request_id)
+
+    def save(self, job: Job) -> None:
+        if self.fail_next_save is not None:
+            error, self.fail_next_save = self.fail_next_save, None
+            raise error
+        if self.jobs[job.request_id].version != job.version - 1:
+            raise StaleJob(job.request_id)
+        self.jobs[job.request_id] = job
+
+    def due(self, shard: int, now: datetime, limit: int) -> list[Job]:
+        due = [j for j in self.jobs.values() if j.next_check_at is not None and j.next_check_at <= now]
+        return sorted(due, key=lambda j: j.next_check_at or now)[:limit]
+
+
+@dataclass
+class FakeProvider:
+    outcomes: list[SubmitOutcome] = field(default_factory=list)
+    records: list[GenerationRecord | ProviderUnavailable] = field(default_factory=list)
+    submitted: list[VideoRequest] = field(default_factory=list)
+    status_calls: list[str] = field(default_factory=list)
+
+    def submit(self, request: VideoRequest, files: Sequence[ReferenceFile]) -> SubmitOutcome:
+        self.submitted.append(request)
+        if self.outcomes:
+            return self.outcomes.pop(0)
+        return Accepted(record(status=1))
+
+    def status(self, uuid: str) -> GenerationRecord:
+        self.status_calls.append(uuid)
+        answer = self.records.pop(0) if self.records else record(status=1, status_percentage=40)
+        if isinstance(answer, ProviderUnavailable):
+            raise answer
+        return answer
+
+
+def record(**fields: object) -> GenerationRecord:
+    base: dict[str, object] = {
+        "uuid": "sora_abc",
+        "id": 7,
+        "status": 1,
+        "estimated_credit": 30,
+        "expired_at": (START + timedelta(days=1)).isoformat(),
+        "media_type": "video/mp4",
+    }
+    return GenerationRecord.model_validate({**base, **fields})
+
+
+@dataclass
+class FakeFiles:
+    failures: dict[str, Exception] = field(default_factory=dict)
+
+    def fetch(self, uri: str) -> ReferenceFile:
+        if uri in self.failures:
+            raise self.failures[uri]
+        return ReferenceFile(uri.rsplit("/", 1)[-1], "image/png", b"png")
+
+
+@dataclass
+class FakePublisher:
+    events: list[VideoEvent] = field(default_factory=list)
+    failures: list[Exception] = field(default_factory=list)
+
+    def publish(self, event: VideoEvent) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.events.append(event)
+
+
+@dataclass
+class FakeArchiveQueue:
+    sent: list[str] = field(default_factory=list)
+
+    def enqueue(self, request_id: str) -> None:
+        self.sent.append(request_id)
+
+
+@dataclass
+class FakeArchive:
+    failure: Exception | None = None
+    copies: list[tuple[str, str]] = field(default_factory=list)
+
+    def copy(self, url: str, key: str, content_type: str) -> VideoObject:
+        self.copies.append((url, key))
+        if self.failure is not None:
+            raise self.failure
+        return VideoObject(
+            bucket="archive", key=key, uri=f"s3://archive/{key}", size=3, sha256="ab" * 32, content_type=content_type
+        )
+
+
+@dataclass
+class FakeMetrics:
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def count(self, name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None:
+        key = name + "".join(f"[{k}={v}]" for k, v in sorted(dimensions.items()))
+        self.counts[key] += value
+
+
+@dataclass
+class World:
+    """One set of fakes wired into all three services."""
+
+    clock: ManualClock = field(default_factory=lambda: ManualClock(START))
+    store: MemoryJobStore = field(default_factory=MemoryJobStore)
+    provider: FakeProvider = field(default_factory=FakeProvider)
+    files: FakeFiles = field(default_factory=FakeFiles)
+    publisher: FakePublisher = field(default_factory=FakePublisher)
+    archive_queue: FakeArchiveQueue = field(default_factory=FakeArchiveQueue)
+    archive: FakeArchive = field(default_factory=FakeArchive)
+    metrics: FakeMetrics = field(default_factory=FakeMetrics)
+    policy: Policy = field(default_factory=Policy)
+
+    record = staticmethod(record)
+
+    @property
+    def finisher(self) -> Finisher:
+        return Finisher(self.store, self.publisher, self.metrics, self.policy)
+
+    @property
+    def submitter(self) -> SubmitService:
+        return SubmitService(
+            self.store, self.provider, self.files, self.finisher, self.metrics, self.policy, self.clock
+        )
+
+    @property
+    def poller(self) -> PollService:
+        return PollService(
+            self.store, 1, self.provider, self.archive_queue, self.finisher, self.metrics, self.policy, self.clock
+        )
+
+    @property
+    def archiver(self) -> ArchiveService:
+        return ArchiveService(self.store, self.archive, self.finisher, self.metrics, self.policy, self.clock)
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+

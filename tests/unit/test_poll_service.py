@@ -1,0 +1,128 @@
+import json
+from datetime import timedelta
+
+import pytest
+
+from sora_relay.jobs import JobState
+from sora_relay.provider import ProviderUnavailable
+from sora_relay.services.poll import Outcome
+from sora_relay.services.submit import InboundMessage
+
+
+@pytest.fixture
+def submitted(world):
+    body = json.dumps({"request_id": "ad-1", "prompt": "a fox", "metadata": {"k": "v"}})
+    world.submitter.handle(InboundMessage("m-1", body))
+    world.clock.advance(world.policy.poll_interval)
+    return world
+
+
+def test_job_not_yet_due_is_not_checked(world) -> None:
+    world.submitter.handle(InboundMessage("m-1", json.dumps({"prompt": "a fox"})))
+    assert world.poller.sweep().outcomes == {}
+    assert world.provider.status_calls == []
+
+
+def test_running_job_records_progress_and_waits_at_least_the_interval(submitted) -> None:
+    submitted.provider.records = [submitted.record(status=1, status_percentage=40)]
+    assert submitted.poller.sweep().outcomes == {Outcome.RUNNING: 1}
+    job = submitted.store.get("ad-1")
+    assert job.progress == 40
+    assert job.next_check_at - submitted.clock.now >= submitted.policy.poll_interval
+
+
+def test_checks_back_off_as_the_job_ages(submitted) -> None:
+    submitted.clock.advance(timedelta(minutes=30) - submitted.policy.poll_interval)
+    submitted.poller.sweep()
+    job = submitted.store.get("ad-1")
+    assert job.next_check_at - submitted.clock.now == timedelta(minutes=3)
+
+
+def test_unknown_status_keeps_the_job_running(submitted) -> None:
+    submitted.provider.records = [submitted.record(status="queued")]
+    assert submitted.poller.sweep().outcomes == {Outcome.RUNNING: 1}
+    assert submitted.store.get("ad-1").state is JobState.SUBMITTED
+
+
+def test_status_2_without_an_address_is_not_done(submitted) -> None:
+    submitted.provider.records = [submitted.record(status=2)]
+    assert submitted.poller.sweep().outcomes == {Outcome.RUNNING: 1}
+    assert submitted.archive_queue.sent == []
+
+
+def test_status_3_ends_as_generation_failed_with_the_provider_reason(submitted) -> None:
+    submitted.provider.records = [submitted.record(status=3, error_code="POLICY", error_message="refused")]
+    submitted.poller.sweep()
+    [event] = submitted.publisher.events
+    assert event.error.code == "generation_failed"
+    assert "POLICY: refused" in event.error.message
+    assert event.provider.uuid == "sora_abc"
+    assert event.metadata == {"k": "v"}
+
+
+def test_finished_video_is_handed_to_the_archiver(submitted) -> None:
+    url = "https://cdn.geminigen.ai/v/1.mp4"
+    submitted.provider.records = [submitted.record(status=2, generated_video=[{"video_url": url}])]
+    assert submitted.poller.sweep().outcomes == {Outcome.HANDED_OFF: 1}
+    job = submitted.store.get("ad-1")
+    assert job.state is JobState.COMPLETED
+    assert job.video_url == url
+    assert submitted.archive_queue.sent == ["ad-1"]
+
+
+def test_job_past_the_maximum_wait_times_out(submitted) -> None:
+    submitted.clock.advance(submitted.policy.max_wait)
+    submitted.poller.sweep()
+    [event] = submitted.publisher.events
+    assert event.error.code == "timed_out"
+    assert submitted.store.get("ad-1").next_check_at is None
+
+
+def test_unreachable_provider_reschedules_the_check(submitted) -> None:
+    submitted.provider.records = [ProviderUnavailable("HTTP 503")]
+    assert submitted.poller.sweep().outcomes == {Outcome.UNREACHABLE: 1}
+    job = submitted.store.get("ad-1")
+    assert job.state is JobState.SUBMITTED
+    assert job.next_check_at > submitted.clock.now
+
+
+def test_retry_after_on_a_status_call_is_honoured(submitted) -> None:
+    submitted.provider.records = [ProviderUnavailable("HTTP 429", retry_after=120)]
+    submitted.poller.sweep()
+    assert submitted.store.get("ad-1").next_check_at - submitted.clock.now == timedelta(seconds=120)
+
+
+def test_handoff_not_archived_in_time_is_sent_again(submitted) -> None:
+    submitted.provider.records = [submitted.record(status=2, video_url="https://x.geminigen.ai/1.mp4")]
+    submitted.poller.sweep()
+    submitted.clock.advance(submitted.policy.handoff_watchdog)
+    submitted.poller.sweep()
+    assert submitted.archive_queue.sent == ["ad-1", "ad-1"]
+
+
+def test_handoff_past_expired_at_ends_as_expired(submitted) -> None:
+    submitted.provider.records = [submitted.record(status=2, video_url="https://x.geminigen.ai/1.mp4")]
+    submitted.poller.sweep()
+    submitted.clock.advance(timedelta(days=2))
+    submitted.poller.sweep()
+    [event] = submitted.publisher.events
+    assert event.error.code == "expired"
+
+
+def test_event_whose_publication_failed_is_published_by_a_later_sweep(submitted) -> None:
+    submitted.provider.records = [submitted.record(status=3)]
+    submitted.publisher.failures = [ConnectionError("SNS down")]
+    submitted.poller.sweep()
+    assert submitted.publisher.events == []
+    submitted.clock.advance(submitted.policy.publish_watchdog)
+    assert submitted.poller.sweep().outcomes == {Outcome.PUBLISHED: 1}
+    assert [e.event_id for e in submitted.publisher.events] == ["ad-1:video.failed"]
+    assert submitted.store.get("ad-1").next_check_at is None
+
+
+def test_finished_job_costs_later_sweeps_nothing(submitted) -> None:
+    submitted.provider.records = [submitted.record(status=3)]
+    submitted.poller.sweep()
+    submitted.clock.advance(timedelta(hours=1))
+    assert submitted.poller.sweep().outcomes == {}
+    assert len(submitted.provider.status_calls) == 1

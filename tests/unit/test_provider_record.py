@@ -1,0 +1,64 @@
+import pytest
+
+from sora_relay.provider import GenerationRecord
+
+URL = "https://cdn.geminigen.ai/v.mp4"
+
+
+def read(raw: dict[str, object]) -> GenerationRecord:
+    return GenerationRecord.model_validate(raw)
+
+
+def test_documented_submit_answer_is_read() -> None:
+    record = read(
+        {
+            "id": 67890,
+            "uuid": "sora_xyz789abc123",
+            "status": 1,
+            "status_percentage": 25,
+            "error_code": "",
+            "expired_at": "2025-11-28T14:35:15.573Z",
+            "estimated_credit": 75,
+            "media_type": "video/mp4",
+        }
+    )
+    assert (record.uuid, record.id, record.status, record.estimated_credit) == ("sora_xyz789abc123", 67890, 1, 75)
+    assert record.expired_at.isoformat() == "2025-11-28T14:35:15.573000+00:00"
+    assert record.error_code is None
+
+
+@pytest.mark.parametrize("wrapper", ["data", "result"])
+def test_wrapped_record_is_unwrapped(wrapper: str) -> None:
+    assert read({wrapper: {"uuid": "u", "status": 2, "video_url": URL}}).ready
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"generated_video": [{"video_url": URL}], "video_url": "https://other/x.mp4"},
+        {"video_url": URL, "media_url": "https://other/x.mp4"},
+        {"media_url": URL, "generate_result": "https://other/x.mp4"},
+        {"generate_result": URL},
+    ],
+)
+def test_video_address_is_taken_from_the_first_place_that_has_one(raw: dict[str, object]) -> None:
+    assert read({"uuid": "u", "status": 2, **raw}).video_url == URL
+
+
+def test_status_2_without_an_address_is_not_ready() -> None:
+    assert not read({"uuid": "u", "status": 2}).ready
+
+
+@pytest.mark.parametrize("status", ["processing", None, 2.5, True, "7"])
+def test_unreadable_or_unknown_status_is_neither_ready_nor_failed(status: object) -> None:
+    record = read({"uuid": "u", "status": status, "video_url": URL})
+    assert not record.ready
+    assert not record.failed
+
+
+def test_numeric_string_status_is_read_as_a_number() -> None:
+    assert read({"uuid": "u", "status": "3"}).failed
+
+
+def test_unreadable_expiry_is_unknown() -> None:
+    assert read({"uuid": "u", "expired_at": "next week"}).expired_at is None

@@ -1,0 +1,147 @@
+import json
+from datetime import timedelta
+
+from sora_relay.jobs import JobState
+from sora_relay.ports import InvalidReference, ReferenceUnavailable
+from sora_relay.provider import Rejected, RetryLater
+from sora_relay.services.submit import Done, InboundMessage, Retry
+
+
+def message(body: object, message_id: str = "m-1", receive_count: int = 1) -> InboundMessage:
+    text = body if isinstance(body, str) else json.dumps(body)
+    return InboundMessage(message_id=message_id, body=text, receive_count=receive_count)
+
+
+REQUEST = {"request_id": "ad-1", "prompt": "a fox in the snow", "metadata": {"campaign": "spring"}}
+
+
+def test_new_request_is_submitted_and_recorded(world) -> None:
+    assert world.submitter.handle(message(REQUEST)) == Done()
+    job = world.store.get("ad-1")
+    assert job.state is JobState.SUBMITTED
+    assert job.provider.uuid == "sora_abc"
+    assert job.next_check_at == world.clock.now + world.policy.poll_interval
+    assert [r.prompt for r in world.provider.submitted] == ["a fox in the snow"]
+
+
+def test_message_delivered_three_times_is_submitted_once(world) -> None:
+    for _ in range(3):
+        assert world.submitter.handle(message(REQUEST)) == Done()
+    assert len(world.provider.submitted) == 1
+    assert world.publisher.events == []
+
+
+def test_repeat_with_other_body_is_ignored_and_counted(world) -> None:
+    world.submitter.handle(message(REQUEST))
+    world.submitter.handle(message({**REQUEST, "prompt": "a wolf"}, message_id="m-2"))
+    assert len(world.provider.submitted) == 1
+    assert world.metrics.counts["DuplicateRequestsWithDifferentBody"] == 1
+
+
+def test_redelivered_identical_message_is_not_counted_as_different(world) -> None:
+    world.submitter.handle(message(REQUEST))
+    world.submitter.handle(message(REQUEST))
+    assert world.metrics.counts["DuplicateRequestsWithDifferentBody"] == 0
+    assert world.metrics.counts["DuplicateRequests"] == 1
+
+
+def test_invalid_message_fails_at_once_without_the_provider(world) -> None:
+    assert world.submitter.handle(message({"request_id": "bad-1", "prompt": "x", "duration": 12})) == Done()
+    assert world.provider.submitted == []
+    [event] = world.publisher.events
+    assert event.event_id == "bad-1:video.failed"
+    assert event.error.code == "invalid_request"
+    assert event.error.message.startswith("duration:")
+    assert event.request is None
+    assert event.provider is None
+
+
+def test_invalid_message_redelivered_publishes_one_event(world) -> None:
+    for _ in range(2):
+        world.submitter.handle(message("not json", message_id="m-9"))
+    assert [e.event_id for e in world.publisher.events] == ["m-9:video.failed"]
+
+
+def test_provider_refusal_ends_as_provider_rejected(world) -> None:
+    world.provider.outcomes = [Rejected(422, "prompt too long for this model")]
+    world.submitter.handle(message(REQUEST))
+    [event] = world.publisher.events
+    assert event.error.code == "provider_rejected"
+    assert "HTTP 422" in event.error.message
+    assert event.metadata == {"campaign": "spring"}
+    assert world.store.get("ad-1").state is JobState.FAILED
+
+
+def test_retryable_answer_asks_for_redelivery_after_retry_after(world) -> None:
+    world.provider.outcomes = [RetryLater("HTTP 429", retry_after=42)]
+    result = world.submitter.handle(message(REQUEST))
+    assert result == Retry(timedelta(seconds=42), "HTTP 429")
+
+
+def test_retryable_answer_without_retry_after_backs_off_with_each_delivery(world) -> None:
+    world.provider.outcomes = [RetryLater("HTTP 503"), RetryLater("HTTP 503")]
+    first = world.submitter.handle(message(REQUEST, receive_count=1))
+    second = world.submitter.handle(message(REQUEST, receive_count=2))
+    assert isinstance(first, Retry)
+    assert isinstance(second, Retry)
+    assert second.delay == 2 * first.delay
+
+
+def test_redelivery_after_retryable_answer_submits_again(world) -> None:
+    world.provider.outcomes = [RetryLater("HTTP 429", retry_after=1)]
+    world.submitter.handle(message(REQUEST))
+    assert world.submitter.handle(message(REQUEST, receive_count=2)) == Done()
+    assert len(world.provider.submitted) == 2
+    assert world.store.get("ad-1").state is JobState.SUBMITTED
+
+
+def test_claim_held_by_a_live_invocation_is_not_submitted_again(world) -> None:
+    world.store.fail_next_save = RuntimeError("the container died after the provider call")
+    try:
+        world.submitter.handle(message(REQUEST))
+    except RuntimeError:
+        pass
+    result = world.submitter.handle(message(REQUEST, receive_count=2))
+    assert isinstance(result, Retry)
+    assert len(world.provider.submitted) == 1
+
+
+def test_claim_whose_lease_ran_out_is_taken_over(world) -> None:
+    world.provider.outcomes = [RetryLater("HTTP 503")]
+    world.store.fail_next_save = RuntimeError("the release was lost")
+    try:
+        world.submitter.handle(message(REQUEST))
+    except RuntimeError:
+        pass
+    world.clock.advance(world.policy.claim_lease + timedelta(seconds=1))
+    assert world.submitter.handle(message(REQUEST, receive_count=2)) == Done()
+    assert world.store.get("ad-1").state is JobState.SUBMITTED
+
+
+def test_missing_reference_file_is_an_invalid_request(world) -> None:
+    world.files.failures["s3://in/missing.png"] = InvalidReference("s3://in/missing.png cannot be read (NoSuchKey)")
+    world.submitter.handle(message({**REQUEST, "files": ["s3://in/ok.png", "s3://in/missing.png"]}))
+    [event] = world.publisher.events
+    assert event.error.code == "invalid_request"
+    assert event.error.message.startswith("files[1]: ")
+    assert world.provider.submitted == []
+
+
+def test_unreadable_reference_file_is_retried(world) -> None:
+    world.files.failures["s3://in/slow.png"] = ReferenceUnavailable("throttled")
+    assert isinstance(world.submitter.handle(message({**REQUEST, "files": ["s3://in/slow.png"]})), Retry)
+    assert world.provider.submitted == []
+    assert world.store.get("ad-1").lease_until is None
+
+
+def test_failed_publish_is_published_again_on_redelivery_with_the_same_event_id(world) -> None:
+    world.publisher.failures = [ConnectionError("SNS unavailable")]
+    world.provider.outcomes = [Rejected(400, "bad")]
+    try:
+        world.submitter.handle(message(REQUEST))
+    except ConnectionError:
+        pass
+    world.submitter.handle(message(REQUEST, receive_count=2))
+    assert [e.event_id for e in world.publisher.events] == ["ad-1:video.failed"]
+    assert world.store.get("ad-1").event_published
+    assert len(world.provider.submitted) == 1
