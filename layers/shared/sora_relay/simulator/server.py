@@ -94,7 +94,9 @@ class GeminiGenSimulator:
 
         self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="geminigen-simulator", daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="geminigen-simulator", daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
