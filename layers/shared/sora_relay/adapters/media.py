@@ -80,7 +80,10 @@ class HashingReader:
 
     def read(self, size: int = -1) -> bytes:
         while not self._ended and (size < 0 or len(self._buffer) < size):
-            chunk = next(self._chunks, None)
+            try:
+                chunk = next(self._chunks, None)
+            except httpx.TransportError as error:  # such as a connection closed mid-body
+                raise IncompleteDownload(f"the download broke off after {self.size} bytes: {error}") from error
             if chunk is None:
                 self._ended = True
                 if self._expected is not None and self.size != self._expected:

@@ -1,0 +1,83 @@
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+
+from sora_relay.adapters.dynamodb import DynamoJobStore, shard_of
+from sora_relay.events import ProviderSummary
+from sora_relay.jobs import Job, JobState
+from sora_relay.ports import StaleJob
+from sora_relay.request import VideoRequest
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(stack) -> DynamoJobStore:
+    return DynamoJobStore(boto3.client("dynamodb"), stack.table_name, shards=4, finished_ttl=timedelta(days=30))
+
+
+def job(request_id: str, **changes: object) -> Job:
+    base = Job(
+        request_id=request_id,
+        state=JobState.RECEIVED,
+        fingerprint="f" * 64,
+        created_at=NOW,
+        updated_at=NOW,
+        request=VideoRequest.model_validate_json('{"prompt": "a fox", "model": "sora-2-pro"}'),
+        metadata={"campaign": "spring"},
+    )
+    return base.moved(NOW, **changes) if changes else base
+
+
+def test_job_round_trips_through_the_table(store) -> None:
+    original = job("ad-1")
+    assert store.create(original)
+    submitted = original.moved(
+        NOW,
+        state=JobState.SUBMITTED,
+        provider=ProviderSummary(uuid="sora_1", id=3, estimated_credit=75, expired_at="2026-11-30T00:00:00Z"),
+        submitted_at=NOW,
+        next_check_at=NOW + timedelta(seconds=30),
+    )
+    store.save(submitted)
+    assert store.get("ad-1") == submitted
+
+
+def test_second_create_of_a_request_id_is_refused(store) -> None:
+    assert store.create(job("ad-1"))
+    assert not store.create(job("ad-1"))
+
+
+def test_save_over_a_newer_version_is_stale(store) -> None:
+    original = job("ad-1")
+    store.create(original)
+    store.save(original.moved(NOW, progress=10))
+    with pytest.raises(StaleJob):
+        store.save(original.moved(NOW, progress=20))
+
+
+def test_due_returns_only_due_jobs_of_the_shard(store) -> None:
+    for index, offset in enumerate([-60, -1, 60]):
+        request_id = f"ad-{index}"
+        store.create(job(request_id))
+        store.save(store.get(request_id).moved(NOW, next_check_at=NOW + timedelta(seconds=offset)))
+    found = {j.request_id for shard in range(4) for j in store.due(shard, NOW, 10)}
+    assert found == {"ad-0", "ad-1"}
+    for shard in range(4):
+        assert all(shard_of(j.request_id, 4) == shard for j in store.due(shard, NOW, 10))
+
+
+def test_job_without_a_next_check_leaves_the_index(stack, store) -> None:
+    store.create(job("ad-1"))
+    store.save(store.get("ad-1").moved(NOW, next_check_at=NOW))
+    store.save(store.get("ad-1").moved(NOW, next_check_at=None))
+    scan = stack.dynamodb.scan(TableName=stack.table_name, IndexName="outstanding")
+    assert scan["Count"] == 0
+
+
+def test_finished_job_gets_a_time_to_live(stack, store) -> None:
+    store.create(job("ad-1"))
+    store.save(store.get("ad-1").moved(NOW, state=JobState.FAILED))
+    expires_at = int(stack.job("ad-1")["expires_at"]["N"])
+    assert expires_at == int((NOW + timedelta(days=30)).timestamp())

@@ -1,0 +1,107 @@
+import base64
+import hashlib
+
+import boto3
+import pytest
+
+from sora_relay.adapters.media import (
+    STAGING_PREFIX,
+    IncompleteDownload,
+    ReferenceFetcher,
+    S3VideoArchive,
+    make_media_client,
+    make_reference_client,
+)
+from sora_relay.media_policy import MediaPolicy
+from sora_relay.ports import InvalidReference, MediaGone, MediaNotAllowed
+from sora_relay.simulator import Fault, GeminiGenSimulator
+from sora_relay.simulator.server import SAMPLE_MP4
+
+MIB = 1024 * 1024
+
+
+def finished(simulator: GeminiGenSimulator) -> tuple[str, bytes]:
+    """A finished generation's address and its bytes."""
+    generation = simulator._submit({"prompt": "a fox"}, [])[1]
+    url = f"{simulator.base_url}/media/{generation['uuid']}.mp4"
+    return url, simulator.video_bytes(simulator.generations[generation["uuid"]])
+
+
+@pytest.fixture
+def archive(stack, simulator) -> S3VideoArchive:
+    policy = MediaPolicy.parse("*.geminigen.ai", simulator.base_url)
+    return S3VideoArchive(boto3.client("s3"), make_media_client(policy), stack.bucket, part_size=5 * MIB)
+
+
+def test_video_is_archived_byte_for_byte_with_its_sha256(stack, simulator, archive) -> None:
+    url, content = finished(simulator)
+    video = archive.copy(url, "videos/ad-1.mp4", "video/mp4")
+    stored = stack.s3.get_object(Bucket=stack.bucket, Key="videos/ad-1.mp4")
+    assert stored["Body"].read() == content == SAMPLE_MP4
+    assert video.sha256 == hashlib.sha256(content).hexdigest()
+    assert stored["Metadata"] == {"sha256": video.sha256}
+    assert stored["ContentType"] == "video/mp4"
+    assert video.size == len(content)
+
+
+def test_large_video_goes_up_in_checksummed_parts(stack, simulator, archive) -> None:
+    simulator.video_size = 12 * MIB
+    url, content = finished(simulator)
+    video = archive.copy(url, "videos/big.mp4", "video/mp4")
+    assert video.sha256 == hashlib.sha256(content).hexdigest()
+    head = stack.s3.head_object(Bucket=stack.bucket, Key="videos/big.mp4", ChecksumMode="ENABLED")
+    assert head["ContentLength"] == 12 * MIB
+    assert head["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(content).digest()).decode()
+
+
+def test_staging_copy_is_removed(stack, simulator, archive) -> None:
+    url, _ = finished(simulator)
+    archive.copy(url, "videos/ad-1.mp4", "video/mp4")
+    listed = stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix=STAGING_PREFIX)
+    assert listed["KeyCount"] == 0
+
+
+def test_download_cut_short_leaves_no_object_and_no_open_upload(stack, simulator, archive) -> None:
+    simulator.video_size = 12 * MIB
+    url, _ = finished(simulator)
+    simulator.inject("media", Fault(truncate_at=7 * MIB))
+    with pytest.raises(IncompleteDownload, match="broke off"):
+        archive.copy(url, "videos/cut.mp4", "video/mp4")
+    assert stack.s3.list_objects_v2(Bucket=stack.bucket)["KeyCount"] == 0
+    assert stack.s3.list_multipart_uploads(Bucket=stack.bucket).get("Uploads", []) == []
+
+
+def test_expired_address_is_gone(simulator, archive) -> None:
+    simulator.expire_after = -simulator.expire_after
+    url, _ = finished(simulator)
+    with pytest.raises(MediaGone, match="410"):
+        archive.copy(url, "videos/old.mp4", "video/mp4")
+
+
+def test_address_on_a_host_not_allowed_is_not_fetched(simulator, archive) -> None:
+    before = len(simulator.requests)
+    with pytest.raises(MediaNotAllowed, match="https"):
+        archive.copy("http://localhost:1/media/x.mp4", "videos/x.mp4", "video/mp4")
+    assert len(simulator.requests) == before
+
+
+@pytest.fixture
+def references(stack) -> ReferenceFetcher:
+    return ReferenceFetcher(boto3.client("s3"), make_reference_client(), max_bytes=1024)
+
+
+def test_s3_reference_is_read_with_its_type(stack, references) -> None:
+    stack.s3.put_object(Bucket=stack.bucket, Key="in/ref.png", Body=b"\x89PNG", ContentType="image/png")
+    file = references.fetch(f"s3://{stack.bucket}/in/ref.png")
+    assert (file.filename, file.content_type, file.content) == ("ref.png", "image/png", b"\x89PNG")
+
+
+def test_missing_s3_reference_is_invalid(stack, references) -> None:
+    with pytest.raises(InvalidReference, match="NoSuchKey"):
+        references.fetch(f"s3://{stack.bucket}/in/missing.png")
+
+
+def test_oversized_s3_reference_is_invalid(stack, references) -> None:
+    stack.s3.put_object(Bucket=stack.bucket, Key="in/big.png", Body=b"x" * 2048)
+    with pytest.raises(InvalidReference, match="larger than 1024"):
+        references.fetch(f"s3://{stack.bucket}/in/big.png")
