@@ -16,7 +16,7 @@ class ArchiveRecord(SqsRecordModel):
     body: Json[ArchiveHandOff]  # type: ignore[assignment]
 
 
-processor = BatchProcessor(event_type=EventType.SQS, model=ArchiveRecord)
+processor = BatchProcessor(event_type=EventType.SQS, model=ArchiveRecord, raise_on_entire_batch_failure=False)
 
 
 def handle_record(record: ArchiveRecord) -> None:

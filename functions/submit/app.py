@@ -10,7 +10,8 @@ from sora_relay.observability import logger, metrics, tracer
 from sora_relay.services.submit import InboundMessage, Retry
 from sora_relay.wiring import request_redelivery, submit_service
 
-processor = BatchProcessor(event_type=EventType.SQS, model=SqsRecordModel)
+# A batch whose every record failed is reported like any other: the failures come back one by one.
+processor = BatchProcessor(event_type=EventType.SQS, model=SqsRecordModel, raise_on_entire_batch_failure=False)
 
 
 class SubmitLater(Exception):

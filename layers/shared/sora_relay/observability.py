@@ -6,9 +6,10 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 SERVICE = "sora-relay"
+METRICS_NAMESPACE = "SoraRelay"
 
 logger = Logger(service=SERVICE)
-metrics = Metrics(service=SERVICE)
+metrics = Metrics(service=SERVICE, namespace=METRICS_NAMESPACE)
 tracer = Tracer(service=SERVICE)
 
 

@@ -1,0 +1,86 @@
+"""A request through all three functions, with moto as AWS and the simulator as the provider."""
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from sora_relay.events import VideoEvent
+from sora_relay.simulator import Fault
+from sora_relay.simulator.server import SAMPLE_MP4
+
+from ..conftest import LambdaContext, load_function
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+@pytest.fixture(scope="module")
+def functions():
+    return {name: load_function(f"{name.capitalize()}Function") for name in ("submit", "poll", "archive")}
+
+
+def run_until_events(stack, functions, count: int, timeout: float = 15.0) -> list[dict]:
+    """Drive the functions as their triggers would until `count` events are out."""
+    schedule = json.loads((EVENTS / "schedule.json").read_text())
+    events: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while len(events) < count and time.monotonic() < deadline:
+        for queue_url, function in ((stack.request_queue_url, "submit"), (stack.archive_queue_url, "archive")):
+            batch = stack.receive(queue_url, visibility_timeout=30)
+            if batch["Records"]:
+                answer = functions[function](batch, LambdaContext())
+                failed = [item["itemIdentifier"] for item in answer["batchItemFailures"]]
+                stack.delete(queue_url, batch, failed)
+        functions["poll"](schedule, LambdaContext())
+        events += stack.events()
+        time.sleep(0.2)
+    return events
+
+
+def test_request_ends_as_an_archived_video_and_one_completed_event(stack, simulator, functions) -> None:
+    request = json.loads((EVENTS / "request.json").read_text())
+    stack.send_request(request)
+    [event] = run_until_events(stack, functions, 1)
+    body = VideoEvent.model_validate(event["body"])
+    [generation] = simulator.submissions()
+    assert body.event == "video.completed"
+    assert body.event_id == "ad-2291:video.completed"
+    assert body.request.prompt == request["prompt"]
+    assert body.provider.uuid == generation.uuid
+    assert body.metadata == {"campaign": "spring"}
+    assert body.video.key == "videos/ad-2291.mp4"
+    assert body.video.sha256 == hashlib.sha256(SAMPLE_MP4).hexdigest()
+    stored = stack.s3.get_object(Bucket=stack.bucket, Key="videos/ad-2291.mp4")
+    assert stored["Body"].read() == SAMPLE_MP4
+    assert stored["Metadata"]["sha256"] == body.video.sha256
+    assert stored["ContentType"] == "video/mp4"
+    assert event["attributes"] == {"event": "video.completed", "request_id": "ad-2291", "model": "sora-2"}
+    assert stack.job("ad-2291")["state"]["S"] == "archived"
+
+
+def test_generation_failure_ends_as_generation_failed(stack, simulator, functions) -> None:
+    stack.send_request({"request_id": "f-1", "prompt": "[fail] a storm"})
+    [event] = run_until_events(stack, functions, 1)
+    assert event["body"]["error"]["code"] == "generation_failed"
+    assert "CONTENT_POLICY" in event["body"]["error"]["message"]
+    assert event["body"]["provider"]["uuid"] == simulator.submissions()[0].uuid
+    assert stack.s3.list_objects_v2(Bucket=stack.bucket)["KeyCount"] == 0
+
+
+def test_expired_address_ends_as_expired(stack, simulator, functions) -> None:
+    simulator.expire_after = -simulator.expire_after
+    stack.send_request({"request_id": "e-1", "prompt": "a slow sunrise"})
+    [event] = run_until_events(stack, functions, 1)
+    assert event["body"]["error"]["code"] == "expired"
+    assert "410" in event["body"]["error"]["message"]
+    assert len(simulator.submissions()) == 1
+
+
+def test_rate_limited_submission_completes_once(stack, simulator, functions) -> None:
+    simulator.inject("submit", Fault(status=429, retry_after="0"))
+    stack.send_request({"request_id": "r-1", "prompt": "a red kite over hills"})
+    [event] = run_until_events(stack, functions, 1)
+    assert event["body"]["event"] == "video.completed"
+    assert len(simulator.submissions()) == 1

@@ -1,0 +1,124 @@
+import pytest
+
+from sora_relay.simulator import Fault
+
+from ..conftest import API_KEY, LambdaContext, load_function
+
+REQUEST = {"request_id": "ad-1", "prompt": "a fox in the snow", "metadata": {"campaign": "spring"}}
+
+
+@pytest.fixture(scope="module")
+def submit():
+    return load_function("SubmitFunction")
+
+
+def deliver(stack, submit) -> list[str]:
+    """One delivery of what is on the request queue; returns the failed message ids."""
+    event = stack.receive(stack.request_queue_url)
+    answer = submit(event, LambdaContext())
+    failures = [item["itemIdentifier"] for item in answer["batchItemFailures"]]
+    stack.delete(stack.request_queue_url, event, failures)
+    return failures
+
+
+def test_request_is_submitted_and_recorded(stack, simulator, submit) -> None:
+    stack.send_request(REQUEST)
+    assert deliver(stack, submit) == []
+    [generation] = simulator.submissions()
+    assert generation.fields["prompt"] == "a fox in the snow"
+    job = stack.job("ad-1")
+    assert job["state"]["S"] == "submitted"
+    assert generation.uuid in job["provider"]["S"]
+
+
+def test_message_delivered_three_times_submits_once(stack, simulator, submit) -> None:
+    stack.send_request(REQUEST)
+    for _ in range(3):
+        event = stack.receive(stack.request_queue_url)
+        assert submit(event, LambdaContext()) == {"batchItemFailures": []}
+    assert len(simulator.submissions()) == 1
+    assert stack.events() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('{"request_id": "bad-1", "prompt": "a fox", "reslution": "large"}', "reslution"),
+        ('{"request_id": "bad-1", "prompt": ""}', "prompt"),
+        ('{"request_id": "bad-1", "prompt": "a fox", "duration": 12}', "duration"),
+        ('{"request_id": "bad-1", "prompt": "a fox", "model": "sora-9"}', "model"),
+        ('{"request_id": "bad-1", "prompt": "a fox", "files": ["ftp://x/y.png"]}', "files[0]"),
+    ],
+)
+def test_invalid_message_gets_its_invalid_request_event_and_is_consumed(stack, simulator, submit, body, field) -> None:
+    stack.send_request(body)
+    assert deliver(stack, submit) == []
+    [event] = stack.events()
+    assert event["body"]["event"] == "video.failed"
+    assert event["body"]["error"]["code"] == "invalid_request"
+    assert event["body"]["error"]["message"].startswith(f"{field}: ")
+    assert event["attributes"] == {"event": "video.failed", "request_id": "bad-1"}
+    assert simulator.submissions() == []
+    assert stack.receive(stack.request_queue_url)["Records"] == []
+
+
+def test_message_that_is_not_json_fails_under_its_message_id(stack, simulator, submit) -> None:
+    message_id = stack.send_request("this is not json")
+    deliver(stack, submit)
+    [event] = stack.events()
+    assert event["body"]["request_id"] == message_id
+    assert event["body"]["event_id"] == f"{message_id}:video.failed"
+
+
+def test_rate_limit_then_success_submits_once_and_sets_the_redelivery_delay(stack, simulator, submit) -> None:
+    simulator.inject("submit", Fault(status=429, retry_after="7"))
+    message_id = stack.send_request(REQUEST)
+    event = stack.receive(stack.request_queue_url)
+    assert submit(event, LambdaContext()) == {"batchItemFailures": [{"itemIdentifier": message_id}]}
+    # Visibility is now Retry-After: the message is hidden.
+    assert stack.receive(stack.request_queue_url)["Records"] == []
+    stack.sqs.change_message_visibility(
+        QueueUrl=stack.request_queue_url, ReceiptHandle=event["Records"][0]["receiptHandle"], VisibilityTimeout=0
+    )
+    assert deliver(stack, submit) == []
+    assert len(simulator.submissions()) == 1
+    assert stack.job("ad-1")["state"]["S"] == "submitted"
+
+
+def test_refusal_ends_as_provider_rejected_with_request_and_metadata(stack, simulator, submit) -> None:
+    simulator.inject("submit", Fault(status=400))
+    stack.send_request(REQUEST)
+    assert deliver(stack, submit) == []
+    [event] = stack.events()
+    body = event["body"]
+    assert body["error"]["code"] == "provider_rejected"
+    assert body["request"] == {
+        "prompt": "a fox in the snow",
+        "model": "sora-2",
+        "duration": 10,
+        "resolution": "small",
+        "aspect_ratio": "landscape",
+    }
+    assert body["metadata"] == {"campaign": "spring"}
+    assert "provider" not in body
+    assert event["attributes"] == {"event": "video.failed", "request_id": "ad-1", "model": "sora-2"}
+
+
+def test_one_bad_record_does_not_fail_the_batch(stack, simulator, submit) -> None:
+    simulator.inject("submit", Fault(status=503))
+    stack.send_request({**REQUEST, "request_id": "first"})
+    stack.send_request({**REQUEST, "request_id": "second"})
+    failures = deliver(stack, submit)
+    assert len(failures) == 1
+    assert len(simulator.submissions()) == 1
+
+
+def test_api_key_never_reaches_logs_or_events(stack, simulator, submit, capsys) -> None:
+    simulator.inject("submit", Fault(status=401))
+    stack.send_request(REQUEST)
+    deliver(stack, submit)
+    stack.send_request({**REQUEST, "request_id": "bad", "duration": 3})
+    deliver(stack, submit)
+    captured = capsys.readouterr()
+    assert API_KEY not in captured.out + captured.err
+    assert all(API_KEY not in str(event) for event in stack.events())
