@@ -15,7 +15,6 @@ import boto3
 import pytest
 from cfnlint.decode import cfn_yaml
 from moto import mock_aws
-
 from sora_relay import wiring
 from sora_relay.simulator import GeminiGenSimulator
 
@@ -198,9 +197,7 @@ def _create_stack() -> Stack:
     events_arn = sqs.get_queue_attributes(QueueUrl=queues["events"], AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    sns.subscribe(
-        TopicArn=topic_arn, Protocol="sqs", Endpoint=events_arn, Attributes={"RawMessageDelivery": "true"}
-    )
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=events_arn, Attributes={"RawMessageDelivery": "true"})
     bucket = f"archive-{suffix}"
     boto3.client("s3", region_name=REGION).create_bucket(Bucket=bucket)
     boto3.client("secretsmanager", region_name=REGION).create_secret(Name=SECRET_NAME, SecretString=API_KEY)

@@ -3,17 +3,17 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
-
 from sora_relay.handoff import ArchiveHandOff
 from sora_relay.observability import logger, metrics, tracer
 from sora_relay.wiring import archive_service
 
 
 class ArchiveRecord(SqsRecordModel):
-    body: Json[ArchiveHandOff]  # type: ignore[assignment]
+    body: Json[ArchiveHandOff]
 
 
 processor = BatchProcessor(event_type=EventType.SQS, model=ArchiveRecord, raise_on_entire_batch_failure=False)
@@ -28,5 +28,5 @@ def handle_record(record: ArchiveRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)

@@ -3,22 +3,27 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from sora_relay.observability import logger, metrics, tracer
 from sora_relay.services.submit import InboundMessage, Retry
 from sora_relay.wiring import request_redelivery, submit_service
 
+
+class RequestRecord(SqsRecordModel):
+    body: str  # read by the domain, which turns an invalid body into its failure event
+
+
 # A batch whose every record failed is reported like any other: the failures come back one by one.
-processor = BatchProcessor(event_type=EventType.SQS, model=SqsRecordModel, raise_on_entire_batch_failure=False)
+processor = BatchProcessor(event_type=EventType.SQS, model=RequestRecord, raise_on_entire_batch_failure=False)
 
 
 class SubmitLater(Exception):
     """Marks the record as a batch-item failure: SQS delivers it again after its visibility timeout."""
 
 
-def handle_record(record: SqsRecordModel) -> None:
+def handle_record(record: RequestRecord) -> None:
     message = InboundMessage(
         message_id=record.messageId,
         body=record.body,
@@ -33,5 +38,5 @@ def handle_record(record: SqsRecordModel) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)

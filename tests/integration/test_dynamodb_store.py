@@ -2,7 +2,6 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-
 from sora_relay.adapters.dynamodb import DynamoJobStore, shard_of
 from sora_relay.events import ProviderSummary
 from sora_relay.jobs import Job, JobState

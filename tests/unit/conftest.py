@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from sora_relay.events import VideoEvent, VideoObject
 from sora_relay.jobs import Job
 from sora_relay.ports import ReferenceFile, StaleJob
@@ -16,8 +15,8 @@ from sora_relay.provider import Accepted, GenerationRecord, ProviderUnavailable,
 from sora_relay.request import VideoRequest
 from sora_relay.services.archive import ArchiveService
 from sora_relay.services.lifecycle import Finisher
-from sora_relay.services.poll import PollService
 from sora_relay.services.policy import Policy
+from sora_relay.services.poll import PollService
 from sora_relay.services.submit import SubmitService
 from sora_relay.simulator import ManualClock
 
@@ -178,4 +177,3 @@ class World:
 @pytest.fixture
 def world() -> World:
     return World()
-

@@ -2,7 +2,6 @@ import json
 from datetime import timedelta
 
 import pytest
-
 from sora_relay.jobs import JobState
 from sora_relay.ports import MediaGone, MediaNotAllowed
 from sora_relay.services.archive import ArchiveFailed, ArchiveOutcome
@@ -69,7 +68,7 @@ def test_address_gone_after_expiry_ends_as_expired(completed) -> None:
 
 def test_address_on_a_host_not_allowed_is_not_downloaded_and_retried(completed) -> None:
     completed.archive.failure = MediaNotAllowed("host evil.example is not in the allowed media hosts")
-    with pytest.raises(ArchiveFailed, match="evil.example"):
+    with pytest.raises(ArchiveFailed, match=r"evil\.example"):
         completed.archiver.archive_job("ad-1")
 
 

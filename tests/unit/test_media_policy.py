@@ -1,5 +1,4 @@
 import pytest
-
 from sora_relay.media_policy import MediaPolicy
 
 POLICY = MediaPolicy.parse("*.geminigen.ai, media.example.com", "https://api.geminigen.ai")

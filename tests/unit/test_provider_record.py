@@ -1,5 +1,4 @@
 import pytest
-
 from sora_relay.provider import GenerationRecord
 
 URL = "https://cdn.geminigen.ai/v.mp4"

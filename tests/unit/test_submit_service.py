@@ -1,6 +1,7 @@
 import json
 from datetime import timedelta
 
+import pytest
 from sora_relay.jobs import JobState
 from sora_relay.ports import InvalidReference, ReferenceUnavailable
 from sora_relay.provider import Rejected, RetryLater
@@ -97,10 +98,8 @@ def test_redelivery_after_retryable_answer_submits_again(world) -> None:
 
 def test_claim_held_by_a_live_invocation_is_not_submitted_again(world) -> None:
     world.store.fail_next_save = RuntimeError("the container died after the provider call")
-    try:
+    with pytest.raises(RuntimeError):
         world.submitter.handle(message(REQUEST))
-    except RuntimeError:
-        pass
     result = world.submitter.handle(message(REQUEST, receive_count=2))
     assert isinstance(result, Retry)
     assert len(world.provider.submitted) == 1
@@ -109,10 +108,8 @@ def test_claim_held_by_a_live_invocation_is_not_submitted_again(world) -> None:
 def test_claim_whose_lease_ran_out_is_taken_over(world) -> None:
     world.provider.outcomes = [RetryLater("HTTP 503")]
     world.store.fail_next_save = RuntimeError("the release was lost")
-    try:
+    with pytest.raises(RuntimeError):
         world.submitter.handle(message(REQUEST))
-    except RuntimeError:
-        pass
     world.clock.advance(world.policy.claim_lease + timedelta(seconds=1))
     assert world.submitter.handle(message(REQUEST, receive_count=2)) == Done()
     assert world.store.get("ad-1").state is JobState.SUBMITTED
@@ -137,10 +134,8 @@ def test_unreadable_reference_file_is_retried(world) -> None:
 def test_failed_publish_is_published_again_on_redelivery_with_the_same_event_id(world) -> None:
     world.publisher.failures = [ConnectionError("SNS unavailable")]
     world.provider.outcomes = [Rejected(400, "bad")]
-    try:
+    with pytest.raises(ConnectionError):
         world.submitter.handle(message(REQUEST))
-    except ConnectionError:
-        pass
     world.submitter.handle(message(REQUEST, receive_count=2))
     assert [e.event_id for e in world.publisher.events] == ["ad-1:video.failed"]
     assert world.store.get("ad-1").event_published

@@ -8,7 +8,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 MAX_PROMPT_CHARS = 5_000
@@ -28,6 +37,17 @@ def _check_reference(uri: str) -> str:
 
 
 ReferenceUri = Annotated[str, AfterValidator(_check_reference)]
+
+
+def _check_metadata_size(metadata: dict[str, str]) -> dict[str, str]:
+    size = len(json.dumps(metadata, ensure_ascii=False).encode())
+    if size > MAX_METADATA_BYTES:
+        raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes as JSON, is {size}")
+    return metadata
+
+
+Metadata = Annotated[dict[str, str], AfterValidator(_check_metadata_size)]
+_METADATA: TypeAdapter[dict[str, str]] = TypeAdapter(Metadata)
 
 
 class Model(StrEnum):
@@ -57,7 +77,7 @@ class VideoRequest(BaseModel):
     resolution: Resolution = Resolution.SMALL
     aspect_ratio: AspectRatio = AspectRatio.LANDSCAPE
     files: list[ReferenceUri] = Field(default_factory=list, max_length=MAX_FILES)
-    metadata: dict[str, str] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
     @field_validator("prompt")
     @classmethod
@@ -65,14 +85,6 @@ class VideoRequest(BaseModel):
         if not prompt.strip():
             raise ValueError("must not be blank")
         return prompt
-
-    @field_validator("metadata")
-    @classmethod
-    def _metadata_fits(cls, metadata: dict[str, str]) -> dict[str, str]:
-        size = len(json.dumps(metadata, ensure_ascii=False).encode())
-        if size > MAX_METADATA_BYTES:
-            raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes as JSON, is {size}")
-        return metadata
 
     def fingerprint(self) -> str:
         """What makes two messages the same job, whatever their request_id."""
@@ -158,8 +170,8 @@ def _readable_request_id(raw: Any) -> str | None:
 def _readable_metadata(raw: Any) -> dict[str, str]:
     """Echo the user's correlation data even on an invalid message, when it is well formed."""
     if isinstance(raw, dict):
-        metadata = raw.get("metadata")
-        if isinstance(metadata, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
-            if len(json.dumps(metadata, ensure_ascii=False).encode()) <= MAX_METADATA_BYTES:
-                return metadata
+        try:
+            return _METADATA.validate_python(raw.get("metadata"), strict=True)
+        except ValidationError:
+            return {}
     return {}

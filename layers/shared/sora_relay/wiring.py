@@ -127,4 +127,4 @@ def reset() -> None:
     """Forget every cached service and client (for a new environment, as in tests)."""
     for factory in (settings, _client, submit_service, request_redelivery, poll_service, archive_service):
         factory.cache_clear()
-    parameters.clear_caches()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]

@@ -32,7 +32,7 @@ class Policy:
         """How long a message waits before SQS delivers it again."""
         if retry_after is not None:
             return min(timedelta(seconds=max(retry_after, 0)), LONGEST_RETRY_DELAY)
-        backoff = FIRST_RETRY_DELAY * 2 ** max(receive_count - 1, 0)
+        backoff: timedelta = FIRST_RETRY_DELAY * (2 ** max(receive_count - 1, 0))
         return min(backoff, LONGEST_RETRY_DELAY)
 
     def archive_key(self, request_id: str) -> str:

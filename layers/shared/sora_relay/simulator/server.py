@@ -173,7 +173,12 @@ class GeminiGenSimulator:
         if generation.status_calls <= self.address_delay_checks:
             return 200, self._record(generation, status=2, percentage=100)
         video_url = f"{self.base_url}/media/{generation.uuid}.mp4"
-        return 200, {"data": {**self._record(generation, status=2, percentage=100), "generated_video": [{"video_url": video_url}]}}
+        return 200, {
+            "data": {
+                **self._record(generation, status=2, percentage=100),
+                "generated_video": [{"video_url": video_url}],
+            }
+        }
 
     def _record(self, generation: Generation, *, status: int, percentage: int, error: bool = False) -> dict[str, Any]:
         return {
@@ -334,9 +339,8 @@ def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str] | N
     file_names: list[str] = []
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True) or b""
         if name == "files":
             file_names.append(part.get_filename() or "")
         elif isinstance(name, str):
-            form[name] = payload.decode()
+            form[name] = part.get_content()
     return form, file_names

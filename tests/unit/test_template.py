@@ -1,0 +1,106 @@
+"""The template keeps the contract's promises (section 4) and passes cfn-lint."""
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import lint_file
+
+from ..conftest import ROOT, TEMPLATE, load_template
+
+CONTRACT_PARAMETERS = {
+    "GeminiGenBaseUrl",
+    "GeminiGenApiKeySecret",
+    "ArchivePrefix",
+    "PollIntervalSeconds",
+    "MaxWaitMinutes",
+    "AllowedMediaHosts",
+}
+CONTRACT_OUTPUTS = {"RequestQueueUrl", "CompletionTopicArn", "ArchiveBucketName", "JobsTableName"}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template()
+
+
+def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource["Properties"]
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+
+
+def test_cfn_lint_finds_nothing() -> None:
+    assert [str(match) for match in lint_file(Path(TEMPLATE))] == []
+
+
+def test_contract_parameters_exist_and_only_the_secret_has_no_default(template) -> None:
+    parameters = template["Parameters"]
+    assert set(parameters) >= CONTRACT_PARAMETERS
+    assert [name for name, spec in parameters.items() if "Default" not in spec] == ["GeminiGenApiKeySecret"]
+    assert parameters["GeminiGenBaseUrl"]["Default"] == "https://api.geminigen.ai"
+    assert parameters["ArchivePrefix"]["Default"] == "videos/"
+
+
+def test_contract_outputs_exist(template) -> None:
+    assert set(template["Outputs"]) >= CONTRACT_OUTPUTS
+
+
+def test_every_sqs_trigger_reports_partial_batch_failures(template) -> None:
+    triggers = [
+        event["Properties"]
+        for spec in functions(template).values()
+        for event in spec.get("Events", {}).values()
+        if event["Type"] == "SQS"
+    ]
+    assert len(triggers) == 2
+    assert all(trigger["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for trigger in triggers)
+
+
+def test_every_trigger_queue_has_a_dead_letter_queue(template) -> None:
+    for spec in functions(template).values():
+        for event in spec.get("Events", {}).values():
+            if event["Type"] == "SQS":
+                queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
+                assert "deadLetterTargetArn" in template["Resources"][queue]["Properties"]["RedrivePolicy"]
+
+
+def test_poller_runs_on_a_schedule(template) -> None:
+    events = functions(template)["PollFunction"]["Events"]
+    assert [event["Type"] for event in events.values()] == ["Schedule"]
+
+
+def test_every_handler_is_a_module_in_its_code_folder(template) -> None:
+    for spec in functions(template).values():
+        module, _, function = str(spec["Handler"]).rpartition(".")
+        source = (ROOT / str(spec["CodeUri"]) / f"{module}.py").read_text()
+        assert re.search(rf"^def {function}\(", source, re.MULTILINE)
+
+
+def test_no_policy_grants_every_action_or_every_resource(template) -> None:
+    for spec in functions(template).values():
+        for policy in spec["Policies"]:
+            for statement in policy["Statement"]:
+                if "Fn::If" in statement:
+                    continue
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert not any(action.endswith("*") for action in actions)
+                assert statement["Resource"] != "*"
+
+
+def test_bucket_blocks_public_access_and_is_encrypted(template) -> None:
+    bucket = template["Resources"]["ArchiveBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    policy = template["Resources"]["ArchiveBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in policy)
+
+
+def test_layer_requirements_match_the_package_dependencies() -> None:
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    layer = (ROOT / "layers/shared/requirements.txt").read_text().split()
+    assert sorted(layer) == sorted(declared)
