@@ -41,7 +41,7 @@ format: install
 check: lint test
 
 bench: install  ## peak memory and speed of archiving a large video
-	$(BIN)/python -m sora_relay.bench.archive
+	$(BIN)/python benchmarks/archive_memory.py --size-mib 1024
 
 build:  ## needs the AWS SAM CLI
 	sam build

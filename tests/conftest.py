@@ -15,6 +15,7 @@ import boto3
 import pytest
 from cfnlint.decode import cfn_yaml
 from moto import mock_aws
+
 from sora_relay import wiring
 from sora_relay.simulator import GeminiGenSimulator
 

@@ -7,6 +7,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
+
 from sora_relay.handoff import ArchiveHandOff
 from sora_relay.observability import logger, metrics, tracer
 from sora_relay.wiring import archive_service

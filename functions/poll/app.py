@@ -4,6 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from sora_relay.observability import logger, metrics, tracer
 from sora_relay.wiring import poll_service
 

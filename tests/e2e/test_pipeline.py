@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from sora_relay.events import VideoEvent
 from sora_relay.simulator import Fault
 from sora_relay.simulator.server import SAMPLE_MP4

@@ -2,6 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+
 from sora_relay.adapters.dynamodb import DynamoJobStore, shard_of
 from sora_relay.events import ProviderSummary
 from sora_relay.jobs import Job, JobState

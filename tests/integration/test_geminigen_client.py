@@ -1,4 +1,5 @@
 import pytest
+
 from sora_relay.adapters.geminigen import GeminiGenClient, make_http_client
 from sora_relay.ports import ReferenceFile
 from sora_relay.provider import Accepted, ProviderUnavailable, Rejected, RetryLater

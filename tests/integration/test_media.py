@@ -3,6 +3,7 @@ import hashlib
 
 import boto3
 import pytest
+
 from sora_relay.adapters.media import (
     STAGING_PREFIX,
     IncompleteDownload,

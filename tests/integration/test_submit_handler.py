@@ -1,4 +1,5 @@
 import pytest
+
 from sora_relay.simulator import Fault
 
 from ..conftest import API_KEY, LambdaContext, load_function

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from sora_relay.events import VideoEvent, VideoObject
 from sora_relay.jobs import Job
 from sora_relay.ports import ReferenceFile, StaleJob

@@ -2,6 +2,7 @@ import json
 from datetime import timedelta
 
 import pytest
+
 from sora_relay.jobs import JobState
 from sora_relay.ports import MediaGone, MediaNotAllowed
 from sora_relay.services.archive import ArchiveFailed, ArchiveOutcome

@@ -1,4 +1,5 @@
 import pytest
+
 from sora_relay.media_policy import MediaPolicy
 
 POLICY = MediaPolicy.parse("*.geminigen.ai, media.example.com", "https://api.geminigen.ai")

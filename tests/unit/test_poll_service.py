@@ -2,6 +2,7 @@ import json
 from datetime import timedelta
 
 import pytest
+
 from sora_relay.jobs import JobState
 from sora_relay.provider import ProviderUnavailable
 from sora_relay.services.poll import Outcome

@@ -1,4 +1,5 @@
 import pytest
+
 from sora_relay.provider import GenerationRecord
 
 URL = "https://cdn.geminigen.ai/v.mp4"

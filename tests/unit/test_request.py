@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from sora_relay.request import MAX_PROMPT_CHARS, InvalidRequest, ParsedRequest, parse_request
 
 
