@@ -68,7 +68,8 @@ class PollService:
                 return total
 
     def _check_guarded(self, job: Job) -> Outcome:
-        logger.append_keys(request_id=job.request_id)
+        # Jobs are checked on worker threads: each logs its own request_id.
+        logger.thread_safe_append_keys(request_id=job.request_id)
         try:
             return self._check(job)
         except StaleJob:
@@ -77,6 +78,8 @@ class PollService:
             # One job's fault must not stop the sweep; it stays due and is tried next time.
             logger.exception("checking a job failed")
             return Outcome.SKIPPED
+        finally:
+            logger.thread_safe_remove_keys(["request_id"])
 
     def _check(self, job: Job) -> Outcome:
         now = self.clock()
