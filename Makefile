@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install test test-unit test-integration test-e2e lint format check bench build deploy clean
+.PHONY: install test test-unit test-integration test-e2e lint format check bench build deploy clean run up
 
 install: $(INSTALLED)
 
@@ -51,3 +51,9 @@ deploy: build
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache out
+
+run: install  ## the sample requests through the whole stack on this machine; videos in ./out/
+	$(BIN)/sora-relay local run
+
+up: install  ## a local stack that stays up (Ctrl-C stops it)
+	$(BIN)/sora-relay local up

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -17,6 +15,7 @@ from cfnlint.decode import cfn_yaml
 from moto import mock_aws
 
 from sora_relay import wiring
+from sora_relay.local.functions import Handler, LocalContext, load_handler
 from sora_relay.simulator import GeminiGenSimulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,32 +37,14 @@ def load_template() -> dict[str, Any]:
     return cfn_yaml.load(str(TEMPLATE))
 
 
-@dataclass
-class LambdaContext:
-    """What Lambda passes as `context`: the fields Powertools reads."""
-
-    function_name: str = "sora-relay-test"
-    memory_limit_in_mb: int = 512
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:sora-relay-test"
-    remaining_ms: int = 300_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
+def lambda_context() -> LocalContext:
+    return LocalContext(function_name="sora-relay-test", timeout_seconds=300)
 
 
-def load_function(logical_id: str) -> Callable[[dict[str, Any], Any], Any]:
+def load_function(logical_id: str) -> Handler:
     """The handler a template function names, loaded from its CodeUri as Lambda would."""
     properties = load_template()["Resources"][logical_id]["Properties"]
-    module_name, _, function_name = str(properties["Handler"]).rpartition(".")
-    path = ROOT / str(properties["CodeUri"]) / f"{module_name.replace('.', '/')}.py"
-    spec = importlib.util.spec_from_file_location(f"{logical_id.lower()}_{module_name}", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module: ModuleType = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    handler: Callable[[dict[str, Any], Any], Any] = getattr(module, function_name)
-    return handler
+    return load_handler((ROOT / str(properties["CodeUri"])).resolve(), str(properties["Handler"]))
 
 
 @dataclass

@@ -11,7 +11,7 @@ from sora_relay.events import VideoEvent
 from sora_relay.simulator import Fault
 from sora_relay.simulator.server import SAMPLE_MP4
 
-from ..conftest import LambdaContext, load_function
+from ..conftest import lambda_context, load_function
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -30,10 +30,10 @@ def run_until_events(stack, functions, count: int, timeout: float = 15.0) -> lis
         for queue_url, function in ((stack.request_queue_url, "submit"), (stack.archive_queue_url, "archive")):
             batch = stack.receive(queue_url, visibility_timeout=30)
             if batch["Records"]:
-                answer = functions[function](batch, LambdaContext())
+                answer = functions[function](batch, lambda_context())
                 failed = [item["itemIdentifier"] for item in answer["batchItemFailures"]]
                 stack.delete(queue_url, batch, failed)
-        functions["poll"](schedule, LambdaContext())
+        functions["poll"](schedule, lambda_context())
         events += stack.events()
         time.sleep(0.2)
     return events

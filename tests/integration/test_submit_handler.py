@@ -2,7 +2,7 @@ import pytest
 
 from sora_relay.simulator import Fault
 
-from ..conftest import API_KEY, LambdaContext, load_function
+from ..conftest import API_KEY, lambda_context, load_function
 
 REQUEST = {"request_id": "ad-1", "prompt": "a fox in the snow", "metadata": {"campaign": "spring"}}
 
@@ -15,7 +15,7 @@ def submit():
 def deliver(stack, submit) -> list[str]:
     """One delivery of what is on the request queue; returns the failed message ids."""
     event = stack.receive(stack.request_queue_url)
-    answer = submit(event, LambdaContext())
+    answer = submit(event, lambda_context())
     failures = [item["itemIdentifier"] for item in answer["batchItemFailures"]]
     stack.delete(stack.request_queue_url, event, failures)
     return failures
@@ -35,7 +35,7 @@ def test_message_delivered_three_times_submits_once(stack, simulator, submit) ->
     stack.send_request(REQUEST)
     for _ in range(3):
         event = stack.receive(stack.request_queue_url)
-        assert submit(event, LambdaContext()) == {"batchItemFailures": []}
+        assert submit(event, lambda_context()) == {"batchItemFailures": []}
     assert len(simulator.submissions()) == 1
     assert stack.events() == []
 
@@ -74,7 +74,7 @@ def test_rate_limit_then_success_submits_once_and_sets_the_redelivery_delay(stac
     simulator.inject("submit", Fault(status=429, retry_after="7"))
     message_id = stack.send_request(REQUEST)
     event = stack.receive(stack.request_queue_url)
-    assert submit(event, LambdaContext()) == {"batchItemFailures": [{"itemIdentifier": message_id}]}
+    assert submit(event, lambda_context()) == {"batchItemFailures": [{"itemIdentifier": message_id}]}
     # Visibility is now Retry-After: the message is hidden.
     assert stack.receive(stack.request_queue_url)["Records"] == []
     stack.sqs.change_message_visibility(

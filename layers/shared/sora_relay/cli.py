@@ -1,0 +1,122 @@
+"""The `sora-relay` command."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from sora_relay.local.stack import LocalStack, Provider
+
+DEFAULT_BASE_URL = "https://api.geminigen.ai"
+
+
+@click.group()
+def main() -> None:
+    """sora-relay: a queue in front of GeminiGen's Sora API."""
+
+
+@main.group()
+def local() -> None:
+    """The whole stack on this machine: moto as AWS, the simulator (or the real provider)."""
+
+
+_template = click.option(
+    "--template", type=click.Path(exists=True, path_type=Path), default=Path("template.yaml"), show_default=True
+)
+_schedule = click.option(
+    "--schedule-seconds", type=float, default=1.0, show_default=True, help="Run the poller this often."
+)
+_generation = click.option(
+    "--generation-seconds", type=float, default=6.0, show_default=True, help="How long the simulator takes a video."
+)
+
+
+@local.command("run")
+@click.argument("prompts", nargs=-1)
+@_template
+@click.option("--events", type=click.Path(exists=True, path_type=Path), default=Path("events"), show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("out"), show_default=True)
+@click.option("--timeout", type=float, default=900.0, show_default=True, help="Give up on jobs after this long.")
+@_schedule
+@_generation
+def run_command(
+    prompts: tuple[str, ...],
+    template: Path,
+    events: Path,
+    out: Path,
+    timeout: float,
+    schedule_seconds: float,
+    generation_seconds: float,
+) -> None:
+    """Send PROMPTS (or the sample requests in events/) through a local stack; videos land in --out.
+
+    With GEMINIGEN_API_KEY set, the requests go to the real provider (GEMINIGEN_BASE_URL,
+    default https://api.geminigen.ai) and spend real credits; AWS stays local.
+    """
+    from sora_relay.local.run import function_output_to, plan, report, run
+
+    console = Console(file=sys.stdout)
+    with contextlib.ExitStack() as resources:
+        provider, simulated = _provider(resources, generation_seconds, console)
+        planned = plan(events, prompts, simulated=simulated)
+        log_file = out / "sora-relay-local.log"
+        resources.enter_context(function_output_to(log_file))
+        console.print(f"Deploying {template} into moto; the functions log to {log_file}")
+        stack = resources.enter_context(_stack(template, provider, schedule_seconds, port=0))
+        tracked = run(stack, planned, out_dir=out, timeout=timeout, console=console)
+    ok = report(tracked, console)
+    sys.exit(0 if ok else 1)
+
+
+@local.command("up")
+@_template
+@click.option("--port", type=int, default=4599, show_default=True, help="moto's port on 127.0.0.1.")
+@click.option("--log-file", type=click.Path(path_type=Path), default=Path("out/sora-relay-local.log"))
+@_schedule
+@_generation
+def up_command(template: Path, port: int, log_file: Path, schedule_seconds: float, generation_seconds: float) -> None:
+    """Keep a local stack up until interrupted, and print its events as they come."""
+    from sora_relay.local.run import function_output_to
+
+    console = Console(file=sys.stdout)
+    with contextlib.ExitStack() as resources:
+        provider, _ = _provider(resources, generation_seconds, console)
+        resources.enter_context(function_output_to(log_file))
+        stack = resources.enter_context(_stack(template, provider, schedule_seconds, port=port))
+        console.print(f"[bold]sora-relay is up[/] (functions log to {log_file}). In another terminal:\n")
+        console.print(f"  export AWS_ENDPOINT_URL={stack.endpoint_url}")
+        console.print("  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1")
+        queue = stack.outputs["RequestQueueUrl"]
+        console.print(f"  aws sqs send-message --queue-url {queue} --message-body file://events/request.json\n")
+        for name, value in sorted(stack.outputs.items()):
+            console.print(f"  {name:<28} {value}")
+        console.print("\nEvents on the completion topic follow. Ctrl-C stops.")
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                for event in stack.drain_events():
+                    console.print_json(data=event)
+                time.sleep(0.5)
+
+
+def _provider(resources: contextlib.ExitStack, generation_seconds: float, console: Console) -> tuple[Provider, bool]:
+    api_key = os.environ.get("GEMINIGEN_API_KEY")
+    if api_key:
+        base_url = os.environ.get("GEMINIGEN_BASE_URL", DEFAULT_BASE_URL)
+        console.print(f"[yellow]Using the real provider at {base_url}: every request spends real credits.[/]")
+        return Provider(base_url, api_key), False
+    from sora_relay.simulator import GeminiGenSimulator
+
+    simulator = resources.enter_context(GeminiGenSimulator(generation_seconds=generation_seconds))
+    return Provider(simulator.base_url, simulator.api_key), True
+
+
+def _stack(template: Path, provider: Provider, schedule_seconds: float, *, port: int) -> LocalStack:
+    return LocalStack(
+        template, provider, port=port, schedule_interval=schedule_seconds, parameters={"PollIntervalSeconds": "2"}
+    )

@@ -1,0 +1,170 @@
+"""Deploying template.yaml into moto: package, SAM-transform, CloudFormation, then read back."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+SERVERLESS_FUNCTION = "AWS::Serverless::Function"
+_RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A deployed function, as its configuration says, with the source folder it came from."""
+
+    logical_id: str
+    name: str
+    arn: str
+    code_dir: Path
+    handler: str
+    timeout: int
+    memory: int
+    environment: dict[str, str]
+
+
+@dataclass(frozen=True)
+class QueueTrigger:
+    function: str
+    queue_url: str
+    batch_size: int
+    report_batch_item_failures: bool
+
+
+@dataclass(frozen=True)
+class ScheduleTrigger:
+    function: str
+    expression: str
+    interval_seconds: float
+
+
+@dataclass(frozen=True)
+class DeployedStack:
+    name: str
+    outputs: dict[str, str]
+    functions: dict[str, FunctionSpec]
+    queue_triggers: list[QueueTrigger]
+    schedules: list[ScheduleTrigger]
+
+
+def schedule_interval(expression: str) -> float:
+    """Seconds between runs of a `rate(...)` schedule (the only kind the local driver keeps)."""
+    match = _RATE.fullmatch(expression.strip())
+    if match is None:
+        raise ValueError(f"only rate(...) schedules run locally, not {expression!r}")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2).rstrip("s")]
+
+
+def deploy(
+    template_path: Path, *, stack_name: str, parameters: dict[str, str], secret_name: str, api_key: str
+) -> DeployedStack:
+    """Deploy the template into the AWS the SDK points at (moto, through AWS_ENDPOINT_URL)."""
+    from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    template: dict[str, Any] = yaml_parse(template_path.read_text())
+    code_dirs = _package(template, template_path.parent.resolve(), f"{stack_name}-artifacts")
+    boto3.client("secretsmanager").create_secret(Name=secret_name, SecretString=api_key)
+    all_parameters = {**parameters, "GeminiGenApiKeySecret": secret_name}
+    translated = transform(template, all_parameters, ManagedPolicyLoader(boto3.client("iam")))
+    cloudformation = boto3.client("cloudformation")
+    cloudformation.create_stack(
+        StackName=stack_name,
+        TemplateBody=json.dumps(translated),
+        Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in all_parameters.items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
+    cloudformation.get_waiter("stack_create_complete").wait(
+        StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+    )
+    return _read_back(stack_name, template, code_dirs)
+
+
+def _package(template: dict[str, Any], root: Path, bucket: str) -> dict[str, Path]:
+    """Zip each local CodeUri/ContentUri into an artifact bucket, as `sam package` does."""
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    code_dirs = {}
+    for logical_id, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri"):
+            location = properties.get(key)
+            if isinstance(location, str) and not location.startswith("s3://"):
+                folder = (root / location).resolve()
+                code_dirs[logical_id] = folder
+                s3.put_object(Bucket=bucket, Key=f"{logical_id}.zip", Body=_zip(folder))
+                properties[key] = f"s3://{bucket}/{logical_id}.zip"
+    return code_dirs
+
+
+def _zip(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                archive.write(path, path.relative_to(folder))
+    return buffer.getvalue()
+
+
+def _read_back(stack_name: str, template: dict[str, Any], code_dirs: dict[str, Path]) -> DeployedStack:
+    cloudformation = boto3.client("cloudformation")
+    lambda_client = boto3.client("lambda")
+    sqs = boto3.client("sqs")
+    events = boto3.client("events")
+    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    outputs = {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
+    physical = {
+        resource["LogicalResourceId"]: resource.get("PhysicalResourceId", "")
+        for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name)
+        for resource in page["StackResourceSummaries"]
+    }
+    functions: dict[str, FunctionSpec] = {}
+    triggers: list[QueueTrigger] = []
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != SERVERLESS_FUNCTION:
+            continue
+        configuration = lambda_client.get_function_configuration(FunctionName=physical[logical_id])
+        functions[logical_id] = FunctionSpec(
+            logical_id=logical_id,
+            name=configuration["FunctionName"],
+            arn=configuration["FunctionArn"],
+            code_dir=code_dirs[logical_id],
+            handler=configuration["Handler"],
+            timeout=configuration["Timeout"],
+            memory=configuration["MemorySize"],
+            # Lambda hands every variable over as a string (moto keeps numbers as given).
+            environment={k: str(v) for k, v in configuration.get("Environment", {}).get("Variables", {}).items()},
+        )
+        for mapping in lambda_client.list_event_source_mappings(FunctionName=configuration["FunctionName"])[
+            "EventSourceMappings"
+        ]:
+            queue_name = mapping["EventSourceArn"].rsplit(":", 1)[-1]
+            triggers.append(
+                QueueTrigger(
+                    function=logical_id,
+                    queue_url=sqs.get_queue_url(QueueName=queue_name)["QueueUrl"],
+                    batch_size=mapping.get("BatchSize", 10),
+                    report_batch_item_failures="ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", []),
+                )
+            )
+            # The local driver is the mapping's poller now: moto must not try to run it itself.
+            lambda_client.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+    schedules = []
+    by_arn = {spec.arn: spec.logical_id for spec in functions.values()}
+    for rule in events.list_rules()["Rules"]:
+        if "ScheduleExpression" not in rule:
+            continue
+        for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]:
+            if target["Arn"] in by_arn:
+                expression = rule["ScheduleExpression"]
+                schedules.append(ScheduleTrigger(by_arn[target["Arn"]], expression, schedule_interval(expression)))
+    return DeployedStack(stack_name, outputs, functions, triggers, schedules)

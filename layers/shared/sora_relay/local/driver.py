@@ -1,0 +1,178 @@
+"""Doing Lambda's part: long-poll each trigger queue, run each schedule, invoke the handlers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import boto3
+
+from sora_relay.local.deploy import DeployedStack, FunctionSpec, QueueTrigger, ScheduleTrigger
+from sora_relay.local.functions import LocalContext, load_handler
+
+log = logging.getLogger(__name__)
+_LONG_POLL_SECONDS = 1  # short enough to stop promptly, long enough not to spin
+
+
+class LambdaDriver:
+    """Invokes the stack's handlers in this process, one invocation at a time.
+
+    One at a time because the functions share this process's environment: each
+    invocation runs with its own function's variables, as Lambda would give it.
+    """
+
+    def __init__(
+        self,
+        stack: DeployedStack,
+        *,
+        base_environment: dict[str, str],
+        schedule_interval: float | None = None,
+        on_environment_change: Callable[[], None] | None = None,
+    ) -> None:
+        self._stack = stack
+        self._base_environment = base_environment
+        self._schedule_interval = schedule_interval
+        self._on_environment_change = on_environment_change
+        self._sqs = boto3.client("sqs")
+        self._stop = threading.Event()
+        self._invoking = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._environment: dict[str, str] | None = None
+        self.invocations: dict[str, int] = dict.fromkeys(stack.functions, 0)
+        self.errors: list[str] = []
+
+    def start(self) -> LambdaDriver:
+        for trigger in self._stack.queue_triggers:
+            self._spawn(f"sqs-{trigger.function}", partial(self._poll_queue, trigger))
+        for schedule in self._stack.schedules:
+            self._spawn(f"schedule-{schedule.function}", partial(self._run_schedule, schedule))
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def __enter__(self) -> LambdaDriver:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        function = self._stack.functions[logical_id]
+        with self._invoking:
+            self._enter_environment(function)
+            handler = load_handler(function.code_dir, function.handler)
+            context = LocalContext(
+                function_name=function.name,
+                timeout_seconds=function.timeout,
+                memory_limit_in_mb=function.memory,
+                invoked_function_arn=function.arn,
+            )
+            self.invocations[logical_id] += 1
+            return handler(event, context)
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _enter_environment(self, function: FunctionSpec) -> None:
+        environment = {**function.environment, **self._base_environment, "AWS_LAMBDA_FUNCTION_NAME": function.name}
+        if environment != self._environment:
+            os.environ.update(environment)
+            if self._environment is not None and self._on_environment_change is not None:
+                self._on_environment_change()
+            self._environment = environment
+
+    def _poll_queue(self, trigger: QueueTrigger) -> None:
+        queue_arn = self._sqs.get_queue_attributes(QueueUrl=trigger.queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        while not self._stop.is_set():
+            try:
+                messages = self._sqs.receive_message(
+                    QueueUrl=trigger.queue_url,
+                    MaxNumberOfMessages=min(trigger.batch_size, 10),
+                    WaitTimeSeconds=_LONG_POLL_SECONDS,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
+                if messages:
+                    self._deliver(trigger, queue_arn, messages)
+            except Exception as error:
+                self._note_error(f"{trigger.function}: {error!r}")
+
+    def _deliver(self, trigger: QueueTrigger, queue_arn: str, messages: list[Any]) -> None:
+        event = {"Records": [_sqs_record(message, queue_arn) for message in messages]}
+        try:
+            answer = self.invoke(trigger.function, event)
+            failed = {item["itemIdentifier"] for item in (answer or {}).get("batchItemFailures", [])}
+            if not trigger.report_batch_item_failures and failed:
+                failed = {message["MessageId"] for message in messages}
+        except Exception as error:
+            # A failed invocation returns the whole batch to the queue, as Lambda does.
+            self._note_error(f"{trigger.function} failed: {error!r}")
+            return
+        done = [message for message in messages if message["MessageId"] not in failed]
+        if done:
+            self._sqs.delete_message_batch(
+                QueueUrl=trigger.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+
+    def _run_schedule(self, schedule: ScheduleTrigger) -> None:
+        interval = self._schedule_interval or schedule.interval_seconds
+        while not self._stop.wait(interval):
+            try:
+                self.invoke(schedule.function, _schedule_event(schedule))
+            except Exception as error:
+                self._note_error(f"{schedule.function} failed: {error!r}")
+
+    def _note_error(self, message: str) -> None:
+        log.warning(message)
+        self.errors.append(message)
+
+
+def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    region = queue_arn.split(":")[3]
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": {
+            name: {
+                "stringValue": value.get("StringValue"),
+                "dataType": value["DataType"],
+                "stringListValues": [],
+                "binaryListValues": [],
+            }
+            for name, value in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+def _schedule_event(schedule: ScheduleTrigger) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        "resources": [f"schedule:{schedule.expression}"],
+        "detail": {},
+    }

@@ -1,0 +1,75 @@
+"""The local stack: the real template deployed into moto, the handlers driven as Lambda would."""
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from rich.console import Console
+
+from sora_relay.local.run import PlannedRequest, run
+from sora_relay.local.stack import LocalStack, Provider
+from sora_relay.simulator import Fault, GeminiGenSimulator
+from sora_relay.simulator.server import SAMPLE_MP4
+
+from ..conftest import TEMPLATE
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[GeminiGenSimulator]:
+    with GeminiGenSimulator() as sim:
+        yield sim
+
+
+@pytest.fixture(scope="module")
+def local_stack(simulator) -> Iterator[LocalStack]:
+    provider = Provider(simulator.base_url, simulator.api_key)
+    with LocalStack(TEMPLATE, provider, schedule_interval=0.3, parameters={"PollIntervalSeconds": "1"}) as stack:
+        yield stack
+
+
+def request(expect: str, **body: object) -> PlannedRequest:
+    return PlannedRequest(str(body.get("request_id", "?")), json.dumps(body), expect)
+
+
+def test_requests_end_as_expected_with_videos_in_s3_and_out(local_stack, tmp_path: Path) -> None:
+    planned = [
+        request("video.completed", request_id="local-ok", prompt="a fox in the snow"),
+        request("video.failed", request_id="local-refused", prompt="[fail] a storm"),
+        PlannedRequest("invalid", '{"request_id": "local-invalid", "prompt": ""}', "video.failed"),
+    ]
+    tracked = run(local_stack, planned, out_dir=tmp_path, timeout=30, console=Console(file=io.StringIO()))
+    assert [job.problems for job in tracked] == [[], [], []]
+    assert [job.as_expected for job in tracked] == [True, True, True]
+    ok, refused, invalid = (job.event for job in tracked)
+    assert refused["error"]["code"] == "generation_failed"
+    assert invalid["error"]["code"] == "invalid_request"
+    stored = boto3.client("s3").get_object(Bucket=local_stack.outputs["ArchiveBucketName"], Key="videos/local-ok.mp4")
+    assert stored["Body"].read() == SAMPLE_MP4
+    assert (tmp_path / "local-ok.mp4").read_bytes() == SAMPLE_MP4
+    assert ok["video"]["uri"] == f"s3://{local_stack.outputs['ArchiveBucketName']}/videos/local-ok.mp4"
+
+
+def test_functions_run_with_their_deployed_configuration(local_stack) -> None:
+    functions = local_stack.deployed.functions
+    assert set(functions) == {"SubmitFunction", "PollFunction", "ArchiveFunction"}
+    assert {f.handler for f in functions.values()} == {"app.handler"}
+    table = local_stack.outputs["JobsTableName"]
+    assert all(f.environment["JOBS_TABLE_NAME"] == table for f in functions.values())
+    assert [t.function for t in local_stack.deployed.schedules] == ["PollFunction"]
+
+
+def test_message_that_keeps_failing_ends_in_the_dead_letter_queue(local_stack, simulator) -> None:
+    simulator.inject("submit", *[Fault(status=503, retry_after="0")] * 12)
+    message_id = local_stack.send({"request_id": "local-dlq", "prompt": "a lighthouse"})
+    sqs = boto3.client("sqs")
+    dead_letters = local_stack.outputs["RequestDeadLetterQueueUrl"]
+    found = []
+    for _ in range(60):
+        found = sqs.receive_message(QueueUrl=dead_letters, WaitTimeSeconds=1).get("Messages", [])
+        if found:
+            break
+    assert [message["MessageId"] for message in found] == [message_id]
+    assert simulator.submissions(prompt="a lighthouse") == []
