@@ -15,6 +15,7 @@ from cfnlint.decode import cfn_yaml
 from moto import mock_aws
 
 from sora_relay import wiring
+from sora_relay.local.driver import sqs_record
 from sora_relay.local.functions import Handler, LocalContext, load_handler
 from sora_relay.simulator import GeminiGenSimulator
 
@@ -77,22 +78,7 @@ class Stack:
             VisibilityTimeout=visibility_timeout,
         )
         arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        return {
-            "Records": [
-                {
-                    "messageId": message["MessageId"],
-                    "receiptHandle": message["ReceiptHandle"],
-                    "body": message["Body"],
-                    "attributes": message["Attributes"],
-                    "messageAttributes": {},
-                    "md5OfBody": message["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": arn,
-                    "awsRegion": REGION,
-                }
-                for message in answer.get("Messages", [])
-            ]
-        }
+        return {"Records": [sqs_record(message, arn) for message in answer.get("Messages", [])]}
 
     def delete(self, queue_url: str, event: dict[str, Any], failures: list[str]) -> None:
         """Delete what the handler did not report as failed, as the event source mapping does."""

@@ -111,7 +111,7 @@ class LambdaDriver:
                 self._note_error(f"{trigger.function}: {error!r}")
 
     def _deliver(self, trigger: QueueTrigger, queue_arn: str, messages: list[Any]) -> None:
-        event = {"Records": [_sqs_record(message, queue_arn) for message in messages]}
+        event = {"Records": [sqs_record(message, queue_arn) for message in messages]}
         try:
             answer = self.invoke(trigger.function, event)
             failed = {item["itemIdentifier"] for item in (answer or {}).get("batchItemFailures", [])}
@@ -141,7 +141,8 @@ class LambdaDriver:
         self.errors.append(message)
 
 
-def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    """One record of an SQS event, as Lambda builds it from a received message."""
     region = queue_arn.split(":")[3]
     return {
         "messageId": message["MessageId"],
