@@ -1,5 +1,6 @@
 """Submit: reads the request queue, submits each request to the provider once."""
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -9,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sora_relay.observability import logger, metrics, tracer
 from sora_relay.services.submit import InboundMessage, Retry
-from sora_relay.wiring import request_redelivery, submit_service
+from sora_relay.wiring import request_queue, submit_service
 
 
 class RequestRecord(SqsRecordModel):
@@ -24,15 +25,16 @@ class SubmitLater(Exception):
     """Marks the record as a batch-item failure: SQS delivers it again after its visibility timeout."""
 
 
-def handle_record(record: RequestRecord) -> None:
+def handle_record(record: RequestRecord, seconds_left: Callable[[], float]) -> None:
     message = InboundMessage(
         message_id=record.messageId,
         body=record.body,
         receive_count=int(record.attributes.ApproximateReceiveCount),
+        seconds_left=seconds_left,
     )
     result = submit_service().handle(message)
     if isinstance(result, Retry):
-        request_redelivery().delay(record.receiptHandle, result.delay)
+        request_queue().delay(record.receiptHandle, result.delay)
         raise SubmitLater(result.reason)
 
 
@@ -40,4 +42,12 @@ def handle_record(record: RequestRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)
+    def seconds_left() -> float:
+        return context.get_remaining_time_in_millis() / 1000
+
+    return process_partial_response(
+        event=event,
+        record_handler=lambda record: handle_record(record, seconds_left),
+        processor=processor,
+        context=context,
+    )

@@ -61,15 +61,11 @@ def test_functions_run_with_their_deployed_configuration(local_stack) -> None:
     assert [t.function for t in local_stack.deployed.schedules] == ["PollFunction"]
 
 
-def test_message_that_keeps_failing_ends_in_the_dead_letter_queue(local_stack, simulator) -> None:
-    simulator.inject("submit", *[Fault(status=503, retry_after="0")] * 12)
-    message_id = local_stack.send({"request_id": "local-dlq", "prompt": "a lighthouse"})
-    sqs = boto3.client("sqs")
-    dead_letters = local_stack.outputs["RequestDeadLetterQueueUrl"]
-    found = []
-    for _ in range(60):
-        found = sqs.receive_message(QueueUrl=dead_letters, WaitTimeSeconds=1).get("Messages", [])
-        if found:
-            break
-    assert [message["MessageId"] for message in found] == [message_id]
-    assert simulator.submissions(prompt="a lighthouse") == []
+def test_failed_record_comes_back_after_the_delay_its_handler_set(local_stack, simulator, tmp_path) -> None:
+    simulator.inject("submit", Fault(status=429, retry_after="1"))
+    before = local_stack.driver.invocations["SubmitFunction"]
+    planned = [request("video.completed", request_id="local-retried", prompt="a lighthouse")]
+    [job] = run(local_stack, planned, out_dir=tmp_path, timeout=30, console=Console(file=io.StringIO()))
+    assert job.as_expected
+    assert len(simulator.submissions(prompt="a lighthouse")) == 1
+    assert local_stack.driver.invocations["SubmitFunction"] - before >= 2

@@ -108,6 +108,14 @@ class FakePublisher:
 
 
 @dataclass
+class FakeRequestQueue:
+    resent: list[tuple[str, VideoRequest]] = field(default_factory=list)
+
+    def resend(self, request_id: str, request: VideoRequest) -> None:
+        self.resent.append((request_id, request))
+
+
+@dataclass
 class FakeArchiveQueue:
     sent: list[str] = field(default_factory=list)
 
@@ -147,6 +155,7 @@ class World:
     provider: FakeProvider = field(default_factory=FakeProvider)
     files: FakeFiles = field(default_factory=FakeFiles)
     publisher: FakePublisher = field(default_factory=FakePublisher)
+    request_queue: FakeRequestQueue = field(default_factory=FakeRequestQueue)
     archive_queue: FakeArchiveQueue = field(default_factory=FakeArchiveQueue)
     archive: FakeArchive = field(default_factory=FakeArchive)
     metrics: FakeMetrics = field(default_factory=FakeMetrics)
@@ -167,7 +176,15 @@ class World:
     @property
     def poller(self) -> PollService:
         return PollService(
-            self.store, 1, self.provider, self.archive_queue, self.finisher, self.metrics, self.policy, self.clock
+            self.store,
+            1,
+            self.provider,
+            self.request_queue,
+            self.archive_queue,
+            self.finisher,
+            self.metrics,
+            self.policy,
+            self.clock,
         )
 
     @property

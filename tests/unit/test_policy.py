@@ -16,8 +16,12 @@ def test_a_long_poll_interval_is_never_shortened() -> None:
     assert policy.next_status_delay(timedelta(hours=3)) == timedelta(minutes=10)
 
 
-def test_retry_after_is_used_as_given() -> None:
-    assert Policy().retry_delay(5, 7) == timedelta(seconds=7)
+def test_retry_after_is_honoured_as_the_shortest_wait() -> None:
+    assert Policy().retry_delay(1, 7) == timedelta(seconds=7)
+
+
+def test_retries_back_off_beyond_a_short_retry_after() -> None:
+    assert Policy().retry_delay(5, 7) == timedelta(seconds=80)
 
 
 def test_retry_delay_never_exceeds_the_longest() -> None:

@@ -126,3 +126,40 @@ def test_finished_job_costs_later_sweeps_nothing(submitted) -> None:
     submitted.clock.advance(timedelta(hours=1))
     assert submitted.poller.sweep().outcomes == {}
     assert len(submitted.provider.status_calls) == 1
+
+
+@pytest.fixture
+def stranded(world):
+    """A claim whose invocation died before submitting, and whose message never came back."""
+    world.files.failures["s3://in/ref.png"] = RuntimeError("the container died")
+    body = json.dumps({"prompt": "a fox", "files": ["s3://in/ref.png"]})
+    with pytest.raises(RuntimeError):
+        world.submitter.handle(InboundMessage("m-7", body))
+    world.files.failures.clear()
+    return world
+
+
+def test_stranded_claim_goes_back_on_the_request_queue(stranded) -> None:
+    stranded.clock.advance(2 * stranded.policy.claim_lease)
+    assert stranded.poller.sweep().outcomes == {Outcome.REQUEUED: 1}
+    [(request_id, request)] = stranded.request_queue.resent
+    assert request_id == "m-7"
+    assert request.prompt == "a fox"
+
+
+def test_requeued_claim_is_submitted_once_under_its_request_id(stranded) -> None:
+    stranded.clock.advance(2 * stranded.policy.claim_lease)
+    stranded.poller.sweep()
+    [(request_id, request)] = stranded.request_queue.resent
+    body = request.model_copy(update={"request_id": request_id}).model_dump_json()
+    stranded.submitter.handle(InboundMessage("m-8", body))
+    assert stranded.store.get("m-7").state is JobState.SUBMITTED
+    assert len(stranded.provider.submitted) == 1
+
+
+def test_claim_never_accepted_within_the_maximum_wait_times_out(stranded) -> None:
+    stranded.clock.advance(stranded.policy.max_wait + timedelta(minutes=1))
+    stranded.poller.sweep()
+    [event] = stranded.publisher.events
+    assert event.error.code == "timed_out"
+    assert "did not accept" in event.error.message

@@ -141,3 +141,10 @@ def test_failed_publish_is_published_again_on_redelivery_with_the_same_event_id(
     assert [e.event_id for e in world.publisher.events] == ["ad-1:video.failed"]
     assert world.store.get("ad-1").event_published
     assert len(world.provider.submitted) == 1
+
+
+def test_submission_is_not_started_with_too_little_time_left(world) -> None:
+    short = InboundMessage(message_id="m-1", body=json.dumps(REQUEST), seconds_left=lambda: 10.0)
+    assert isinstance(world.submitter.handle(short), Retry)
+    assert world.provider.submitted == []
+    assert world.store.get("ad-1").lease_until is None

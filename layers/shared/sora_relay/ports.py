@@ -75,6 +75,11 @@ class EventPublisher(Protocol):
     def publish(self, event: VideoEvent) -> None: ...
 
 
+class RequestQueue(Protocol):
+    def resend(self, request_id: str, request: VideoRequest) -> None:
+        """Put a claimed request back on the request queue (its message was lost or gave up)."""
+
+
 class ArchiveQueue(Protocol):
     def enqueue(self, request_id: str) -> None: ...
 

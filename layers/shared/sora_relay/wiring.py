@@ -13,7 +13,7 @@ from botocore.config import Config
 from sora_relay.adapters.dynamodb import DynamoJobStore
 from sora_relay.adapters.geminigen import GeminiGenClient, make_http_client
 from sora_relay.adapters.media import ReferenceFetcher, S3VideoArchive, make_media_client, make_reference_client
-from sora_relay.adapters.messaging import SnsEventPublisher, SqsArchiveQueue, SqsRedelivery
+from sora_relay.adapters.messaging import SnsEventPublisher, SqsArchiveQueue, SqsRequestQueue
 from sora_relay.media_policy import MediaPolicy
 from sora_relay.observability import PowertoolsMetrics
 from sora_relay.request import MAX_FILE_BYTES
@@ -83,8 +83,8 @@ def submit_service() -> SubmitService:
 
 
 @cache
-def request_redelivery() -> SqsRedelivery:
-    return SqsRedelivery(_client("sqs"), settings().request_queue_url)
+def request_queue() -> SqsRequestQueue:
+    return SqsRequestQueue(_client("sqs"), settings().request_queue_url)
 
 
 @cache
@@ -94,6 +94,7 @@ def poll_service() -> PollService:
         store=store,
         shards=store.shards,
         provider=_provider(),
+        request_queue=request_queue(),
         archive_queue=SqsArchiveQueue(_client("sqs"), settings().archive_queue_url),
         finisher=_finisher(),
         metrics=PowertoolsMetrics(),
@@ -125,6 +126,6 @@ def archive_service() -> ArchiveService:
 
 def reset() -> None:
     """Forget every cached service and client (for a new environment, as in tests)."""
-    for factory in (settings, _client, submit_service, request_redelivery, poll_service, archive_service):
+    for factory in (settings, _client, submit_service, request_queue, poll_service, archive_service):
         factory.cache_clear()
     parameters.clear_caches()  # type: ignore[no-untyped-call]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from sora_relay.events import VideoEvent
 from sora_relay.handoff import ArchiveHandOff
+from sora_relay.request import VideoRequest
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
@@ -41,12 +42,16 @@ class SqsArchiveQueue:
         self._client.send_message(QueueUrl=self._queue_url, MessageBody=body)
 
 
-class SqsRedelivery:
-    """Sets when SQS delivers a failed message again (its visibility timeout)."""
+class SqsRequestQueue:
+    """The request queue: when a failed message comes again, and putting a claimed request back."""
 
     def __init__(self, client: SQSClient, queue_url: str) -> None:
         self._client = client
         self._queue_url = queue_url
+
+    def resend(self, request_id: str, request: VideoRequest) -> None:
+        body = request.model_copy(update={"request_id": request_id}).model_dump_json()
+        self._client.send_message(QueueUrl=self._queue_url, MessageBody=body)
 
     def delay(self, receipt_handle: str, delay: timedelta) -> None:
         seconds = int(min(delay, _LONGEST_VISIBILITY).total_seconds())

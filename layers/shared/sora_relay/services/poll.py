@@ -11,7 +11,7 @@ from enum import StrEnum
 from sora_relay.events import ErrorCode, iso_utc
 from sora_relay.jobs import Job, JobState
 from sora_relay.observability import logger
-from sora_relay.ports import ArchiveQueue, Clock, JobStore, Metrics, Provider, StaleJob
+from sora_relay.ports import ArchiveQueue, Clock, JobStore, Metrics, Provider, RequestQueue, StaleJob
 from sora_relay.provider import ProviderUnavailable
 from sora_relay.services.lifecycle import Finisher
 from sora_relay.services.policy import Policy
@@ -23,6 +23,7 @@ class Outcome(StrEnum):
     FAILED = "failed"
     PUBLISHED = "published"
     UNREACHABLE = "unreachable"
+    REQUEUED = "requeued"
     SKIPPED = "skipped"
 
 
@@ -37,6 +38,7 @@ class PollService:
     store: JobStore
     shards: int
     provider: Provider
+    request_queue: RequestQueue
     archive_queue: ArchiveQueue
     finisher: Finisher
     metrics: Metrics
@@ -90,11 +92,12 @@ class PollService:
             return Outcome.PUBLISHED
         if job.state is JobState.COMPLETED:
             return self._watch_handoff(job)
-        if job.state is not JobState.SUBMITTED or job.provider is None:
+        if job.state is JobState.RECEIVED:
+            return self._recover_claim(job)
+        if job.provider is None:
             return Outcome.SKIPPED
         if job.age(now) > self.policy.max_wait:
-            minutes = int(self.policy.max_wait.total_seconds() // 60)
-            self.finisher.fail(job, ErrorCode.TIMED_OUT, f"no result within {minutes} minutes", now)
+            self.finisher.fail(job, ErrorCode.TIMED_OUT, f"no result within {self._max_wait_minutes} minutes", now)
             return Outcome.FAILED
         try:
             record = self.provider.status(job.provider.uuid)
@@ -139,6 +142,29 @@ class PollService:
             )
         )
         return Outcome.RUNNING
+
+    @property
+    def _max_wait_minutes(self) -> int:
+        return int(self.policy.max_wait.total_seconds() // 60)
+
+    def _recover_claim(self, job: Job) -> Outcome:
+        """A claim still unsubmitted long after its message came: that message is gone (or in the
+        dead-letter queue), so the request goes back on the queue, until the maximum wait."""
+        now = self.clock()
+        if not job.lease_expired(now):
+            assert job.lease_until is not None
+            self.store.save(job.moved(now, next_check_at=self.policy.stale_claim_check(job.lease_until)))
+            return Outcome.SKIPPED
+        if job.age(now) > self.policy.max_wait:
+            message = f"the provider did not accept the request within {self._max_wait_minutes} minutes"
+            self.finisher.fail(job, ErrorCode.TIMED_OUT, message, now)
+            return Outcome.FAILED
+        assert job.request is not None, "only a valid request is ever claimed"
+        self.store.save(job.moved(now, next_check_at=self.policy.stale_claim_check(now)))
+        self.request_queue.resend(job.request_id, job.request)
+        logger.warning("unsubmitted claim put back on the request queue")
+        self.metrics.count("ClaimsRequeued")
+        return Outcome.REQUEUED
 
     def _watch_handoff(self, job: Job) -> Outcome:
         """A completed job still due was not archived in time: hand it off again, or let it expire."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -30,6 +32,7 @@ class InboundMessage:
     message_id: str
     body: str
     receive_count: int = 1
+    seconds_left: Callable[[], float] = lambda: math.inf  # of the invocation handling it
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class SubmitService:
             request=request,
             metadata=request.metadata,
             lease_until=now + self.policy.claim_lease,
+            next_check_at=self.policy.stale_claim_check(now),
         )
         if self.store.create(claim):
             return self._submit(claim, message)
@@ -113,7 +117,9 @@ class SubmitService:
                 assert existing.lease_until is not None
                 # Another invocation holds the claim; if it dies, this message takes over later.
                 return Retry(existing.lease_until - now, "another invocation is submitting this request")
-            taken = existing.moved(now, lease_until=now + self.policy.claim_lease)
+            taken = existing.moved(
+                now, lease_until=now + self.policy.claim_lease, next_check_at=self.policy.stale_claim_check(now)
+            )
             try:
                 self.store.save(taken)
             except StaleJob:
@@ -143,6 +149,8 @@ class SubmitService:
             return Done()
         except ReferenceUnavailable as error:
             return self._release(job, message, RetryLater(str(error)))
+        if message.seconds_left() < self.policy.submit_time_margin.total_seconds():
+            return self._release(job, message, RetryLater("too little time left in this invocation to submit"))
         outcome = self.provider.submit(job.request, files)
         now = self.clock()
         match outcome:
@@ -190,7 +198,9 @@ class SubmitService:
 
     def _release(self, job: Job, message: InboundMessage, outcome: RetryLater) -> Retry:
         """Give the claim back: the provider did not take the request, so a later delivery may."""
-        self.store.save(job.moved(self.clock(), lease_until=None))
+        delay = self.policy.retry_delay(message.receive_count, outcome.retry_after)
+        now = self.clock()
+        self.store.save(job.moved(now, lease_until=None, next_check_at=self.policy.stale_claim_check(now + delay)))
         logger.warning("submission will be retried", extra={"reason": outcome.reason})
         self.metrics.count("SubmitRetries")
-        return Retry(self.policy.retry_delay(message.receive_count, outcome.retry_after), outcome.reason)
+        return Retry(delay, outcome.reason)
