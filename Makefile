@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install test test-unit test-integration test-e2e lint format check bench build deploy clean run up
+.PHONY: install test test-unit test-integration test-e2e lint format check bench build deploy clean run up reliability
 
 install: $(INSTALLED)
 
@@ -57,3 +57,6 @@ run: install  ## the sample requests through the whole stack on this machine; vi
 
 up: install  ## a local stack that stays up (Ctrl-C stops it)
 	$(BIN)/sora-relay local up
+
+reliability: install  ## every fault suite in full, one table (crash at each outbound call, each provider fault)
+	$(BIN)/python -m sora_relay.faults

@@ -112,3 +112,23 @@ def test_unreadable_status_answer_is_unavailable(client, simulator) -> None:
     simulator.inject("status", Fault(malformed=True))
     with pytest.raises(ProviderUnavailable, match="could not be read"):
         client.status("sora_x")
+
+
+def test_connection_reset_on_submit_is_retryable(client, simulator) -> None:
+    simulator.inject("submit", Fault(reset=True))
+    assert isinstance(client.submit(REQUEST, []), RetryLater)
+    assert simulator.submissions() == []
+
+
+def test_connection_reset_on_status_is_unavailable(client, simulator) -> None:
+    simulator.inject("status", Fault(reset=True))
+    with pytest.raises(ProviderUnavailable):
+        client.status("sora_x")
+
+
+def test_unexpected_status_answer_is_read_as_still_running(client, simulator) -> None:
+    simulator.inject("status", Fault(answer={"uuid": "sora_x", "status": "queued", "extra": [1, 2]}))
+    record = client.status("sora_x")
+    assert record.status is None
+    assert not record.ready
+    assert not record.failed

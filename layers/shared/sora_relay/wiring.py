@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
 import boto3
+import httpx
 from aws_lambda_powertools.utilities import parameters
 from botocore.config import Config
 
@@ -16,6 +19,7 @@ from sora_relay.adapters.media import ReferenceFetcher, S3VideoArchive, make_med
 from sora_relay.adapters.messaging import SnsEventPublisher, SqsArchiveQueue, SqsRequestQueue
 from sora_relay.media_policy import MediaPolicy
 from sora_relay.observability import PowertoolsMetrics
+from sora_relay.ports import Clock
 from sora_relay.request import MAX_FILE_BYTES
 from sora_relay.services.archive import ArchiveService
 from sora_relay.services.lifecycle import Finisher
@@ -31,14 +35,41 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass
+class _Seams:
+    """What a local run or a fault drill may replace; Lambda always gets the defaults."""
+
+    clock: Clock = utc_now
+    on_outbound_call: Callable[[str], None] | None = None
+
+
+_seams = _Seams()
+
+
 @cache
 def settings() -> Settings:
     return Settings.from_env()
 
 
 @cache
+def _session() -> boto3.Session:
+    session = boto3.Session()
+    observe = _seams.on_outbound_call
+    if observe is not None:
+        session.events.register("before-call", lambda event_name, **_: observe(event_name.removeprefix("before-call.")))
+    return session
+
+
+@cache
 def _client(service: str) -> Any:
-    return boto3.client(service, config=_AWS_CONFIG)  # type: ignore[call-overload]
+    return _session().client(service, config=_AWS_CONFIG)  # type: ignore[call-overload]
+
+
+def _observed(client: httpx.Client) -> httpx.Client:
+    observe = _seams.on_outbound_call
+    if observe is not None:
+        client.event_hooks["request"].append(lambda request: observe(f"http.{request.method} {request.url.path}"))
+    return client
 
 
 def _store() -> DynamoJobStore:
@@ -66,7 +97,7 @@ def _api_key() -> str:
 
 
 def _provider() -> GeminiGenClient:
-    return GeminiGenClient(make_http_client(), settings().geminigen_base_url, _api_key)
+    return GeminiGenClient(_observed(make_http_client()), settings().geminigen_base_url, _api_key)
 
 
 @cache
@@ -74,11 +105,11 @@ def submit_service() -> SubmitService:
     return SubmitService(
         store=_store(),
         provider=_provider(),
-        files=ReferenceFetcher(_client("s3"), make_reference_client(), max_bytes=MAX_FILE_BYTES),
+        files=ReferenceFetcher(_client("s3"), _observed(make_reference_client()), max_bytes=MAX_FILE_BYTES),
         finisher=_finisher(),
         metrics=PowertoolsMetrics(),
         policy=settings().policy(),
-        clock=utc_now,
+        clock=_seams.clock,
     )
 
 
@@ -99,7 +130,7 @@ def poll_service() -> PollService:
         finisher=_finisher(),
         metrics=PowertoolsMetrics(),
         policy=settings().policy(),
-        clock=utc_now,
+        clock=_seams.clock,
         concurrency=settings().poll_concurrency,
     )
 
@@ -109,7 +140,7 @@ def archive_service() -> ArchiveService:
     media_policy = MediaPolicy.parse(settings().allowed_media_hosts, settings().geminigen_base_url)
     archive = S3VideoArchive(
         _client("s3"),
-        make_media_client(media_policy),
+        _observed(make_media_client(media_policy)),
         settings().archive_bucket_name,
         part_size=settings().archive_part_size_mib * 1024 * 1024,
         concurrency=settings().archive_concurrency,
@@ -120,12 +151,22 @@ def archive_service() -> ArchiveService:
         finisher=_finisher(),
         metrics=PowertoolsMetrics(),
         policy=settings().policy(),
-        clock=utc_now,
+        clock=_seams.clock,
     )
 
 
-def reset() -> None:
-    """Forget every cached service and client (for a new environment, as in tests)."""
-    for factory in (settings, _client, submit_service, request_queue, poll_service, archive_service):
+def reset(*, clock: Clock | None = None, on_outbound_call: Callable[[str], None] | None = None) -> None:
+    """Forget every cached service and client, for a new environment (tests, local runs).
+
+    `clock` replaces the services' clock; `on_outbound_call` is told of every AWS API call
+    and HTTP request the services make before it goes out (a fault drill raises from it)."""
+    _seams.clock = clock or utc_now
+    _seams.on_outbound_call = on_outbound_call
+    rebuild()
+
+
+def rebuild() -> None:
+    """Forget every cached service and client, keeping the seams (the environment changed)."""
+    for factory in (settings, _session, _client, submit_service, request_queue, poll_service, archive_service):
         factory.cache_clear()
     parameters.clear_caches()  # type: ignore[no-untyped-call]

@@ -44,6 +44,7 @@ class LambdaDriver:
         self._invoking = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._environment: dict[str, str] | None = None
+        self._queue_arns: dict[str, str] = {}
         self.invocations: dict[str, int] = dict.fromkeys(stack.functions, 0)
         self.errors: list[str] = []
 
@@ -85,54 +86,73 @@ class LambdaDriver:
         self._threads.append(thread)
 
     def _enter_environment(self, function: FunctionSpec) -> None:
-        environment = {**function.environment, **self._base_environment, "AWS_LAMBDA_FUNCTION_NAME": function.name}
+        environment = {**function.environment, **self._base_environment}
         if environment != self._environment:
             os.environ.update(environment)
+            # Services built for another configuration would be wrong now.
             if self._environment is not None and self._on_environment_change is not None:
                 self._on_environment_change()
             self._environment = environment
+        os.environ["AWS_LAMBDA_FUNCTION_NAME"] = function.name
 
-    def _poll_queue(self, trigger: QueueTrigger) -> None:
-        queue_arn = self._sqs.get_queue_attributes(QueueUrl=trigger.queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        while not self._stop.is_set():
-            try:
-                messages = self._sqs.receive_message(
-                    QueueUrl=trigger.queue_url,
-                    MaxNumberOfMessages=min(trigger.batch_size, 10),
-                    WaitTimeSeconds=_LONG_POLL_SECONDS,
-                    AttributeNames=["All"],
-                    MessageAttributeNames=["All"],
-                ).get("Messages", [])
-                if messages:
-                    self._deliver(trigger, queue_arn, messages)
-            except Exception as error:
-                self._note_error(f"{trigger.function}: {error!r}")
+    def receive(self, trigger: QueueTrigger, wait_seconds: int = 0) -> list[dict[str, Any]]:
+        """One batch from a trigger queue, as the event source mapping would take it."""
+        answer = self._sqs.receive_message(
+            QueueUrl=trigger.queue_url,
+            MaxNumberOfMessages=min(trigger.batch_size, 10),
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        return [dict(message) for message in answer.get("Messages", [])]
 
-    def _deliver(self, trigger: QueueTrigger, queue_arn: str, messages: list[Any]) -> None:
-        event = {"Records": [sqs_record(message, queue_arn) for message in messages]}
+    def deliver(self, trigger: QueueTrigger, messages: list[dict[str, Any]]) -> list[str]:
+        """Invoke the function with the batch, delete what succeeded; returns the failed receipt handles.
+
+        A failed record stays in the queue: it comes back when its visibility timeout (the
+        queue's, or the one the handler set) runs out, and moto's SQS moves it to the
+        dead-letter queue once it has come too often, as SQS does."""
+        event = {"Records": [sqs_record(message, self._queue_arn(trigger.queue_url)) for message in messages]}
         try:
             answer = self.invoke(trigger.function, event)
             failed = {item["itemIdentifier"] for item in (answer or {}).get("batchItemFailures", [])}
-            if not trigger.report_batch_item_failures and failed:
+            if failed and not trigger.report_batch_item_failures:
                 failed = {message["MessageId"] for message in messages}
         except Exception as error:
             # A failed invocation returns the whole batch to the queue, as Lambda does.
             self._note_error(f"{trigger.function} failed: {error!r}")
-            return
+            failed = {message["MessageId"] for message in messages}
         done = [message for message in messages if message["MessageId"] not in failed]
         if done:
             self._sqs.delete_message_batch(
                 QueueUrl=trigger.queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
+        return [message["ReceiptHandle"] for message in messages if message["MessageId"] in failed]
+
+    def run_schedule_once(self, schedule: ScheduleTrigger) -> Any:
+        return self.invoke(schedule.function, _schedule_event(schedule))
+
+    def _queue_arn(self, queue_url: str) -> str:
+        if queue_url not in self._queue_arns:
+            attributes = self._sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+            self._queue_arns[queue_url] = attributes["Attributes"]["QueueArn"]
+        return self._queue_arns[queue_url]
+
+    def _poll_queue(self, trigger: QueueTrigger) -> None:
+        while not self._stop.is_set():
+            try:
+                messages = self.receive(trigger, wait_seconds=_LONG_POLL_SECONDS)
+                if messages:
+                    self.deliver(trigger, messages)
+            except Exception as error:
+                self._note_error(f"{trigger.function}: {error!r}")
 
     def _run_schedule(self, schedule: ScheduleTrigger) -> None:
         interval = self._schedule_interval or schedule.interval_seconds
         while not self._stop.wait(interval):
             try:
-                self.invoke(schedule.function, _schedule_event(schedule))
+                self.run_schedule_once(schedule)
             except Exception as error:
                 self._note_error(f"{schedule.function} failed: {error!r}")
 

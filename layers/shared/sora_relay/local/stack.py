@@ -43,30 +43,48 @@ class LocalStack:
         port: int = 0,
         schedule_interval: float | None = 1.0,
         parameters: dict[str, str] | None = None,
+        in_process: bool = False,
+        drive: bool = True,
+        environment: dict[str, str] | None = None,
     ) -> None:
+        """`in_process` serves AWS from moto inside this process (no HTTP server): faster, for
+        drills that step the functions themselves (`drive=False`, then `driver.deliver`...).
+        `environment` adds variables to every function's own."""
         self._template = template
         self._provider = provider
         self._port = port
         self._schedule_interval = schedule_interval
         self._parameters = parameters or {}
+        self._in_process = in_process
+        self._drive = drive
+        self._extra_environment = environment or {}
         self._saved_environment: dict[str, str] | None = None
         self._server: Any = None
         self.driver: LambdaDriver | None = None
         self.deployed: DeployedStack | None = None
         self.endpoint_url = ""
         self._events_queue_url = ""
+        self._clients: dict[str, Any] = {}
 
     def __enter__(self) -> LocalStack:
-        from moto.server import ThreadedMotoServer
-
         self._saved_environment = dict(os.environ)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port, verbose=False)
-        self._server.start()
-        host, port = self._server.get_host_and_port()
-        self.endpoint_url = f"http://{host}:{port}"
         for name in [name for name in os.environ if name.startswith(("AWS_ENDPOINT_URL", "AWS_PROFILE"))]:
             del os.environ[name]
-        os.environ.update(_LOCAL_AWS, AWS_ENDPOINT_URL=self.endpoint_url)
+        aws = dict(_LOCAL_AWS)
+        if self._in_process:
+            from moto import mock_aws
+
+            self._server = mock_aws()
+            self._server.start()
+        else:
+            from moto.server import ThreadedMotoServer
+
+            self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port, verbose=False)
+            self._server.start()
+            host, port = self._server.get_host_and_port()
+            self.endpoint_url = f"http://{host}:{port}"
+            aws["AWS_ENDPOINT_URL"] = self.endpoint_url
+        os.environ.update(aws)
         try:
             self.deployed = deploy(
                 self._template,
@@ -79,10 +97,12 @@ class LocalStack:
             wiring.reset()
             self.driver = LambdaDriver(
                 self.deployed,
-                base_environment={**_LOCAL_AWS, "AWS_ENDPOINT_URL": self.endpoint_url},
+                base_environment={**aws, **self._extra_environment},
                 schedule_interval=self._schedule_interval,
-                on_environment_change=wiring.reset,
-            ).start()
+                on_environment_change=wiring.rebuild,
+            )
+            if self._drive:
+                self.driver.start()
         except BaseException:
             self.__exit__()
             raise
@@ -93,10 +113,17 @@ class LocalStack:
             self.driver.stop()
         if self._server is not None:
             self._server.stop()
+        self._clients.clear()
         wiring.reset()
         if self._saved_environment is not None:
             os.environ.clear()
             os.environ.update(self._saved_environment)
+
+    def client(self, service: str) -> Any:
+        """A client of the emulated AWS, made once (making one costs tens of milliseconds)."""
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service)  # type: ignore[call-overload]
+        return self._clients[service]
 
     @property
     def outputs(self) -> dict[str, str]:
@@ -106,12 +133,12 @@ class LocalStack:
     def send(self, body: dict[str, Any] | str) -> str:
         """Put a request on the queue; returns its SQS message id."""
         text = body if isinstance(body, str) else json.dumps(body)
-        sent = boto3.client("sqs").send_message(QueueUrl=self.outputs["RequestQueueUrl"], MessageBody=text)
-        return sent["MessageId"]
+        sent = self.client("sqs").send_message(QueueUrl=self.outputs["RequestQueueUrl"], MessageBody=text)
+        return str(sent["MessageId"])
 
     def drain_events(self) -> list[dict[str, Any]]:
         """The completion topic's events that arrived since the last call."""
-        sqs = boto3.client("sqs")
+        sqs = self.client("sqs")
         found: list[dict[str, Any]] = []
         while True:
             messages = sqs.receive_message(QueueUrl=self._events_queue_url, MaxNumberOfMessages=10).get("Messages", [])
@@ -125,7 +152,7 @@ class LocalStack:
         """The job's record, as plain values."""
         from boto3.dynamodb.types import TypeDeserializer
 
-        item = boto3.client("dynamodb").get_item(
+        item = self.client("dynamodb").get_item(
             TableName=self.outputs["JobsTableName"], Key={"request_id": {"S": request_id}}
         )
         if "Item" not in item:
@@ -134,13 +161,13 @@ class LocalStack:
 
     def _subscribe_events_queue(self) -> str:
         """A queue on the completion topic, as a subscriber would have."""
-        sqs = boto3.client("sqs")
+        sqs = self.client("sqs")
         url = sqs.create_queue(QueueName="local-completion-events")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        boto3.client("sns").subscribe(
+        self.client("sns").subscribe(
             TopicArn=self.outputs["CompletionTopicArn"],
             Protocol="sqs",
             Endpoint=arn,
             Attributes={"RawMessageDelivery": "true"},
         )
-        return url
+        return str(url)

@@ -6,8 +6,8 @@ Behaviour a test can set:
 - `fail_when(prompt)`: generations whose prompt matches end with status 3;
 - `address_delay_checks`: how many status calls report status 2 before the address appears;
 - `inject(endpoint, Fault(...))`: the next call to "submit", "status" or "media" answers
-  with that fault (an HTTP status with an optional Retry-After, a delay, an unreadable
-  body, or a download cut short).
+  with that fault (an HTTP status with an optional Retry-After, a delay, a hang-up, an
+  unreadable or unexpected body, or a download cut short).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import email.parser
 import email.policy
 import json
 import random
+import socket
 import threading
 import time
 from collections import defaultdict, deque
@@ -51,6 +52,8 @@ class Fault:
     retry_after: str | None = None
     delay: float = 0.0
     malformed: bool = False  # a 200 whose body is not JSON
+    answer: dict[str, Any] | None = None  # a 200 with this JSON body instead of the real one
+    reset: bool = False  # hang up without answering
     truncate_at: int | None = None  # media: announce the full length, send this many bytes, hang up
 
 
@@ -122,6 +125,13 @@ class GeminiGenSimulator:
         assert endpoint in {"submit", "status", "media"}, endpoint
         with self._lock:
             self._faults[endpoint].extend(faults)
+
+    def clear_faults(self) -> int:
+        """Drop the injected faults no call has met yet; returns how many there were."""
+        with self._lock:
+            pending = sum(len(queue) for queue in self._faults.values())
+            self._faults.clear()
+        return pending
 
     def submissions(self, prompt: str | None = None) -> list[Generation]:
         with self._lock:
@@ -307,6 +317,13 @@ class _Handler(BaseHTTPRequestHandler):
         """Answer with the fault; False when it only delays the real answer."""
         if fault.delay:
             time.sleep(fault.delay)
+        if fault.reset:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return True
+        if fault.answer is not None:
+            self._json(200, fault.answer)
+            return True
         if fault.malformed:
             self._raw(200, b"<html>oops</html>", "text/html")
             return True

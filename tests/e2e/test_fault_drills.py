@@ -1,0 +1,51 @@
+"""Crash anywhere and provider faults: every request ends once, paid once, with a whole video."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from sora_relay.faults.crash import CrashDrill, RunResult
+from sora_relay.faults.suites import PROVIDER_FAULTS, crash_points, quiet
+
+from ..conftest import TEMPLATE
+
+# `make test` crashes at every third outbound call (and at each one in the paid window);
+# `make reliability` crashes at every one.
+EVERY = 3
+
+
+@pytest.fixture(scope="module")
+def drill() -> Iterator[CrashDrill]:
+    with quiet(), CrashDrill(TEMPLATE) as drill:
+        yield drill
+
+
+@pytest.fixture(scope="module")
+def crash_runs(drill) -> list[RunResult]:
+    points, baseline = crash_points(drill, every=EVERY)
+    assert baseline.clean, baseline.problems
+    with quiet():
+        return [drill.run(crash_at=point) for point in points]
+
+
+def test_every_crash_leaves_each_request_with_exactly_one_final_event(crash_runs) -> None:
+    assert [(r.crash_at, r.crashed_call, r.problems) for r in crash_runs if not r.clean] == []
+
+
+def test_crashes_reach_every_kind_of_call(crash_runs) -> None:
+    calls = {r.crashed_call.split(" ")[0] for r in crash_runs if r.crashed_call}
+    assert {"dynamodb.PutItem", "http.POST", "http.GET", "sns.Publish", "sqs.SendMessage", "s3.PutObject"} <= calls
+
+
+def test_duplicate_submissions_happen_only_in_the_paid_window(crash_runs) -> None:
+    duplicated = [r for r in crash_runs if r.duplicate_submissions]
+    assert duplicated
+    assert all(r.in_paid_window and r.duplicate_submissions == 1 for r in duplicated)
+
+
+@pytest.mark.parametrize("fault", sorted(PROVIDER_FAULTS))
+def test_provider_fault_changes_no_outcome(drill, fault: str) -> None:
+    with quiet():
+        result = drill.run(provider_faults=PROVIDER_FAULTS[fault])
+    assert result.problems == []
+    assert result.duplicate_submissions == 0
