@@ -136,6 +136,7 @@ def stack(aws_credentials: None, simulator: GeminiGenSimulator, monkeypatch: pyt
             "ALLOWED_MEDIA_HOSTS": "*.geminigen.ai",
             "POLL_INTERVAL_SECONDS": "1",
             "ARCHIVE_PART_SIZE_MIB": "5",
+            "REFERENCE_BUCKETS": stack.bucket,
         }
         for name, value in environment.items():
             monkeypatch.setenv(name, value)

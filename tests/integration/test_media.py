@@ -12,7 +12,7 @@ from sora_relay.adapters.media import (
     make_media_client,
     make_reference_client,
 )
-from sora_relay.media_policy import MediaPolicy
+from sora_relay.media_policy import MediaPolicy, ReferencePolicy
 from sora_relay.ports import InvalidReference, MediaGone, MediaNotAllowed
 from sora_relay.simulator import Fault, GeminiGenSimulator
 from sora_relay.simulator.server import SAMPLE_MP4
@@ -87,7 +87,8 @@ def test_address_on_a_host_not_allowed_is_not_fetched(simulator, archive) -> Non
 
 @pytest.fixture
 def references(stack) -> ReferenceFetcher:
-    return ReferenceFetcher(boto3.client("s3"), make_reference_client(), max_bytes=1024)
+    policy = ReferencePolicy.parse(stack.bucket, "*")
+    return ReferenceFetcher(boto3.client("s3"), make_reference_client(policy), policy, max_bytes=1024)
 
 
 def test_s3_reference_is_read_with_its_type(stack, references) -> None:
@@ -105,3 +106,15 @@ def test_oversized_s3_reference_is_invalid(stack, references) -> None:
     stack.s3.put_object(Bucket=stack.bucket, Key="in/big.png", Body=b"x" * 2048)
     with pytest.raises(InvalidReference, match="larger than 1024"):
         references.fetch(f"s3://{stack.bucket}/in/big.png")
+
+
+def test_s3_reference_from_a_bucket_not_allowed_is_invalid_without_reading_it(references) -> None:
+    with pytest.raises(InvalidReference, match="bucket someone-elses-bucket is not one"):
+        references.fetch("s3://someone-elses-bucket/secret.png")
+
+
+def test_https_reference_on_loopback_is_refused(references, simulator) -> None:
+    before = len(simulator.requests)
+    with pytest.raises(InvalidReference, match="only https"):
+        references.fetch(f"{simulator.base_url}/media/x.mp4")
+    assert len(simulator.requests) == before

@@ -122,3 +122,20 @@ def test_api_key_never_reaches_logs_or_events(stack, simulator, submit, capsys) 
     captured = capsys.readouterr()
     assert API_KEY not in captured.out + captured.err
     assert all(API_KEY not in str(event) for event in stack.events())
+
+
+def test_reference_file_from_an_allowed_bucket_is_uploaded_with_the_submission(stack, simulator, submit) -> None:
+    stack.s3.put_object(Bucket=stack.bucket, Key="refs/style.png", Body=b"\x89PNG", ContentType="image/png")
+    stack.send_request({**REQUEST, "files": [f"s3://{stack.bucket}/refs/style.png"]})
+    assert deliver(stack, submit) == []
+    [generation] = simulator.submissions()
+    assert generation.file_names == ["style.png"]
+
+
+def test_reference_file_from_another_bucket_is_an_invalid_request(stack, simulator, submit) -> None:
+    stack.send_request({**REQUEST, "files": ["s3://someone-elses-bucket/style.png"]})
+    deliver(stack, submit)
+    [event] = stack.events()
+    assert event["body"]["error"]["code"] == "invalid_request"
+    assert event["body"]["error"]["message"].startswith("files[0]: bucket someone-elses-bucket")
+    assert simulator.submissions() == []

@@ -1,8 +1,24 @@
 import pytest
 
-from sora_relay.media_policy import MediaPolicy
+from sora_relay.media_policy import MediaPolicy, ReferencePolicy
 
-POLICY = MediaPolicy.parse("*.geminigen.ai, media.example.com", "https://api.geminigen.ai")
+PUBLIC = {
+    "cdn.geminigen.ai": ["104.18.2.10"],
+    "a.b.geminigen.ai": ["2606:4700::6812:20a"],
+    "media.example.com": ["93.184.215.14"],
+}
+SNEAKY = {
+    "evil.geminigen.ai": ["169.254.169.254"],
+    "inside.geminigen.ai": ["10.0.0.7"],
+    "me.geminigen.ai": ["127.0.0.1"],
+}
+
+
+def resolver(host: str) -> list[str]:
+    return {**PUBLIC, **SNEAKY}.get(host, [])
+
+
+POLICY = MediaPolicy.parse("*.geminigen.ai, media.example.com", "https://api.geminigen.ai", resolver)
 
 
 @pytest.mark.parametrize(
@@ -26,6 +42,9 @@ def test_allowed_addresses(url: str) -> None:
         ("https://evilgeminigen.ai/1.mp4", "not in the allowed"),
         ("https://169.254.169.254/latest/meta-data", "not in the allowed"),
         ("file:///etc/passwd", "only https"),
+        ("https://evil.geminigen.ai/1.mp4", "non-public address (169.254.169.254)"),
+        ("https://inside.geminigen.ai/1.mp4", "non-public address (10.0.0.7)"),
+        ("https://me.geminigen.ai/1.mp4", "non-public address (127.0.0.1)"),
     ],
 )
 def test_refused_addresses(url: str, reason: str) -> None:
@@ -33,6 +52,34 @@ def test_refused_addresses(url: str, reason: str) -> None:
 
 
 def test_provider_base_scheme_and_host_are_always_allowed() -> None:
-    local = MediaPolicy.parse("", "http://127.0.0.1:8080")
+    local = MediaPolicy.parse("", "http://127.0.0.1:8080", resolver)
     assert local.problem("http://127.0.0.1:8080/media/x.mp4") is None
     assert local.problem("http://127.0.0.1:9090/media/x.mp4") is not None
+
+
+REFERENCES = ReferencePolicy.parse("inputs, shared-refs", "*", resolver)
+
+
+@pytest.mark.parametrize("uri", ["s3://inputs/a.png", "s3://shared-refs/x/y.mp4", "https://media.example.com/a.png"])
+def test_allowed_references(uri: str) -> None:
+    assert REFERENCES.problem(uri) is None
+
+
+@pytest.mark.parametrize(
+    ("uri", "reason"),
+    [
+        ("s3://other/a.png", "bucket other is not one"),
+        ("http://media.example.com/a.png", "only https"),
+        ("https://me.geminigen.ai/a.png", "non-public address"),
+        ("https://[::1]/a.png", "non-public address"),
+    ],
+)
+def test_refused_references(uri: str, reason: str) -> None:
+    policy = ReferencePolicy.parse("inputs", "*", lambda host: ["::1"] if host == "::1" else resolver(host))
+    assert reason in (policy.problem(uri) or "")
+
+
+def test_reference_hosts_can_be_narrowed() -> None:
+    narrow = ReferencePolicy.parse("", "*.example.com", resolver)
+    assert narrow.problem("https://media.example.com/a.png") is None
+    assert "not in the allowed hosts" in (narrow.problem("https://cdn.geminigen.ai/a.png") or "")

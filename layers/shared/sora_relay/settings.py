@@ -25,6 +25,8 @@ class Settings(BaseModel):
     poll_interval_seconds: int = Field(alias="POLL_INTERVAL_SECONDS", default=30, ge=1)
     max_wait_minutes: int = Field(alias="MAX_WAIT_MINUTES", default=120, ge=1)
     allowed_media_hosts: str = Field(alias="ALLOWED_MEDIA_HOSTS", default="*.geminigen.ai")
+    reference_buckets: str = Field(alias="REFERENCE_BUCKETS", default="")
+    allowed_reference_hosts: str = Field(alias="ALLOWED_REFERENCE_HOSTS", default="*")
     poll_shards: int = Field(alias="POLL_SHARDS", default=4, ge=1, le=100)
     poll_concurrency: int = Field(alias="POLL_CONCURRENCY", default=16, ge=1, le=128)
     archive_part_size_mib: int = Field(alias="ARCHIVE_PART_SIZE_MIB", default=8, ge=5, le=512)

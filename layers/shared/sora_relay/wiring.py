@@ -17,7 +17,7 @@ from sora_relay.adapters.dynamodb import DynamoJobStore
 from sora_relay.adapters.geminigen import GeminiGenClient, make_http_client
 from sora_relay.adapters.media import ReferenceFetcher, S3VideoArchive, make_media_client, make_reference_client
 from sora_relay.adapters.messaging import SnsEventPublisher, SqsArchiveQueue, SqsRequestQueue
-from sora_relay.media_policy import MediaPolicy
+from sora_relay.media_policy import MediaPolicy, ReferencePolicy
 from sora_relay.observability import PowertoolsMetrics
 from sora_relay.ports import Clock
 from sora_relay.request import MAX_FILE_BYTES
@@ -100,12 +100,17 @@ def _provider() -> GeminiGenClient:
     return GeminiGenClient(_observed(make_http_client()), settings().geminigen_base_url, _api_key)
 
 
+def _reference_fetcher() -> ReferenceFetcher:
+    policy = ReferencePolicy.parse(settings().reference_buckets, settings().allowed_reference_hosts)
+    return ReferenceFetcher(_client("s3"), _observed(make_reference_client(policy)), policy, max_bytes=MAX_FILE_BYTES)
+
+
 @cache
 def submit_service() -> SubmitService:
     return SubmitService(
         store=_store(),
         provider=_provider(),
-        files=ReferenceFetcher(_client("s3"), _observed(make_reference_client()), max_bytes=MAX_FILE_BYTES),
+        files=_reference_fetcher(),
         finisher=_finisher(),
         metrics=PowertoolsMetrics(),
         policy=settings().policy(),

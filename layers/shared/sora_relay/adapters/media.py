@@ -15,7 +15,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from sora_relay.events import VideoObject
-from sora_relay.media_policy import MediaPolicy
+from sora_relay.media_policy import MediaPolicy, ReferencePolicy
 from sora_relay.ports import InvalidReference, MediaGone, MediaNotAllowed, ReferenceFile, ReferenceUnavailable
 
 if TYPE_CHECKING:
@@ -24,12 +24,14 @@ if TYPE_CHECKING:
 # Uploads land here first; the archive key is written only by a copy that carries the final checksum.
 STAGING_PREFIX = ".incoming/"
 DOWNLOAD_CHUNK = 1024 * 1024
+# A 15-second 1080p video is tens of MiB: anything near this is not a video we asked for.
+MAX_VIDEO_BYTES = 10 * 1024**3
 _GONE = {403, 404, 410}
 _MISSING_S3 = {"NoSuchKey", "NoSuchBucket", "AccessDenied", "403", "404"}
 
 
 class IncompleteDownload(Exception):
-    """The body ended before (or ran past) the length the server announced."""
+    """The body ended before (or ran past) the length the server announced, or past the cap."""
 
 
 def make_media_client(policy: MediaPolicy, *, timeout: float = 60.0) -> httpx.Client:
@@ -48,18 +50,19 @@ def make_media_client(policy: MediaPolicy, *, timeout: float = 60.0) -> httpx.Cl
     )
 
 
-def make_reference_client(*, timeout: float = 60.0) -> httpx.Client:
-    """For users' https references: redirects followed only to https."""
+def make_reference_client(policy: ReferencePolicy, *, timeout: float = 60.0) -> httpx.Client:
+    """For users' https references: every hop, redirects included, must pass the policy."""
 
-    def https_only(request: httpx.Request) -> None:
-        if request.url.scheme != "https":
-            raise InvalidReference(f"redirected to a non-https address ({request.url.scheme})")
+    def check(request: httpx.Request) -> None:
+        problem = policy.problem(str(request.url))
+        if problem:
+            raise InvalidReference(problem)
 
     return httpx.Client(
         timeout=httpx.Timeout(timeout, connect=10.0),
         follow_redirects=True,
         transport=httpx.HTTPTransport(retries=2),
-        event_hooks={"request": [https_only]},
+        event_hooks={"request": [check]},
     )
 
 
@@ -70,9 +73,12 @@ class HashingReader:
     bounded by the part size; it aborts the multipart upload if `read` raises.
     """
 
-    def __init__(self, chunks: Iterator[bytes], expected_size: int | None) -> None:
+    def __init__(self, chunks: Iterator[bytes], expected_size: int | None, max_size: int = MAX_VIDEO_BYTES) -> None:
+        if expected_size is not None and expected_size > max_size:
+            raise IncompleteDownload(f"the server announced {expected_size} bytes, more than the {max_size} allowed")
         self._chunks = chunks
         self._expected = expected_size
+        self._max_size = max_size
         self._buffer = bytearray()
         self._sha256 = hashlib.sha256()
         self.size = 0
@@ -92,6 +98,8 @@ class HashingReader:
             self.size += len(chunk)
             if self._expected is not None and self.size > self._expected:
                 raise IncompleteDownload(f"got more than the {self._expected} bytes announced")
+            if self.size > self._max_size:
+                raise IncompleteDownload(f"got more than the {self._max_size} bytes allowed")
             self._sha256.update(chunk)
             self._buffer += chunk
         take = len(self._buffer) if size < 0 else min(size, len(self._buffer))
@@ -179,12 +187,16 @@ class S3VideoArchive:
 class ReferenceFetcher:
     """Reads `files` entries: s3:// with the worker's own role, https:// with a size cap."""
 
-    def __init__(self, s3: S3Client, http: httpx.Client, *, max_bytes: int) -> None:
+    def __init__(self, s3: S3Client, http: httpx.Client, policy: ReferencePolicy, *, max_bytes: int) -> None:
         self._s3 = s3
         self._http = http
+        self._policy = policy
         self._max_bytes = max_bytes
 
     def fetch(self, uri: str) -> ReferenceFile:
+        problem = self._policy.problem(uri)
+        if problem:
+            raise InvalidReference(problem)
         if uri.startswith("s3://"):
             return self._from_s3(uri)
         return self._from_https(uri)

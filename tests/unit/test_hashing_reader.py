@@ -1,0 +1,34 @@
+import hashlib
+
+import pytest
+
+from sora_relay.adapters.media import HashingReader, IncompleteDownload
+
+
+def test_reads_parts_of_the_asked_size_and_hashes_the_whole() -> None:
+    reader = HashingReader(iter([b"abc", b"defg", b"h"]), expected_size=8)
+    assert [reader.read(3), reader.read(3), reader.read(3), reader.read(3)] == [b"abc", b"def", b"gh", b""]
+    assert reader.hexdigest() == hashlib.sha256(b"abcdefgh").hexdigest()
+    assert reader.size == 8
+
+
+def test_body_shorter_than_announced_fails_at_its_end() -> None:
+    reader = HashingReader(iter([b"abc"]), expected_size=5)
+    assert reader.read(2) == b"ab"
+    with pytest.raises(IncompleteDownload, match="3 of 5"):
+        reader.read(10)
+
+
+def test_body_longer_than_announced_fails() -> None:
+    with pytest.raises(IncompleteDownload, match="more than the 2 bytes announced"):
+        HashingReader(iter([b"abc"]), expected_size=2).read(10)
+
+
+def test_announced_size_over_the_cap_is_refused_before_reading() -> None:
+    with pytest.raises(IncompleteDownload, match="more than the 4 allowed"):
+        HashingReader(iter([]), expected_size=5, max_size=4)
+
+
+def test_unannounced_body_over_the_cap_fails() -> None:
+    with pytest.raises(IncompleteDownload, match="more than the 4 bytes allowed"):
+        HashingReader(iter([b"abc", b"de"]), expected_size=None, max_size=4).read(10)
