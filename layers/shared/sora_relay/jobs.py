@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -49,10 +50,18 @@ class Job:
     next_check_at: datetime | None = None
     final_event: VideoEvent | None = None
     event_published: bool = False
+    # Unique to each version written: finding it stored proves the write was this one.
+    revision: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def moved(self, now: datetime, **changes: object) -> Job:
         """The next version of this job."""
-        return replace(self, updated_at=now, version=self.version + 1, **changes)  # type: ignore[arg-type]
+        return replace(
+            self,
+            updated_at=now,
+            version=self.version + 1,
+            revision=uuid.uuid4().hex,
+            **changes,  # type: ignore[arg-type]
+        )
 
     @property
     def expired_at(self) -> datetime | None:

@@ -134,6 +134,9 @@ def parse_request(body: str, message_id: str) -> ParsedRequest | InvalidRequest:
     return ParsedRequest(request_id=request.request_id or message_id, request=request)
 
 
+_EMPTY_NAME = '""'  # how a field whose name is the empty string is named
+
+
 def describe_errors(error: ValidationError) -> str:
     """One line a user can act on: each field named with the rule it broke."""
     parts = []
@@ -142,8 +145,8 @@ def describe_errors(error: ValidationError) -> str:
             return "the message body is not valid JSON"
         if detail["type"] in {"model_type", "model_attributes_type"}:
             return "the message body must be a JSON object"
-        field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in detail["loc"])
-        field = field.lstrip(".") or "body"
+        field = "".join(f"[{part}]" if isinstance(part, int) else f".{part or _EMPTY_NAME}" for part in detail["loc"])
+        field = field.removeprefix(".") or "body"
         if detail["type"] == "extra_forbidden":
             parts.append(f"{field}: unknown field")
         else:

@@ -28,7 +28,7 @@ from sora_relay.services.submit import SubmitService
 from sora_relay.settings import Settings
 
 # The SDK's standard retry mode: throttling and transient faults are retried with backoff.
-_AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
+AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
 
 
 def utc_now() -> datetime:
@@ -62,7 +62,7 @@ def _session() -> boto3.Session:
 
 @cache
 def _client(service: str) -> Any:
-    return _session().client(service, config=_AWS_CONFIG)  # type: ignore[call-overload]
+    return _session().client(service, config=AWS_CONFIG)  # type: ignore[call-overload]
 
 
 def _observed(client: httpx.Client) -> httpx.Client:

@@ -37,14 +37,13 @@ class DynamoJobStore:
         self._finished_ttl = finished_ttl
 
     def create(self, job: Job) -> bool:
+        item = self._to_item(job)
         try:
             self._client.put_item(
-                TableName=self._table,
-                Item=self._to_item(job),
-                ConditionExpression="attribute_not_exists(request_id)",
+                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(request_id)"
             )
         except self._client.exceptions.ConditionalCheckFailedException:
-            return False
+            return self._is_stored(item)
         return True
 
     def get(self, request_id: str) -> Job | None:
@@ -55,15 +54,25 @@ class DynamoJobStore:
         return self._from_item(item) if item else None
 
     def save(self, job: Job) -> None:
+        item = self._to_item(job)
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item=self._to_item(job),
+                Item=item,
                 ConditionExpression="version = :previous",
                 ExpressionAttributeValues={":previous": {"N": str(job.version - 1)}},
             )
         except self._client.exceptions.ConditionalCheckFailedException as error:
-            raise StaleJob(job.request_id) from error
+            if not self._is_stored(item):
+                raise StaleJob(job.request_id) from error
+
+    def _is_stored(self, item: dict[str, Any]) -> bool:
+        """Whether the table holds exactly this item: a write whose answer was lost (and whose
+        retry by the SDK then failed its own condition) did happen."""
+        stored = self._client.get_item(
+            TableName=self._table, Key={"request_id": item["request_id"]}, ConsistentRead=True
+        )
+        return stored.get("Item") == item
 
     def due(self, shard: int, now: datetime, limit: int) -> list[Job]:
         answer = self._client.query(
@@ -87,6 +96,7 @@ class DynamoJobStore:
             "progress": job.progress,
             "status_checks": job.status_checks,
             "event_published": job.event_published,
+            "revision": job.revision,
         }
         optional: dict[str, Any] = {
             "request": job.request.model_dump_json() if job.request else None,
@@ -124,6 +134,7 @@ class DynamoJobStore:
             progress=int(item["progress"]),
             status_checks=int(item["status_checks"]),
             event_published=bool(item["event_published"]),
+            revision=item["revision"],
             request=VideoRequest.model_validate_json(item["request"]) if "request" in item else None,
             lease_until=moment("lease_until"),
             provider=ProviderSummary.model_validate_json(item["provider"]) if "provider" in item else None,
