@@ -27,18 +27,19 @@ test-integration: install
 test-e2e: install
 	$(BIN)/pytest -m e2e
 
-lint: install  ## ruff, mypy and cfn-lint
+lint: install  ## ruff, mypy, cfn-lint and bandit
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	for handler in functions/*/app.py; do $(BIN)/mypy --follow-imports=silent "$$handler" || exit 1; done
 	$(BIN)/cfn-lint template.yaml
+	$(BIN)/bandit --quiet --configfile pyproject.toml --recursive layers/shared/sora_relay functions benchmarks
 
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-check: lint test
+check: lint test  ## everything CI runs
 
 bench: install  ## peak memory and speed of archiving a large video
 	$(BIN)/python benchmarks/archive_memory.py --size-mib 1024

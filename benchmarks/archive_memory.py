@@ -14,7 +14,7 @@ import multiprocessing
 import os
 import resource
 import socket
-import subprocess
+import subprocess  # nosec B404 - starts moto's server, our own interpreter
 import sys
 import time
 from collections.abc import Iterator
@@ -40,7 +40,7 @@ def free_port() -> int:
 @contextmanager
 def moto_server() -> Iterator[str]:
     port = free_port()
-    server = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
+    server = subprocess.Popen(  # noqa: S603  # nosec B603 - our own interpreter, fixed arguments
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -91,7 +91,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
 
-    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    # moto accepts any credentials.
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")  # nosec B106
     with moto_server() as endpoint, GeminiGenSimulator(video_size=args.size_mib * MIB) as simulator:
         os.environ["AWS_ENDPOINT_URL"] = endpoint
         boto3.client("s3").create_bucket(Bucket=BUCKET)

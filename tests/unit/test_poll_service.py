@@ -1,10 +1,11 @@
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from sora_relay.jobs import JobState
-from sora_relay.provider import ProviderUnavailable
+from sora_relay.provider import Accepted, ProviderUnavailable
 from sora_relay.services.poll import Outcome
 from sora_relay.services.submit import InboundMessage
 
@@ -163,3 +164,30 @@ def test_claim_never_accepted_within_the_maximum_wait_times_out(stranded) -> Non
     [event] = stranded.publisher.events
     assert event.error.code == "timed_out"
     assert "did not accept" in event.error.message
+
+
+def test_handoff_close_to_expiry_is_checked_before_it_and_counted_at_risk(submitted) -> None:
+    expiry = submitted.clock.now + timedelta(minutes=70)
+    submitted.provider.records = [
+        submitted.record(status=2, video_url="https://x.geminigen.ai/1.mp4", expired_at=expiry.isoformat())
+    ]
+    submitted.poller.sweep()
+    job = submitted.store.get("ad-1")
+    assert job.next_check_at == expiry - submitted.policy.archive_risk_window
+    submitted.clock.advance(timedelta(minutes=10))
+    submitted.poller.sweep()
+    assert submitted.metrics.counts["ArchivesAtRisk"] == 1
+    assert submitted.archive_queue.sent == ["ad-1", "ad-1"]
+
+
+def test_sweep_hands_off_the_soonest_expiring_video_first(world) -> None:
+    late, soon = world.clock.now + timedelta(days=5), world.clock.now + timedelta(days=1)
+    for request_id, expiry in (("late", late), ("soon", soon)):
+        world.provider.outcomes.append(Accepted(world.record(uuid=request_id, expired_at=expiry.isoformat())))
+        world.submitter.handle(InboundMessage(request_id, json.dumps({"request_id": request_id, "prompt": "a"})))
+    world.clock.advance(world.policy.poll_interval)
+    ready = [world.record(status=2, video_url="https://x.geminigen.ai/v.mp4")] * 2
+    world.provider.records = ready
+    poller = replace(world.poller, concurrency=1)
+    poller.sweep()
+    assert world.archive_queue.sent == ["soon", "late"]

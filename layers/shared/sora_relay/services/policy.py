@@ -23,6 +23,8 @@ class Policy:
     submit_time_margin: timedelta = timedelta(seconds=35)
     # Longer than the archive function's timeout: a hand-off not finished by then is sent again.
     handoff_watchdog: timedelta = timedelta(minutes=20)
+    # A completed job not archived this long before its expired_at is at risk: a metric warns.
+    archive_risk_window: timedelta = timedelta(hours=1)
     # A final event not confirmed as published by then is published again by a sweep.
     publish_watchdog: timedelta = timedelta(minutes=2)
     archive_prefix: str = "videos/"
@@ -37,6 +39,14 @@ class Policy:
         backoff: timedelta = FIRST_RETRY_DELAY * (2 ** max(receive_count - 1, 0))
         asked = timedelta(seconds=max(retry_after or 0, 0))
         return min(max(backoff, asked), LONGEST_RETRY_DELAY)
+
+    def handoff_check(self, now: datetime, expired_at: datetime | None) -> datetime:
+        """When a sweep checks that a hand-off was archived: after the watchdog period, or
+        sooner, as the job enters its risk window before expired_at (never within a minute)."""
+        check = now + self.handoff_watchdog
+        if expired_at is not None:
+            check = min(check, max(expired_at - self.archive_risk_window, now + timedelta(minutes=1)))
+        return check
 
     def stale_claim_check(self, now: datetime) -> datetime:
         """When a sweep looks at a claim whose message may be gone (after SQS had its chances)."""

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from sora_relay.events import ErrorCode, iso_utc
@@ -51,7 +52,8 @@ class PollService:
         """Check every due job once (up to `batch_size` a shard)."""
         now = self.clock()
         pages = [self.store.due(shard, now, self.batch_size) for shard in range(self.shards)]
-        due = [job for page in pages for job in page]
+        # Soonest deadline first: hand-offs go out (and are archived) in order of expired_at.
+        due = sorted((job for page in pages for job in page), key=_deadline)
         for job in due:
             assert job.next_check_at is not None
             self.metrics.count("PollLag", (now - job.next_check_at).total_seconds(), unit="Seconds")
@@ -126,8 +128,8 @@ class PollService:
                 progress=100,
                 video_url=record.video_url,
                 media_type=record.media_type or job.media_type or "video/mp4",
-                next_check_at=now + self.policy.handoff_watchdog,
             )
+            completed = replace(completed, next_check_at=self.policy.handoff_check(now, completed.expired_at))
             self.store.save(completed)
             self.archive_queue.enqueue(job.request_id)
             return Outcome.HANDED_OFF
@@ -174,7 +176,14 @@ class PollService:
             message = f"the video was not copied before its expired_at ({iso_utc(expired_at)})"
             self.finisher.fail(job, ErrorCode.EXPIRED, message, now)
             return Outcome.FAILED
-        self.store.save(job.moved(now, next_check_at=now + self.policy.handoff_watchdog))
+        if expired_at is not None and expired_at - now <= self.policy.archive_risk_window:
+            logger.error("video not yet archived close to its expired_at", extra={"expired_at": iso_utc(expired_at)})
+            self.metrics.count("ArchivesAtRisk")
+        self.store.save(job.moved(now, next_check_at=self.policy.handoff_check(now, expired_at)))
         self.archive_queue.enqueue(job.request_id)
         logger.warning("archive hand-off sent again")
         return Outcome.HANDED_OFF
+
+
+def _deadline(job: Job) -> datetime:
+    return job.expired_at or datetime.max.replace(tzinfo=UTC)
