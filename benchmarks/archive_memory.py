@@ -14,7 +14,7 @@ import multiprocessing
 import os
 import resource
 import socket
-import subprocess  # nosec B404 - starts moto's server, our own interpreter
+import subprocess  # nosec B404  # starts moto's server, our own interpreter
 import sys
 import time
 from collections.abc import Iterator
@@ -40,7 +40,7 @@ def free_port() -> int:
 @contextmanager
 def moto_server() -> Iterator[str]:
     port = free_port()
-    server = subprocess.Popen(  # noqa: S603  # nosec B603 - our own interpreter, fixed arguments
+    server = subprocess.Popen(  # noqa: S603  # nosec B603  # our own interpreter, fixed arguments
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

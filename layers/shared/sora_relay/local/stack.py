@@ -15,12 +15,12 @@ from sora_relay.local.deploy import DeployedStack, deploy
 from sora_relay.local.driver import LambdaDriver
 
 STACK_NAME = "sora-relay"
-SECRET_NAME = "sora-relay/geminigen-api-key"  # noqa: S105  # nosec B105 - the name, not the secret
+SECRET_NAME = "sora-relay/geminigen-api-key"  # noqa: S105  # nosec B105  # the name, not the secret
 REGION = "us-east-1"
 # moto accepts any credentials; these only keep the SDK from looking for real ones.
 _LOCAL_AWS = {
     "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",  # nosec B105 - moto's placeholder, not a secret
+    "AWS_SECRET_ACCESS_KEY": "local",  # nosec B105  # moto's placeholder, not a secret
     "AWS_DEFAULT_REGION": REGION,
     "POWERTOOLS_TRACE_DISABLED": "true",
 }

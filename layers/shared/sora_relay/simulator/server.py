@@ -157,7 +157,7 @@ class GeminiGenSimulator:
             number = len(self.generations) + 1
             generation = Generation(
                 id=number,
-                uuid=f"sora_{random.getrandbits(64):016x}",  # nosec B311 - an id, not a secret
+                uuid=f"sora_{random.getrandbits(64):016x}",  # nosec B311  # an id, not a secret
                 fields=form,
                 file_names=file_names,
                 created_at=now,
@@ -216,7 +216,7 @@ class GeminiGenSimulator:
             yield SAMPLE_MP4
             return
         # A synthetic body, made as it is sent: one random block per generation, repeated.
-        block = random.Random(generation.uuid).randbytes(_BLOCK)  # nosec B311 - test data
+        block = random.Random(generation.uuid).randbytes(_BLOCK)  # nosec B311  # test data
         remaining = generation.video_size
         while remaining > 0:
             piece = block[: min(_BLOCK, remaining)]
