@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from moto import mock_aws
 from sora_relay import wiring
 from sora_relay.local.driver import sqs_record
 from sora_relay.local.functions import Handler, LocalContext, load_handler
+from sora_relay.observability import logger
 from sora_relay.simulator import GeminiGenSimulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,6 +116,22 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[io.StringIO]:
+    """Every line the functions log (JSON, as CloudWatch would receive it), at DEBUG."""
+    sink = io.StringIO()
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    original = handler.setStream(sink)
+    level = logger.log_level
+    logger.setLevel("DEBUG")
+    try:
+        yield sink
+    finally:
+        handler.setStream(original)
+        logger.setLevel(level)
 
 
 @pytest.fixture

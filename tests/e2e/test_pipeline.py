@@ -11,7 +11,7 @@ from sora_relay.events import VideoEvent
 from sora_relay.simulator import Fault
 from sora_relay.simulator.server import SAMPLE_MP4
 
-from ..conftest import lambda_context, load_function
+from ..conftest import API_KEY, lambda_context, load_function
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -84,3 +84,14 @@ def test_rate_limited_submission_completes_once(stack, simulator, functions) -> 
     [event] = run_until_events(stack, functions, 1)
     assert event["body"]["event"] == "video.completed"
     assert len(simulator.submissions()) == 1
+
+
+def test_api_key_appears_in_no_log_line_or_event_even_at_debug(stack, simulator, functions, captured_logs) -> None:
+    simulator.inject("submit", Fault(status=401))
+    stack.send_request({"request_id": "k-1", "prompt": "a quiet harbour"})
+    events = run_until_events(stack, functions, 1)
+    logs = captured_logs.getvalue()
+    assert "a quiet harbour" in logs  # the prompt, at DEBUG: the capture works
+    assert "refused the API key" in logs
+    assert API_KEY not in logs
+    assert all(API_KEY not in json.dumps(event) for event in events)

@@ -113,14 +113,15 @@ def test_one_bad_record_does_not_fail_the_batch(stack, simulator, submit) -> Non
     assert len(simulator.submissions()) == 1
 
 
-def test_api_key_never_reaches_logs_or_events(stack, simulator, submit, capsys) -> None:
+def test_api_key_never_reaches_logs_or_events(stack, simulator, submit, captured_logs) -> None:
     simulator.inject("submit", Fault(status=401))
     stack.send_request(REQUEST)
     deliver(stack, submit)
     stack.send_request({**REQUEST, "request_id": "bad", "duration": 3})
     deliver(stack, submit)
-    captured = capsys.readouterr()
-    assert API_KEY not in captured.out + captured.err
+    logs = captured_logs.getvalue()
+    assert "refused the API key" in logs
+    assert API_KEY not in logs
     assert all(API_KEY not in str(event) for event in stack.events())
 
 
