@@ -1,24 +1,26 @@
 """Submit: reads the request queue, submits each request to the provider once."""
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sora_relay.observability import logger, metrics, tracer
 from sora_relay.services.submit import InboundMessage, Retry
-from sora_relay.wiring import request_queue, submit_service
+from sora_relay.wiring import request_queue, submit_service, submit_workers
 
 
 class RequestRecord(SqsRecordModel):
     body: str  # read by the domain, which turns an invalid body into its failure event
 
 
-# A batch whose every record failed is reported like any other: the failures come back one by one.
-processor = BatchProcessor(event_type=EventType.SQS, model=RequestRecord, raise_on_entire_batch_failure=False)
+# The records of a batch are handled concurrently (each in a worker thread: the domain is
+# synchronous). A batch whose every record failed is reported like any other.
+processor = AsyncBatchProcessor(event_type=EventType.SQS, model=RequestRecord, raise_on_entire_batch_failure=False)
 
 
 class SubmitLater(Exception):
@@ -32,7 +34,10 @@ def handle_record(record: RequestRecord, seconds_left: Callable[[], float]) -> N
         receive_count=int(record.attributes.ApproximateReceiveCount),
         seconds_left=seconds_left,
     )
-    result = submit_service().handle(message)
+    try:
+        result = submit_service().handle(message)
+    finally:
+        logger.thread_safe_remove_keys(["request_id"])
     if isinstance(result, Retry):
         request_queue().delay(record.receiptHandle, result.delay)
         raise SubmitLater(result.reason)
@@ -45,9 +50,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     def seconds_left() -> float:
         return context.get_remaining_time_in_millis() / 1000
 
-    return process_partial_response(
-        event=event,
-        record_handler=lambda record: handle_record(record, seconds_left),
-        processor=processor,
-        context=context,
+    async def handle_concurrently(record: RequestRecord) -> None:
+        await asyncio.get_running_loop().run_in_executor(submit_workers(), handle_record, record, seconds_left)
+
+    return async_process_partial_response(
+        event=event, record_handler=handle_concurrently, processor=processor, context=context
     )

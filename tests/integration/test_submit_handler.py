@@ -140,3 +140,12 @@ def test_reference_file_from_another_bucket_is_an_invalid_request(stack, simulat
     assert event["body"]["error"]["code"] == "invalid_request"
     assert event["body"]["error"]["message"].startswith("files[0]: bucket someone-elses-bucket")
     assert simulator.submissions() == []
+
+
+def test_records_of_a_batch_are_submitted_concurrently(stack, simulator, submit) -> None:
+    simulator.latency = 0.2
+    for number in range(5):
+        stack.send_request({**REQUEST, "request_id": f"c-{number}"})
+    assert deliver(stack, submit) == []
+    assert len(simulator.submissions()) == 5
+    assert simulator.most_submissions_at_once >= 2

@@ -27,6 +27,7 @@ class Settings(BaseModel):
     allowed_media_hosts: str = Field(alias="ALLOWED_MEDIA_HOSTS", default="*.geminigen.ai")
     reference_buckets: str = Field(alias="REFERENCE_BUCKETS", default="")
     allowed_reference_hosts: str = Field(alias="ALLOWED_REFERENCE_HOSTS", default="*")
+    submit_concurrency: int = Field(alias="SUBMIT_CONCURRENCY", default=10, ge=1, le=10)
     poll_shards: int = Field(alias="POLL_SHARDS", default=4, ge=1, le=100)
     poll_concurrency: int = Field(alias="POLL_CONCURRENCY", default=16, ge=1, le=128)
     archive_part_size_mib: int = Field(alias="ARCHIVE_PART_SIZE_MIB", default=8, ge=5, le=512)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -119,6 +120,12 @@ def submit_service() -> SubmitService:
 
 
 @cache
+def submit_workers() -> ThreadPoolExecutor:
+    """The threads a batch's records are submitted on, at most SUBMIT_CONCURRENCY at once."""
+    return ThreadPoolExecutor(max_workers=settings().submit_concurrency, thread_name_prefix="submit")
+
+
+@cache
 def request_queue() -> SqsRequestQueue:
     return SqsRequestQueue(_client("sqs"), settings().request_queue_url)
 
@@ -172,6 +179,16 @@ def reset(*, clock: Clock | None = None, on_outbound_call: Callable[[str], None]
 
 def rebuild() -> None:
     """Forget every cached service and client, keeping the seams (the environment changed)."""
-    for factory in (settings, _session, _client, submit_service, request_queue, poll_service, archive_service):
+    factories = (
+        settings,
+        _session,
+        _client,
+        submit_service,
+        submit_workers,
+        request_queue,
+        poll_service,
+        archive_service,
+    )
+    for factory in factories:
         factory.cache_clear()
     parameters.clear_caches()  # type: ignore[no-untyped-call]

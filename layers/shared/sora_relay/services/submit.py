@@ -64,7 +64,7 @@ class SubmitService:
     def handle(self, message: InboundMessage) -> SubmitResult:
         now = self.clock()
         parsed = parse_request(message.body, message.message_id)
-        logger.append_keys(request_id=parsed.request_id)
+        logger.thread_safe_append_keys(request_id=parsed.request_id)  # records run on worker threads
         if isinstance(parsed, InvalidRequest):
             return self._end_invalid(parsed)
         request = parsed.request

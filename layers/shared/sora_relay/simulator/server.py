@@ -5,6 +5,7 @@ Behaviour a test can set:
   serves a synthetic body of that many bytes, generated as it is sent);
 - `fail_when(prompt)`: generations whose prompt matches end with status 3;
 - `address_delay_checks`: how many status calls report status 2 before the address appears;
+- `latency`: how long each API call takes (a provider round trip);
 - `inject(endpoint, Fault(...))`: the next call to "submit", "status" or "media" answers
   with that fault (an HTTP status with an optional Retry-After, a delay, a hang-up, an
   unreadable or unexpected body, or a download cut short).
@@ -12,6 +13,7 @@ Behaviour a test can set:
 
 from __future__ import annotations
 
+import contextlib
 import email.parser
 import email.policy
 import json
@@ -80,12 +82,15 @@ class GeminiGenSimulator:
     expire_after: timedelta = timedelta(days=7)
     video_size: int | None = None
     address_delay_checks: int = 0
+    latency: float = 0.0  # seconds each API call takes before it answers
+    most_submissions_at_once: int = 0
     fail_when: Callable[[str], bool] = lambda prompt: "[fail]" in prompt
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     generations: dict[str, Generation] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     _faults: dict[str, deque[Fault]] = field(default_factory=lambda: defaultdict(deque))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _submissions_in_flight: int = 0
     _server: ThreadingHTTPServer | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -141,6 +146,17 @@ class GeminiGenSimulator:
     def video_bytes(self, generation: Generation) -> bytes:
         """The whole video of a generation (for tests: only for small ones)."""
         return b"".join(self._video_chunks(generation))
+
+    @contextlib.contextmanager
+    def submission_in_flight(self) -> Iterator[None]:
+        with self._lock:
+            self._submissions_in_flight += 1
+            self.most_submissions_at_once = max(self.most_submissions_at_once, self._submissions_in_flight)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._submissions_in_flight -= 1
 
     # -- the API --------------------------------------------------------------------------
     def _next_fault(self, endpoint: str) -> Fault | None:
@@ -252,21 +268,24 @@ class _Handler(BaseHTTPRequestHandler):
         self.sim.requests.append(("POST", path))
         if path != "/uapi/v1/video-gen/sora":
             return self._json(404, {"detail": "not found"})
-        if not self._authorised():
-            return None
-        fault = self.sim._next_fault("submit")
-        if fault and self._apply(fault):
-            return None
-        form, file_names = _parse_multipart(self.headers.get("content-type", ""), body)
-        if form is None:
-            return self._json(400, {"detail": "expected multipart/form-data"})
-        status, answer = self.sim._submit(form, file_names)
-        return self._json(status, answer)
+        with self.sim.submission_in_flight():
+            time.sleep(self.sim.latency)
+            if not self._authorised():
+                return None
+            fault = self.sim._next_fault("submit")
+            if fault and self._apply(fault):
+                return None
+            form, file_names = _parse_multipart(self.headers.get("content-type", ""), body)
+            if form is None:
+                return self._json(400, {"detail": "expected multipart/form-data"})
+            status, answer = self.sim._submit(form, file_names)
+            return self._json(status, answer)
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
         self.sim.requests.append(("GET", path))
         if path.startswith("/uapi/v1/history/"):
+            time.sleep(self.sim.latency)
             if not self._authorised():
                 return None
             fault = self.sim._next_fault("status")
