@@ -2,10 +2,10 @@
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sora_relay.observability import logger, metrics, tracer
+from sora_relay.schedule import ScheduledEvent
 from sora_relay.wiring import poll_service
 
 # Another sweep starts only with this much of the invocation's time left.
@@ -16,7 +16,7 @@ SWEEP_RESERVE_MS = 60_000
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    schedule = EventBridgeModel.model_validate(event)
+    schedule = ScheduledEvent.model_validate(event)
     logger.debug("scheduled sweep", extra={"scheduled_at": schedule.time.isoformat()})
     outcomes = poll_service().sweep_while(lambda: context.get_remaining_time_in_millis() > SWEEP_RESERVE_MS)
     return {outcome.value: count for outcome, count in outcomes.items()}
