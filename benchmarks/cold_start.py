@@ -28,7 +28,11 @@ from pathlib import Path
 from sora_relay.local.functions import load_handler
 load_handler(Path({code_dir!r}), {handler!r})
 """
-FUNCTIONS = {"SubmitFunction": "functions/submit", "PollFunction": "functions/poll", "ArchiveFunction": "functions/archive"}
+FUNCTIONS = {
+    "SubmitFunction": "functions/submit",
+    "PollFunction": "functions/poll",
+    "ArchiveFunction": "functions/archive",
+}
 
 
 def measure(body: str, runs: int) -> float:
@@ -36,7 +40,11 @@ def measure(body: str, runs: int) -> float:
     times = []
     for _ in range(runs):
         answer = subprocess.run(  # noqa: S603  # nosec B603  # fixed arguments
-            [sys.executable, "-c", MEASURE.format(body=body)], capture_output=True, text=True, check=True, env=environment
+            [sys.executable, "-c", MEASURE.format(body=body)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=environment,
         )
         times.append(float(answer.stdout.strip().splitlines()[-1]))
     return statistics.median(times) * 1000
@@ -52,7 +60,9 @@ def main() -> None:
         body = LOAD_HANDLER.format(code_dir=str(ROOT / folder), handler="app.handler")
         milliseconds = measure(body, args.runs)
         rows.append((f"{name} (functions/{Path(folder).name}/app.py)", milliseconds, milliseconds / baseline))
-    print_table(f"5. cold start: handler import, median of {args.runs} fresh interpreters", ("module", "ms", "x boto3"), rows)
+    print_table(
+        f"5. cold start: handler import, median of {args.runs} fresh interpreters", ("module", "ms", "x boto3"), rows
+    )
 
 
 if __name__ == "__main__":

@@ -156,6 +156,7 @@ def stack(aws_credentials: None, simulator: GeminiGenSimulator, monkeypatch: pyt
             "POLL_INTERVAL_SECONDS": "1",
             "ARCHIVE_PART_SIZE_MIB": "5",
             "REFERENCE_BUCKETS": stack.bucket,
+            "POLL_SWEEP_WINDOW_SECONDS": "0",
         }
         for name, value in environment.items():
             monkeypatch.setenv(name, value)

@@ -48,6 +48,10 @@ class MemoryJobStore:
             raise StaleJob(job.request_id)
         self.jobs[job.request_id] = job
 
+    def next_due(self, shard: int) -> datetime | None:
+        times = [j.next_check_at for j in self.jobs.values() if j.next_check_at is not None]
+        return min(times, default=None)
+
     def due(self, shard: int, now: datetime, limit: int) -> list[Job]:
         due = [j for j in self.jobs.values() if j.next_check_at is not None and j.next_check_at <= now]
         return sorted(due, key=lambda j: j.next_check_at or now)[:limit]

@@ -1,19 +1,64 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from sora_relay.services.policy import LONGEST_RETRY_DELAY, LONGEST_STATUS_INTERVAL, Policy
+import pytest
+
+from sora_relay.request import VideoRequest
+from sora_relay.services.policy import (
+    LONGEST_RETRY_DELAY,
+    LONGEST_STATUS_INTERVAL,
+    Observation,
+    Policy,
+    typical_generation_time,
+)
+
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+TYPICAL = timedelta(seconds=150)
 
 
-def test_young_job_is_checked_at_the_poll_interval() -> None:
-    assert Policy().next_status_delay(timedelta(seconds=10)) == timedelta(seconds=30)
+def delay(policy: Policy, age_s: float, latest: tuple[int, float], previous: tuple[int, float] | None) -> float:
+    observed = Observation(latest[0], T0 + timedelta(seconds=latest[1]))
+    before = Observation(previous[0], T0 + timedelta(seconds=previous[1])) if previous else None
+    return policy.next_status_delay(
+        age=timedelta(seconds=age_s), typical=TYPICAL, latest=observed, previous=before
+    ).total_seconds()
 
 
-def test_old_job_is_checked_at_most_every_five_minutes() -> None:
-    assert Policy().next_status_delay(timedelta(hours=3)) == LONGEST_STATUS_INTERVAL
+def test_without_a_trend_the_next_call_aims_at_the_typical_finish() -> None:
+    assert delay(Policy(), 30, (0, 30), None) == pytest.approx(120 * 1.05)
+
+
+def test_with_a_trend_the_next_call_aims_at_the_estimated_finish() -> None:
+    assert delay(Policy(), 90, (60, 90), (20, 30)) == pytest.approx(60 * 1.05)
+
+
+def test_never_sooner_than_the_poll_interval() -> None:
+    assert delay(Policy(), 140, (98, 140), (90, 110)) == 30
+
+
+def test_never_later_than_the_longest_interval() -> None:
+    assert delay(Policy(), 30, (1, 30), (0, 0)) == LONGEST_STATUS_INTERVAL.total_seconds()
+
+
+def test_an_overdue_job_is_asked_more_often_than_it_drags_on() -> None:
+    assert delay(Policy(), 400, (99, 400), None) == pytest.approx(250 / 4)
 
 
 def test_a_long_poll_interval_is_never_shortened() -> None:
     policy = Policy(poll_interval=timedelta(minutes=10))
-    assert policy.next_status_delay(timedelta(hours=3)) == timedelta(minutes=10)
+    assert delay(policy, 30, (90, 30), (10, 10)) == 600
+
+
+def test_typical_time_grows_with_model_duration_and_resolution() -> None:
+    pro_large = VideoRequest.model_validate_json(
+        '{"prompt": "x", "model": "sora-2-pro", "duration": 15, "resolution": "large"}'
+    )
+    assert typical_generation_time(pro_large) == timedelta(seconds=630)
+    assert typical_generation_time(None) == TYPICAL
+
+
+def test_unanswered_status_calls_back_off_with_age() -> None:
+    assert Policy().unreachable_delay(timedelta(seconds=10)) == timedelta(seconds=30)
+    assert Policy().unreachable_delay(timedelta(hours=3)) == LONGEST_STATUS_INTERVAL
 
 
 def test_retry_after_is_honoured_as_the_shortest_wait() -> None:

@@ -32,11 +32,20 @@ def test_running_job_records_progress_and_waits_at_least_the_interval(submitted)
     assert job.next_check_at - submitted.clock.now >= submitted.policy.poll_interval
 
 
-def test_checks_back_off_as_the_job_ages(submitted) -> None:
+def test_slow_job_is_checked_at_most_every_five_minutes(submitted) -> None:
     submitted.clock.advance(timedelta(minutes=30) - submitted.policy.poll_interval)
+    submitted.provider.records = [submitted.record(status=1, status_percentage=40)]
     submitted.poller.sweep()
     job = submitted.store.get("ad-1")
-    assert job.next_check_at - submitted.clock.now == timedelta(minutes=3)
+    assert job.next_check_at - submitted.clock.now == timedelta(minutes=5)
+
+
+def test_next_check_aims_at_the_finish_the_progress_trend_predicts(submitted) -> None:
+    submitted.provider.records = [submitted.record(status=1, status_percentage=20)]
+    submitted.poller.sweep()  # 20 % after 30 s: about 120 s to go
+    job = submitted.store.get("ad-1")
+    assert job.next_check_at - submitted.clock.now == timedelta(seconds=120) * 1.05
+    assert job.progress_at == submitted.clock.now
 
 
 def test_unknown_status_keeps_the_job_running(submitted) -> None:
@@ -191,3 +200,31 @@ def test_sweep_hands_off_the_soonest_expiring_video_first(world) -> None:
     poller = replace(world.poller, concurrency=1)
     poller.sweep()
     assert world.archive_queue.sent == ["soon", "late"]
+
+
+def test_one_invocation_sweeps_again_when_a_job_comes_due_within_its_window(world) -> None:
+    world.submitter.handle(InboundMessage("m-1", json.dumps({"request_id": "w-1", "prompt": "a fox"})))
+    world.clock.advance(world.policy.poll_interval)
+    world.provider.records = [
+        world.record(status=1, status_percentage=90),  # due again in 30 s: within the window
+        world.record(status=2, video_url="https://x.geminigen.ai/v.mp4"),
+    ]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        world.clock.advance(timedelta(seconds=seconds))
+
+    outcomes = replace(world.poller, sleep=sleep).sweep_while(lambda: True)
+    assert outcomes == {Outcome.RUNNING: 1, Outcome.HANDED_OFF: 1}
+    assert slept == [30.0]
+
+
+def test_one_invocation_stops_when_nothing_comes_due_within_its_window(world) -> None:
+    world.submitter.handle(InboundMessage("m-1", json.dumps({"request_id": "w-1", "prompt": "a fox"})))
+    world.clock.advance(world.policy.poll_interval)
+    world.provider.records = [world.record(status=1, status_percentage=5)]
+    slept: list[float] = []
+    outcomes = replace(world.poller, sleep=slept.append).sweep_while(lambda: True)
+    assert outcomes == {Outcome.RUNNING: 1}
+    assert slept == []

@@ -44,6 +44,7 @@ class Job:
     provider: ProviderSummary | None = None
     submitted_at: datetime | None = None
     progress: int = 0
+    progress_at: datetime | None = None  # when `progress` last moved
     status_checks: int = 0
     video_url: str | None = None
     media_type: str | None = None

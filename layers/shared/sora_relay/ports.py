@@ -29,6 +29,9 @@ class JobStore(Protocol):
     def due(self, shard: int, now: datetime, limit: int) -> list[Job]:
         """Jobs of one index shard whose `next_check_at` has come, soonest first."""
 
+    def next_due(self, shard: int) -> datetime | None:
+        """The soonest `next_check_at` of one index shard (a one-item read)."""
+
 
 @dataclass(frozen=True)
 class ReferenceFile:

@@ -29,6 +29,7 @@ class Settings(BaseModel):
     allowed_reference_hosts: str = Field(alias="ALLOWED_REFERENCE_HOSTS", default="*")
     submit_concurrency: int = Field(alias="SUBMIT_CONCURRENCY", default=10, ge=1, le=10)
     poll_shards: int = Field(alias="POLL_SHARDS", default=4, ge=1, le=100)
+    poll_sweep_window_seconds: int = Field(alias="POLL_SWEEP_WINDOW_SECONDS", default=50, ge=0, le=240)
     poll_concurrency: int = Field(alias="POLL_CONCURRENCY", default=16, ge=1, le=128)
     archive_part_size_mib: int = Field(alias="ARCHIVE_PART_SIZE_MIB", default=8, ge=5, le=512)
     archive_concurrency: int = Field(alias="ARCHIVE_CONCURRENCY", default=4, ge=1, le=32)

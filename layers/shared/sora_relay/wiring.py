@@ -144,6 +144,7 @@ def poll_service() -> PollService:
         policy=settings().policy(),
         clock=_seams.clock,
         concurrency=settings().poll_concurrency,
+        window=timedelta(seconds=settings().poll_sweep_window_seconds),
     )
 
 

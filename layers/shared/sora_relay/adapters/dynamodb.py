@@ -84,6 +84,18 @@ class DynamoJobStore:
         )
         return [self._from_item(item) for item in answer.get("Items", [])]
 
+    def next_due(self, shard: int) -> datetime | None:
+        answer = self._client.query(
+            TableName=self._table,
+            IndexName=OUTSTANDING_INDEX,
+            KeyConditionExpression="poll_shard = :shard",
+            ExpressionAttributeValues={":shard": {"S": str(shard)}},
+            ProjectionExpression="next_check_at",
+            Limit=1,
+        )
+        items = answer.get("Items", [])
+        return datetime.fromtimestamp(int(items[0]["next_check_at"]["N"]) / 1000, UTC) if items else None
+
     def _to_item(self, job: Job) -> dict[str, Any]:
         item: dict[str, Any] = {
             "request_id": job.request_id,
@@ -103,6 +115,7 @@ class DynamoJobStore:
             "lease_until": job.lease_until.isoformat() if job.lease_until else None,
             "provider": job.provider.model_dump_json(exclude_none=True) if job.provider else None,
             "submitted_at": job.submitted_at.isoformat() if job.submitted_at else None,
+            "progress_at": job.progress_at.isoformat() if job.progress_at else None,
             "video_url": job.video_url,
             "media_type": job.media_type,
             "final_event": job.final_event.to_json() if job.final_event else None,
@@ -139,6 +152,7 @@ class DynamoJobStore:
             lease_until=moment("lease_until"),
             provider=ProviderSummary.model_validate_json(item["provider"]) if "provider" in item else None,
             submitted_at=moment("submitted_at"),
+            progress_at=moment("progress_at"),
             video_url=item.get("video_url"),
             media_type=item.get("media_type"),
             final_event=VideoEvent.model_validate_json(item["final_event"]) if "final_event" in item else None,

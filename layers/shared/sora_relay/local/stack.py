@@ -18,6 +18,8 @@ STACK_NAME = "sora-relay"
 SECRET_NAME = "sora-relay/geminigen-api-key"  # noqa: S105  # nosec B105  # the name, not the secret
 REGION = "us-east-1"
 # moto accepts any credentials; these only keep the SDK from looking for real ones.
+# The local driver runs the poller every second or so: an invocation need not wait for due jobs.
+_LOCAL_FUNCTIONS = {"POLL_SWEEP_WINDOW_SECONDS": "0"}
 _LOCAL_AWS = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",  # nosec B105  # moto's placeholder, not a secret
@@ -97,7 +99,7 @@ class LocalStack:
             wiring.reset()
             self.driver = LambdaDriver(
                 self.deployed,
-                base_environment={**aws, **self._extra_environment},
+                base_environment={**aws, **_LOCAL_FUNCTIONS, **self._extra_environment},
                 schedule_interval=self._schedule_interval,
                 on_environment_change=wiring.rebuild,
             )

@@ -5,11 +5,43 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sora_relay.request import Model, Resolution, VideoRequest
+
 # Between two status calls of an old job, at most this long (unless the interval is longer).
 LONGEST_STATUS_INTERVAL = timedelta(minutes=5)
 # SQS cannot hide a message for longer than 12 hours; retries never need that much.
 LONGEST_RETRY_DELAY = timedelta(minutes=15)
 FIRST_RETRY_DELAY = timedelta(seconds=5)
+
+# How long a generation typically takes. A guess (the provider publishes no figures; pro and
+# 1080p are slower, 15 s longer than 10 s), kept in this one place: each job's own progress
+# trend corrects it after the first status call.
+_TYPICAL_SECONDS = {
+    (Model.SORA_2, 10): 150,
+    (Model.SORA_2, 15): 210,
+    (Model.SORA_2_PRO, 10): 300,
+    (Model.SORA_2_PRO, 15): 420,
+}
+_LARGE_FACTOR = 1.5
+# Aim a little after the estimated finish: a call that comes a moment too early costs another.
+_AIM_PAST_FINISH = 1.05
+
+
+def typical_generation_time(request: VideoRequest | None) -> timedelta:
+    if request is None:
+        return timedelta(seconds=_TYPICAL_SECONDS[(Model.SORA_2, 10)])
+    seconds = _TYPICAL_SECONDS[(request.model, request.duration)]
+    if request.resolution is Resolution.LARGE:
+        seconds = int(seconds * _LARGE_FACTOR)
+    return timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A status call's answer: the provider's progress, and when it said so."""
+
+    progress: int
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -29,9 +61,26 @@ class Policy:
     publish_watchdog: timedelta = timedelta(minutes=2)
     archive_prefix: str = "videos/"
 
-    def next_status_delay(self, age: timedelta) -> timedelta:
-        """Back off as the job ages: a tenth of its age, never sooner than the poll interval."""
-        return max(self.poll_interval, min(age / 10, LONGEST_STATUS_INTERVAL))
+    def next_status_delay(
+        self, *, age: timedelta, typical: timedelta, latest: Observation, previous: Observation | None
+    ) -> timedelta:
+        """When to ask again: at the moment the video should be done, from the job's progress
+        trend (or, before there is one, from its typical generation time); never sooner than
+        the poll interval, never later than the longest interval."""
+        remaining = _remaining_by_trend(latest, previous)
+        if remaining is None:
+            remaining = typical - age
+        # Overdue, it is asked often at first, then less as it drags on.
+        delay = remaining * _AIM_PAST_FINISH if remaining > timedelta(0) else max(age - typical, timedelta(0)) / 4
+        return max(self.poll_interval, min(delay, self.longest_status_interval))
+
+    def unreachable_delay(self, age: timedelta) -> timedelta:
+        """After a status call that got no answer: back off as the job ages."""
+        return max(self.poll_interval, min(age / 10, self.longest_status_interval))
+
+    @property
+    def longest_status_interval(self) -> timedelta:
+        return max(self.poll_interval, LONGEST_STATUS_INTERVAL)
 
     def retry_delay(self, receive_count: int, retry_after: float | None) -> timedelta:
         """How long a message waits before SQS delivers it again: backing off with each delivery,
@@ -54,3 +103,11 @@ class Policy:
 
     def archive_key(self, request_id: str) -> str:
         return f"{self.archive_prefix}{request_id}.mp4"
+
+
+def _remaining_by_trend(latest: Observation, previous: Observation | None) -> timedelta | None:
+    """Time to 100 % at the rate progress moved between the two observations."""
+    if previous is None or latest.progress <= previous.progress or latest.at <= previous.at:
+        return None
+    rate = (latest.progress - previous.progress) / (latest.at - previous.at).total_seconds()
+    return timedelta(seconds=(100 - latest.progress) / rate)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from sora_relay.events import ErrorCode, iso_utc
@@ -15,7 +16,7 @@ from sora_relay.observability import logger
 from sora_relay.ports import ArchiveQueue, Clock, JobStore, Metrics, Provider, RequestQueue, StaleJob
 from sora_relay.provider import ProviderUnavailable
 from sora_relay.services.lifecycle import Finisher
-from sora_relay.services.policy import Policy
+from sora_relay.services.policy import Observation, Policy, typical_generation_time
 
 
 class Outcome(StrEnum):
@@ -47,6 +48,9 @@ class PollService:
     clock: Clock
     concurrency: int = 16
     batch_size: int = 100
+    # How long one invocation keeps sweeping for jobs coming due: less than the schedule's period.
+    window: timedelta = timedelta(seconds=50)
+    sleep: Callable[[float], None] = time.sleep
 
     def sweep(self) -> SweepReport:
         """Check every due job once (up to `batch_size` a shard)."""
@@ -63,13 +67,23 @@ class PollService:
         return SweepReport(outcomes=outcomes, backlog=any(len(page) >= self.batch_size for page in pages))
 
     def sweep_while(self, has_time: Callable[[], bool]) -> Counter[Outcome]:
-        """Sweep again while a shard had more due jobs than one page and time allows."""
+        """Sweep again while due work is left: at once when a shard had more due jobs than one
+        page, and, for up to `window` after the first sweep, at the next due time when it comes
+        within the window, so that a finished video waits for the next minute's invocation
+        only when nothing was due before it."""
         total: Counter[Outcome] = Counter()
+        until = self.clock() + self.window
         while True:
             report = self.sweep()
             total.update(report.outcomes)
-            if not report.backlog or not has_time():
+            if not has_time():
                 return total
+            if report.backlog:
+                continue
+            soonest = min(filter(None, (self.store.next_due(shard) for shard in range(self.shards))), default=None)
+            if soonest is None or soonest > until:
+                return total
+            self.sleep(max((soonest - self.clock()).total_seconds(), 0.0))
 
     def _check_guarded(self, job: Job) -> Outcome:
         # Jobs are checked on worker threads: each logs its own request_id.
@@ -104,7 +118,7 @@ class PollService:
         try:
             record = self.provider.status(job.provider.uuid)
         except ProviderUnavailable as error:
-            later = self.policy.next_status_delay(job.age(now))
+            later = self.policy.unreachable_delay(job.age(now))
             if error.retry_after is not None:
                 later = max(later, self.policy.retry_delay(1, error.retry_after))
             logger.warning("status call failed", extra={"reason": str(error)})
@@ -134,16 +148,32 @@ class PollService:
             self.archive_queue.enqueue(job.request_id)
             return Outcome.HANDED_OFF
         progress = record.status_percentage if record.status_percentage is not None else job.progress
+        moved = progress > job.progress
+        delay = self.policy.next_status_delay(
+            age=job.age(now),
+            typical=typical_generation_time(job.request),
+            latest=Observation(progress, now),
+            previous=self._previous_observation(job, moved=moved),
+        )
         self.store.save(
             job.moved(
                 now,
                 provider=provider,
                 status_checks=checks,
                 progress=progress,
-                next_check_at=now + self.policy.next_status_delay(job.age(now)),
+                progress_at=now if moved else job.progress_at,
+                next_check_at=now + delay,
             )
         )
         return Outcome.RUNNING
+
+    @staticmethod
+    def _previous_observation(job: Job, *, moved: bool) -> Observation | None:
+        """What the trend is measured from: the last move of progress, or else the submission."""
+        start = job.submitted_at or job.created_at
+        if moved:
+            return Observation(job.progress, job.progress_at or start)
+        return Observation(0, start) if job.progress > 0 else None
 
     @property
     def _max_wait_minutes(self) -> int:

@@ -171,6 +171,7 @@ class SubmitService:
                         submitted_at=now,
                         lease_until=None,
                         progress=record.status_percentage or 0,
+                        progress_at=now,
                         media_type=record.media_type,
                         next_check_at=now + self.policy.poll_interval,
                     )
