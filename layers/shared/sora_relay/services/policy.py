@@ -105,6 +105,14 @@ class Policy:
         return f"{self.archive_prefix}{request_id}.mp4"
 
 
+def trend_start(progress: int, progress_at: datetime | None, start: datetime, *, moved: bool) -> Observation | None:
+    """What a job's trend is measured from, at a status call: the last move of its progress
+    when it moved again, or else its submission (progress 0 then)."""
+    if moved:
+        return Observation(progress, progress_at or start)
+    return Observation(0, start) if progress > 0 else None
+
+
 def _remaining_by_trend(latest: Observation, previous: Observation | None) -> timedelta | None:
     """Time to 100 % at the rate progress moved between the two observations."""
     if previous is None or latest.progress <= previous.progress or latest.at <= previous.at:

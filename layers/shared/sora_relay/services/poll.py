@@ -16,7 +16,7 @@ from sora_relay.observability import logger
 from sora_relay.ports import ArchiveQueue, Clock, JobStore, Metrics, Provider, RequestQueue, StaleJob
 from sora_relay.provider import ProviderUnavailable
 from sora_relay.services.lifecycle import Finisher
-from sora_relay.services.policy import Observation, Policy, typical_generation_time
+from sora_relay.services.policy import Observation, Policy, trend_start, typical_generation_time
 
 
 class Outcome(StrEnum):
@@ -153,7 +153,7 @@ class PollService:
             age=job.age(now),
             typical=typical_generation_time(job.request),
             latest=Observation(progress, now),
-            previous=self._previous_observation(job, moved=moved),
+            previous=trend_start(job.progress, job.progress_at, job.submitted_at or job.created_at, moved=moved),
         )
         self.store.save(
             job.moved(
@@ -166,14 +166,6 @@ class PollService:
             )
         )
         return Outcome.RUNNING
-
-    @staticmethod
-    def _previous_observation(job: Job, *, moved: bool) -> Observation | None:
-        """What the trend is measured from: the last move of progress, or else the submission."""
-        start = job.submitted_at or job.created_at
-        if moved:
-            return Observation(job.progress, job.progress_at or start)
-        return Observation(0, start) if job.progress > 0 else None
 
     @property
     def _max_wait_minutes(self) -> int:
