@@ -41,8 +41,12 @@ format: install
 
 check: lint test  ## everything CI runs
 
-bench: install  ## peak memory and speed of archiving a large video
-	$(BIN)/python benchmarks/archive_memory.py --size-mib 1024
+bench: install  ## the five benchmarks, each printing its table (minutes; not part of make test)
+	cd benchmarks && ../$(BIN)/python submit_batch.py
+	cd benchmarks && ../$(BIN)/python poll_sweep.py
+	cd benchmarks && ../$(BIN)/python polling_policy.py
+	cd benchmarks && ../$(BIN)/python archive.py --size-mib 1024
+	cd benchmarks && ../$(BIN)/python cold_start.py
 
 build:  ## needs the AWS SAM CLI
 	sam build

@@ -17,9 +17,12 @@ TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 
 
 @contextlib.contextmanager
-def local_stack(simulator: GeminiGenSimulator, **parameters: str) -> Iterator[LocalStack]:
+def local_stack(simulator: GeminiGenSimulator, *, server_process: bool = False) -> Iterator[LocalStack]:
+    """The stack with the functions stepped by the benchmark; moto in this process, or (for
+    figures that moto's own work would distort) its server in a process of its own."""
     provider = Provider(simulator.base_url, simulator.api_key)
-    with quiet(), LocalStack(TEMPLATE, provider, in_process=True, drive=False, parameters=parameters) as stack:
+    stack = LocalStack(TEMPLATE, provider, in_process=not server_process, server_process=server_process, drive=False)
+    with quiet(), stack:
         yield stack
 
 

@@ -85,7 +85,9 @@ def adaptive(policy: Policy) -> Decide:
     return decide
 
 
-def simulate(jobs: list[SimJob], decide: Decide, *, within_invocation: bool, interval: float) -> tuple[list[int], list[float]]:
+def simulate(
+    jobs: list[SimJob], decide: Decide, *, within_invocation: bool, interval: float
+) -> tuple[list[int], list[float]]:
     calls, delays = [], []
     for job in jobs:
         finished = job.submitted + job.duration
@@ -116,7 +118,9 @@ def main() -> None:
     runs = {
         "fixed 30 s, one sweep a minute (baseline)": simulate(jobs, fixed, within_invocation=False, interval=interval),
         "fixed 30 s, sweeping within the invocation": simulate(jobs, fixed, within_invocation=True, interval=interval),
-        "adaptive, sweeping within the invocation": simulate(jobs, adaptive(policy), within_invocation=True, interval=interval),
+        "adaptive, sweeping within the invocation": simulate(
+            jobs, adaptive(policy), within_invocation=True, interval=interval
+        ),
     }
     base_calls = statistics.mean(runs["fixed 30 s, one sweep a minute (baseline)"][0])
     rows = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ class _Seams:
 
     clock: Clock = utc_now
     on_outbound_call: Callable[[str], None] | None = None
+    on_aws_answer: Callable[[str, dict[str, Any]], None] | None = None
 
 
 _seams = _Seams()
@@ -58,6 +60,11 @@ def _session() -> boto3.Session:
     observe = _seams.on_outbound_call
     if observe is not None:
         session.events.register("before-call", lambda event_name, **_: observe(event_name.removeprefix("before-call.")))
+    answered = _seams.on_aws_answer
+    if answered is not None:
+        session.events.register(
+            "after-call", lambda event_name, parsed, **_: answered(event_name.removeprefix("after-call."), parsed)
+        )
     return session
 
 
@@ -91,9 +98,14 @@ def _finisher() -> Finisher:
     )
 
 
+_api_key_lock = threading.Lock()
+
+
 def _api_key() -> str:
-    # Cached by Powertools for max_age; never logged.
-    secret = parameters.get_secret(settings().geminigen_api_key_secret, max_age=settings().secret_cache_seconds)
+    # Cached by Powertools for max_age; never logged. One thread fetches it: without the lock,
+    # a sweep's first status calls would each make a client and fetch it at once.
+    with _api_key_lock:
+        secret = parameters.get_secret(settings().geminigen_api_key_secret, max_age=settings().secret_cache_seconds)
     return secret if isinstance(secret, str) else secret.decode()
 
 
@@ -168,13 +180,20 @@ def archive_service() -> ArchiveService:
     )
 
 
-def reset(*, clock: Clock | None = None, on_outbound_call: Callable[[str], None] | None = None) -> None:
+def reset(
+    *,
+    clock: Clock | None = None,
+    on_outbound_call: Callable[[str], None] | None = None,
+    on_aws_answer: Callable[[str, dict[str, Any]], None] | None = None,
+) -> None:
     """Forget every cached service and client, for a new environment (tests, local runs).
 
     `clock` replaces the services' clock; `on_outbound_call` is told of every AWS API call
-    and HTTP request the services make before it goes out (a fault drill raises from it)."""
+    and HTTP request the services make before it goes out (a fault drill raises from it);
+    `on_aws_answer` of every AWS answer (a benchmark counts what was read)."""
     _seams.clock = clock or utc_now
     _seams.on_outbound_call = on_outbound_call
+    _seams.on_aws_answer = on_aws_answer
     rebuild()
 
 

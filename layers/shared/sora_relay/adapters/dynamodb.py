@@ -37,7 +37,7 @@ class DynamoJobStore:
         self._finished_ttl = finished_ttl
 
     def create(self, job: Job) -> bool:
-        item = self._to_item(job)
+        item = self.to_item(job)
         try:
             self._client.put_item(
                 TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(request_id)"
@@ -54,7 +54,7 @@ class DynamoJobStore:
         return self._from_item(item) if item else None
 
     def save(self, job: Job) -> None:
-        item = self._to_item(job)
+        item = self.to_item(job)
         try:
             self._client.put_item(
                 TableName=self._table,
@@ -96,7 +96,8 @@ class DynamoJobStore:
         items = answer.get("Items", [])
         return datetime.fromtimestamp(int(items[0]["next_check_at"]["N"]) / 1000, UTC) if items else None
 
-    def _to_item(self, job: Job) -> dict[str, Any]:
+    def to_item(self, job: Job) -> dict[str, Any]:
+        """The item a job is stored as."""
         item: dict[str, Any] = {
             "request_id": job.request_id,
             "state": job.state.value,

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
+import subprocess  # nosec B404  # starts moto's server
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +33,47 @@ _LOCAL_AWS = {
 }
 
 
+class MotoServerProcess:
+    """moto's server in a process of its own, on loopback."""
+
+    def __init__(self, port: int = 0) -> None:
+        self._port = port or _free_port()
+        self.endpoint_url = f"http://127.0.0.1:{self._port}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> MotoServerProcess:
+        self._process = subprocess.Popen(  # noqa: S603  # nosec B603  # our own interpreter, fixed arguments
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self._port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self._port), timeout=0.2):
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("moto's server did not start")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None
+
+    def __enter__(self) -> MotoServerProcess:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @dataclass(frozen=True)
 class Provider:
     base_url: str
@@ -46,11 +92,14 @@ class LocalStack:
         schedule_interval: float | None = 1.0,
         parameters: dict[str, str] | None = None,
         in_process: bool = False,
+        server_process: bool = False,
         drive: bool = True,
         environment: dict[str, str] | None = None,
     ) -> None:
         """`in_process` serves AWS from moto inside this process (no HTTP server): faster, for
         drills that step the functions themselves (`drive=False`, then `driver.deliver`...).
+        `server_process` runs moto's server as a process of its own, so that its work does not
+        share this interpreter's lock with the functions' (for benchmarks).
         `environment` adds variables to every function's own."""
         self._template = template
         self._provider = provider
@@ -58,6 +107,7 @@ class LocalStack:
         self._schedule_interval = schedule_interval
         self._parameters = parameters or {}
         self._in_process = in_process
+        self._server_process = server_process
         self._drive = drive
         self._extra_environment = environment or {}
         self._saved_environment: dict[str, str] | None = None
@@ -78,6 +128,10 @@ class LocalStack:
 
             self._server = mock_aws()
             self._server.start()
+        elif self._server_process:
+            self._server = MotoServerProcess(self._port).start()
+            self.endpoint_url = self._server.endpoint_url
+            aws["AWS_ENDPOINT_URL"] = self.endpoint_url
         else:
             from moto.server import ThreadedMotoServer
 

@@ -1,0 +1,128 @@
+"""Benchmark 4: archive a large video from the simulator into S3 (moto's server, real HTTP):
+its time against each of its two legs measured alone, and its peak memory.
+
+    .venv/bin/python benchmarks/archive.py --size-mib 1024
+
+Legs, in the same run: a plain download of the video (read and dropped), and a plain
+multipart upload of as many bytes to the same S3 (same part size and concurrency). The
+copy streams one into the other, then has S3 copy the staged object to its final key with
+its checksum (a server-side step the legs do not have: both figures are shown). The copy
+runs in a child process of its own, so its peak resident memory is the archiver's alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import resource
+import time
+
+import boto3
+import httpx
+from boto3.s3.transfer import TransferConfig
+from common import print_table
+
+from sora_relay.adapters.media import HashingReader, S3VideoArchive, make_media_client
+from sora_relay.local.stack import MotoServerProcess
+from sora_relay.media_policy import MediaPolicy
+from sora_relay.simulator import GeminiGenSimulator
+
+MIB = 1024 * 1024
+BUCKET = "bench-archive"
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def current_rss_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MIB
+
+
+def legs_in_child(url: str, size: int, part_mib: int, concurrency: int, results: multiprocessing.Queue) -> None:
+    started = time.perf_counter()
+    with httpx.Client(timeout=60) as client, client.stream("GET", url) as response:
+        for _ in response.iter_bytes(1024 * 1024):
+            pass
+    download = time.perf_counter() - started
+    block = b"\x5a" * MIB
+    reader = HashingReader(iter([block] * (size // MIB) + [block[: size % MIB]]), size)
+    config = TransferConfig(
+        multipart_threshold=part_mib * MIB, multipart_chunksize=part_mib * MIB, max_concurrency=concurrency
+    )
+    started = time.perf_counter()
+    boto3.client("s3").upload_fileobj(reader, BUCKET, "legs/upload.bin", Config=config)  # type: ignore[arg-type]
+    results.put({"download": download, "upload": time.perf_counter() - started})
+
+
+def archive_in_child(url: str, base_url: str, part_mib: int, concurrency: int, results: multiprocessing.Queue) -> None:
+    s3 = boto3.client("s3")
+    archive = S3VideoArchive(
+        s3,
+        make_media_client(MediaPolicy.parse("", base_url)),
+        BUCKET,
+        part_size=part_mib * MIB,
+        concurrency=concurrency,
+    )
+    baseline = current_rss_mib()
+    staged: list[float] = []
+    # The moment the upload of the staged object ends, before S3's server-side copy.
+    s3.meta.events.register("after-call.s3.CompleteMultipartUpload", lambda **_: staged.append(time.perf_counter()))
+    started = time.perf_counter()
+    video = archive.copy(url, "videos/bench.mp4", "video/mp4")
+    seconds = time.perf_counter() - started
+    streamed = (staged[0] - started) if staged else seconds
+    results.put(
+        {"size": video.size, "seconds": seconds, "streamed": streamed, "baseline": baseline, "peak": peak_rss_mib()}
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--part-mib", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args()
+
+    # moto accepts any credentials.
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")  # nosec B106
+    with MotoServerProcess() as moto, GeminiGenSimulator(video_size=args.size_mib * MIB) as simulator:
+        os.environ["AWS_ENDPOINT_URL"] = moto.endpoint_url
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        uuid = simulator._submit({"prompt": "benchmark"}, [])[1]["uuid"]
+        url = f"{simulator.base_url}/media/{uuid}.mp4"
+        context = multiprocessing.get_context("spawn")
+        results: multiprocessing.Queue = context.Queue()
+        figures = {}
+        for target, arguments in (
+            (legs_in_child, (url, args.size_mib * MIB, args.part_mib, args.concurrency, results)),
+            (archive_in_child, (url, simulator.base_url, args.part_mib, args.concurrency, results)),
+        ):
+            child = context.Process(target=target, args=arguments)
+            child.start()
+            figures.update(results.get(timeout=3600))
+            child.join()
+
+    size_mib = figures["size"] / MIB
+    slower = max(figures["download"], figures["upload"])
+    print_table(
+        f"4. archive: a {size_mib:,.0f} MiB video, part {args.part_mib} MiB, {args.concurrency} parts in flight",
+        ("figure", "value"),
+        [
+            ("download alone (s)", figures["download"]),
+            ("multipart upload alone (s)", figures["upload"]),
+            ("sum of the legs (s): a download-then-upload copy", figures["download"] + figures["upload"]),
+            ("copy, streamed into the staged object (s)", figures["streamed"]),
+            ("  / slower leg", figures["streamed"] / slower),
+            ("copy, with S3's copy to the final key (s)", figures["seconds"]),
+            ("  / slower leg", figures["seconds"] / slower),
+            ("resident memory before the copy (MiB)", figures["baseline"]),
+            ("peak resident memory of the copy (MiB)", figures["peak"]),
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()

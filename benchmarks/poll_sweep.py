@@ -1,0 +1,103 @@
+"""Benchmark 2: one scheduled poll over 1,000 due jobs among 20,000 finished ones.
+
+    .venv/bin/python benchmarks/poll_sweep.py [--due 1000] [--finished 20000] [--latency 0.1]
+
+The poll handler, moto's server in a process of its own, the simulator answering each status call after the set
+latency. Figures: wall time against the ideal ceil(due / concurrency) x latency, and the
+items the sweep read from DynamoDB (the Query answers' ScannedCount) against the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+from common import local_stack, print_table, timed
+
+from sora_relay import wiring
+from sora_relay.adapters.dynamodb import DynamoJobStore
+from sora_relay.events import ProviderSummary
+from sora_relay.jobs import Job, JobState
+from sora_relay.request import VideoRequest
+from sora_relay.simulator import GeminiGenSimulator
+
+CONCURRENCY = 16
+
+
+def fill(stack: Any, simulator: GeminiGenSimulator, due: int, finished: int) -> None:
+    client = boto3.client("dynamodb")
+    table = stack.outputs["JobsTableName"]
+    store = DynamoJobStore(client, table, shards=4, finished_ttl=timedelta(days=1))
+    now = datetime.now(UTC)
+    request = VideoRequest.model_validate_json('{"prompt": "a fox"}')
+    items = []
+    for number in range(due + finished):
+        job = Job(
+            request_id=f"j{number}",
+            state=JobState.SUBMITTED,
+            fingerprint="f",
+            created_at=now,
+            updated_at=now,
+            request=request,
+        )
+        if number < due:
+            uuid = simulator._submit({"prompt": f"a fox {number}"}, [])[1]["uuid"]
+            job = job.moved(
+                now, provider=ProviderSummary(uuid=uuid), submitted_at=now, next_check_at=now - timedelta(seconds=1)
+            )
+        else:
+            job = job.moved(now, state=JobState.ARCHIVED, event_published=True)
+        items.append(store.to_item(job))
+    for start in range(0, len(items), 25):
+        batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+        while batch:
+            batch = client.batch_write_item(RequestItems={table: batch}).get("UnprocessedItems", {}).get(table, [])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--due", type=int, default=1000)
+    parser.add_argument("--finished", type=int, default=20000)
+    parser.add_argument("--latency", type=float, default=0.1)
+    args = parser.parse_args()
+    reads: Counter[str] = Counter()
+
+    def count(operation: str, answer: dict[str, Any]) -> None:
+        if operation == "dynamodb.Query":
+            reads["queries"] += 1
+            reads["items"] += answer.get("ScannedCount", answer.get("Count", 0))
+
+    schedule = {"id": "bench", "detail-type": "Scheduled Event", "source": "aws.events", "time": "2026-11-23T00:00:00Z"}
+    with GeminiGenSimulator(generation_seconds=3600) as simulator, local_stack(simulator, server_process=True) as stack:
+        wiring.reset(on_aws_answer=count)
+        stack.driver.invoke("PollFunction", schedule)  # imports and clients: nothing is due yet
+        setup = timed(lambda: fill(stack, simulator, args.due, args.finished))
+        simulator.latency = args.latency
+        reads.clear()
+        before = len(simulator.requests)
+        wall = timed(lambda: stack.driver.invoke("PollFunction", schedule))
+        status_calls = sum(1 for method, path in simulator.requests[before:] if path.startswith("/uapi/v1/history/"))
+        wiring.reset()
+    ideal = math.ceil(args.due / CONCURRENCY) * args.latency
+    print_table(
+        f"2. poll sweep: {args.due:,} due among {args.due + args.finished:,} jobs, {args.latency * 1000:.0f} ms "
+        f"per status call, {CONCURRENCY} at once (setup {setup:.0f} s, not timed)",
+        ("figure", "value"),
+        [
+            ("status calls", status_calls),
+            ("wall time (s)", wall),
+            ("ideal ceil(due / concurrency) x latency (s)", ideal),
+            ("wall / ideal", wall / ideal),
+            ("items read from DynamoDB (Query ScannedCount)", reads["items"]),
+            ("queries", reads["queries"]),
+            ("items in the table", args.due + args.finished),
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()
