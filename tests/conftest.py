@@ -61,6 +61,7 @@ class Stack:
     request_queue_url: str
     archive_queue_url: str
     events_queue_url: str
+    sweep_queue_url: str
 
     def __post_init__(self) -> None:
         self.sqs = boto3.client("sqs", region_name=REGION)
@@ -150,6 +151,7 @@ def stack(aws_credentials: None, simulator: GeminiGenSimulator, monkeypatch: pyt
             "ARCHIVE_BUCKET_NAME": stack.bucket,
             "ARCHIVE_QUEUE_URL": stack.archive_queue_url,
             "REQUEST_QUEUE_URL": stack.request_queue_url,
+            "SWEEP_QUEUE_URL": stack.sweep_queue_url,
             "GEMINIGEN_BASE_URL": simulator.base_url,
             "GEMINIGEN_API_KEY_SECRET": SECRET_NAME,
             "ALLOWED_MEDIA_HOSTS": "*.geminigen.ai",
@@ -179,7 +181,8 @@ def _create_stack() -> Stack:
     )
     sqs = boto3.client("sqs", region_name=REGION)
     queues = {
-        name: sqs.create_queue(QueueName=f"{name}-{suffix}")["QueueUrl"] for name in ("requests", "archive", "events")
+        name: sqs.create_queue(QueueName=f"{name}-{suffix}")["QueueUrl"]
+        for name in ("requests", "archive", "events", "sweeps")
     }
     sns = boto3.client("sns", region_name=REGION)
     topic_arn = sns.create_topic(Name=f"completions-{suffix}")["TopicArn"]
@@ -197,4 +200,5 @@ def _create_stack() -> Stack:
         request_queue_url=queues["requests"],
         archive_queue_url=queues["archive"],
         events_queue_url=queues["events"],
+        sweep_queue_url=queues["sweeps"],
     )

@@ -6,10 +6,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sora_relay.observability import logger, metrics, tracer
 from sora_relay.schedule import ScheduledEvent
+from sora_relay.services.poll import SWEEP_RESERVE_MS
 from sora_relay.wiring import poll_service
-
-# Another sweep starts only with this much of the invocation's time left.
-SWEEP_RESERVE_MS = 60_000
 
 
 @logger.inject_lambda_context(clear_state=True)

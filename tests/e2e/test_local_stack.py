@@ -54,7 +54,7 @@ def test_requests_end_as_expected_with_videos_in_s3_and_out(local_stack, tmp_pat
 
 def test_functions_run_with_their_deployed_configuration(local_stack) -> None:
     functions = local_stack.deployed.functions
-    assert set(functions) == {"SubmitFunction", "PollFunction", "ArchiveFunction"}
+    assert set(functions) == {"SubmitFunction", "PollFunction", "SweepFunction", "ArchiveFunction"}
     assert {f.handler for f in functions.values()} == {"app.handler"}
     table = local_stack.outputs["JobsTableName"]
     assert all(f.environment["JOBS_TABLE_NAME"] == table for f in functions.values())

@@ -120,6 +120,14 @@ class FakeRequestQueue:
 
 
 @dataclass
+class FakeSweepQueue:
+    fanned_out: list[int] = field(default_factory=list)
+
+    def fan_out(self, shards: list[int]) -> None:
+        self.fanned_out.extend(shards)
+
+
+@dataclass
 class FakeArchiveQueue:
     sent: list[str] = field(default_factory=list)
 
@@ -161,6 +169,7 @@ class World:
     publisher: FakePublisher = field(default_factory=FakePublisher)
     request_queue: FakeRequestQueue = field(default_factory=FakeRequestQueue)
     archive_queue: FakeArchiveQueue = field(default_factory=FakeArchiveQueue)
+    sweep_queue: FakeSweepQueue = field(default_factory=FakeSweepQueue)
     archive: FakeArchive = field(default_factory=FakeArchive)
     metrics: FakeMetrics = field(default_factory=FakeMetrics)
     policy: Policy = field(default_factory=Policy)
@@ -185,6 +194,7 @@ class World:
             self.provider,
             self.request_queue,
             self.archive_queue,
+            self.sweep_queue,
             self.finisher,
             self.metrics,
             self.policy,

@@ -228,3 +228,25 @@ def test_one_invocation_stops_when_nothing_comes_due_within_its_window(world) ->
     outcomes = replace(world.poller, sleep=slept.append).sweep_while(lambda: True)
     assert outcomes == {Outcome.RUNNING: 1}
     assert slept == []
+
+
+def test_backlog_left_when_time_runs_out_is_fanned_out_by_shard(world) -> None:
+    for number in range(3):
+        world.submitter.handle(InboundMessage(f"m-{number}", json.dumps({"prompt": f"fox {number}"})))
+    world.clock.advance(world.policy.poll_interval)
+    poller = replace(world.poller, batch_size=2)
+    outcomes = poller.sweep_while(lambda: False)
+    assert sum(outcomes.values()) == 2
+    assert world.sweep_queue.fanned_out == [0]
+
+
+def test_sweep_of_one_shard_checks_only_that_shard(world) -> None:
+    world.submitter.handle(InboundMessage("m-1", json.dumps({"prompt": "a fox"})))
+    world.clock.advance(world.policy.poll_interval)
+    assert world.poller.sweep(shards=[]).outcomes == {}
+    assert world.poller.sweep(shards=[0]).outcomes == {Outcome.RUNNING: 1}
+
+
+def test_no_backlog_fans_nothing_out(submitted) -> None:
+    submitted.poller.sweep_while(lambda: False)
+    assert submitted.sweep_queue.fanned_out == []

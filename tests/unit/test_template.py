@@ -57,7 +57,7 @@ def test_every_sqs_trigger_reports_partial_batch_failures(template) -> None:
         for event in spec.get("Events", {}).values()
         if event["Type"] == "SQS"
     ]
-    assert len(triggers) == 2
+    assert len(triggers) == 3
     assert all(trigger["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for trigger in triggers)
 
 

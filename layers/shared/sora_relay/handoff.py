@@ -1,4 +1,4 @@
-"""The archive queue's message: which completed job to copy."""
+"""The internal queues' messages: which completed job to copy; which index shard to sweep."""
 
 from __future__ import annotations
 
@@ -11,3 +11,9 @@ class ArchiveHandOff(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     request_id: RequestId
+
+
+class ShardSweep(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    shard: int

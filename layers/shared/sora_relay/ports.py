@@ -87,6 +87,11 @@ class ArchiveQueue(Protocol):
     def enqueue(self, request_id: str) -> None: ...
 
 
+class SweepQueue(Protocol):
+    def fan_out(self, shards: list[int]) -> None:
+        """Hand each shard to an invocation of its own."""
+
+
 class Metrics(Protocol):
     def count(self, name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None: ...
 

@@ -19,6 +19,7 @@ class Settings(BaseModel):
     archive_bucket_name: str = Field(alias="ARCHIVE_BUCKET_NAME")
     archive_queue_url: str = Field(alias="ARCHIVE_QUEUE_URL")
     request_queue_url: str = Field(alias="REQUEST_QUEUE_URL")
+    sweep_queue_url: str = Field(alias="SWEEP_QUEUE_URL")
     geminigen_base_url: str = Field(alias="GEMINIGEN_BASE_URL", default="https://api.geminigen.ai")
     geminigen_api_key_secret: str = Field(alias="GEMINIGEN_API_KEY_SECRET")
     archive_prefix: str = Field(alias="ARCHIVE_PREFIX", default="videos/")

@@ -18,7 +18,7 @@ from botocore.config import Config
 from sora_relay.adapters.dynamodb import DynamoJobStore
 from sora_relay.adapters.geminigen import GeminiGenClient, make_http_client
 from sora_relay.adapters.media import ReferenceFetcher, S3VideoArchive, make_media_client, make_reference_client
-from sora_relay.adapters.messaging import SnsEventPublisher, SqsArchiveQueue, SqsRequestQueue
+from sora_relay.adapters.messaging import SnsEventPublisher, SqsArchiveQueue, SqsRequestQueue, SqsSweepQueue
 from sora_relay.media_policy import MediaPolicy, ReferencePolicy
 from sora_relay.observability import PowertoolsMetrics
 from sora_relay.ports import Clock
@@ -151,6 +151,7 @@ def poll_service() -> PollService:
         provider=_provider(),
         request_queue=request_queue(),
         archive_queue=SqsArchiveQueue(_client("sqs"), settings().archive_queue_url),
+        sweep_queue=SqsSweepQueue(_client("sqs"), settings().sweep_queue_url),
         finisher=_finisher(),
         metrics=PowertoolsMetrics(),
         policy=settings().policy(),

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sora_relay.events import VideoEvent
-from sora_relay.handoff import ArchiveHandOff
+from sora_relay.handoff import ArchiveHandOff, ShardSweep
 from sora_relay.request import VideoRequest
 
 if TYPE_CHECKING:
@@ -58,3 +58,17 @@ class SqsRequestQueue:
         self._client.change_message_visibility(
             QueueUrl=self._queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=max(seconds, 0)
         )
+
+
+class SqsSweepQueue:
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    def fan_out(self, shards: list[int]) -> None:
+        for start in range(0, len(shards), 10):
+            entries = [
+                {"Id": str(shard), "MessageBody": ShardSweep(shard=shard).model_dump_json()}
+                for shard in shards[start : start + 10]
+            ]
+            self._client.send_message_batch(QueueUrl=self._queue_url, Entries=entries)  # type: ignore[arg-type]

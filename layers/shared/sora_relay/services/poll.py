@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -13,10 +13,13 @@ from enum import StrEnum
 from sora_relay.events import ErrorCode, iso_utc
 from sora_relay.jobs import Job, JobState
 from sora_relay.observability import logger
-from sora_relay.ports import ArchiveQueue, Clock, JobStore, Metrics, Provider, RequestQueue, StaleJob
+from sora_relay.ports import ArchiveQueue, Clock, JobStore, Metrics, Provider, RequestQueue, StaleJob, SweepQueue
 from sora_relay.provider import ProviderUnavailable
 from sora_relay.services.lifecycle import Finisher
 from sora_relay.services.policy import Observation, Policy, trend_start, typical_generation_time
+
+# Another sweep starts only with this much of the invocation's time left (milliseconds).
+SWEEP_RESERVE_MS = 60_000
 
 
 class Outcome(StrEnum):
@@ -42,6 +45,7 @@ class PollService:
     provider: Provider
     request_queue: RequestQueue
     archive_queue: ArchiveQueue
+    sweep_queue: SweepQueue
     finisher: Finisher
     metrics: Metrics
     policy: Policy
@@ -52,10 +56,11 @@ class PollService:
     window: timedelta = timedelta(seconds=50)
     sleep: Callable[[float], None] = time.sleep
 
-    def sweep(self) -> SweepReport:
-        """Check every due job once (up to `batch_size` a shard)."""
+    def sweep(self, shards: Sequence[int] | None = None) -> SweepReport:
+        """Check every due job of the shards (all by default) once, up to `batch_size` a shard."""
         now = self.clock()
-        pages = [self.store.due(shard, now, self.batch_size) for shard in range(self.shards)]
+        shards = range(self.shards) if shards is None else shards
+        pages = [self.store.due(shard, now, self.batch_size) for shard in shards]
         # Soonest deadline first: hand-offs go out (and are archived) in order of expired_at.
         due = sorted((job for page in pages for job in page), key=_deadline)
         for job in due:
@@ -66,21 +71,27 @@ class PollService:
         logger.info("sweep done", extra={"due": len(due), **{k.value: v for k, v in outcomes.items()}})
         return SweepReport(outcomes=outcomes, backlog=any(len(page) >= self.batch_size for page in pages))
 
-    def sweep_while(self, has_time: Callable[[], bool]) -> Counter[Outcome]:
+    def sweep_while(self, has_time: Callable[[], bool], shards: Sequence[int] | None = None) -> Counter[Outcome]:
         """Sweep again while due work is left: at once when a shard had more due jobs than one
         page, and, for up to `window` after the first sweep, at the next due time when it comes
         within the window, so that a finished video waits for the next minute's invocation
-        only when nothing was due before it."""
+        only when nothing was due before it. Work still due when time runs out is fanned out:
+        each shard with a backlog goes on the sweep queue, for an invocation of its own."""
+        shards = list(range(self.shards)) if shards is None else list(shards)
         total: Counter[Outcome] = Counter()
         until = self.clock() + self.window
         while True:
-            report = self.sweep()
+            report = self.sweep(shards)
             total.update(report.outcomes)
             if not has_time():
+                if report.backlog:
+                    self.sweep_queue.fan_out(shards)
+                    self.metrics.count("SweepsFannedOut", len(shards))
+                    logger.info("due jobs left for more invocations", extra={"shards": shards})
                 return total
             if report.backlog:
                 continue
-            soonest = min(filter(None, (self.store.next_due(shard) for shard in range(self.shards))), default=None)
+            soonest = min(filter(None, (self.store.next_due(shard) for shard in shards)), default=None)
             if soonest is None or soonest > until:
                 return total
             self.sleep(max((soonest - self.clock()).total_seconds(), 0.0))

@@ -1,0 +1,35 @@
+"""Sweep: one index shard's due jobs, handed over by a poll that could not check them all in time."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Json
+
+from sora_relay.handoff import ShardSweep
+from sora_relay.observability import logger, metrics, tracer
+from sora_relay.services.poll import SWEEP_RESERVE_MS
+from sora_relay.wiring import poll_service
+
+
+class SweepRecord(SqsRecordModel):
+    body: Json[ShardSweep]
+
+
+processor = BatchProcessor(event_type=EventType.SQS, model=SweepRecord, raise_on_entire_batch_failure=False)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    def has_time() -> bool:
+        return context.get_remaining_time_in_millis() > SWEEP_RESERVE_MS
+
+    def sweep_shard(record: SweepRecord) -> None:
+        # A backlog left when time runs out is handed on again by the sweep itself.
+        poll_service().sweep_while(has_time, shards=[record.body.shard])
+
+    return process_partial_response(event=event, record_handler=sweep_shard, processor=processor, context=context)
