@@ -11,16 +11,14 @@ from pathlib import Path
 from sora_relay import wiring
 from sora_relay.faults.suites import quiet
 from sora_relay.local.stack import LocalStack, Provider
-from sora_relay.simulator import GeminiGenSimulator
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 
 
 @contextlib.contextmanager
-def local_stack(simulator: GeminiGenSimulator, *, server_process: bool = False) -> Iterator[LocalStack]:
+def local_stack(provider: Provider, *, server_process: bool = False) -> Iterator[LocalStack]:
     """The stack with the functions stepped by the benchmark; moto in this process, or (for
     figures that moto's own work would distort) its server in a process of its own."""
-    provider = Provider(simulator.base_url, simulator.api_key)
     stack = LocalStack(TEMPLATE, provider, in_process=not server_process, server_process=server_process, drive=False)
     with quiet(), stack:
         yield stack

@@ -22,6 +22,7 @@ from sora_relay import wiring
 from sora_relay.adapters.dynamodb import DynamoJobStore
 from sora_relay.events import ProviderSummary
 from sora_relay.jobs import Job, JobState
+from sora_relay.local.stack import Provider
 from sora_relay.request import VideoRequest
 from sora_relay.simulator import GeminiGenSimulator
 
@@ -72,7 +73,10 @@ def main() -> None:
             reads["items"] += answer.get("ScannedCount", answer.get("Count", 0))
 
     schedule = {"id": "bench", "detail-type": "Scheduled Event", "source": "aws.events", "time": "2026-11-23T00:00:00Z"}
-    with GeminiGenSimulator(generation_seconds=3600) as simulator, local_stack(simulator, server_process=True) as stack:
+    with (
+        GeminiGenSimulator(generation_seconds=3600) as simulator,
+        local_stack(Provider(simulator.base_url, simulator.api_key), server_process=True) as stack,
+    ):
         wiring.reset(on_aws_answer=count)
         stack.driver.invoke("PollFunction", schedule)  # imports and clients: nothing is due yet
         setup = timed(lambda: fill(stack, simulator, args.due, args.finished))

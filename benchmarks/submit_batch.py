@@ -13,6 +13,7 @@ import json
 
 from common import local_stack, print_table, set_environment, timed
 
+from sora_relay.local.stack import Provider
 from sora_relay.simulator import GeminiGenSimulator
 
 BATCH = 10
@@ -33,7 +34,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--latency", type=float, default=0.3)
     args = parser.parse_args()
-    with GeminiGenSimulator(latency=args.latency) as simulator, local_stack(simulator) as stack:
+    with (
+        GeminiGenSimulator(latency=args.latency) as simulator,
+        local_stack(Provider(simulator.base_url, simulator.api_key)) as stack,
+    ):
         set_environment(SUBMIT_CONCURRENCY="10")
         run_batch(stack, "warm-up")
         concurrent = run_batch(stack, "concurrent")

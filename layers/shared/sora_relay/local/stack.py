@@ -37,7 +37,7 @@ class MotoServerProcess:
     """moto's server in a process of its own, on loopback."""
 
     def __init__(self, port: int = 0) -> None:
-        self._port = port or _free_port()
+        self._port = port or free_port()
         self.endpoint_url = f"http://127.0.0.1:{self._port}"
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -68,7 +68,7 @@ class MotoServerProcess:
         self.stop()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
