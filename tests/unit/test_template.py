@@ -82,14 +82,22 @@ def test_every_handler_is_a_module_in_its_code_folder(template) -> None:
 
 
 def test_no_policy_grants_every_action_or_every_resource(template) -> None:
-    for spec in functions(template).values():
-        for policy in spec["Policies"]:
-            for statement in policy["Statement"]:
-                if "Fn::If" in statement:
-                    continue
-                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                assert not any(action.endswith("*") for action in actions)
-                assert statement["Resource"] != "*"
+    documents = [
+        policy for spec in functions(template).values() for policy in spec["Policies"] if "Statement" in policy
+    ]
+    documents += [
+        resource["Properties"]["PolicyDocument"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::IAM::ManagedPolicy"
+    ]
+    statements = [statement for document in documents for statement in document["Statement"]]
+    assert len(statements) > 10
+    for statement in statements:
+        if "Fn::If" in statement:
+            continue
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not any(action.endswith("*") for action in actions)
+        assert statement["Resource"] != "*"
 
 
 def test_bucket_blocks_public_access_and_is_encrypted(template) -> None:
