@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from sora_relay.adapters.dynamodb import shard_of
 from sora_relay.events import VideoEvent, VideoObject
 from sora_relay.jobs import Job
 from sora_relay.ports import ReferenceFile, StaleJob
@@ -53,7 +54,11 @@ class MemoryJobStore:
         return min(times, default=None)
 
     def due(self, shard: int, now: datetime, limit: int) -> list[Job]:
-        due = [j for j in self.jobs.values() if j.next_check_at is not None and j.next_check_at <= now]
+        due = [
+            j
+            for j in self.jobs.values()
+            if j.next_check_at is not None and j.next_check_at <= now and shard_of(j.request_id, self.shards) == shard
+        ]
         return sorted(due, key=lambda j: j.next_check_at or now)[:limit]
 
 

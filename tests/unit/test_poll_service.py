@@ -1,9 +1,11 @@
 import json
+from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
+from sora_relay.adapters.dynamodb import shard_of
 from sora_relay.jobs import JobState
 from sora_relay.provider import Accepted, ProviderUnavailable
 from sora_relay.services.poll import Outcome
@@ -250,3 +252,15 @@ def test_sweep_of_one_shard_checks_only_that_shard(world) -> None:
 def test_no_backlog_fans_nothing_out(submitted) -> None:
     submitted.poller.sweep_while(lambda: False)
     assert submitted.sweep_queue.fanned_out == []
+
+
+def test_only_backlogged_shards_are_fanned_out(world) -> None:
+    world.store.shards = 3
+    request_ids = [f"r-{number}" for number in range(6)]
+    for request_id in request_ids:
+        world.submitter.handle(InboundMessage(request_id, json.dumps({"request_id": request_id, "prompt": "a fox"})))
+    world.clock.advance(world.policy.poll_interval)
+    per_shard = Counter(shard_of(request_id, 3) for request_id in request_ids)
+    poller = replace(world.poller, batch_size=2, shards=3)
+    poller.sweep_while(lambda: False)
+    assert world.sweep_queue.fanned_out == sorted(shard for shard, count in per_shard.items() if count >= 2)

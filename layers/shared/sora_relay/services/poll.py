@@ -35,7 +35,11 @@ class Outcome(StrEnum):
 @dataclass(frozen=True)
 class SweepReport:
     outcomes: Counter[Outcome]
-    backlog: bool
+    backlogged: list[int]  # shards with more due jobs than one page
+
+    @property
+    def backlog(self) -> bool:
+        return bool(self.backlogged)
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,8 @@ class PollService:
         with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(due) or 1))) as pool:
             outcomes = Counter(pool.map(self._check_guarded, due))
         logger.info("sweep done", extra={"due": len(due), **{k.value: v for k, v in outcomes.items()}})
-        return SweepReport(outcomes=outcomes, backlog=any(len(page) >= self.batch_size for page in pages))
+        backlogged = [shard for shard, page in zip(shards, pages, strict=True) if len(page) >= self.batch_size]
+        return SweepReport(outcomes=outcomes, backlogged=backlogged)
 
     def sweep_while(self, has_time: Callable[[], bool], shards: Sequence[int] | None = None) -> Counter[Outcome]:
         """Sweep again while due work is left: at once when a shard had more due jobs than one
@@ -85,9 +90,9 @@ class PollService:
             total.update(report.outcomes)
             if not has_time():
                 if report.backlog:
-                    self.sweep_queue.fan_out(shards)
-                    self.metrics.count("SweepsFannedOut", len(shards))
-                    logger.info("due jobs left for more invocations", extra={"shards": shards})
+                    self.sweep_queue.fan_out(report.backlogged)
+                    self.metrics.count("SweepsFannedOut", len(report.backlogged))
+                    logger.info("due jobs left for more invocations", extra={"shards": report.backlogged})
                 return total
             if report.backlog:
                 continue
