@@ -264,3 +264,12 @@ def test_only_backlogged_shards_are_fanned_out(world) -> None:
     poller = replace(world.poller, batch_size=2, shards=3)
     poller.sweep_while(lambda: False)
     assert world.sweep_queue.fanned_out == sorted(shard for shard, count in per_shard.items() if count >= 2)
+
+
+def test_without_a_window_no_next_due_time_is_read(submitted, monkeypatch) -> None:
+    def unexpected(shard: int) -> None:
+        raise AssertionError("next_due read")
+
+    monkeypatch.setattr(submitted.store, "next_due", unexpected)
+    outcomes = replace(submitted.poller, window=timedelta(0)).sweep_while(lambda: True)
+    assert outcomes == {Outcome.RUNNING: 1}

@@ -96,6 +96,8 @@ class PollService:
                 return total
             if report.backlog:
                 continue
+            if not self.window:
+                return total
             soonest = min(filter(None, (self.store.next_due(shard) for shard in shards)), default=None)
             if soonest is None or soonest > until:
                 return total
