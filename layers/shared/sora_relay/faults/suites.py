@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from sora_relay.faults.crash import SUBMIT_CALL, CrashDrill, RunResult
-from sora_relay.observability import logger
+from sora_relay.local.run import function_output_into
 from sora_relay.simulator import Fault
 
 PROVIDER_FAULTS: dict[str, list[tuple[str, Fault]]] = {
@@ -64,17 +62,8 @@ class SuiteRow:
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
     """The functions' logs and metrics, and moto's notes, kept off the report."""
-    sink = io.StringIO()
-    handler = logger.registered_handler
-    with contextlib.redirect_stdout(sink), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        logging.getLogger("moto").setLevel(logging.ERROR)
-        original = handler.setStream(sink) if isinstance(handler, logging.StreamHandler) else None
-        try:
-            yield
-        finally:
-            if original is not None and isinstance(handler, logging.StreamHandler):
-                handler.setStream(original)
+    with function_output_into(io.StringIO()):
+        yield
 
 
 def crash_points(drill: CrashDrill, *, every: int = 1) -> tuple[list[int], RunResult]:

@@ -61,12 +61,11 @@ def plan(events_dir: Path, prompts: tuple[str, ...], *, simulated: bool) -> list
 
 
 @contextlib.contextmanager
-def function_output_to(path: Path) -> Iterator[TextIO]:
-    """The functions' JSON logs and metrics go to a file, so the terminal shows progress only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as sink, contextlib.redirect_stdout(sink), warnings.catch_warnings():
+def function_output_into(sink: TextIO) -> Iterator[TextIO]:
+    """The functions' JSON logs and metrics, and the emulator's notes, go to `sink`, not the terminal."""
+    handler = logger.registered_handler
+    with contextlib.redirect_stdout(sink), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # moto's notes on resources it does not emulate, and the like
-        handler = logger.registered_handler
         original = handler.setStream(sink) if isinstance(handler, logging.StreamHandler) else None
         for noisy in ("moto", "werkzeug", "botocore", "sora_relay.local.driver"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
@@ -75,6 +74,14 @@ def function_output_to(path: Path) -> Iterator[TextIO]:
         finally:
             if original is not None and isinstance(handler, logging.StreamHandler):
                 handler.setStream(original)
+
+
+@contextlib.contextmanager
+def function_output_to(path: Path) -> Iterator[TextIO]:
+    """The functions' output in a file, so the terminal shows progress only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as sink, function_output_into(sink):
+        yield sink
 
 
 def run(
