@@ -269,11 +269,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path != "/uapi/v1/video-gen/sora":
             return self._json(404, {"detail": "not found"})
         with self.sim.submission_in_flight():
-            time.sleep(self.sim.latency)
-            if not self._authorised():
-                return None
-            fault = self.sim._next_fault("submit")
-            if fault and self._apply(fault):
+            if self._answered_before_the_api("submit"):
                 return None
             form, file_names = _parse_multipart(self.headers.get("content-type", ""), body)
             if form is None:
@@ -285,11 +281,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         self.sim.requests.append(("GET", path))
         if path.startswith("/uapi/v1/history/"):
-            time.sleep(self.sim.latency)
-            if not self._authorised():
-                return None
-            fault = self.sim._next_fault("status")
-            if fault and self._apply(fault):
+            if self._answered_before_the_api("status"):
                 return None
             status, answer = self.sim._status(path.rsplit("/", 1)[-1])
             return self._json(status, answer)
@@ -325,6 +317,15 @@ class _Handler(BaseHTTPRequestHandler):
         if sent < size:
             self.close_connection = True
         return None
+
+    def _answered_before_the_api(self, endpoint: str) -> bool:
+        """What every API call goes through: its latency, the key check, then any injected
+        fault. True when one of them has answered already."""
+        time.sleep(self.sim.latency)
+        if not self._authorised():
+            return True
+        fault = self.sim._next_fault(endpoint)
+        return fault is not None and self._apply(fault)
 
     def _authorised(self) -> bool:
         if self.headers.get("x-api-key") != self.sim.api_key:
