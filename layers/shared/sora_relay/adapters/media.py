@@ -135,20 +135,22 @@ class S3VideoArchive:
 
     def copy(self, url: str, key: str, content_type: str) -> VideoObject:
         staging = f"{STAGING_PREFIX}{key}.{uuid.uuid4().hex}"
+        with self._http.stream("GET", url) as response:
+            if response.status_code in _GONE:
+                raise MediaGone(f"the video's address answered HTTP {response.status_code}")
+            response.raise_for_status()
+            length = response.headers.get("content-length")
+            reader = HashingReader(response.iter_bytes(DOWNLOAD_CHUNK), int(length) if length else None)
+            # A failed upload leaves nothing behind (s3transfer aborts it); a finished one is
+            # removed below, whatever happens to the copy.
+            self._s3.upload_fileobj(
+                reader,  # type: ignore[arg-type]
+                self._bucket,
+                staging,
+                ExtraArgs={"ChecksumAlgorithm": "SHA256", "ContentType": content_type},
+                Config=self._upload,
+            )
         try:
-            with self._http.stream("GET", url) as response:
-                if response.status_code in _GONE:
-                    raise MediaGone(f"the video's address answered HTTP {response.status_code}")
-                response.raise_for_status()
-                length = response.headers.get("content-length")
-                reader = HashingReader(response.iter_bytes(DOWNLOAD_CHUNK), int(length) if length else None)
-                self._s3.upload_fileobj(
-                    reader,  # type: ignore[arg-type]
-                    self._bucket,
-                    staging,
-                    ExtraArgs={"ChecksumAlgorithm": "SHA256", "ContentType": content_type},
-                    Config=self._upload,
-                )
             sha256 = reader.hexdigest()
             self._s3.copy(
                 {"Bucket": self._bucket, "Key": staging},
