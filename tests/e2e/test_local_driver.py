@@ -5,20 +5,13 @@ from collections.abc import Iterator
 import pytest
 
 from sora_relay.local.stack import LocalStack, Provider
-from sora_relay.simulator import GeminiGenSimulator
 
 from ..conftest import TEMPLATE
 
 
 @pytest.fixture(scope="module")
-def simulator() -> Iterator[GeminiGenSimulator]:
-    with GeminiGenSimulator() as sim:
-        yield sim
-
-
-@pytest.fixture(scope="module")
-def stepped_stack(simulator) -> Iterator[LocalStack]:
-    provider = Provider(simulator.base_url, simulator.api_key)
+def stepped_stack(module_simulator) -> Iterator[LocalStack]:
+    provider = Provider(module_simulator.base_url, module_simulator.api_key)
     with LocalStack(TEMPLATE, provider, in_process=True, drive=False) as stack:
         yield stack
 

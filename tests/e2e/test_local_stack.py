@@ -11,21 +11,15 @@ from rich.console import Console
 
 from sora_relay.local.run import PlannedRequest, run
 from sora_relay.local.stack import LocalStack, Provider
-from sora_relay.simulator import Fault, GeminiGenSimulator
+from sora_relay.simulator import Fault
 from sora_relay.simulator.server import SAMPLE_MP4
 
 from ..conftest import TEMPLATE
 
 
 @pytest.fixture(scope="module")
-def simulator() -> Iterator[GeminiGenSimulator]:
-    with GeminiGenSimulator() as sim:
-        yield sim
-
-
-@pytest.fixture(scope="module")
-def local_stack(simulator) -> Iterator[LocalStack]:
-    provider = Provider(simulator.base_url, simulator.api_key)
+def local_stack(module_simulator) -> Iterator[LocalStack]:
+    provider = Provider(module_simulator.base_url, module_simulator.api_key)
     with LocalStack(TEMPLATE, provider, schedule_interval=0.3, parameters={"PollIntervalSeconds": "1"}) as stack:
         yield stack
 
@@ -61,11 +55,11 @@ def test_functions_run_with_their_deployed_configuration(local_stack) -> None:
     assert [t.function for t in local_stack.deployed.schedules] == ["PollFunction"]
 
 
-def test_failed_record_comes_back_after_the_delay_its_handler_set(local_stack, simulator, tmp_path) -> None:
-    simulator.inject("submit", Fault(status=429, retry_after="1"))
+def test_failed_record_comes_back_after_the_delay_its_handler_set(local_stack, module_simulator, tmp_path) -> None:
+    module_simulator.inject("submit", Fault(status=429, retry_after="1"))
     before = local_stack.driver.invocations["SubmitFunction"]
     planned = [request("video.completed", request_id="local-retried", prompt="a lighthouse")]
     [job] = run(local_stack, planned, out_dir=tmp_path, timeout=30, console=Console(file=io.StringIO()))
     assert job.as_expected
-    assert len(simulator.submissions(prompt="a lighthouse")) == 1
+    assert len(module_simulator.submissions(prompt="a lighthouse")) == 1
     assert local_stack.driver.invocations["SubmitFunction"] - before >= 2
