@@ -66,16 +66,21 @@ class ReferencePolicy:
     allowed_buckets: frozenset[str]
     allowed_host_patterns: tuple[str, ...]
     resolver: Resolver = field(default=resolve, compare=False)
+    # The stack's own input location (s3://bucket/prefix/): uploads that come with requests.
+    input_location: str = ""
 
     @classmethod
-    def parse(cls, buckets: str, allowed_hosts: str, resolver: Resolver = resolve) -> ReferencePolicy:
-        return cls(frozenset(_patterns(buckets)), _patterns(allowed_hosts), resolver)
+    def parse(
+        cls, buckets: str, allowed_hosts: str, resolver: Resolver = resolve, input_location: str = ""
+    ) -> ReferencePolicy:
+        return cls(frozenset(_patterns(buckets)), _patterns(allowed_hosts), resolver, input_location)
 
     def problem(self, uri: str) -> str | None:
         """Why a `files` entry (or a redirect hop of one) may not be read, or None when it may."""
         if uri.startswith("s3://"):
             bucket = uri.removeprefix("s3://").partition("/")[0]
-            if bucket.lower() not in self.allowed_buckets:
+            in_inputs = bool(self.input_location) and uri.startswith(self.input_location) and ".." not in uri
+            if bucket.lower() not in self.allowed_buckets and not in_inputs:
                 return f"bucket {bucket} is not one this stack reads references from"
             return None
         target = urlsplit(uri)

@@ -28,6 +28,7 @@ class Settings(BaseModel):
     allowed_media_hosts: str = Field(alias="ALLOWED_MEDIA_HOSTS", default="*.geminigen.ai")
     reference_buckets: str = Field(alias="REFERENCE_BUCKETS", default="")
     allowed_reference_hosts: str = Field(alias="ALLOWED_REFERENCE_HOSTS", default="*")
+    input_location: str = Field(alias="INPUT_LOCATION", default="")
     submit_concurrency: int = Field(alias="SUBMIT_CONCURRENCY", default=10, ge=1, le=10)
     poll_shards: int = Field(alias="POLL_SHARDS", default=4, ge=1, le=100)
     poll_sweep_window_seconds: int = Field(alias="POLL_SWEEP_WINDOW_SECONDS", default=50, ge=0, le=240)

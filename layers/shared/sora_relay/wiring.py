@@ -114,7 +114,9 @@ def _provider() -> GeminiGenClient:
 
 
 def _reference_fetcher() -> ReferenceFetcher:
-    policy = ReferencePolicy.parse(settings().reference_buckets, settings().allowed_reference_hosts)
+    policy = ReferencePolicy.parse(
+        settings().reference_buckets, settings().allowed_reference_hosts, input_location=settings().input_location
+    )
     return ReferenceFetcher(_client("s3"), _observed(make_reference_client(policy)), policy, max_bytes=MAX_FILE_BYTES)
 
 

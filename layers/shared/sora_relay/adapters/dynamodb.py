@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,33 @@ class DynamoJobStore:
         except self._client.exceptions.ConditionalCheckFailedException as error:
             if not self._is_stored(item):
                 raise StaleJob(job.request_id) from error
+
+    def delete(self, job: Job) -> None:
+        """Remove a job that is exactly as read; raises StaleJob if it moved since."""
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key={"request_id": {"S": job.request_id}},
+                ConditionExpression="version = :read",
+                ExpressionAttributeValues={":read": {"N": str(job.version)}},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException as error:
+            if self.get(job.request_id) is not None:
+                raise StaleJob(job.request_id) from error
+
+    def scan(self, *, updated_since: datetime | None = None) -> Iterator[Job]:
+        """Every job (a whole-table read, for people listing their jobs; the functions never scan)."""
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            # Only jobs: other items of the table (the credit budget's) have no `state`.
+            "FilterExpression": "attribute_exists(#state)",
+            "ExpressionAttributeNames": {"#state": "state"},
+        }
+        if updated_since is not None:
+            arguments["FilterExpression"] += " AND updated_at >= :since"
+            arguments["ExpressionAttributeValues"] = {":since": {"S": updated_since.isoformat()}}
+        for page in self._client.get_paginator("scan").paginate(**arguments):
+            yield from (self._from_item(item) for item in page.get("Items", []))
 
     def _is_stored(self, item: dict[str, Any]) -> bool:
         """Whether the table holds exactly this item: a write whose answer was lost (and whose

@@ -1,4 +1,4 @@
-"""The `sora-relay` command."""
+"""`sora-relay local`: the whole stack on this machine."""
 
 from __future__ import annotations
 
@@ -17,11 +17,6 @@ DEFAULT_BASE_URL = "https://api.geminigen.ai"
 
 
 @click.group()
-def main() -> None:
-    """sora-relay: a queue in front of GeminiGen's Sora API."""
-
-
-@main.group()
 def local() -> None:
     """The whole stack on this machine: moto as AWS, the simulator (or the real provider)."""
 

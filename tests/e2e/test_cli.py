@@ -1,0 +1,206 @@
+"""The `sora-relay` command, run as people run it (a process of its own) against the local stack."""
+
+import json
+import os
+import subprocess  # nosec B404
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+
+from sora_relay.local.stack import STACK_NAME, LocalStack, Provider
+from sora_relay.simulator.server import SAMPLE_MP4
+
+from ..conftest import TEMPLATE
+
+
+@pytest.fixture(scope="module")
+def local_stack(module_simulator) -> Iterator[LocalStack]:
+    provider = Provider(module_simulator.base_url, module_simulator.api_key)
+    with LocalStack(TEMPLATE, provider, schedule_interval=0.3, parameters={"PollIntervalSeconds": "1"}) as stack:
+        yield stack
+
+
+def command(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "sora_relay.cli", *arguments]
+
+
+def environment() -> dict[str, str]:
+    return {**os.environ, "SORA_RELAY_STACK": STACK_NAME, "COLUMNS": "200"}
+
+
+def cli(*arguments: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603  # nosec B603  # our own interpreter, fixed arguments
+        command(*arguments), capture_output=True, text=True, env=environment(), timeout=timeout, check=False
+    )
+
+
+def wait_for_subscriptions(local_stack: LocalStack, count: int) -> None:
+    topic = local_stack.outputs["CompletionTopicArn"]
+    sns = local_stack.client("sns")
+    deadline = time.monotonic() + 30
+    while len(sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]) < count:
+        assert time.monotonic() < deadline, "the listener did not subscribe"
+        time.sleep(0.1)
+
+
+def event_queues(local_stack: LocalStack) -> list[str]:
+    urls = local_stack.client("sqs").list_queues().get("QueueUrls", [])
+    return [url for url in urls if "sora-relay-events-" in url]
+
+
+def test_submit_wait_download_leaves_the_mp4(local_stack, tmp_path: Path) -> None:
+    done = cli("submit", "a lighthouse at dawn", "--request-id", "cli-ok", "--wait", "--download", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    bucket = local_stack.outputs["ArchiveBucketName"]
+    assert done.stdout.strip() == f"s3://{bucket}/videos/cli-ok.mp4"
+    assert (tmp_path / "cli-ok.mp4").read_bytes() == SAMPLE_MP4
+
+
+def test_submit_without_wait_prints_the_request_id(local_stack) -> None:
+    done = cli("submit", "a quiet harbour", "--model", "sora-2-pro", "--meta", "campaign=spring", "--json")
+    assert done.returncode == 0, done.stderr
+    request_id = json.loads(done.stdout)["request_id"]
+    finished = cli("submit", "ignored", "--request-id", request_id, "--wait", "--json")  # same id: no new job
+    assert json.loads(finished.stdout)["event"] == "video.completed"
+    status = json.loads(cli("status", request_id, "--json").stdout)
+    assert (status["model"], status["metadata"], status["state"]) == ("sora-2-pro", {"campaign": "spring"}, "archived")
+
+
+def test_submit_uploads_a_local_file_to_the_input_location(local_stack, module_simulator, tmp_path: Path) -> None:
+    reference = tmp_path / "style.png"
+    reference.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    done = cli("submit", "in this style", "--file", str(reference), "--request-id", "cli-file", "--wait", "--json")
+    assert done.returncode == 0, done.stderr
+    files = local_stack.job("cli-file")["request"]
+    assert json.loads(files)["files"][0].startswith(local_stack.outputs["InputLocation"])
+    assert json.loads(done.stdout)["event"] == "video.completed"
+
+
+def test_invalid_request_exits_2_and_is_never_sent(local_stack) -> None:
+    done = cli("submit", "   ", "--request-id", "cli-blank")
+    assert done.returncode == 2
+    assert "prompt" in done.stderr
+    assert local_stack.job("cli-blank") is None
+
+
+def test_failed_generation_exits_1_with_its_error_code(local_stack) -> None:
+    done = cli("submit", "[fail] a storm", "--request-id", "cli-fails", "--wait", "--json")
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["error"]["code"] == "generation_failed"
+
+
+def test_submit_many_of_twenty_lines_completes_all(local_stack, tmp_path: Path) -> None:
+    lines = [json.dumps({"request_id": f"many-{n:02d}", "prompt": f"scene {n}"}) for n in range(20)]
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text("\n".join(lines) + "\n")
+    done = cli("submit-many", str(requests), "--wait", "--json", "--download", str(tmp_path / "videos"))
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    assert sorted(result["request_id"] for result in results) == [f"many-{n:02d}" for n in range(20)]
+    assert {result["event"] for result in results} == {"video.completed"}
+    assert len(list((tmp_path / "videos").glob("*.mp4"))) == 20
+
+
+def test_submit_many_names_bad_lines_and_sends_the_rest(local_stack, tmp_path: Path) -> None:
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text('{"request_id": "many-good", "prompt": "fine"}\nnot json\n{"prompt": "x", "reslution": "large"}\n')
+    done = cli("submit-many", str(requests), "--json")
+    assert done.returncode == 1
+    summary = json.loads(done.stdout)
+    assert summary["sent"] == ["many-good"]
+    assert [rejected["line"] for rejected in summary["rejected"]] == [2, 3]
+    assert "reslution" in summary["rejected"][1]["reason"]
+
+
+def test_events_follow_prints_an_event_and_removes_its_queue(local_stack) -> None:
+    before = len(local_stack.client("sns").list_subscriptions_by_topic(TopicArn=local_stack.outputs["CompletionTopicArn"])["Subscriptions"])
+    listener = subprocess.Popen(  # noqa: S603  # nosec B603
+        command("events", "--follow", "--count", "1", "--json", "--filter", "request_id=cli-event-*"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment(),
+    )
+    try:
+        wait_for_subscriptions(local_stack, before + 1)
+        assert cli("submit", "a kite", "--request-id", "cli-other").returncode == 0
+        assert cli("submit", "a kite", "--request-id", "cli-event-1").returncode == 0
+        stdout, _ = listener.communicate(timeout=60)
+    finally:
+        listener.kill()
+    assert listener.returncode == 0
+    event = json.loads(stdout)
+    assert (event["event"], event["request_id"]) == ("video.completed", "cli-event-1")
+    assert event_queues(local_stack) == []
+
+
+def test_events_filter_on_event_shows_only_failures(local_stack) -> None:
+    subscriptions = local_stack.client("sns").list_subscriptions_by_topic(TopicArn=local_stack.outputs["CompletionTopicArn"])
+    listener = subprocess.Popen(  # noqa: S603  # nosec B603
+        command("events", "--follow", "--count", "1", "--json", "--filter", "event=video.failed"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment(),
+    )
+    try:
+        wait_for_subscriptions(local_stack, len(subscriptions["Subscriptions"]) + 1)
+        assert cli("submit", "a calm sea", "--request-id", "cli-calm", "--wait").returncode == 0
+        assert cli("submit", "[fail] a storm", "--request-id", "cli-storm").returncode == 0
+        stdout, _ = listener.communicate(timeout=60)
+    finally:
+        listener.kill()
+    event = json.loads(stdout)
+    assert (event["event"], event["request_id"]) == ("video.failed", "cli-storm")
+
+
+def test_status_of_an_unknown_job_exits_3(local_stack) -> None:
+    done = cli("status", "no-such-job")
+    assert done.returncode == 3
+    assert "no-such-job" in done.stderr
+
+
+def test_unknown_stack_exits_3(local_stack) -> None:
+    done = cli("status", "anything", "--stack", "not-a-stack")
+    assert done.returncode == 3
+    assert "not-a-stack" in done.stderr
+
+
+def test_ls_lists_the_jobs_of_one_state(local_stack) -> None:
+    assert cli("submit", "[fail] hail", "--request-id", "cli-ls-failed", "--wait").returncode == 1
+    assert cli("submit", "sun", "--request-id", "cli-ls-ok", "--wait").returncode == 0
+    failed = [job["request_id"] for job in json.loads(cli("ls", "--state", "failed", "--since", "1h", "--json").stdout)]
+    assert "cli-ls-failed" in failed
+    assert "cli-ls-ok" not in failed
+
+
+def test_url_is_a_presigned_link_to_the_video(local_stack) -> None:
+    assert cli("submit", "a meadow", "--request-id", "cli-url", "--wait").returncode == 0
+    link = json.loads(cli("url", "cli-url", "--expires-in", "60", "--json").stdout)["url"]
+    assert "Signature" in link or "X-Amz-Signature" in link
+    assert httpx.get(link).content == SAMPLE_MP4
+
+
+def test_download_of_an_unfinished_job_exits_3(local_stack) -> None:
+    assert cli("submit", "[fail] fog", "--request-id", "cli-no-video", "--wait").returncode == 1
+    done = cli("download", "cli-no-video")
+    assert done.returncode == 3
+    assert "generation_failed" in done.stderr
+
+
+def test_dlq_redrive_brings_a_request_back_under_its_first_message_id(local_stack) -> None:
+    sqs = boto3.client("sqs")
+    dead_letters = local_stack.outputs["RequestDeadLetterQueueUrl"]
+    message_id = sqs.send_message(QueueUrl=dead_letters, MessageBody=json.dumps({"prompt": "again"}))["MessageId"]
+    listed = {queue["name"]: queue["depth"] for queue in json.loads(cli("dlq", "ls", "--json").stdout)}
+    assert listed == {"requests": 1, "archive": 0, "sweeps": 0}
+    moved = cli("dlq", "redrive", "requests", "--json")
+    assert json.loads(moved.stdout) == {"moved": {"requests": 1}}
+    finished = cli("submit", "ignored", "--request-id", message_id, "--wait", "--json")
+    assert json.loads(finished.stdout)["event"] == "video.completed"
+    assert json.loads(cli("status", message_id, "--json").stdout)["prompt"] == "again"
