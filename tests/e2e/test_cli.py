@@ -108,7 +108,9 @@ def test_submit_many_of_twenty_lines_completes_all(local_stack, tmp_path: Path) 
 
 def test_submit_many_names_bad_lines_and_sends_the_rest(local_stack, tmp_path: Path) -> None:
     requests = tmp_path / "requests.jsonl"
-    requests.write_text('{"request_id": "many-good", "prompt": "fine"}\nnot json\n{"prompt": "x", "reslution": "large"}\n')
+    requests.write_text(
+        '{"request_id": "many-good", "prompt": "fine"}\nnot json\n{"prompt": "x", "reslution": "large"}\n'
+    )
     done = cli("submit-many", str(requests), "--json")
     assert done.returncode == 1
     summary = json.loads(done.stdout)
@@ -118,7 +120,11 @@ def test_submit_many_names_bad_lines_and_sends_the_rest(local_stack, tmp_path: P
 
 
 def test_events_follow_prints_an_event_and_removes_its_queue(local_stack) -> None:
-    before = len(local_stack.client("sns").list_subscriptions_by_topic(TopicArn=local_stack.outputs["CompletionTopicArn"])["Subscriptions"])
+    before = len(
+        local_stack.client("sns").list_subscriptions_by_topic(TopicArn=local_stack.outputs["CompletionTopicArn"])[
+            "Subscriptions"
+        ]
+    )
     listener = subprocess.Popen(  # noqa: S603  # nosec B603
         command("events", "--follow", "--count", "1", "--json", "--filter", "request_id=cli-event-*"),
         stdout=subprocess.PIPE,
@@ -140,7 +146,9 @@ def test_events_follow_prints_an_event_and_removes_its_queue(local_stack) -> Non
 
 
 def test_events_filter_on_event_shows_only_failures(local_stack) -> None:
-    subscriptions = local_stack.client("sns").list_subscriptions_by_topic(TopicArn=local_stack.outputs["CompletionTopicArn"])
+    subscriptions = local_stack.client("sns").list_subscriptions_by_topic(
+        TopicArn=local_stack.outputs["CompletionTopicArn"]
+    )
     listener = subprocess.Popen(  # noqa: S603  # nosec B603
         command("events", "--follow", "--count", "1", "--json", "--filter", "event=video.failed"),
         stdout=subprocess.PIPE,

@@ -5,17 +5,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from sora_relay.adapters.dynamodb import shard_of
 from sora_relay.events import VideoEvent, VideoObject
 from sora_relay.jobs import Job
-from sora_relay.ports import ReferenceFile, StaleJob
+from sora_relay.ports import DayLedger, ReferenceFile, StaleJob
 from sora_relay.provider import Accepted, GenerationRecord, ProviderUnavailable, SubmitOutcome
 from sora_relay.request import VideoRequest
 from sora_relay.services.archive import ArchiveService
+from sora_relay.services.budget import CreditBudget
 from sora_relay.services.lifecycle import Finisher
 from sora_relay.services.policy import Policy
 from sora_relay.services.poll import PollService
@@ -48,6 +49,11 @@ class MemoryJobStore:
         if self.jobs[job.request_id].version != job.version - 1:
             raise StaleJob(job.request_id)
         self.jobs[job.request_id] = job
+
+    def delete(self, job: Job) -> None:
+        if self.jobs[job.request_id].version != job.version:
+            raise StaleJob(job.request_id)
+        del self.jobs[job.request_id]
 
     def next_due(self, shard: int) -> datetime | None:
         times = [j.next_check_at for j in self.jobs.values() if j.next_check_at is not None]
@@ -119,9 +125,31 @@ class FakePublisher:
 @dataclass
 class FakeRequestQueue:
     resent: list[tuple[str, VideoRequest]] = field(default_factory=list)
+    delays: list[timedelta] = field(default_factory=list)
 
-    def resend(self, request_id: str, request: VideoRequest) -> None:
+    def resend(self, request_id: str, request: VideoRequest, delay: timedelta = timedelta(0)) -> None:
         self.resent.append((request_id, request))
+        self.delays.append(delay)
+
+
+@dataclass
+class MemoryLedger:
+    spent: dict[date, float] = field(default_factory=dict)
+    quotes: dict[str, float] = field(default_factory=dict)
+
+    def day(self, day: date) -> DayLedger:
+        return DayLedger(self.spent.get(day, 0), dict(self.quotes))
+
+    def reserve(self, day: date, amount: float, limit: float) -> bool:
+        if self.spent.get(day, 0) + amount > limit:
+            return False
+        self.adjust(day, amount)
+        return True
+
+    def adjust(self, day: date, amount: float, quote: tuple[str, float] | None = None) -> None:
+        self.spent[day] = self.spent.get(day, 0) + amount
+        if quote is not None:
+            self.quotes[quote[0]] = quote[1]
 
 
 @dataclass
@@ -178,6 +206,8 @@ class World:
     archive: FakeArchive = field(default_factory=FakeArchive)
     metrics: FakeMetrics = field(default_factory=FakeMetrics)
     policy: Policy = field(default_factory=Policy)
+    ledger: MemoryLedger = field(default_factory=MemoryLedger)
+    daily_credit_budget: float | None = None
 
     record = staticmethod(record)
 
@@ -186,9 +216,21 @@ class World:
         return Finisher(self.store, self.publisher, self.metrics, self.policy)
 
     @property
+    def budget(self) -> CreditBudget:
+        return CreditBudget(self.ledger, self.daily_credit_budget)
+
+    @property
     def submitter(self) -> SubmitService:
         return SubmitService(
-            self.store, self.provider, self.files, self.finisher, self.metrics, self.policy, self.clock
+            self.store,
+            self.provider,
+            self.files,
+            self.finisher,
+            self.metrics,
+            self.policy,
+            self.clock,
+            self.budget,
+            self.request_queue,
         )
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from sora_relay.events import VideoEvent, VideoObject
@@ -31,6 +31,9 @@ class JobStore(Protocol):
 
     def next_due(self, shard: int) -> datetime | None:
         """The soonest `next_check_at` of one index shard (a one-item read)."""
+
+    def delete(self, job: Job) -> None:
+        """Remove a job exactly as read; raises StaleJob if it moved since."""
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,26 @@ class EventPublisher(Protocol):
 
 
 class RequestQueue(Protocol):
-    def resend(self, request_id: str, request: VideoRequest) -> None:
-        """Put a claimed request back on the request queue (its message was lost or gave up)."""
+    def resend(self, request_id: str, request: VideoRequest, delay: timedelta = timedelta(0)) -> None:
+        """Put a request back on the request queue, under its request_id, to come after `delay`."""
+
+
+@dataclass(frozen=True)
+class DayLedger:
+    spent: float
+    quotes: dict[str, float]  # a kind of request: its latest quoted estimated_credit, any day
+
+
+class CreditLedger(Protocol):
+    def day(self, day: date) -> DayLedger: ...
+
+    def reserve(self, day: date, amount: float, limit: float) -> bool:
+        """Add `amount` to the day's spending if that keeps it within `limit`; False, changing
+        nothing, when it would not."""
+
+    def adjust(self, day: date, amount: float, quote: tuple[str, float] | None = None) -> None:
+        """Add `amount` to the day's spending (negative gives credits back); record a kind's
+        latest quote (quotes outlive the day)."""
 
 
 class ArchiveQueue(Protocol):

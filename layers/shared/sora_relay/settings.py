@@ -35,6 +35,8 @@ class Settings(BaseModel):
     poll_concurrency: int = Field(alias="POLL_CONCURRENCY", default=16, ge=1, le=128)
     archive_part_size_mib: int = Field(alias="ARCHIVE_PART_SIZE_MIB", default=8, ge=5, le=512)
     archive_concurrency: int = Field(alias="ARCHIVE_CONCURRENCY", default=4, ge=1, le=32)
+    # 0: no budget.
+    daily_credit_budget: float = Field(alias="DAILY_CREDIT_BUDGET", default=0, ge=0)
     finished_job_ttl_days: int = Field(alias="FINISHED_JOB_TTL_DAYS", default=30, ge=1)
     secret_cache_seconds: int = Field(alias="SECRET_CACHE_SECONDS", default=300, ge=0)
 

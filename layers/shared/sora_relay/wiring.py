@@ -15,7 +15,7 @@ import httpx
 from aws_lambda_powertools.utilities import parameters
 from botocore.config import Config
 
-from sora_relay.adapters.dynamodb import DynamoJobStore
+from sora_relay.adapters.dynamodb import DynamoCreditLedger, DynamoJobStore
 from sora_relay.adapters.geminigen import GeminiGenClient, make_http_client
 from sora_relay.adapters.media import ReferenceFetcher, S3VideoArchive, make_media_client, make_reference_client
 from sora_relay.adapters.messaging import SnsEventPublisher, SqsArchiveQueue, SqsRequestQueue, SqsSweepQueue
@@ -24,6 +24,7 @@ from sora_relay.observability import PowertoolsMetrics
 from sora_relay.ports import Clock
 from sora_relay.request import MAX_FILE_BYTES
 from sora_relay.services.archive import ArchiveService
+from sora_relay.services.budget import CreditBudget
 from sora_relay.services.lifecycle import Finisher
 from sora_relay.services.poll import PollService
 from sora_relay.services.submit import SubmitService
@@ -130,6 +131,11 @@ def submit_service() -> SubmitService:
         metrics=PowertoolsMetrics(),
         policy=settings().policy(),
         clock=_seams.clock,
+        budget=CreditBudget(
+            DynamoCreditLedger(_client("dynamodb"), settings().jobs_table_name),
+            settings().daily_credit_budget or None,
+        ),
+        request_queue=request_queue(),
     )
 
 

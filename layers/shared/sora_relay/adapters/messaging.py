@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 # SQS hides a message for at most 12 hours.
 _LONGEST_VISIBILITY = timedelta(hours=12)
+# and delays a new one by at most 15 minutes.
+_LONGEST_DELAY = timedelta(minutes=15)
 
 
 class SnsEventPublisher:
@@ -49,9 +51,10 @@ class SqsRequestQueue:
         self._client = client
         self._queue_url = queue_url
 
-    def resend(self, request_id: str, request: VideoRequest) -> None:
+    def resend(self, request_id: str, request: VideoRequest, delay: timedelta = timedelta(0)) -> None:
         body = request.model_copy(update={"request_id": request_id}).model_dump_json()
-        self._client.send_message(QueueUrl=self._queue_url, MessageBody=body)
+        seconds = int(min(delay, _LONGEST_DELAY).total_seconds())
+        self._client.send_message(QueueUrl=self._queue_url, MessageBody=body, DelaySeconds=seconds)
 
     def delay(self, receipt_handle: str, delay: timedelta) -> None:
         seconds = int(min(delay, _LONGEST_VISIBILITY).total_seconds())

@@ -19,10 +19,12 @@ from sora_relay.ports import (
     ReferenceFile,
     ReferenceFiles,
     ReferenceUnavailable,
+    RequestQueue,
     StaleJob,
 )
 from sora_relay.provider import Accepted, Rejected, RetryLater
 from sora_relay.request import InvalidRequest, parse_request
+from sora_relay.services.budget import CreditBudget, Reservation, hold_delay
 from sora_relay.services.lifecycle import Finisher
 from sora_relay.services.policy import Policy
 
@@ -60,6 +62,8 @@ class SubmitService:
     metrics: Metrics
     policy: Policy
     clock: Clock
+    budget: CreditBudget
+    request_queue: RequestQueue
 
     def handle(self, message: InboundMessage) -> SubmitResult:
         now = self.clock()
@@ -142,15 +146,20 @@ class SubmitService:
 
     def _submit(self, job: Job, message: InboundMessage) -> SubmitResult:
         assert job.request is not None
+        reservation = self.budget.reserve(job.request, self.clock())
+        if reservation is None:
+            return self._hold(job)
         try:
             files = self._fetch_files(job.request.files)
         except InvalidReference as error:
+            self.budget.release(reservation)
             self.finisher.fail(job, ErrorCode.INVALID_REQUEST, str(error), self.clock())
             return Done()
         except ReferenceUnavailable as error:
-            return self._release(job, message, RetryLater(str(error)))
+            return self._release(job, message, RetryLater(str(error)), reservation)
         if message.seconds_left() < self.policy.submit_time_margin.total_seconds():
-            return self._release(job, message, RetryLater("too little time left in this invocation to submit"))
+            text = "too little time left in this invocation to submit"
+            return self._release(job, message, RetryLater(text), reservation)
         outcome = self.provider.submit(job.request, files)
         now = self.clock()
         match outcome:
@@ -176,17 +185,19 @@ class SubmitService:
                         next_check_at=now + self.policy.poll_interval,
                     )
                 )
+                self.budget.settle(reservation, record.estimated_credit)
                 logger.info("submitted", extra={"provider_uuid": record.uuid})
                 self.metrics.count("JobsSubmitted")
                 if record.estimated_credit is not None:
                     self.metrics.count("CreditsEstimated", record.estimated_credit)
                 return Done()
             case Rejected(status_code, reason):
+                self.budget.release(reservation)
                 message_text = f"the provider refused the request (HTTP {status_code}): {reason}"
                 self.finisher.fail(job, ErrorCode.PROVIDER_REJECTED, message_text, now)
                 return Done()
             case RetryLater():
-                return self._release(job, message, outcome)
+                return self._release(job, message, outcome, reservation)
 
     def _fetch_files(self, uris: list[str]) -> list[ReferenceFile]:
         files = []
@@ -197,11 +208,28 @@ class SubmitService:
                 raise InvalidReference(f"files[{index}]: {error}") from error
         return files
 
-    def _release(self, job: Job, message: InboundMessage, outcome: RetryLater) -> Retry:
+    def _release(self, job: Job, message: InboundMessage, outcome: RetryLater, reservation: Reservation) -> Retry:
         """Give the claim back: the provider did not take the request, so a later delivery may."""
+        self.budget.release(reservation)
         delay = self.policy.retry_delay(message.receive_count, outcome.retry_after)
         now = self.clock()
         self.store.save(job.moved(now, lease_until=None, next_check_at=self.policy.stale_claim_check(now + delay)))
         logger.warning("submission will be retried", extra={"reason": outcome.reason})
         self.metrics.count("SubmitRetries")
         return Retry(delay, outcome.reason)
+
+    def _hold(self, job: Job) -> SubmitResult:
+        """The day's credit budget has no room for it: the request waits on the queue, unclaimed.
+
+        It goes back as a new message under its request_id rather than staying hidden: each
+        receive of a held message would count towards the queue's dead-letter limit."""
+        assert job.request is not None
+        try:
+            self.store.delete(job)
+        except StaleJob:
+            return Retry(self.policy.claim_lease, "another invocation took the claim first")
+        now = self.clock()
+        self.request_queue.resend(job.request_id, job.request, hold_delay(now))
+        logger.info("held: the daily credit budget is spent", extra={"daily_limit": self.budget.daily_limit})
+        self.metrics.count("RequestsHeld")
+        return Done()

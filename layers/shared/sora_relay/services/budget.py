@@ -1,0 +1,69 @@
+"""The daily credit budget: no submission that would take the day's estimated credits past it.
+
+The provider states a generation's `estimated_credit` only when it accepts it, so the price
+of a request is what the last accepted request of the same kind (model, duration,
+resolution) was quoted; a kind not yet seen is priced at the dearest quote so far, and before
+any quote at all, a request reserves all that is left of the day until its own quote comes
+(others wait meanwhile). A reservation is made before the submission (atomically, so
+concurrent submitters cannot both take the last room), corrected to the quote after it, and
+given back when the provider did not take it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sora_relay.ports import CreditLedger
+from sora_relay.request import VideoRequest
+
+# A held request is looked at again this often (SQS delays a message by at most 15 minutes),
+# and at the start of the next UTC day.
+RECHECK_HELD = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    day: date
+    kind: str
+    amount: float
+
+
+def kind_of(request: VideoRequest) -> str:
+    return f"{request.model}:{request.duration}:{request.resolution}"
+
+
+@dataclass(frozen=True)
+class CreditBudget:
+    ledger: CreditLedger
+    daily_limit: float | None  # None: no budget
+
+    def reserve(self, request: VideoRequest, now: datetime) -> Reservation | None:
+        """Room for this request today, taken; None when it would pass the budget."""
+        day = now.astimezone(UTC).date()
+        if self.daily_limit is None:
+            return Reservation(day, kind_of(request), 0)
+        ledger = self.ledger.day(day)
+        unpriced = self.daily_limit - ledger.spent  # all that is left
+        price = ledger.quotes.get(kind_of(request), max(ledger.quotes.values(), default=unpriced))
+        if price <= 0 or not self.ledger.reserve(day, price, self.daily_limit):
+            return None
+        return Reservation(day, kind_of(request), price)
+
+    def settle(self, reservation: Reservation, quoted: float | None) -> None:
+        """The provider accepted it, quoting `quoted` credits: the day's spending follows the quote."""
+        if self.daily_limit is None or quoted is None:
+            return
+        self.ledger.adjust(reservation.day, quoted - reservation.amount, (reservation.kind, quoted))
+
+    def release(self, reservation: Reservation) -> None:
+        """The provider did not take it: the reserved credits are the day's again."""
+        if self.daily_limit is not None and reservation.amount:
+            self.ledger.adjust(reservation.day, -reservation.amount)
+
+
+def hold_delay(now: datetime) -> timedelta:
+    """How long a held request waits before it is looked at again."""
+    utc = now.astimezone(UTC)
+    next_day = datetime.combine(utc.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    return min(RECHECK_HELD, next_day - utc + timedelta(seconds=1))

@@ -1,0 +1,132 @@
+"""The daily credit budget: requests wait, never fail, once the day's credits are spent."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from sora_relay.provider import Accepted, Rejected, RetryLater
+from sora_relay.request import VideoRequest
+from sora_relay.services.budget import RECHECK_HELD, hold_delay
+from sora_relay.services.submit import Done, InboundMessage, Retry
+
+from .conftest import START, record
+
+
+def message(request_id: str, **fields: object) -> InboundMessage:
+    return InboundMessage(
+        message_id=f"m-{request_id}", body=json.dumps({"request_id": request_id, "prompt": "a fox", **fields})
+    )
+
+
+def quoted(estimate: float) -> Accepted:
+    return Accepted(record(status=1, estimated_credit=estimate))
+
+
+def test_without_a_budget_nothing_is_counted(world) -> None:
+    world.submitter.handle(message("free"))
+    assert world.ledger.spent == {}
+
+
+def test_request_within_the_budget_is_submitted_and_its_quote_counted(world) -> None:
+    world.daily_credit_budget = 100
+    world.provider.outcomes = [quoted(30)]
+    assert world.submitter.handle(message("first")) == Done()
+    day = world.ledger.day(START.date())
+    assert (day.spent, day.quotes) == (30, {"sora-2:10:small": 30})
+
+
+def test_request_that_would_pass_the_budget_is_held_not_submitted(world) -> None:
+    world.daily_credit_budget = 70
+    world.provider.outcomes = [quoted(30), quoted(30), quoted(30)]
+    for request_id in ("one", "two", "three"):
+        assert world.submitter.handle(message(request_id)) == Done()
+    assert len(world.provider.submitted) == 2
+    assert world.ledger.day(START.date()).spent == 60
+    assert world.publisher.events == []
+
+
+def test_held_request_goes_back_on_the_queue_under_its_id_and_leaves_no_claim(world) -> None:
+    world.daily_credit_budget = 10
+    world.provider.outcomes = [quoted(10)]
+    world.submitter.handle(message("paid"))
+    world.submitter.handle(message("waits", model="sora-2"))
+    assert [request_id for request_id, _ in world.request_queue.resent] == ["waits"]
+    assert world.request_queue.delays == [RECHECK_HELD]
+    assert world.store.get("waits") is None
+    assert world.metrics.counts["RequestsHeld"] == 1
+
+
+def test_held_request_is_submitted_the_next_day(world) -> None:
+    world.daily_credit_budget = 10
+    world.provider.outcomes = [quoted(10), quoted(10)]
+    world.submitter.handle(message("today"))
+    world.submitter.handle(message("tomorrow"))
+    world.clock.advance(timedelta(days=1))
+    _, request = world.request_queue.resent[0]
+    assert (
+        world.submitter.handle(
+            InboundMessage("m-again", request.model_copy(update={"request_id": "tomorrow"}).model_dump_json())
+        )
+        == Done()
+    )
+    assert world.store.get("tomorrow").provider is not None
+    assert len(world.provider.submitted) == 2
+
+
+def test_held_request_is_submitted_once_the_budget_is_raised(world) -> None:
+    world.daily_credit_budget = 10
+    world.provider.outcomes = [quoted(10), quoted(10)]
+    world.submitter.handle(message("first"))
+    world.submitter.handle(message("second"))
+    world.daily_credit_budget = 20
+    assert world.submitter.handle(message("second")) == Done()
+    assert world.ledger.day(START.date()).spent == 20
+
+
+def test_unseen_kind_is_priced_at_the_days_dearest_quote(world) -> None:
+    world.daily_credit_budget = 150
+    world.provider.outcomes = [quoted(100)]
+    world.submitter.handle(message("pro", model="sora-2-pro"))
+    world.submitter.handle(message("cheap-kind", resolution="large"))
+    assert [r.request_id for r in world.provider.submitted] == ["pro"]
+
+
+def test_first_unpriced_request_holds_the_rest_until_its_quote(world) -> None:
+    world.daily_credit_budget = 100
+    world.provider.outcomes = [quoted(30)]
+    first = world.budget.reserve(VideoRequest.model_validate({"prompt": "elsewhere"}), START)
+    assert world.submitter.handle(message("meanwhile")) == Done()
+    assert world.provider.submitted == []
+    assert first is not None
+    world.budget.settle(first, 30)
+    assert world.submitter.handle(message("meanwhile")) == Done()
+    assert world.ledger.spent[START.date()] == 60
+
+
+def test_refused_submission_gives_its_credits_back(world) -> None:
+    world.daily_credit_budget = 100
+    world.provider.outcomes = [quoted(40), Rejected(400, "bad prompt")]
+    world.submitter.handle(message("ok"))
+    world.submitter.handle(message("refused"))
+    assert world.ledger.day(START.date()).spent == 40
+
+
+def test_submission_to_retry_gives_its_credits_back(world) -> None:
+    world.daily_credit_budget = 100
+    world.provider.outcomes = [quoted(40), RetryLater("busy")]
+    world.submitter.handle(message("ok"))
+    assert isinstance(world.submitter.handle(message("later")), Retry)
+    assert world.ledger.day(START.date()).spent == 40
+
+
+def test_duplicate_of_a_submitted_request_spends_nothing(world) -> None:
+    world.daily_credit_budget = 100
+    world.provider.outcomes = [quoted(40)]
+    world.submitter.handle(message("once"))
+    world.submitter.handle(message("once"))
+    assert world.ledger.day(START.date()).spent == 40
+
+
+def test_hold_ends_at_the_start_of_the_next_utc_day() -> None:
+    late = datetime(2026, 11, 23, 23, 55, tzinfo=UTC)
+    assert hold_delay(late) == timedelta(minutes=5, seconds=1)
+    assert hold_delay(datetime(2026, 11, 23, 12, 0, tzinfo=UTC)) == RECHECK_HELD
