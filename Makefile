@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install test test-unit test-integration test-e2e lint format check bench build deploy clean run up reliability
+.PHONY: install schemas test test-unit test-integration test-e2e lint format check bench build deploy clean run up reliability
 
 install: $(INSTALLED)
 
@@ -40,6 +40,9 @@ format: install
 	$(BIN)/ruff format .
 
 check: lint test  ## everything CI runs
+
+schemas: install  ## regenerate events/schemas/ from the models (a test fails when they are stale)
+	$(BIN)/python -m sora_relay.schemas events/schemas
 
 bench: install  ## the five benchmarks, each printing its table (minutes; not part of make test)
 	cd benchmarks && ../$(BIN)/python submit_batch.py

@@ -1,0 +1,96 @@
+"""The published schemas: current with the models, true of what the stack writes and reads."""
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from sora_relay.events import ErrorCode, EventError, ProviderSummary, VideoObject, build_event
+from sora_relay.request import VideoRequest
+from sora_relay.schemas import documents, render
+
+from ..conftest import ROOT
+
+SCHEMAS = ROOT / "events" / "schemas"
+NOW = datetime(2026, 11, 23, 21, 40, tzinfo=UTC)
+VIDEO = VideoObject(
+    bucket="b", key="videos/a.mp4", uri="s3://b/videos/a.mp4", size=3, sha256="ab" * 32, content_type="video/mp4"
+)
+PROVIDER = ProviderSummary(uuid="sora_1", id=1, estimated_credit=30, expired_at="2026-11-30T21:35:15Z")
+REQUEST = VideoRequest.model_validate({"prompt": "a fox", "request_id": "a"})
+
+
+def schema(name: str) -> dict:
+    return json.loads((SCHEMAS / name).read_text())
+
+
+def valid(document: object, name: str) -> bool:
+    return jsonschema.Draft202012Validator(schema(name)).is_valid(document)
+
+
+def test_schema_files_are_what_the_models_generate() -> None:
+    expected = documents()
+    stale = [name for name, document in expected.items() if (SCHEMAS / name).read_text() != render(document)]
+    assert stale == [], "run `make schemas` and commit events/schemas/"
+    assert sorted(path.name for path in SCHEMAS.glob("*.json")) == sorted(expected)
+
+
+@pytest.mark.parametrize("name", sorted(documents()))
+def test_schema_is_a_valid_json_schema(name: str) -> None:
+    jsonschema.Draft202012Validator.check_schema(schema(name))
+
+
+def test_published_completion_matches_its_schema_only() -> None:
+    event = build_event(request_id="a", occurred_at=NOW, request=REQUEST, provider=PROVIDER, metadata={}, video=VIDEO)
+    published = json.loads(event.to_json())
+    assert valid(published, "video.completed.schema.json")
+    assert not valid(published, "video.failed.schema.json")
+
+
+def test_published_failure_without_a_request_matches_its_schema_only() -> None:
+    error = EventError(code=ErrorCode.INVALID_REQUEST, message="prompt: must not be blank")
+    event = build_event(request_id="a", occurred_at=NOW, request=None, provider=None, metadata={"k": "v"}, error=error)
+    published = json.loads(event.to_json())
+    assert valid(published, "video.failed.schema.json")
+    assert not valid(published, "video.completed.schema.json")
+
+
+@pytest.mark.parametrize(
+    ("sample", "expected"), [("request.json", True), ("request-minimal.json", True), ("request-invalid.json", False)]
+)
+def test_sample_request_is_judged_as_the_stack_judges_it(sample: str, expected: bool) -> None:
+    assert valid(json.loads((ROOT / "events" / sample).read_text()), "request.schema.json") is expected
+
+
+@pytest.mark.parametrize(
+    "body", [{"prompt": "   "}, {"prompt": "x", "files": ["ftp://host/a.png"]}, {"prompt": "x", "duration": 12}]
+)
+def test_request_schema_refuses_what_the_stack_refuses(body: dict) -> None:
+    assert not valid(body, "request.schema.json")
+
+
+@pytest.mark.parametrize("sample", ["video-completed.json", "video-failed.json"])
+def test_sample_events_match_their_schema(sample: str) -> None:
+    event = json.loads((ROOT / "events" / sample).read_text())
+    assert valid(event, f"{event['event']}.schema.json")
+
+
+def test_asyncapi_document_points_at_the_schema_files() -> None:
+    document = yaml.safe_load((ROOT / "events" / "asyncapi.yaml").read_text())
+    payloads = {name: message["payload"]["$ref"] for name, message in document["components"]["messages"].items()}
+    assert payloads == {
+        "request": "./schemas/request.schema.json",
+        "videoCompleted": "./schemas/video.completed.schema.json",
+        "videoFailed": "./schemas/video.failed.schema.json",
+    }
+    assert all((ROOT / "events" / Path(ref)).is_file() for ref in payloads.values())
+
+
+def test_asyncapi_event_attributes_are_the_published_ones() -> None:
+    document = yaml.safe_load((ROOT / "events" / "asyncapi.yaml").read_text())
+    attributes = document["components"]["schemas"]["eventAttributes"]["properties"]
+    event = build_event(request_id="a", occurred_at=NOW, request=REQUEST, provider=PROVIDER, metadata={}, video=VIDEO)
+    assert set(attributes) == set(event.attributes())
