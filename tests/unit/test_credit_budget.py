@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from sora_relay.provider import Accepted, Rejected, RetryLater
 from sora_relay.request import VideoRequest
-from sora_relay.services.budget import RECHECK_HELD, hold_delay
+from sora_relay.services.budget import RECHECK_HELD, RECHECK_UNPRICED, Reservation, hold_delay
 from sora_relay.services.submit import Done, InboundMessage, Retry
 
 from .conftest import START, record
@@ -96,7 +96,8 @@ def test_first_unpriced_request_holds_the_rest_until_its_quote(world) -> None:
     first = world.budget.reserve(VideoRequest.model_validate({"prompt": "elsewhere"}), START)
     assert world.submitter.handle(message("meanwhile")) == Done()
     assert world.provider.submitted == []
-    assert first is not None
+    assert isinstance(first, Reservation)
+    assert world.request_queue.delays == [RECHECK_UNPRICED]
     world.budget.settle(first, 30)
     assert world.submitter.handle(message("meanwhile")) == Done()
     assert world.ledger.spent[START.date()] == 60

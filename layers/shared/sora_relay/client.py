@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from pydantic import ValidationError
 
 from sora_relay.adapters.dynamodb import DynamoJobStore
 from sora_relay.events import VideoEvent
 from sora_relay.jobs import Job, JobState
-from sora_relay.request import VideoRequest
+from sora_relay.request import InvalidRequest, parse_request
 
 # The outputs the client reads; the template declares each.
 _REQUIRED_OUTPUTS = ("RequestQueueUrl", "CompletionTopicArn", "ArchiveBucketName", "JobsTableName", "InputLocation")
@@ -189,11 +188,10 @@ class Relay:
         prepared = dict(body)
         if isinstance(prepared.get("files"), list):
             prepared["files"] = [self._uploaded(entry) for entry in prepared["files"]]
-        try:
-            VideoRequest.model_validate_json(json.dumps(prepared))
-        except ValidationError as error:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors())
-            raise RelayError(f"invalid request: {problems}") from error
+        # Judged as the stack judges it, so a request it would fail is never sent (nor paid for).
+        parsed = parse_request(json.dumps(prepared), message_id="not-yet-sent")
+        if isinstance(parsed, InvalidRequest):
+            raise RelayError(f"invalid request: {parsed.message}")
         return prepared
 
     def _uploaded(self, entry: object) -> object:
@@ -236,12 +234,13 @@ class Relay:
             raise NotArchived(f"job {request_id} has no archived video yet (state {job.state})")
         return event
 
-    def download(self, request_id: str, target: Path) -> Path:
-        """Fetch the video (S3's managed transfer) into `target` (a directory or a file path) and
-        check it against the event's SHA-256."""
+    def download(self, request_id: str, target: Path | str = ".") -> Path:
+        """Fetch the video (S3's managed transfer) into `target` (a directory, existing or ending
+        in `/`, or a file path) and check it against the event's SHA-256."""
         video = self.video(request_id).video
         assert video is not None
-        path = target / f"{request_id}.mp4" if target.is_dir() or str(target).endswith("/") else target
+        into_directory = str(target).endswith("/") or Path(target).is_dir()
+        path = Path(target) / f"{request_id}.mp4" if into_directory else Path(target)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._s3.download_file(video.bucket, video.key, str(path))
         digest = hashlib.sha256()
@@ -360,7 +359,7 @@ class JobHandle:
             time.sleep(every)
 
     def download(self, target: Path | str = ".") -> Path:
-        return self.relay.download(self.request_id, Path(target))
+        return self.relay.download(self.request_id, target)
 
     def url(self, expires_in: int = 3600) -> str:
         return self.relay.url(self.request_id, expires_in)

@@ -27,6 +27,13 @@ _template = click.option(
 _schedule = click.option(
     "--schedule-seconds", type=float, default=1.0, show_default=True, help="Run the poller this often."
 )
+_parameters = click.option(
+    "--parameter",
+    "parameters",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A template parameter, such as DailyCreditBudget=100 (repeatable).",
+)
 _generation = click.option(
     "--generation-seconds", type=float, default=6.0, show_default=True, help="How long the simulator takes a video."
 )
@@ -40,6 +47,7 @@ _generation = click.option(
 @click.option("--timeout", type=float, default=900.0, show_default=True, help="Give up on jobs after this long.")
 @_schedule
 @_generation
+@_parameters
 def run_command(
     prompts: tuple[str, ...],
     template: Path,
@@ -48,6 +56,7 @@ def run_command(
     timeout: float,
     schedule_seconds: float,
     generation_seconds: float,
+    parameters: tuple[str, ...],
 ) -> None:
     """Send PROMPTS (or the sample requests in events/) through a local stack; videos land in --out.
 
@@ -63,7 +72,7 @@ def run_command(
         log_file = out / "sora-relay-local.log"
         resources.enter_context(function_output_to(log_file))
         console.print(f"Deploying {template} into moto; the functions log to {log_file}")
-        stack = resources.enter_context(_stack(template, provider, schedule_seconds, port=0))
+        stack = resources.enter_context(_stack(template, provider, schedule_seconds, parameters, port=0))
         tracked = run(stack, planned, out_dir=out, timeout=timeout, console=console)
     ok = report(tracked, console)
     sys.exit(0 if ok else 1)
@@ -75,7 +84,15 @@ def run_command(
 @click.option("--log-file", type=click.Path(path_type=Path), default=Path("out/sora-relay-local.log"))
 @_schedule
 @_generation
-def up_command(template: Path, port: int, log_file: Path, schedule_seconds: float, generation_seconds: float) -> None:
+@_parameters
+def up_command(
+    template: Path,
+    port: int,
+    log_file: Path,
+    schedule_seconds: float,
+    generation_seconds: float,
+    parameters: tuple[str, ...],
+) -> None:
     """Keep a local stack up until interrupted, and print its events as they come."""
     from sora_relay.local.run import function_output_to
 
@@ -83,12 +100,13 @@ def up_command(template: Path, port: int, log_file: Path, schedule_seconds: floa
     with contextlib.ExitStack() as resources:
         provider, _ = _provider(resources, generation_seconds, console)
         resources.enter_context(function_output_to(log_file))
-        stack = resources.enter_context(_stack(template, provider, schedule_seconds, port=port))
+        stack = resources.enter_context(_stack(template, provider, schedule_seconds, parameters, port=port))
         console.print(f"[bold]sora-relay is up[/] (functions log to {log_file}). In another terminal:\n")
         console.print(f"  export AWS_ENDPOINT_URL={stack.endpoint_url}")
         console.print("  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1")
         queue = stack.outputs["RequestQueueUrl"]
-        console.print(f"  aws sqs send-message --queue-url {queue} --message-body file://events/request.json\n")
+        console.print(f"  aws sqs send-message --queue-url {queue} --message-body file://events/request.json")
+        console.print('  sora-relay submit "a red kite over the hills" --wait --download out/\n')
         for name, value in sorted(stack.outputs.items()):
             console.print(f"  {name:<28} {value}")
         console.print("\nEvents on the completion topic follow. Ctrl-C stops.")
@@ -111,7 +129,14 @@ def _provider(resources: contextlib.ExitStack, generation_seconds: float, consol
     return Provider(simulator.base_url, simulator.api_key), True
 
 
-def _stack(template: Path, provider: Provider, schedule_seconds: float, *, port: int) -> LocalStack:
+def _stack(
+    template: Path, provider: Provider, schedule_seconds: float, parameters: tuple[str, ...], *, port: int
+) -> LocalStack:
+    given = dict(parameter.partition("=")[::2] for parameter in parameters)
     return LocalStack(
-        template, provider, port=port, schedule_interval=schedule_seconds, parameters={"PollIntervalSeconds": "2"}
+        template,
+        provider,
+        port=port,
+        schedule_interval=schedule_seconds,
+        parameters={"PollIntervalSeconds": "2", **given},
     )

@@ -20,6 +20,9 @@ from sora_relay.request import VideoRequest
 # A held request is looked at again this often (SQS delays a message by at most 15 minutes),
 # and at the start of the next UTC day.
 RECHECK_HELD = timedelta(minutes=15)
+# Held only because a request of unknown price holds the rest of the day: its quote comes
+# within seconds.
+RECHECK_UNPRICED = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,13 @@ class Reservation:
     day: date
     kind: str
     amount: float
+
+
+@dataclass(frozen=True)
+class NoRoom:
+    """Held: look at the request again after `recheck`."""
+
+    recheck: timedelta
 
 
 def kind_of(request: VideoRequest) -> str:
@@ -38,8 +48,8 @@ class CreditBudget:
     ledger: CreditLedger
     daily_limit: float | None  # None: no budget
 
-    def reserve(self, request: VideoRequest, now: datetime) -> Reservation | None:
-        """Room for this request today, taken; None when it would pass the budget."""
+    def reserve(self, request: VideoRequest, now: datetime) -> Reservation | NoRoom:
+        """Room for this request today, taken; NoRoom when it would pass the budget."""
         day = now.astimezone(UTC).date()
         if self.daily_limit is None:
             return Reservation(day, kind_of(request), 0)
@@ -47,7 +57,7 @@ class CreditBudget:
         unpriced = self.daily_limit - ledger.spent  # all that is left
         price = ledger.quotes.get(kind_of(request), max(ledger.quotes.values(), default=unpriced))
         if price <= 0 or not self.ledger.reserve(day, price, self.daily_limit):
-            return None
+            return NoRoom(hold_delay(now) if ledger.quotes else RECHECK_UNPRICED)
         return Reservation(day, kind_of(request), price)
 
     def settle(self, reservation: Reservation, quoted: float | None) -> None:

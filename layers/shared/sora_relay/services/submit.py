@@ -24,7 +24,7 @@ from sora_relay.ports import (
 )
 from sora_relay.provider import Accepted, Rejected, RetryLater
 from sora_relay.request import InvalidRequest, parse_request
-from sora_relay.services.budget import CreditBudget, Reservation, hold_delay
+from sora_relay.services.budget import CreditBudget, NoRoom, Reservation
 from sora_relay.services.lifecycle import Finisher
 from sora_relay.services.policy import Policy
 
@@ -147,8 +147,8 @@ class SubmitService:
     def _submit(self, job: Job, message: InboundMessage) -> SubmitResult:
         assert job.request is not None
         reservation = self.budget.reserve(job.request, self.clock())
-        if reservation is None:
-            return self._hold(job)
+        if isinstance(reservation, NoRoom):
+            return self._hold(job, reservation.recheck)
         try:
             files = self._fetch_files(job.request.files)
         except InvalidReference as error:
@@ -218,7 +218,7 @@ class SubmitService:
         self.metrics.count("SubmitRetries")
         return Retry(delay, outcome.reason)
 
-    def _hold(self, job: Job) -> SubmitResult:
+    def _hold(self, job: Job, recheck: timedelta) -> SubmitResult:
         """The day's credit budget has no room for it: the request waits on the queue, unclaimed.
 
         It goes back as a new message under its request_id rather than staying hidden: each
@@ -228,8 +228,7 @@ class SubmitService:
             self.store.delete(job)
         except StaleJob:
             return Retry(self.policy.claim_lease, "another invocation took the claim first")
-        now = self.clock()
-        self.request_queue.resend(job.request_id, job.request, hold_delay(now))
+        self.request_queue.resend(job.request_id, job.request, recheck)
         logger.info("held: the daily credit budget is spent", extra={"daily_limit": self.budget.daily_limit})
         self.metrics.count("RequestsHeld")
         return Done()
