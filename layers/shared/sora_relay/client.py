@@ -354,7 +354,7 @@ class JobHandle:
             if job is not None and job.state.final and job.final_event is not None and job.event_published:
                 return job.final_event
             if time.monotonic() >= deadline:
-                state = job.state if job is not None else "not yet read by the stack"
+                state = job.state if job is not None else "not yet read by the stack, or held by the credit budget"
                 raise WaitTimedOut(f"job {self.request_id} has no final event after {timeout:.0f} s ({state})")
             time.sleep(every)
 
