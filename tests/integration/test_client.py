@@ -1,0 +1,93 @@
+"""The Python client against moto: what it sends, refuses and moves."""
+
+import json
+
+import boto3
+import pytest
+
+from sora_relay.client import Relay, RelayError, StackNotFound, StackResources
+
+
+@pytest.fixture
+def relay(stack) -> Relay:
+    dead_letters = stack.sqs.create_queue(QueueName="requests-dead-letters")["QueueUrl"]
+    outputs = {
+        "RequestQueueUrl": stack.request_queue_url,
+        "CompletionTopicArn": stack.topic_arn,
+        "ArchiveBucketName": stack.bucket,
+        "JobsTableName": stack.table_name,
+        "InputLocation": f"s3://{stack.bucket}/inputs/",
+        "RequestDeadLetterQueueUrl": dead_letters,
+    }
+    return Relay(StackResources.of(outputs))
+
+
+def queued_bodies(stack) -> list[str]:
+    """Everything on the request queue, taken off it."""
+    bodies = []
+    while messages := stack.sqs.receive_message(QueueUrl=stack.request_queue_url, MaxNumberOfMessages=10).get(
+        "Messages", []
+    ):
+        for message in messages:
+            bodies.append(message["Body"])
+            stack.sqs.delete_message(QueueUrl=stack.request_queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
+
+
+def queued(stack) -> list[dict]:
+    return [json.loads(body) for body in queued_bodies(stack)]
+
+
+def test_send_many_sends_the_valid_bodies_and_returns_the_others(relay, stack) -> None:
+    bodies = [{"request_id": f"r-{n}", "prompt": f"scene {n}"} for n in range(25)]
+    bodies[3]["duration"] = 12
+    bodies[17]["reslution"] = "large"
+    batches: list[int] = []
+    handles, rejected = relay.send_many(bodies, on_sent=batches.append)
+    assert [r.index for r in rejected] == [3, 17]
+    assert "duration" in rejected[0].reason
+    assert len(handles) == 23
+    assert batches == [10, 10, 3]
+    assert sorted(body["request_id"] for body in queued(stack)) == sorted(h.request_id for h in handles)
+
+
+def test_request_without_an_id_is_known_by_its_message_id(relay, stack) -> None:
+    handle = relay.submit("a fox")
+    sent = stack.sqs.receive_message(QueueUrl=stack.request_queue_url)["Messages"][0]
+    assert handle.request_id == sent["MessageId"]
+    assert json.loads(sent["Body"]) == {"prompt": "a fox"}
+
+
+def test_local_file_is_uploaded_to_the_input_location(relay, stack, tmp_path) -> None:
+    reference = tmp_path / "style.png"
+    reference.write_bytes(b"png")
+    relay.submit("in this style", files=[str(reference), "https://example.com/a.png"])
+    [body] = queued(stack)
+    uploaded, linked = body["files"]
+    assert linked == "https://example.com/a.png"
+    bucket, _, key = uploaded.removeprefix("s3://").partition("/")
+    assert (bucket, key.startswith("inputs/"), key.endswith("/style.png")) == (stack.bucket, True, True)
+    assert boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read() == b"png"
+
+
+def test_missing_local_file_is_refused_before_sending(relay, stack) -> None:
+    with pytest.raises(RelayError, match="neither a local file"):
+        relay.submit("x", files=["no/such/file.png"])
+    assert queued(stack) == []
+
+
+def test_redrive_keeps_each_request_its_first_id_and_leaves_other_bodies_alone(relay, stack) -> None:
+    [queue] = relay.dead_letter_queues()
+    first = stack.sqs.send_message(QueueUrl=queue.url, MessageBody='{"prompt": "again"}')["MessageId"]
+    stack.sqs.send_message(QueueUrl=queue.url, MessageBody='{"request_id": "own", "prompt": "again"}')
+    stack.sqs.send_message(QueueUrl=queue.url, MessageBody="not json")
+    assert relay.redrive(queue) == 3
+    assert sorted(queued_bodies(stack)) == sorted(
+        [json.dumps({"prompt": "again", "request_id": first}), '{"request_id": "own", "prompt": "again"}', "not json"]
+    )
+    assert relay.dead_letter_queues()[0].depth == 0
+
+
+def test_stack_without_the_outputs_is_not_taken_for_one() -> None:
+    with pytest.raises(StackNotFound, match="InputLocation"):
+        StackResources.of({"RequestQueueUrl": "q"})

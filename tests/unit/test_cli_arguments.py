@@ -1,0 +1,38 @@
+"""The command's argument parsing: filters and times, as people type them."""
+
+from datetime import UTC, datetime, timedelta
+
+import click
+import pytest
+
+from sora_relay.cli import _since, filter_policy
+
+
+def test_filters_become_an_sns_filter_policy() -> None:
+    policy = filter_policy(("event=video.failed", "model=sora-2", "model=sora-2-pro", "request_id=ads-*"))
+    assert policy == {
+        "event": ["video.failed"],
+        "model": ["sora-2", "sora-2-pro"],
+        "request_id": [{"prefix": "ads-"}],
+    }
+
+
+@pytest.mark.parametrize("text", ["metadata=x", "event", "=video.failed"])
+def test_filter_on_anything_but_a_message_attribute_is_a_usage_error(text: str) -> None:
+    with pytest.raises(click.BadParameter):
+        filter_policy((text,))
+
+
+def test_since_takes_an_age() -> None:
+    moment = _since(None, None, "6h")  # type: ignore[arg-type]
+    assert moment is not None
+    assert abs(datetime.now(UTC) - timedelta(hours=6) - moment) < timedelta(seconds=5)
+
+
+def test_since_takes_an_iso_time_as_utc() -> None:
+    assert _since(None, None, "2026-11-23T10:00") == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # type: ignore[arg-type]
+
+
+def test_since_refuses_other_text() -> None:
+    with pytest.raises(click.BadParameter):
+        _since(None, None, "yesterday")  # type: ignore[arg-type]
