@@ -1,5 +1,6 @@
 """The `sora-relay` command, run as people run it (a process of its own) against the local stack."""
 
+import contextlib
 import json
 import os
 import subprocess  # nosec B404
@@ -39,13 +40,27 @@ def cli(*arguments: str, timeout: float = 120) -> subprocess.CompletedProcess[st
     )
 
 
-def wait_for_subscriptions(local_stack: LocalStack, count: int) -> None:
-    topic = local_stack.outputs["CompletionTopicArn"]
+@contextlib.contextmanager
+def listening(local_stack: LocalStack, *arguments: str) -> Iterator[subprocess.Popen[str]]:
+    """`sora-relay events ARGUMENTS` in a process of its own, once it has subscribed."""
     sns = local_stack.client("sns")
-    deadline = time.monotonic() + 30
-    while len(sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]) < count:
-        assert time.monotonic() < deadline, "the listener did not subscribe"
-        time.sleep(0.1)
+    topic = local_stack.outputs["CompletionTopicArn"]
+
+    def subscriptions() -> int:
+        return len(sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"])
+
+    before = subscriptions()
+    listener = subprocess.Popen(  # noqa: S603  # nosec B603  # our own interpreter, fixed arguments
+        command("events", *arguments), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment()
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while subscriptions() == before:
+            assert time.monotonic() < deadline, "the listener did not subscribe"
+            time.sleep(0.1)
+        yield listener
+    finally:
+        listener.kill()
 
 
 def event_queues(local_stack: LocalStack) -> list[str]:
@@ -120,49 +135,21 @@ def test_submit_many_names_bad_lines_and_sends_the_rest(local_stack, tmp_path: P
 
 
 def test_events_follow_prints_an_event_and_removes_its_queue(local_stack) -> None:
-    before = len(
-        local_stack.client("sns").list_subscriptions_by_topic(TopicArn=local_stack.outputs["CompletionTopicArn"])[
-            "Subscriptions"
-        ]
-    )
-    listener = subprocess.Popen(  # noqa: S603  # nosec B603
-        command("events", "--follow", "--count", "1", "--json", "--filter", "request_id=cli-event-*"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=environment(),
-    )
-    try:
-        wait_for_subscriptions(local_stack, before + 1)
+    with listening(local_stack, "--follow", "--count", "1", "--json", "--filter", "request_id=cli-event-*") as events:
         assert cli("submit", "a kite", "--request-id", "cli-other").returncode == 0
         assert cli("submit", "a kite", "--request-id", "cli-event-1").returncode == 0
-        stdout, _ = listener.communicate(timeout=60)
-    finally:
-        listener.kill()
-    assert listener.returncode == 0
+        stdout, _ = events.communicate(timeout=60)
+    assert events.returncode == 0
     event = json.loads(stdout)
     assert (event["event"], event["request_id"]) == ("video.completed", "cli-event-1")
     assert event_queues(local_stack) == []
 
 
 def test_events_filter_on_event_shows_only_failures(local_stack) -> None:
-    subscriptions = local_stack.client("sns").list_subscriptions_by_topic(
-        TopicArn=local_stack.outputs["CompletionTopicArn"]
-    )
-    listener = subprocess.Popen(  # noqa: S603  # nosec B603
-        command("events", "--follow", "--count", "1", "--json", "--filter", "event=video.failed"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=environment(),
-    )
-    try:
-        wait_for_subscriptions(local_stack, len(subscriptions["Subscriptions"]) + 1)
+    with listening(local_stack, "--follow", "--count", "1", "--json", "--filter", "event=video.failed") as events:
         assert cli("submit", "a calm sea", "--request-id", "cli-calm", "--wait").returncode == 0
         assert cli("submit", "[fail] a storm", "--request-id", "cli-storm").returncode == 0
-        stdout, _ = listener.communicate(timeout=60)
-    finally:
-        listener.kill()
+        stdout, _ = events.communicate(timeout=60)
     event = json.loads(stdout)
     assert (event["event"], event["request_id"]) == ("video.failed", "cli-storm")
 
