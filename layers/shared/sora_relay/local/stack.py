@@ -34,7 +34,7 @@ _LOCAL_AWS = {
 
 
 class MotoServerProcess:
-    """moto's server in a process of its own, on loopback."""
+    """moto in a process of its own, on loopback, with keep-alive connections."""
 
     def __init__(self, port: int = 0) -> None:
         self._port = port or free_port()
@@ -43,7 +43,7 @@ class MotoServerProcess:
 
     def start(self) -> MotoServerProcess:
         self._process = subprocess.Popen(  # noqa: S603  # nosec B603  # our own interpreter, fixed arguments
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self._port)],
+            [sys.executable, "-m", "sora_relay.local.moto_server", "--port", str(self._port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
