@@ -62,10 +62,10 @@ def test_due_returns_only_due_jobs_of_the_shard(store) -> None:
         request_id = f"ad-{index}"
         store.create(job(request_id))
         store.save(store.get(request_id).moved(NOW, next_check_at=NOW + timedelta(seconds=offset)))
-    found = {j.request_id for shard in range(4) for j in store.due(shard, NOW, 10)}
+    found = {j.request_id for shard in range(4) for j in store.due(shard, NOW, 10).jobs}
     assert found == {"ad-0", "ad-1"}
     for shard in range(4):
-        assert all(shard_of(j.request_id, 4) == shard for j in store.due(shard, NOW, 10))
+        assert all(shard_of(j.request_id, 4) == shard for j in store.due(shard, NOW, 10).jobs)
 
 
 def test_job_without_a_next_check_leaves_the_index(stack, store) -> None:

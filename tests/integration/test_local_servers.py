@@ -22,6 +22,6 @@ def test_moto_server_process_keeps_the_connection_open() -> None:
 
 
 def test_aws_clients_keep_a_connection_for_each_worker(stack, monkeypatch) -> None:
-    monkeypatch.setenv("POLL_CONCURRENCY", "48")
+    monkeypatch.setenv("POLL_CONCURRENCY", "24")
     wiring.rebuild()
-    assert wiring._client("dynamodb").meta.config.max_pool_connections == 48
+    assert wiring._client("dynamodb").meta.config.max_pool_connections == 48  # two workers per status call

@@ -12,7 +12,7 @@ import pytest
 from sora_relay.adapters.dynamodb import shard_of
 from sora_relay.events import VideoEvent, VideoObject
 from sora_relay.jobs import Job
-from sora_relay.ports import DayLedger, ReferenceFile, StaleJob
+from sora_relay.ports import DayLedger, DuePage, ReferenceFile, StaleJob
 from sora_relay.provider import Accepted, GenerationRecord, ProviderUnavailable, SubmitOutcome
 from sora_relay.request import VideoRequest
 from sora_relay.services.archive import ArchiveService
@@ -59,13 +59,27 @@ class MemoryJobStore:
         times = [j.next_check_at for j in self.jobs.values() if j.next_check_at is not None]
         return min(times, default=None)
 
-    def due(self, shard: int, now: datetime, limit: int) -> list[Job]:
-        due = [
-            j
-            for j in self.jobs.values()
-            if j.next_check_at is not None and j.next_check_at <= now and shard_of(j.request_id, self.shards) == shard
-        ]
-        return sorted(due, key=lambda j: j.next_check_at or now)[:limit]
+    def due(self, shard: int, now: datetime, limit: int, start: object | None = None) -> DuePage:
+        due = sorted(
+            (
+                j
+                for j in self.jobs.values()
+                if j.next_check_at is not None
+                and j.next_check_at <= now
+                and shard_of(j.request_id, self.shards) == shard
+            ),
+            key=index_key,
+        )
+        if start is not None:
+            due = [j for j in due if index_key(j) > start]
+        page = due[:limit]
+        # As DynamoDB does: a full page says where the next one starts, even if it is empty.
+        return DuePage(page, index_key(page[-1]) if len(page) == limit else None)
+
+
+def index_key(job: Job) -> tuple[datetime, str]:
+    assert job.next_check_at is not None
+    return (job.next_check_at, job.request_id)
 
 
 @dataclass

@@ -1,4 +1,6 @@
 import json
+import threading
+import time
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
@@ -7,7 +9,7 @@ import pytest
 
 from sora_relay.adapters.dynamodb import shard_of
 from sora_relay.jobs import JobState
-from sora_relay.provider import Accepted, ProviderUnavailable
+from sora_relay.provider import Accepted, GenerationRecord, ProviderUnavailable
 from sora_relay.services.poll import Outcome
 from sora_relay.services.submit import InboundMessage
 
@@ -273,3 +275,36 @@ def test_without_a_window_no_next_due_time_is_read(submitted, monkeypatch) -> No
     monkeypatch.setattr(submitted.store, "next_due", unexpected)
     outcomes = replace(submitted.poller, window=timedelta(0)).sweep_while(lambda: True)
     assert outcomes == {Outcome.RUNNING: 1}
+
+
+def test_sweep_checks_every_due_job_page_by_page_each_once(world) -> None:
+    for number in range(5):
+        world.submitter.handle(InboundMessage(f"m-{number}", json.dumps({"prompt": f"fox {number}"})))
+    world.clock.advance(world.policy.poll_interval)
+    report = replace(world.poller, batch_size=2).sweep()
+    assert report.outcomes == {Outcome.RUNNING: 5}
+    assert len(world.provider.status_calls) == 5
+    assert report.backlogged == []
+
+
+def test_status_calls_in_flight_never_exceed_the_concurrency(world) -> None:
+    in_flight, most = 0, 0
+    lock = threading.Lock()
+    answer = world.provider.status
+
+    def slow_status(uuid: str) -> GenerationRecord:
+        nonlocal in_flight, most
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+        time.sleep(0.01)
+        with lock:
+            in_flight -= 1
+        return answer(uuid)
+
+    for number in range(24):
+        world.submitter.handle(InboundMessage(f"m-{number}", json.dumps({"prompt": f"fox {number}"})))
+    world.clock.advance(world.policy.poll_interval)
+    world.provider.status = slow_status  # type: ignore[method-assign]
+    assert replace(world.poller, concurrency=3).sweep().outcomes == {Outcome.RUNNING: 24}
+    assert most == 3

@@ -17,6 +17,13 @@ class StaleJob(Exception):
     """The job changed since it was read: another invocation moved it first."""
 
 
+@dataclass(frozen=True)
+class DuePage:
+    jobs: list[Job]
+    # Where the next page starts; None when this page holds the last due jobs.
+    next_page: object | None = None
+
+
 class JobStore(Protocol):
     def create(self, job: Job) -> bool:
         """Store a new job; False when its request_id is already there."""
@@ -26,8 +33,9 @@ class JobStore(Protocol):
     def save(self, job: Job) -> None:
         """Store the next version of a job; raises StaleJob if the stored one is not `job.version - 1`."""
 
-    def due(self, shard: int, now: datetime, limit: int) -> list[Job]:
-        """Jobs of one index shard whose `next_check_at` has come, soonest first."""
+    def due(self, shard: int, now: datetime, limit: int, start: object | None = None) -> DuePage:
+        """Up to `limit` jobs of one index shard whose `next_check_at` has come, soonest first;
+        from `start` (a page's `next_page`) on, or from the first."""
 
     def next_due(self, shard: int) -> datetime | None:
         """The soonest `next_check_at` of one index shard (a one-item read)."""

@@ -71,9 +71,10 @@ def _session() -> boto3.Session:
 
 @cache
 def _client(service: str) -> Any:
-    # One connection per worker thread: with fewer (the SDK keeps 10), calls beyond them
-    # open a new connection each, and a TLS handshake costs more than the call.
-    workers = max(settings().poll_concurrency, settings().submit_concurrency, settings().archive_concurrency)
+    # One connection per worker thread (the poller has two per status call it may make at
+    # once): with fewer (the SDK keeps 10), calls beyond them open a new connection each,
+    # and a TLS handshake costs more than the call.
+    workers = max(2 * settings().poll_concurrency, settings().submit_concurrency, settings().archive_concurrency)
     config = AWS_CONFIG.merge(Config(max_pool_connections=max(workers, 10)))
     return _session().client(service, config=config)  # type: ignore[call-overload]
 

@@ -14,7 +14,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from sora_relay.events import ProviderSummary, VideoEvent
 from sora_relay.jobs import Job, JobState
-from sora_relay.ports import DayLedger, StaleJob
+from sora_relay.ports import DayLedger, DuePage, StaleJob
 from sora_relay.request import VideoRequest
 
 if TYPE_CHECKING:
@@ -103,15 +103,16 @@ class DynamoJobStore:
         )
         return stored.get("Item") == item
 
-    def due(self, shard: int, now: datetime, limit: int) -> list[Job]:
+    def due(self, shard: int, now: datetime, limit: int, start: object | None = None) -> DuePage:
         answer = self._client.query(
             TableName=self._table,
             IndexName=OUTSTANDING_INDEX,
             KeyConditionExpression="poll_shard = :shard AND next_check_at <= :now",
             ExpressionAttributeValues={":shard": {"S": str(shard)}, ":now": {"N": str(_millis(now))}},
             Limit=limit,
+            **({"ExclusiveStartKey": start} if start is not None else {}),  # type: ignore[arg-type]
         )
-        return [self._from_item(item) for item in answer.get("Items", [])]
+        return DuePage([self._from_item(item) for item in answer.get("Items", [])], answer.get("LastEvaluatedKey"))
 
     def next_due(self, shard: int) -> datetime | None:
         answer = self._client.query(

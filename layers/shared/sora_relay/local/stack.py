@@ -55,6 +55,12 @@ class MotoServerProcess:
         self.stop()
         raise RuntimeError("moto's server did not start")
 
+    def cpu_seconds(self) -> float:
+        """The processor time moto's process has used so far (Linux), for benchmarks."""
+        assert self._process is not None
+        fields = Path(f"/proc/{self._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self._process is not None:
             self._process.terminate()
@@ -174,6 +180,10 @@ class LocalStack:
         if self._saved_environment is not None:
             os.environ.clear()
             os.environ.update(self._saved_environment)
+
+    @property
+    def moto_process(self) -> MotoServerProcess | None:
+        return self._server if isinstance(self._server, MotoServerProcess) else None
 
     def client(self, service: str) -> Any:
         """A client of the emulated AWS, made once (making one costs tens of milliseconds)."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -13,7 +15,16 @@ from enum import StrEnum
 from sora_relay.events import ErrorCode, iso_utc
 from sora_relay.jobs import Job, JobState
 from sora_relay.observability import logger
-from sora_relay.ports import ArchiveQueue, Clock, JobStore, Metrics, Provider, RequestQueue, StaleJob, SweepQueue
+from sora_relay.ports import (
+    ArchiveQueue,
+    Clock,
+    JobStore,
+    Metrics,
+    Provider,
+    RequestQueue,
+    StaleJob,
+    SweepQueue,
+)
 from sora_relay.provider import ProviderUnavailable
 from sora_relay.services.lifecycle import Finisher
 from sora_relay.services.policy import Observation, Policy, trend_start, typical_generation_time
@@ -35,7 +46,7 @@ class Outcome(StrEnum):
 @dataclass(frozen=True)
 class SweepReport:
     outcomes: Counter[Outcome]
-    backlogged: list[int]  # shards with more due jobs than one page
+    backlogged: list[int]  # shards whose due jobs were not all checked in time
 
     @property
     def backlog(self) -> bool:
@@ -60,54 +71,71 @@ class PollService:
     window: timedelta = timedelta(seconds=50)
     sleep: Callable[[float], None] = time.sleep
 
-    def sweep(self, shards: Sequence[int] | None = None) -> SweepReport:
-        """Check every due job of the shards (all by default) once, up to `batch_size` a shard."""
+    def sweep(self, shards: Sequence[int] | None = None, has_time: Callable[[], bool] = lambda: True) -> SweepReport:
+        """Check every job of the shards (all by default) due now, once. The jobs are read a
+        page of `batch_size` a shard at a time, and each page goes to the workers as soon as it
+        is read, so that the next pages are read while the last ones are checked (at most two
+        rounds of pages at once). A shard still holding due jobs when time runs out is
+        reported as backlogged."""
         now = self.clock()
-        shards = range(self.shards) if shards is None else shards
-        pages = [self.store.due(shard, now, self.batch_size) for shard in shards]
-        # Soonest deadline first: hand-offs go out (and are archived) in order of expired_at.
-        due = sorted((job for page in pages for job in page), key=_deadline)
-        for job in due:
+        starts: dict[int, object | None] = dict.fromkeys(range(self.shards) if shards is None else shards)
+        outcomes: Counter[Outcome] = Counter()
+        # `concurrency` bounds the status calls in flight (the provider's limit), not the
+        # workers: twice as many, so that a job's write to the table never holds a call's place.
+        status_calls = threading.BoundedSemaphore(self.concurrency)
+        check = functools.partial(self._check_guarded, status_calls=status_calls)
+        with ThreadPoolExecutor(max_workers=2 * self.concurrency) as pool:
+            checking: list[Future[Outcome]] = []  # the round of pages read before this one
+            while starts and (not checking or has_time()):
+                reading: list[Future[Outcome]] = []
+                for shard, start in list(starts.items()):
+                    page = self.store.due(shard, now, self.batch_size, start)
+                    reading += [pool.submit(check, job) for job in self._due_first(page.jobs, now)]
+                    if page.next_page is None:
+                        del starts[shard]
+                    else:
+                        starts[shard] = page.next_page
+                outcomes.update(check.result() for check in checking)
+                checking = reading
+            outcomes.update(check.result() for check in checking)
+        logger.info("sweep done", extra={k.value: v for k, v in outcomes.items()})
+        return SweepReport(outcomes=outcomes, backlogged=sorted(starts))
+
+    def _due_first(self, jobs: list[Job], now: datetime) -> list[Job]:
+        """Soonest deadline first: hand-offs go out (and are archived) in order of expired_at."""
+        for job in jobs:
             assert job.next_check_at is not None
             self.metrics.count("PollLag", (now - job.next_check_at).total_seconds(), unit="Seconds")
-        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(due) or 1))) as pool:
-            outcomes = Counter(pool.map(self._check_guarded, due))
-        logger.info("sweep done", extra={"due": len(due), **{k.value: v for k, v in outcomes.items()}})
-        backlogged = [shard for shard, page in zip(shards, pages, strict=True) if len(page) >= self.batch_size]
-        return SweepReport(outcomes=outcomes, backlogged=backlogged)
+        return sorted(jobs, key=_deadline)
 
     def sweep_while(self, has_time: Callable[[], bool], shards: Sequence[int] | None = None) -> Counter[Outcome]:
-        """Sweep again while due work is left: at once when a shard had more due jobs than one
-        page, and, for up to `window` after the first sweep, at the next due time when it comes
-        within the window, so that a finished video waits for the next minute's invocation
-        only when nothing was due before it. Work still due when time runs out is fanned out:
-        each shard with a backlog goes on the sweep queue, for an invocation of its own."""
+        """Sweep, and for up to `window` after the first sweep, sweep again at the next due time
+        when it comes within the window, so that a finished video waits for the next minute's
+        invocation only when nothing was due before it. Work still due when time runs out is
+        fanned out: each shard with a backlog goes on the sweep queue, for an invocation of its own."""
         shards = list(range(self.shards)) if shards is None else list(shards)
         total: Counter[Outcome] = Counter()
         until = self.clock() + self.window
         while True:
-            report = self.sweep(shards)
+            report = self.sweep(shards, has_time)
             total.update(report.outcomes)
-            if not has_time():
-                if report.backlog:
-                    self.sweep_queue.fan_out(report.backlogged)
-                    self.metrics.count("SweepsFannedOut", len(report.backlogged))
-                    logger.info("due jobs left for more invocations", extra={"shards": report.backlogged})
-                return total
             if report.backlog:
-                continue
-            if not self.window:
+                self.sweep_queue.fan_out(report.backlogged)
+                self.metrics.count("SweepsFannedOut", len(report.backlogged))
+                logger.info("due jobs left for more invocations", extra={"shards": report.backlogged})
+                return total
+            if not self.window or not has_time():
                 return total
             soonest = min(filter(None, (self.store.next_due(shard) for shard in shards)), default=None)
             if soonest is None or soonest > until:
                 return total
             self.sleep(max((soonest - self.clock()).total_seconds(), 0.0))
 
-    def _check_guarded(self, job: Job) -> Outcome:
+    def _check_guarded(self, job: Job, status_calls: threading.BoundedSemaphore) -> Outcome:
         # Jobs are checked on worker threads: each logs its own request_id.
         logger.thread_safe_append_keys(request_id=job.request_id)
         try:
-            return self._check(job)
+            return self._check(job, status_calls)
         except StaleJob:
             return Outcome.SKIPPED  # another sweep moved it first
         except Exception:
@@ -117,7 +145,7 @@ class PollService:
         finally:
             logger.thread_safe_remove_keys(["request_id"])
 
-    def _check(self, job: Job) -> Outcome:
+    def _check(self, job: Job, status_calls: threading.BoundedSemaphore) -> Outcome:
         now = self.clock()
         if job.state.final:
             if job.event_published:
@@ -134,7 +162,8 @@ class PollService:
             self.finisher.fail(job, ErrorCode.TIMED_OUT, f"no result within {self._max_wait_minutes} minutes", now)
             return Outcome.FAILED
         try:
-            record = self.provider.status(job.provider.uuid)
+            with status_calls:
+                record = self.provider.status(job.provider.uuid)
         except ProviderUnavailable as error:
             later = self.policy.unreachable_delay(job.age(now))
             if error.retry_after is not None:
