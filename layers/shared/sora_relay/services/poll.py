@@ -15,16 +15,7 @@ from enum import StrEnum
 from sora_relay.events import ErrorCode, iso_utc
 from sora_relay.jobs import Job, JobState
 from sora_relay.observability import logger
-from sora_relay.ports import (
-    ArchiveQueue,
-    Clock,
-    JobStore,
-    Metrics,
-    Provider,
-    RequestQueue,
-    StaleJob,
-    SweepQueue,
-)
+from sora_relay.ports import ArchiveQueue, Clock, JobStore, Metrics, Provider, RequestQueue, StaleJob, SweepQueue
 from sora_relay.provider import ProviderUnavailable
 from sora_relay.services.lifecycle import Finisher
 from sora_relay.services.policy import Observation, Policy, trend_start, typical_generation_time
@@ -95,9 +86,9 @@ class PollService:
                         del starts[shard]
                     else:
                         starts[shard] = page.next_page
-                outcomes.update(check.result() for check in checking)
+                outcomes.update(future.result() for future in checking)
                 checking = reading
-            outcomes.update(check.result() for check in checking)
+            outcomes.update(future.result() for future in checking)
         logger.info("sweep done", extra={k.value: v for k, v in outcomes.items()})
         return SweepReport(outcomes=outcomes, backlogged=sorted(starts))
 
