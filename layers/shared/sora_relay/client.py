@@ -227,10 +227,11 @@ class Relay:
         job = self.record(request_id)
         if job is None:
             raise JobNotFound(f"no job {request_id!r} in the jobs table")
-        event = job.final_event
-        if event is None or event.video is None or not job.event_published:
-            if event is not None and event.error is not None:
-                raise NotArchived(f"job {request_id} failed ({event.error.code}): {event.error.message}")
+        event = job.published_event
+        if event is None or event.video is None:
+            failed = job.final_event
+            if failed is not None and failed.error is not None:
+                raise NotArchived(f"job {request_id} failed ({failed.error.code}): {failed.error.message}")
             raise NotArchived(f"job {request_id} has no archived video yet (state {job.state})")
         return event
 
@@ -351,8 +352,8 @@ class JobHandle:
         while True:
             job = self.record()
             on_update(job)
-            if job is not None and job.state.final and job.final_event is not None and job.event_published:
-                return job.final_event
+            if job is not None and job.published_event is not None:
+                return job.published_event
             if time.monotonic() >= deadline:
                 state = job.state if job is not None else "not yet read by the stack, or held by the credit budget"
                 raise WaitTimedOut(f"job {self.request_id} has no final event after {timeout:.0f} s ({state})")

@@ -70,6 +70,11 @@ class Job:
             return None
         return datetime.fromisoformat(self.provider.expired_at.replace("Z", "+00:00"))
 
+    @property
+    def published_event(self) -> VideoEvent | None:
+        """The final event, once it is published (what a subscriber has seen)."""
+        return self.final_event if self.state.final and self.event_published else None
+
     def lease_expired(self, now: datetime) -> bool:
         return self.lease_until is None or self.lease_until <= now
 

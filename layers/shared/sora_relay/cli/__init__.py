@@ -99,9 +99,7 @@ def _user_command(function: Command) -> Command:
         session = Session(stack, as_json)
         try:
             function(session, **arguments)
-        except StackNotFound as error:
-            _fail(session, EXIT_NOT_FOUND, str(error))
-        except (JobNotFound, NotArchived) as error:
+        except (StackNotFound, JobNotFound, NotArchived) as error:
             _fail(session, EXIT_NOT_FOUND, str(error))
         except WaitTimedOut as error:
             _fail(session, EXIT_TIMED_OUT, str(error))
@@ -267,6 +265,7 @@ def _print_result(result: dict[str, Any]) -> None:
 def submit_many(session: Session, requests_file: Any, wait: bool, download_dir: Path | None, timeout: float) -> None:
     """Send one request per line of FILE.jsonl (- for standard input), ten to an SQS batch."""
     bodies: list[dict[str, Any]] = []
+    line_of: list[int] = []  # each body's line number
     unreadable: list[tuple[int, str]] = []
     for number, line in enumerate(requests_file, 1):
         if not line.strip():
@@ -279,9 +278,8 @@ def submit_many(session: Session, requests_file: Any, wait: bool, download_dir: 
         if not isinstance(body, dict):
             unreadable.append((number, "not a JSON object"))
             continue
-        body["_line"] = number
         bodies.append(body)
-    line_of = [body.pop("_line") for body in bodies]
+        line_of.append(number)
     with _progress() as progress:
         task = progress.add_task("sending", total=len(bodies))
         handles, rejected = session.relay.send_many(bodies, on_sent=lambda n: progress.advance(task, n))
@@ -314,8 +312,8 @@ def _follow_many(handles: list[JobHandle], timeout: float) -> list[VideoEvent]:
                 if handle.request_id in finished:
                     continue
                 record = handle.record()
-                if record is not None and record.state.final and record.final_event and record.event_published:
-                    finished[handle.request_id] = record.final_event
+                if record is not None and record.published_event is not None:
+                    finished[handle.request_id] = record.published_event
             failed = sum(1 for event in finished.values() if event.error)
             progress.update(task, completed=len(finished), description=f"generating ({failed} failed)")
             if len(finished) < len(handles):
