@@ -84,6 +84,14 @@ class Stack:
         arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         return {"Records": [sqs_record(message, arn) for message in answer.get("Messages", [])]}
 
+    def deliver(self, handler: Handler) -> list[str]:
+        """One delivery of what is on the request queue to `handler`; returns the failed message ids."""
+        event = self.receive(self.request_queue_url)
+        answer = handler(event, lambda_context())
+        failures = [item["itemIdentifier"] for item in answer["batchItemFailures"]]
+        self.delete(self.request_queue_url, event, failures)
+        return failures
+
     def delete(self, queue_url: str, event: dict[str, Any], failures: list[str]) -> None:
         """Delete what the handler did not report as failed, as the event source mapping does."""
         for record in event["Records"]:

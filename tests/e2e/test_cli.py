@@ -11,19 +11,9 @@ from pathlib import Path
 
 import boto3
 import httpx
-import pytest
 
-from sora_relay.local.stack import STACK_NAME, LocalStack, Provider
+from sora_relay.local.stack import STACK_NAME, LocalStack
 from sora_relay.simulator.server import SAMPLE_MP4
-
-from ..conftest import TEMPLATE
-
-
-@pytest.fixture(scope="module")
-def local_stack(module_simulator) -> Iterator[LocalStack]:
-    provider = Provider(module_simulator.base_url, module_simulator.api_key)
-    with LocalStack(TEMPLATE, provider, schedule_interval=0.3, parameters={"PollIntervalSeconds": "1"}) as stack:
-        yield stack
 
 
 def command(*arguments: str) -> list[str]:

@@ -2,26 +2,14 @@
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
-import pytest
 from rich.console import Console
 
 from sora_relay.local.run import PlannedRequest, run
-from sora_relay.local.stack import LocalStack, Provider
 from sora_relay.simulator import Fault
 from sora_relay.simulator.server import SAMPLE_MP4
-
-from ..conftest import TEMPLATE
-
-
-@pytest.fixture(scope="module")
-def local_stack(module_simulator) -> Iterator[LocalStack]:
-    provider = Provider(module_simulator.base_url, module_simulator.api_key)
-    with LocalStack(TEMPLATE, provider, schedule_interval=0.3, parameters={"PollIntervalSeconds": "1"}) as stack:
-        yield stack
 
 
 def request(expect: str, **body: object) -> PlannedRequest:

@@ -8,7 +8,7 @@ import pytest
 from sora_relay.adapters.dynamodb import DynamoCreditLedger
 from sora_relay.ports import DayLedger
 
-from ..conftest import lambda_context, load_function
+from ..conftest import load_function
 
 DAY = date(2026, 11, 23)
 
@@ -50,17 +50,11 @@ def test_submit_function_holds_requests_once_the_budget_is_spent(stack, simulato
     monkeypatch.setenv("SUBMIT_CONCURRENCY", "1")
     submit = load_function("SubmitFunction")
     stack.send_request({"request_id": "budget-first", "prompt": "a fox"})
-    deliver(stack, submit)
+    assert stack.deliver(submit) == []
     stack.send_request({"request_id": "budget-second", "prompt": "a fox"})
     stack.send_request({"request_id": "budget-third", "prompt": "a fox"})
-    deliver(stack, submit)
+    assert stack.deliver(submit) == []
     assert len(simulator.submissions()) == 2
     queue = stack.sqs.get_queue_attributes(QueueUrl=stack.request_queue_url, AttributeNames=["All"])["Attributes"]
     assert (queue["ApproximateNumberOfMessages"], queue["ApproximateNumberOfMessagesDelayed"]) == ("0", "1")
     assert stack.events() == []
-
-
-def deliver(stack, submit) -> None:
-    event = stack.receive(stack.request_queue_url)
-    assert submit(event, lambda_context()) == {"batchItemFailures": []}
-    stack.delete(stack.request_queue_url, event, [])

@@ -12,18 +12,9 @@ def submit():
     return load_function("SubmitFunction")
 
 
-def deliver(stack, submit) -> list[str]:
-    """One delivery of what is on the request queue; returns the failed message ids."""
-    event = stack.receive(stack.request_queue_url)
-    answer = submit(event, lambda_context())
-    failures = [item["itemIdentifier"] for item in answer["batchItemFailures"]]
-    stack.delete(stack.request_queue_url, event, failures)
-    return failures
-
-
 def test_request_is_submitted_and_recorded(stack, simulator, submit) -> None:
     stack.send_request(REQUEST)
-    assert deliver(stack, submit) == []
+    assert stack.deliver(submit) == []
     [generation] = simulator.submissions()
     assert generation.fields["prompt"] == "a fox in the snow"
     job = stack.job("ad-1")
@@ -52,7 +43,7 @@ def test_message_delivered_three_times_submits_once(stack, simulator, submit) ->
 )
 def test_invalid_message_gets_its_invalid_request_event_and_is_consumed(stack, simulator, submit, body, field) -> None:
     stack.send_request(body)
-    assert deliver(stack, submit) == []
+    assert stack.deliver(submit) == []
     [event] = stack.events()
     assert event["body"]["event"] == "video.failed"
     assert event["body"]["error"]["code"] == "invalid_request"
@@ -64,7 +55,7 @@ def test_invalid_message_gets_its_invalid_request_event_and_is_consumed(stack, s
 
 def test_message_that_is_not_json_fails_under_its_message_id(stack, simulator, submit) -> None:
     message_id = stack.send_request("this is not json")
-    deliver(stack, submit)
+    stack.deliver(submit)
     [event] = stack.events()
     assert event["body"]["request_id"] == message_id
     assert event["body"]["event_id"] == f"{message_id}:video.failed"
@@ -80,7 +71,7 @@ def test_rate_limit_then_success_submits_once_and_sets_the_redelivery_delay(stac
     stack.sqs.change_message_visibility(
         QueueUrl=stack.request_queue_url, ReceiptHandle=event["Records"][0]["receiptHandle"], VisibilityTimeout=0
     )
-    assert deliver(stack, submit) == []
+    assert stack.deliver(submit) == []
     assert len(simulator.submissions()) == 1
     assert stack.job("ad-1")["state"]["S"] == "submitted"
 
@@ -88,7 +79,7 @@ def test_rate_limit_then_success_submits_once_and_sets_the_redelivery_delay(stac
 def test_refusal_ends_as_provider_rejected_with_request_and_metadata(stack, simulator, submit) -> None:
     simulator.inject("submit", Fault(status=400))
     stack.send_request(REQUEST)
-    assert deliver(stack, submit) == []
+    assert stack.deliver(submit) == []
     [event] = stack.events()
     body = event["body"]
     assert body["error"]["code"] == "provider_rejected"
@@ -108,7 +99,7 @@ def test_one_bad_record_does_not_fail_the_batch(stack, simulator, submit) -> Non
     simulator.inject("submit", Fault(status=503))
     stack.send_request({**REQUEST, "request_id": "first"})
     stack.send_request({**REQUEST, "request_id": "second"})
-    failures = deliver(stack, submit)
+    failures = stack.deliver(submit)
     assert len(failures) == 1
     assert len(simulator.submissions()) == 1
 
@@ -116,9 +107,9 @@ def test_one_bad_record_does_not_fail_the_batch(stack, simulator, submit) -> Non
 def test_api_key_never_reaches_logs_or_events(stack, simulator, submit, captured_logs) -> None:
     simulator.inject("submit", Fault(status=401))
     stack.send_request(REQUEST)
-    deliver(stack, submit)
+    stack.deliver(submit)
     stack.send_request({**REQUEST, "request_id": "bad", "duration": 3})
-    deliver(stack, submit)
+    stack.deliver(submit)
     logs = captured_logs.getvalue()
     assert "refused the API key" in logs
     assert API_KEY not in logs
@@ -128,14 +119,14 @@ def test_api_key_never_reaches_logs_or_events(stack, simulator, submit, captured
 def test_reference_file_from_an_allowed_bucket_is_uploaded_with_the_submission(stack, simulator, submit) -> None:
     stack.s3.put_object(Bucket=stack.bucket, Key="refs/style.png", Body=b"\x89PNG", ContentType="image/png")
     stack.send_request({**REQUEST, "files": [f"s3://{stack.bucket}/refs/style.png"]})
-    assert deliver(stack, submit) == []
+    assert stack.deliver(submit) == []
     [generation] = simulator.submissions()
     assert generation.file_names == ["style.png"]
 
 
 def test_reference_file_from_another_bucket_is_an_invalid_request(stack, simulator, submit) -> None:
     stack.send_request({**REQUEST, "files": ["s3://someone-elses-bucket/style.png"]})
-    deliver(stack, submit)
+    stack.deliver(submit)
     [event] = stack.events()
     assert event["body"]["error"]["code"] == "invalid_request"
     assert event["body"]["error"]["message"].startswith("files[0]: bucket someone-elses-bucket")
@@ -146,6 +137,6 @@ def test_records_of_a_batch_are_submitted_concurrently(stack, simulator, submit)
     simulator.latency = 0.2
     for number in range(5):
         stack.send_request({**REQUEST, "request_id": f"c-{number}"})
-    assert deliver(stack, submit) == []
+    assert stack.deliver(submit) == []
     assert len(simulator.submissions()) == 5
     assert simulator.most_submissions_at_once >= 2
