@@ -121,10 +121,15 @@ class CrashDrill:
                 in_process=True,
                 drive=False,
                 parameters={"PollIntervalSeconds": "30"},
-                # One submission, status call and part at a time: the k-th call is the same call
-                # every run. (With several submissions in flight, a crash in one thread also ends
-                # the others: each of those is in the paid window too.)
-                environment={"SUBMIT_CONCURRENCY": "1", "POLL_CONCURRENCY": "1", "ARCHIVE_CONCURRENCY": "1"},
+                # One submission, job check and part at a time, and one index shard: the k-th call
+                # is the same call every run. (With several submissions in flight, a crash in one
+                # thread also ends the others: each of those is in the paid window too.)
+                environment={
+                    "SUBMIT_CONCURRENCY": "1",
+                    "POLL_CONCURRENCY": "1",
+                    "POLL_SHARDS": "1",
+                    "ARCHIVE_CONCURRENCY": "1",
+                },
             )
         )
         wiring.reset(clock=self.clock, on_outbound_call=self.injector)

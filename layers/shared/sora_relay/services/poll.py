@@ -73,9 +73,10 @@ class PollService:
         outcomes: Counter[Outcome] = Counter()
         # `concurrency` bounds the status calls in flight (the provider's limit), not the
         # workers: twice as many, so that a job's write to the table never holds a call's place.
+        # One call at a time means one job at a time: a sweep whose calls come in a set order.
         status_calls = threading.BoundedSemaphore(self.concurrency)
         check = functools.partial(self._check_guarded, status_calls=status_calls)
-        with ThreadPoolExecutor(max_workers=2 * self.concurrency) as pool:
+        with ThreadPoolExecutor(max_workers=2 * self.concurrency if self.concurrency > 1 else 1) as pool:
             checking: list[Future[Outcome]] = []  # the round of pages read before this one
             while starts and (not checking or has_time()):
                 reading: list[Future[Outcome]] = []
