@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from sora_relay.faults.crash import CrashDrill, RunResult
-from sora_relay.faults.suites import PROVIDER_FAULTS, crash_points, quiet
+from sora_relay.faults.suites import PROVIDER_FAULTS, crash_points, quiet, run_lossy
 
 from ..conftest import TEMPLATE
 
@@ -37,10 +37,10 @@ def test_crashes_reach_every_kind_of_call(crash_runs) -> None:
     assert {"dynamodb.PutItem", "http.POST", "http.GET", "sns.Publish", "sqs.SendMessage", "s3.PutObject"} <= calls
 
 
-def test_duplicate_submissions_happen_only_in_the_paid_window(crash_runs) -> None:
-    duplicated = [r for r in crash_runs if r.duplicate_submissions]
-    assert duplicated
-    assert all(r.in_paid_window and r.duplicate_submissions == 1 for r in duplicated)
+def test_crashes_in_the_paid_window_pay_once(crash_runs) -> None:
+    in_window = [r for r in crash_runs if r.in_paid_window]
+    assert len(in_window) == 2  # right after each of the two submissions
+    assert [r.duplicate_submissions for r in crash_runs] == [0] * len(crash_runs)
 
 
 @pytest.mark.parametrize("fault", sorted(PROVIDER_FAULTS))
@@ -49,3 +49,11 @@ def test_provider_fault_changes_no_outcome(drill, fault: str) -> None:
         result = drill.run(provider_faults=PROVIDER_FAULTS[fault])
     assert result.problems == []
     assert result.duplicate_submissions == 0
+
+
+def test_lost_answers_and_crashes_after_accepting_pay_once_per_request(drill) -> None:
+    with quiet():
+        row, result = run_lossy(drill, seed=7)
+    assert result.problems == []
+    assert row.faults >= 10  # of about 2 x 35 % of 20 submissions, some answers lost and some invocations killed
+    assert len(drill.simulator.submissions(prompt=f"run{drill.runs}: scene 0")) == 2

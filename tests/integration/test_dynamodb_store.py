@@ -81,3 +81,27 @@ def test_finished_job_gets_a_time_to_live(stack, store) -> None:
     store.save(store.get("ad-1").moved(NOW, state=JobState.FAILED))
     expires_at = int(stack.job("ad-1")["expires_at"]["N"])
     assert expires_at == int((NOW + timedelta(days=30)).timestamp())
+
+
+def test_attempt_round_trips_through_the_table(store) -> None:
+    original = job("ad-1")
+    store.create(original)
+    attempt = original.moved(NOW, attempt_started_at=NOW, attempt_reserved=37.5)
+    store.save(attempt)
+    assert store.get("ad-1") == attempt
+
+
+def test_generation_is_owned_by_the_first_request_that_claims_it(store) -> None:
+    assert store.own_generation("sora_1", "ad-1")
+    assert not store.own_generation("sora_1", "ad-2")
+
+
+def test_claiming_an_owned_generation_again_for_its_owner_succeeds(store) -> None:
+    store.own_generation("sora_1", "ad-1")
+    assert store.own_generation("sora_1", "ad-1")
+
+
+def test_generation_owners_are_not_listed_as_jobs(store) -> None:
+    store.create(job("ad-1"))
+    store.own_generation("sora_1", "ad-1")
+    assert [j.request_id for j in store.scan()] == ["ad-1"]

@@ -1,11 +1,21 @@
+import time
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from sora_relay.adapters.geminigen import GeminiGenClient, make_http_client
+from sora_relay.adapters.geminigen import (
+    HISTORY_PAGE_SIZE,
+    HISTORY_PAGES,
+    GeminiGenClient,
+    make_http_client,
+    make_submit_client,
+)
 from sora_relay.ports import ReferenceFile
-from sora_relay.provider import Accepted, ProviderUnavailable, Rejected, RetryLater
+from sora_relay.provider import Accepted, MaybeTaken, ProviderUnavailable, Rejected, RetryLater
 from sora_relay.request import VideoRequest
 from sora_relay.simulator import Fault, GeminiGenSimulator
 
+TIMEOUT = 5.0
 REQUEST = VideoRequest.model_validate_json(
     '{"prompt": "a fox in the snow", "model": "sora-2-pro", "duration": 15, "resolution": "large"}'
 )
@@ -17,7 +27,7 @@ def client(simulator: GeminiGenSimulator) -> GeminiGenClient:
 
 
 def test_submission_is_multipart_with_the_provider_field_names(client, simulator) -> None:
-    outcome = client.submit(REQUEST, [ReferenceFile("ref.png", "image/png", b"\x89PNG")])
+    outcome = client.submit(REQUEST, [ReferenceFile("ref.png", "image/png", b"\x89PNG")], TIMEOUT)
     assert isinstance(outcome, Accepted)
     [generation] = simulator.submissions()
     assert generation.fields == {
@@ -33,52 +43,77 @@ def test_submission_is_multipart_with_the_provider_field_names(client, simulator
 
 def test_refused_request_is_rejected_with_the_provider_reason(client, simulator) -> None:
     simulator.inject("submit", Fault(status=422))
-    outcome = client.submit(REQUEST, [])
+    outcome = client.submit(REQUEST, [], TIMEOUT)
     assert outcome == Rejected(422, "injected HTTP 422")
 
 
 def test_rate_limit_is_retryable_after_retry_after(client, simulator) -> None:
     simulator.inject("submit", Fault(status=429, retry_after="17"))
-    assert client.submit(REQUEST, []) == RetryLater("the provider answered HTTP 429", 17.0)
+    assert client.submit(REQUEST, [], TIMEOUT) == RetryLater("the provider answered HTTP 429", 17.0)
 
 
-@pytest.mark.parametrize("status", [500, 502, 503])
-def test_server_error_is_retryable(client, simulator, status: int) -> None:
+@pytest.mark.parametrize("status", [409, 500, 502, 503, 504])
+def test_server_error_may_have_been_taken(client, simulator, status: int) -> None:
     simulator.inject("submit", Fault(status=status))
-    assert isinstance(client.submit(REQUEST, []), RetryLater)
-    assert simulator.submissions() == []
+    assert client.submit(REQUEST, [], TIMEOUT) == MaybeTaken(f"the provider answered HTTP {status}")
 
 
-def test_slow_answer_is_retryable(simulator) -> None:
-    slow = GeminiGenClient(make_http_client(timeout=0.2), simulator.base_url, lambda: simulator.api_key)
+def test_gateway_error_after_the_provider_took_it_may_have_been_taken(client, simulator) -> None:
+    simulator.inject("submit", Fault(status=504, after_accepting=True))
+    assert isinstance(client.submit(REQUEST, [], TIMEOUT), MaybeTaken)
+    assert len(simulator.submissions()) == 1
+
+
+def test_hang_up_after_the_provider_took_it_may_have_been_taken(client, simulator) -> None:
+    simulator.inject("submit", Fault(reset=True, after_accepting=True))
+    outcome = client.submit(REQUEST, [], TIMEOUT)
+    assert isinstance(outcome, MaybeTaken)
+    assert "answer was lost" in outcome.reason
+    assert len(simulator.submissions()) == 1
+
+
+def test_slow_answer_may_have_been_taken(client, simulator) -> None:
     simulator.inject("submit", Fault(delay=0.5, status=503))
-    assert slow.submit(REQUEST, []) == RetryLater("the provider did not answer in time")
+    outcome = client.submit(REQUEST, [], 0.2)
+    assert outcome == MaybeTaken("the submission was sent but its answer was lost (no answer in time)")
+
+
+def test_trickled_answer_ends_at_the_whole_call_deadline(client, simulator) -> None:
+    simulator.inject("submit", Fault(trickle=0.05))
+    started = time.monotonic()
+    outcome = client.submit(REQUEST, [], 0.5)
+    assert isinstance(outcome, MaybeTaken)
+    assert time.monotonic() - started < 2
 
 
 def test_wrong_key_waits_for_the_operator(simulator) -> None:
     wrong = GeminiGenClient(make_http_client(), simulator.base_url, lambda: "wrong")
-    outcome = wrong.submit(REQUEST, [])
+    outcome = wrong.submit(REQUEST, [], TIMEOUT)
     assert isinstance(outcome, RetryLater)
     assert "API key" in outcome.reason
     assert "wrong" not in outcome.reason
 
 
-def test_unreadable_success_is_never_sent_again(client, simulator) -> None:
+def test_unreadable_success_may_have_been_taken(client, simulator) -> None:
     simulator.inject("submit", Fault(malformed=True))
-    outcome = client.submit(REQUEST, [])
-    assert isinstance(outcome, Rejected)
-    assert "not resubmitted" in outcome.message
+    assert client.submit(REQUEST, [], TIMEOUT) == MaybeTaken("the provider's answer (HTTP 200) could not be read")
 
 
-def test_unreachable_provider_is_retryable() -> None:
+def test_unreachable_provider_was_not_sent_anything() -> None:
     # Nothing listens on the discard port of loopback.
-    gone = GeminiGenClient(make_http_client(connect_retries=0), "http://127.0.0.1:9", lambda: "key")
-    assert isinstance(gone.submit(REQUEST, []), RetryLater)
+    gone = GeminiGenClient(
+        make_http_client(connect_retries=0),
+        "http://127.0.0.1:9",
+        lambda: "key",
+        submit_client=lambda: make_submit_client(connect_retries=0),
+    )
+    outcome = gone.submit(REQUEST, [], TIMEOUT)
+    assert outcome == RetryLater("could not reach the provider (ConnectError)")
 
 
 def test_status_of_a_running_generation(client, simulator) -> None:
     simulator.generation_seconds = 60
-    outcome = client.submit(REQUEST, [])
+    outcome = client.submit(REQUEST, [], TIMEOUT)
     assert isinstance(outcome, Accepted)
     record = client.status(outcome.record.uuid)
     assert record.status == 1
@@ -86,7 +121,7 @@ def test_status_of_a_running_generation(client, simulator) -> None:
 
 
 def test_status_of_a_finished_generation_has_its_address(client, simulator) -> None:
-    outcome = client.submit(REQUEST, [])
+    outcome = client.submit(REQUEST, [], TIMEOUT)
     assert isinstance(outcome, Accepted)
     record = client.status(outcome.record.uuid)
     assert record.ready
@@ -95,7 +130,7 @@ def test_status_of_a_finished_generation_has_its_address(client, simulator) -> N
 
 def test_status_2_before_the_address_is_not_ready(client, simulator) -> None:
     simulator.address_delay_checks = 1
-    outcome = client.submit(REQUEST, [])
+    outcome = client.submit(REQUEST, [], TIMEOUT)
     assert isinstance(outcome, Accepted)
     assert not client.status(outcome.record.uuid).ready
     assert client.status(outcome.record.uuid).ready
@@ -114,9 +149,9 @@ def test_unreadable_status_answer_is_unavailable(client, simulator) -> None:
         client.status("sora_x")
 
 
-def test_connection_reset_on_submit_is_retryable(client, simulator) -> None:
+def test_connection_reset_before_taking_may_still_have_been_taken(client, simulator) -> None:
     simulator.inject("submit", Fault(reset=True))
-    assert isinstance(client.submit(REQUEST, []), RetryLater)
+    assert isinstance(client.submit(REQUEST, [], TIMEOUT), MaybeTaken)
     assert simulator.submissions() == []
 
 
@@ -132,3 +167,47 @@ def test_unexpected_status_answer_is_read_as_still_running(client, simulator) ->
     assert record.status is None
     assert not record.ready
     assert not record.failed
+
+
+def test_history_lists_the_generations_since_a_moment(client, simulator) -> None:
+    first = client.submit(REQUEST, [], TIMEOUT)
+    since = datetime.now(UTC)
+    time.sleep(0.01)
+    second = client.submit(REQUEST, [], TIMEOUT)
+    assert isinstance(first, Accepted)
+    assert isinstance(second, Accepted)
+    assert [g.uuid for g in client.recent_generations(since)] == [second.record.uuid]
+
+
+def test_history_record_says_what_was_asked_for(client, simulator) -> None:
+    client.submit(REQUEST, [], TIMEOUT)
+    [generation] = client.recent_generations(datetime.now(UTC) - timedelta(minutes=1))
+    assert generation.may_be(REQUEST)
+    assert not generation.may_be(REQUEST.model_copy(update={"prompt": "a wolf"}))
+
+
+def test_history_is_read_page_by_page_back_to_the_moment(client, simulator) -> None:
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    for _ in range(HISTORY_PAGE_SIZE + 5):
+        simulator._submit({"prompt": "a fox"}, [])
+    assert len(client.recent_generations(since)) == HISTORY_PAGE_SIZE + 5
+    assert simulator.requests.count(("GET", "/uapi/v1/histories")) == 2
+
+
+def test_history_too_long_to_reach_the_moment_is_unavailable(client, simulator) -> None:
+    for _ in range(HISTORY_PAGE_SIZE * HISTORY_PAGES):
+        simulator._submit({"prompt": "a fox"}, [])
+    with pytest.raises(ProviderUnavailable, match="more than"):
+        client.recent_generations(datetime.now(UTC) - timedelta(minutes=1))
+
+
+def test_history_that_fails_is_unavailable(client, simulator) -> None:
+    simulator.inject("history", Fault(status=502))
+    with pytest.raises(ProviderUnavailable, match="HTTP 502"):
+        client.recent_generations(datetime.now(UTC))
+
+
+def test_history_that_cannot_be_read_is_unavailable(client, simulator) -> None:
+    simulator.inject("history", Fault(answer={"success": True, "result": [{"id": 1}]}))
+    with pytest.raises(ProviderUnavailable, match="could not be read"):
+        client.recent_generations(datetime.now(UTC))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -13,7 +13,7 @@ from sora_relay.adapters.dynamodb import shard_of
 from sora_relay.events import VideoEvent, VideoObject
 from sora_relay.jobs import Job
 from sora_relay.ports import DayLedger, DuePage, ReferenceFile, StaleJob
-from sora_relay.provider import Accepted, GenerationRecord, ProviderUnavailable, SubmitOutcome
+from sora_relay.provider import Accepted, GenerationRecord, MaybeTaken, ProviderUnavailable, SubmitOutcome
 from sora_relay.request import VideoRequest
 from sora_relay.services.archive import ArchiveService
 from sora_relay.services.budget import CreditBudget
@@ -31,7 +31,10 @@ class MemoryJobStore:
 
     def __init__(self) -> None:
         self.jobs: dict[str, Job] = {}
+        self.owners: dict[str, str] = {}  # a provider generation's uuid: the request_id it is for
+        # The next save that `fail_save_when` picks raises this.
         self.fail_next_save: Exception | None = None
+        self.fail_save_when: Callable[[Job], bool] = lambda job: True
 
     def create(self, job: Job) -> bool:
         if job.request_id in self.jobs:
@@ -43,7 +46,7 @@ class MemoryJobStore:
         return self.jobs.get(request_id)
 
     def save(self, job: Job) -> None:
-        if self.fail_next_save is not None:
+        if self.fail_next_save is not None and self.fail_save_when(job):
             error, self.fail_next_save = self.fail_next_save, None
             raise error
         if self.jobs[job.request_id].version != job.version - 1:
@@ -54,6 +57,9 @@ class MemoryJobStore:
         if self.jobs[job.request_id].version != job.version:
             raise StaleJob(job.request_id)
         del self.jobs[job.request_id]
+
+    def own_generation(self, uuid: str, request_id: str) -> bool:
+        return self.owners.setdefault(uuid, request_id) == request_id
 
     def next_due(self, shard: int) -> datetime | None:
         times = [j.next_check_at for j in self.jobs.values() if j.next_check_at is not None]
@@ -82,18 +88,68 @@ def index_key(job: Job) -> tuple[datetime, str]:
     return (job.next_check_at, job.request_id)
 
 
+@dataclass(frozen=True)
+class TakenThenLost:
+    """A submit outcome for the fake: the provider takes the generation (it is in the history,
+    and paid), and its answer is lost as `answer`."""
+
+    answer: SubmitOutcome = field(default_factory=lambda: MaybeTaken("the provider answered HTTP 504"))
+
+
 @dataclass
 class FakeProvider:
-    outcomes: list[SubmitOutcome] = field(default_factory=list)
+    """Every accepted submission is a generation in the account's history (`history`, oldest
+    first), with a uuid of its own: `sora_abc` for the first, then `sora_1`, `sora_2`..."""
+
+    clock: ManualClock
+    outcomes: list[SubmitOutcome | TakenThenLost] = field(default_factory=list)
     records: list[GenerationRecord | ProviderUnavailable] = field(default_factory=list)
     submitted: list[VideoRequest] = field(default_factory=list)
     status_calls: list[str] = field(default_factory=list)
+    history: list[GenerationRecord] = field(default_factory=list)
+    history_failures: list[ProviderUnavailable] = field(default_factory=list)
+    history_reads: int = 0
+    timeouts: list[float] = field(default_factory=list)
+    # Raised once the next submission is taken: the invocation dies with the answer in hand.
+    die_after_taking: BaseException | None = None
 
-    def submit(self, request: VideoRequest, files: Sequence[ReferenceFile]) -> SubmitOutcome:
+    def submit(self, request: VideoRequest, files: Sequence[ReferenceFile], timeout: float) -> SubmitOutcome:
         self.submitted.append(request)
-        if self.outcomes:
-            return self.outcomes.pop(0)
-        return Accepted(record(status=1))
+        self.timeouts.append(timeout)
+        outcome = self.outcomes.pop(0) if self.outcomes else Accepted(record(status=1))
+        if self.die_after_taking is not None:
+            self._take(request, record(status=1))
+            error, self.die_after_taking = self.die_after_taking, None
+            raise error
+        if isinstance(outcome, TakenThenLost):
+            self._take(request, record(status=1))
+            return outcome.answer
+        if isinstance(outcome, Accepted):
+            return Accepted(self._take(request, outcome.record))
+        return outcome
+
+    def _take(self, request: VideoRequest, answer: GenerationRecord) -> GenerationRecord:
+        taken = {generation.uuid for generation in self.history}
+        uuid = answer.uuid if answer.uuid not in taken else f"sora_{len(self.history)}"
+        generation = answer.model_copy(
+            update={
+                "uuid": uuid,
+                "created_at": self.clock(),
+                "input_text": request.prompt,
+                "model_name": request.model.value,
+                "duration": request.duration,
+                "resolution": request.resolution.value,
+                "aspect_ratio": request.aspect_ratio.value,
+            }
+        )
+        self.history.append(generation)
+        return generation
+
+    def recent_generations(self, since: datetime) -> list[GenerationRecord]:
+        self.history_reads += 1
+        if self.history_failures:
+            raise self.history_failures.pop(0)
+        return [g for g in reversed(self.history) if g.created_at is None or g.created_at >= since]
 
     def status(self, uuid: str) -> GenerationRecord:
         self.status_calls.append(uuid)
@@ -211,7 +267,7 @@ class World:
 
     clock: ManualClock = field(default_factory=lambda: ManualClock(START))
     store: MemoryJobStore = field(default_factory=MemoryJobStore)
-    provider: FakeProvider = field(default_factory=FakeProvider)
+    provider: FakeProvider = field(init=False)
     files: FakeFiles = field(default_factory=FakeFiles)
     publisher: FakePublisher = field(default_factory=FakePublisher)
     request_queue: FakeRequestQueue = field(default_factory=FakeRequestQueue)
@@ -224,6 +280,9 @@ class World:
     daily_credit_budget: float | None = None
 
     record = staticmethod(record)
+
+    def __post_init__(self) -> None:
+        self.provider = FakeProvider(self.clock)
 
     @property
     def finisher(self) -> Finisher:

@@ -98,7 +98,7 @@ def test_redelivery_after_retryable_answer_submits_again(world) -> None:
 
 
 def test_claim_held_by_a_live_invocation_is_not_submitted_again(world) -> None:
-    world.store.fail_next_save = RuntimeError("the container died after the provider call")
+    world.provider.die_after_taking = RuntimeError("the container died after the provider call")
     with pytest.raises(RuntimeError):
         world.submitter.handle(message(REQUEST))
     result = world.submitter.handle(message(REQUEST, receive_count=2))
@@ -107,8 +107,9 @@ def test_claim_held_by_a_live_invocation_is_not_submitted_again(world) -> None:
 
 
 def test_claim_whose_lease_ran_out_is_taken_over(world) -> None:
-    world.provider.outcomes = [RetryLater("HTTP 503")]
+    world.provider.outcomes = [RetryLater("HTTP 429")]
     world.store.fail_next_save = RuntimeError("the release was lost")
+    world.store.fail_save_when = lambda job: job.attempt_started_at is None
     with pytest.raises(RuntimeError):
         world.submitter.handle(message(REQUEST))
     world.clock.advance(world.policy.claim_lease + timedelta(seconds=1))

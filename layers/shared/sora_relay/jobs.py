@@ -41,6 +41,10 @@ class Job:
     request: VideoRequest | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     lease_until: datetime | None = None
+    # Set from just before a submission until the provider's answer is known: whoever takes
+    # the claim over must first look in the account's history for what the attempt made.
+    attempt_started_at: datetime | None = None
+    attempt_reserved: float = 0  # the credits the attempt reserved in the daily budget
     provider: ProviderSummary | None = None
     submitted_at: datetime | None = None
     progress: int = 0

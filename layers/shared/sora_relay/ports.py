@@ -43,6 +43,11 @@ class JobStore(Protocol):
     def delete(self, job: Job) -> None:
         """Remove a job exactly as read; raises StaleJob if it moved since."""
 
+    def own_generation(self, uuid: str, request_id: str) -> bool:
+        """Make the provider's generation `uuid` this request's, unless another request's it is
+        already (a conditional write: one generation is never two jobs'). True when it is this
+        request's now, including when it was before."""
+
 
 @dataclass(frozen=True)
 class ReferenceFile:
@@ -64,10 +69,15 @@ class ReferenceFiles(Protocol):
 
 
 class Provider(Protocol):
-    def submit(self, request: VideoRequest, files: Sequence[ReferenceFile]) -> SubmitOutcome: ...
+    def submit(self, request: VideoRequest, files: Sequence[ReferenceFile], timeout: float) -> SubmitOutcome:
+        """One submission, over within `timeout` seconds whatever the provider does."""
 
     def status(self, uuid: str) -> GenerationRecord:
         """Raises ProviderUnavailable when no usable answer came."""
+
+    def recent_generations(self, since: datetime) -> list[GenerationRecord]:
+        """The account's generations created since `since` (and those whose time is not stated).
+        Raises ProviderUnavailable when the history cannot be read that far back."""
 
 
 class MediaGone(Exception):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sora_relay.request import VideoRequest
 
 # Where public clients find the finished video's address, in the order they are tried.
 _VIDEO_URL_PLACES = ("video_url", "media_url", "generate_result")
@@ -34,6 +36,13 @@ class GenerationRecord(BaseModel):
     estimated_credit: int | float | None = None
     media_type: str | None = None
     video_url: str | None = None
+    # What the account's history list tells about each generation: what it was asked for, and when.
+    created_at: datetime | None = None
+    input_text: str | None = None
+    model_name: str | None = None
+    duration: int | None = None
+    resolution: str | None = None
+    aspect_ratio: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -46,7 +55,7 @@ class GenerationRecord(BaseModel):
                 break
         return {**raw, "video_url": _find_video_url(raw)}
 
-    @field_validator("status", "status_percentage", mode="before")
+    @field_validator("status", "status_percentage", "duration", mode="before")
     @classmethod
     def _number_or_unknown(cls, value: Any) -> int | None:
         # A status we cannot read means "still running": never end a job on a guess.
@@ -58,20 +67,33 @@ class GenerationRecord(BaseModel):
             return int(value)
         return None
 
-    @field_validator("id", "estimated_credit", "error_code", "error_message", "media_type", mode="before")
+    @field_validator(
+        "id",
+        "estimated_credit",
+        "error_code",
+        "error_message",
+        "media_type",
+        "input_text",
+        "model_name",
+        "resolution",
+        "aspect_ratio",
+        mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value in ("", None) else value
 
-    @field_validator("expired_at", mode="before")
+    @field_validator("expired_at", "created_at", mode="before")
     @classmethod
     def _unreadable_time_is_none(cls, value: Any) -> Any:
         if not isinstance(value, str) or not value:
             return None
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return None
+        # A time without a zone is taken as UTC, the zone of every time the provider states.
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
     @property
     def failed(self) -> bool:
@@ -81,6 +103,19 @@ class GenerationRecord(BaseModel):
     def ready(self) -> bool:
         """Completed with an address: status 2 can come before the address does."""
         return self.status == GenerationStatus.COMPLETED and bool(self.video_url)
+
+    def may_be(self, request: VideoRequest) -> bool:
+        """Whether this generation could be the one `request` asked for: the same prompt and model,
+        and the same settings where the record states them (not every record does; a setting it
+        leaves out cannot tell two requests apart)."""
+        if self.input_text != request.prompt or self.model_name != request.model.value:
+            return False
+        stated = {
+            (self.duration, request.duration),
+            (self.resolution, request.resolution.value),
+            (self.aspect_ratio, request.aspect_ratio.value),
+        }
+        return all(theirs is None or theirs == ours for theirs, ours in stated)
 
     def failure_message(self) -> str:
         detail = ": ".join(part for part in (self.error_code, self.error_message) if part)
@@ -115,13 +150,32 @@ class Rejected:
 
 @dataclass(frozen=True)
 class RetryLater:
-    """Not accepted this time (429, 5xx, timeout, network); the same request may go again."""
+    """Not taken, for sure (never sent, or refused for now: 408, 425, 429, a refused key); the
+    same request may go again."""
 
     reason: str
     retry_after: float | None = None
 
 
-SubmitOutcome = Accepted | Rejected | RetryLater
+@dataclass(frozen=True)
+class MaybeTaken:
+    """The request may have reached the provider and been accepted, but no answer says so (a
+    timeout or a hang-up after it was sent, a 5xx or 409, an unreadable 2xx). Sending it again
+    could pay twice: the account's history must say it was not taken first."""
+
+    reason: str
+    retry_after: float | None = None
+
+
+SubmitOutcome = Accepted | Rejected | RetryLater | MaybeTaken
+
+
+class HistoryPage(BaseModel):
+    """One page of the account's history list, newest first."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    records: list[GenerationRecord] = Field(validation_alias=AliasChoices("result", "data", "items"))
 
 
 class ProviderUnavailable(Exception):

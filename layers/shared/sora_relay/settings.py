@@ -39,6 +39,8 @@ class Settings(BaseModel):
     daily_credit_budget: float = Field(alias="DAILY_CREDIT_BUDGET", default=0, ge=0)
     finished_job_ttl_days: int = Field(alias="FINISHED_JOB_TTL_DAYS", default=30, ge=1)
     secret_cache_seconds: int = Field(alias="SECRET_CACHE_SECONDS", default=300, ge=0)
+    # Lambda's own variable.
+    function_memory_mib: int = Field(alias="AWS_LAMBDA_FUNCTION_MEMORY_SIZE", default=512, ge=128)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -16,13 +16,13 @@ from aws_lambda_powertools.utilities import parameters
 from botocore.config import Config
 
 from sora_relay.adapters.dynamodb import DynamoCreditLedger, DynamoJobStore
-from sora_relay.adapters.geminigen import GeminiGenClient, make_http_client
+from sora_relay.adapters.geminigen import GeminiGenClient, make_http_client, make_submit_client
 from sora_relay.adapters.media import ReferenceFetcher, S3VideoArchive, make_media_client, make_reference_client
 from sora_relay.adapters.messaging import SnsEventPublisher, SqsArchiveQueue, SqsRequestQueue, SqsSweepQueue
 from sora_relay.media_policy import MediaPolicy, ReferencePolicy
 from sora_relay.observability import PowertoolsMetrics
 from sora_relay.ports import Clock
-from sora_relay.request import MAX_FILE_BYTES
+from sora_relay.request import MAX_FILE_BYTES, MAX_FILES
 from sora_relay.services.archive import ArchiveService
 from sora_relay.services.budget import CreditBudget
 from sora_relay.services.lifecycle import Finisher
@@ -32,6 +32,8 @@ from sora_relay.settings import Settings
 
 # The SDK's standard retry mode: throttling and transient faults are retried with backoff.
 AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
+# What a submit container needs besides the reference files it holds (runtime, libraries, a batch).
+_SUBMIT_BASE_MIB = 256
 
 
 def utc_now() -> datetime:
@@ -115,8 +117,28 @@ def _api_key() -> str:
     return secret if isinstance(secret, str) else secret.decode()
 
 
+def _submit_client() -> httpx.AsyncClient:
+    client = make_submit_client()
+    observe = _seams.on_outbound_call
+    if observe is not None:
+
+        async def tell(request: httpx.Request) -> None:
+            observe(f"http.{request.method} {request.url.path}")
+
+        client.event_hooks["request"].append(tell)
+    return client
+
+
 def _provider() -> GeminiGenClient:
-    return GeminiGenClient(_observed(make_http_client()), settings().geminigen_base_url, _api_key)
+    return GeminiGenClient(
+        _observed(make_http_client()), settings().geminigen_base_url, _api_key, submit_client=_submit_client
+    )
+
+
+def _reference_slots() -> threading.BoundedSemaphore:
+    """As many requests' reference files at once as the function's memory holds at their largest."""
+    largest_mib = MAX_FILES * MAX_FILE_BYTES // (1024 * 1024)
+    return threading.BoundedSemaphore(max(1, (settings().function_memory_mib - _SUBMIT_BASE_MIB) // largest_mib))
 
 
 def _reference_fetcher() -> ReferenceFetcher:
@@ -141,6 +163,7 @@ def submit_service() -> SubmitService:
             settings().daily_credit_budget or None,
         ),
         request_queue=request_queue(),
+        reference_slots=_reference_slots(),
     )
 
 

@@ -81,6 +81,24 @@ class DynamoJobStore:
             if self.get(job.request_id) is not None:
                 raise StaleJob(job.request_id) from error
 
+    def own_generation(self, uuid: str, request_id: str) -> bool:
+        # `#` is in no request_id: an owner item is never a job.
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "request_id": {"S": f"generation#{uuid}"},
+                    "owner": {"S": request_id},
+                    "expires_at": {"N": str(int((datetime.now(UTC) + self._finished_ttl).timestamp()))},
+                },
+                ConditionExpression="attribute_not_exists(request_id) OR #owner = :me",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":me": {"S": request_id}},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def scan(self, *, updated_since: datetime | None = None) -> Iterator[Job]:
         """Every job (a whole-table read, for people listing their jobs; the functions never scan)."""
         arguments: dict[str, Any] = {
@@ -144,6 +162,8 @@ class DynamoJobStore:
         optional: dict[str, Any] = {
             "request": job.request.model_dump_json() if job.request else None,
             "lease_until": job.lease_until.isoformat() if job.lease_until else None,
+            "attempt_started_at": job.attempt_started_at.isoformat() if job.attempt_started_at else None,
+            "attempt_reserved": _number(job.attempt_reserved) if job.attempt_reserved else None,
             "provider": job.provider.model_dump_json(exclude_none=True) if job.provider else None,
             "submitted_at": job.submitted_at.isoformat() if job.submitted_at else None,
             "progress_at": job.progress_at.isoformat() if job.progress_at else None,
@@ -181,6 +201,8 @@ class DynamoJobStore:
             revision=item["revision"],
             request=VideoRequest.model_validate_json(item["request"]) if "request" in item else None,
             lease_until=moment("lease_until"),
+            attempt_started_at=moment("attempt_started_at"),
+            attempt_reserved=float(item.get("attempt_reserved", 0)),
             provider=ProviderSummary.model_validate_json(item["provider"]) if "provider" in item else None,
             submitted_at=moment("submitted_at"),
             progress_at=moment("progress_at"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import random
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ SUBMIT_CALL = "http.POST /uapi/v1/video-gen/sora"
 # Between two rounds of invocations, more time passes than any lease, retry delay or watchdog.
 ROUND = timedelta(minutes=21)
 MAX_ROUNDS = 12
+# With a third of the answers lost and a third of the invocations killed, a request may take
+# several rounds: each crash also returns the rest of its batch.
+LOSSY_ROUNDS = 40
 
 
 class ContainerDied(BaseException):
@@ -31,22 +35,37 @@ class ContainerDied(BaseException):
 
 @dataclass
 class CrashInjector:
-    """Counts the outbound calls made inside invocations, and kills the one at `crash_at`."""
+    """Counts the outbound calls made inside invocations, and kills the one at `crash_at`, or,
+    with `after_submitting` (a share, drawn from `seed`), the call that follows a submission:
+    the invocation dies with the provider's answer in hand."""
 
     crash_at: int | None = None
+    after_submitting: float = 0.0
+    seed: int = 0
     calls: list[str] = field(default_factory=list)
     crashed_after: list[str] = field(default_factory=list)  # the calls up to and including the crash
+    crashes: int = 0
     _inside: bool = False
     _dead: bool = False
+    _random: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.kill_after_submitting(self.after_submitting, self.seed)
+
+    def kill_after_submitting(self, share: float, seed: int = 0) -> None:
+        self.after_submitting = share
+        self._random = random.Random(seed)  # nosec B311  # which invocations a drill kills
 
     def __call__(self, call: str) -> None:
         if not self._inside:
             return
         if self._dead:  # a dead container makes no more calls
             raise ContainerDied(call)
+        after_a_submission = bool(self.calls) and self.calls[-1] == SUBMIT_CALL
         self.calls.append(call)
-        if len(self.calls) == self.crash_at:
+        if len(self.calls) == self.crash_at or (after_a_submission and self._random.random() < self.after_submitting):
             self._dead = True
+            self.crashes += 1
             self.crashed_after = list(self.calls)
             raise ContainerDied(call)
 
@@ -89,9 +108,9 @@ class RunResult:
 
     @property
     def clean(self) -> bool:
-        duplicates_allowed = self.duplicate_submissions == 0 or self.in_paid_window
-        return duplicates_allowed and not (
-            self.lost_events
+        return not (
+            self.duplicate_submissions
+            or self.lost_events
             or self.conflicting_events
             or self.unexpected_outcomes
             or self.corrupt_objects
@@ -108,7 +127,7 @@ class CrashDrill:
         self.injector = CrashInjector()
         self._template = template
         self._resources = contextlib.ExitStack()
-        self._runs = 0
+        self.runs = 0
         self._returned: list[tuple[str, str]] = []
 
     def __enter__(self) -> CrashDrill:
@@ -141,15 +160,42 @@ class CrashDrill:
 
     def run(self, crash_at: int | None = None, provider_faults: Sequence[tuple[str, Fault]] = ()) -> RunResult:
         """Three requests (one completes, one the provider refuses, one invalid) to their end."""
-        self._runs += 1
+        self.runs += 1
         self.injector.crash_at = crash_at
-        self.injector.calls.clear()
-        self.injector.crashed_after.clear()
         for endpoint, fault in provider_faults:
             self.simulator.inject(endpoint, fault)
-        expectations = self._send_requests(f"run{self._runs}")
+        return self._run_to_the_end(crash_at, self._send_requests(f"run{self.runs}"), MAX_ROUNDS)
+
+    def run_lossy(self, requests: int, *, lost_answers: float, crashes: float, seed: int = 0) -> RunResult:
+        """`requests` requests that complete, in pairs of the same prompt and settings, while the
+        provider loses `lost_answers` of its accepted submissions' answers and `crashes` of the
+        invocations die right after a submission."""
+        self.runs += 1
+        self.injector.crash_at = None
+        self.simulator.lose_answers(lost_answers, seed)
+        self.injector.kill_after_submitting(crashes, seed)
+        prefix = f"run{self.runs}"
+        expectations = [
+            Expectation(
+                f"{prefix}-{index}",
+                json.dumps({"request_id": f"{prefix}-{index}", "prompt": f"{prefix}: scene {index // 2}"}),
+                "video.completed",
+            )
+            for index in range(requests)
+        ]
+        for expectation in expectations:
+            self.stack.send(expectation.body)
+        try:
+            return self._run_to_the_end(None, expectations, LOSSY_ROUNDS)
+        finally:
+            self.simulator.lose_answers(0.0)
+            self.injector.kill_after_submitting(0.0)
+
+    def _run_to_the_end(self, crash_at: int | None, expectations: list[Expectation], rounds: int) -> RunResult:
+        self.injector.calls.clear()
+        self.injector.crashed_after.clear()
         events: dict[str, list[dict[str, Any]]] = {e.request_id: [] for e in expectations}
-        for _ in range(MAX_ROUNDS):
+        for _ in range(rounds):
             self._round()
             for event in self.stack.drain_events():
                 events.setdefault(event["request_id"], []).append(event)
@@ -254,11 +300,6 @@ class CrashDrill:
             if job is None or not job.get("event_published") or "next_check_at" in job:
                 result.unfinished_jobs += 1
                 result.problems.append(f"{expectation.request_id}: job not settled: {job and job.get('state')}")
-            prompt = json.loads(expectation.body)["prompt"]
-            submitted = len(self.simulator.submissions(prompt=prompt))
-            if submitted > 1:
-                result.duplicate_submissions += submitted - 1
-                result.problems.append(f"{expectation.request_id}: submitted {submitted} times")
             if event["event"] == "video.completed":
                 video = event["video"]
                 stored = s3.get_object(Bucket=video["bucket"], Key=video["key"])
@@ -266,6 +307,13 @@ class CrashDrill:
                 if not digest == video["sha256"] == stored["Metadata"].get("sha256"):
                     result.corrupt_objects += 1
                     result.problems.append(f"{expectation.request_id}: object does not match its sha256")
+        # Requests with the same prompt (and settings) are paid once each: no more generations.
+        asked = Counter(json.loads(expectation.body)["prompt"] for expectation in expectations)
+        for prompt, count in asked.items():
+            submitted = len(self.simulator.submissions(prompt=prompt))
+            if submitted > count:
+                result.duplicate_submissions += submitted - count
+                result.problems.append(f"{prompt!r}: {count} requests, submitted {submitted} times")
         return result
 
 

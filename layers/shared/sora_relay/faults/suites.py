@@ -19,6 +19,14 @@ PROVIDER_FAULTS: dict[str, list[tuple[str, Fault]]] = {
     "submit: 500": [("submit", Fault(status=500))],
     "submit: 503 twice": [("submit", Fault(status=503))] * 2,
     "submit: connection reset": [("submit", Fault(reset=True))],
+    "submit: 409": [("submit", Fault(status=409))],
+    "submit: accepted, then 504": [("submit", Fault(status=504, after_accepting=True))],
+    "submit: accepted, then the connection closed": [("submit", Fault(reset=True, after_accepting=True))],
+    "submit: accepted, answer unreadable": [("submit", Fault(malformed=True, after_accepting=True))],
+    "submit: accepted, then 504; history 503": [
+        ("submit", Fault(status=504, after_accepting=True)),
+        ("history", Fault(status=503)),
+    ],
     "status: 503": [("status", Fault(status=503))],
     "status: 429 with Retry-After": [("status", Fault(status=429, retry_after="60"))],
     "status: connection reset": [("status", Fault(reset=True))],
@@ -77,6 +85,20 @@ def crash_points(drill: CrashDrill, *, every: int = 1) -> tuple[list[int], RunRe
     return sorted(points), baseline
 
 
+# The lossy drill: this share of accepted submissions lose their answer, and of the invocations
+# that submitted die right after; requests in pairs of the same prompt and settings.
+LOSSY_SHARE = 0.35
+LOSSY_REQUESTS = 20
+
+
+def run_lossy(drill: CrashDrill, seed: int) -> tuple[SuiteRow, RunResult]:
+    lost, crashes = drill.simulator.answers_lost, drill.injector.crashes
+    result = drill.run_lossy(LOSSY_REQUESTS, lost_answers=LOSSY_SHARE, crashes=LOSSY_SHARE, seed=seed)
+    faults = drill.simulator.answers_lost - lost + drill.injector.crashes - crashes
+    name = f"{LOSSY_SHARE:.0%} of answers lost and of submitters killed after accepting (seed {seed})"
+    return SuiteRow.of(name, faults, [result]), result
+
+
 def run_suites(
     template: Path, *, every: int = 1, provider_faults: bool = True
 ) -> tuple[list[SuiteRow], list[RunResult]]:
@@ -88,11 +110,15 @@ def run_suites(
         rows.append(SuiteRow.of("no fault (baseline)", 0, [baseline]))
         rows.append(SuiteRow.of("crash at each outbound call", len(points), crashes))
         failures += [r for r in [baseline, *crashes] if not r.clean]
+        for seed in range(3):
+            row, result = run_lossy(drill, seed)
+            rows.append(row)
+            failures += [] if result.clean else [result]
         if provider_faults:
             for name, faults in PROVIDER_FAULTS.items():
                 result = drill.run(provider_faults=faults)
                 rows.append(SuiteRow.of(f"provider {name}", len(faults), [result]))
-                failures += [result] if not result.clean or result.duplicate_submissions else []
+                failures += [] if result.clean else [result]
     return rows, failures
 
 

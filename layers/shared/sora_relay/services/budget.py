@@ -60,6 +60,10 @@ class CreditBudget:
             return NoRoom(hold_delay(now) if ledger.quotes else RECHECK_UNPRICED)
         return Reservation(day, kind_of(request), price)
 
+    def reserved(self, request: VideoRequest, at: datetime, amount: float) -> Reservation:
+        """The reservation `amount` made for `request` at `at` (kept on a job between invocations)."""
+        return Reservation(at.astimezone(UTC).date(), kind_of(request), amount)
+
     def settle(self, reservation: Reservation, quoted: float | None) -> None:
         """The provider accepted it, quoting `quoted` credits: the day's spending follows the quote."""
         if self.daily_limit is None or quoted is None:

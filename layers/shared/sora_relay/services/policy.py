@@ -48,11 +48,19 @@ class Observation:
 class Policy:
     poll_interval: timedelta = timedelta(seconds=30)
     max_wait: timedelta = timedelta(hours=2)
-    # Longer than the submit function's timeout: a claim is only taken over once its holder is gone.
+    # The longest a claim is held; it ends sooner, with the claiming invocation's own deadline
+    # (plus `lease_margin`), so that a claim whose holder died is taken over within minutes.
     claim_lease: timedelta = timedelta(minutes=10)
-    # A submission starts only with this much of the invocation left: more than the provider
-    # call's own timeout, so that a Lambda timeout never falls between its answer and the record.
+    lease_margin: timedelta = timedelta(seconds=10)
+    # The provider call's whole-call deadline, and the time a submission needs left to start:
+    # the call and the writes after it end before the invocation does.
+    submit_call_timeout: timedelta = timedelta(seconds=30)
     submit_time_margin: timedelta = timedelta(seconds=35)
+    # After a submission whose answer was lost, the account's history is read this much later
+    # (time for it to show what was taken), and from this long before the attempt began (the
+    # provider's clock is not ours).
+    reconcile_delay: timedelta = timedelta(seconds=60)
+    provider_clock_skew: timedelta = timedelta(minutes=2)
     # Longer than the archive function's timeout: a hand-off not finished by then is sent again.
     handoff_watchdog: timedelta = timedelta(minutes=20)
     # A completed job not archived this long before its expired_at is at risk: a metric warns.
@@ -96,6 +104,11 @@ class Policy:
         if expired_at is not None:
             check = min(check, max(expired_at - self.archive_risk_window, now + timedelta(minutes=1)))
         return check
+
+    def claim_lease_until(self, now: datetime, seconds_left: float) -> datetime:
+        """Until when a claim taken now is its invocation's: that invocation's deadline, and a margin."""
+        held = min(self.claim_lease.total_seconds(), seconds_left + self.lease_margin.total_seconds())
+        return now + timedelta(seconds=held)
 
     def stale_claim_check(self, now: datetime) -> datetime:
         """When a sweep looks at a claim whose message may be gone (after SQS had its chances)."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 
 from sora_relay.events import ErrorCode, EventError, ProviderSummary, iso_utc
 from sora_relay.jobs import Job, JobState
@@ -22,7 +24,7 @@ from sora_relay.ports import (
     RequestQueue,
     StaleJob,
 )
-from sora_relay.provider import Accepted, Rejected, RetryLater
+from sora_relay.provider import Accepted, GenerationRecord, MaybeTaken, ProviderUnavailable, Rejected, RetryLater
 from sora_relay.request import InvalidRequest, parse_request
 from sora_relay.services.budget import CreditBudget, NoRoom, Reservation
 from sora_relay.services.lifecycle import Finisher
@@ -64,6 +66,9 @@ class SubmitService:
     clock: Clock
     budget: CreditBudget
     request_queue: RequestQueue
+    # How many requests with reference files are fetched and sent at once: each holds up to
+    # MAX_FILES x MAX_FILE_BYTES in memory, and a batch's records run in parallel.
+    reference_slots: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(2))
 
     def handle(self, message: InboundMessage) -> SubmitResult:
         now = self.clock()
@@ -81,8 +86,9 @@ class SubmitService:
             updated_at=now,
             request=request,
             metadata=request.metadata,
-            lease_until=now + self.policy.claim_lease,
-            next_check_at=self.policy.stale_claim_check(now),
+            lease_until=(lease_until := self.policy.claim_lease_until(now, message.seconds_left())),
+            # Should this invocation die holding the claim, a sweep puts the request back then.
+            next_check_at=lease_until,
         )
         if self.store.create(claim):
             return self._submit(claim, message)
@@ -121,9 +127,8 @@ class SubmitService:
                 assert existing.lease_until is not None
                 # Another invocation holds the claim; if it dies, this message takes over later.
                 return Retry(existing.lease_until - now, "another invocation is submitting this request")
-            taken = existing.moved(
-                now, lease_until=now + self.policy.claim_lease, next_check_at=self.policy.stale_claim_check(now)
-            )
+            lease_until = self.policy.claim_lease_until(now, message.seconds_left())
+            taken = existing.moved(now, lease_until=lease_until, next_check_at=lease_until)
             try:
                 self.store.save(taken)
             except StaleJob:
@@ -145,10 +150,22 @@ class SubmitService:
         return Done()
 
     def _submit(self, job: Job, message: InboundMessage) -> SubmitResult:
-        assert job.request is not None
-        reservation = self.budget.reserve(job.request, self.clock())
+        request = job.request
+        assert request is not None
+        if job.attempt_started_at is not None:
+            found = self._reconcile(job, message)
+            if found is not None:
+                return found
+            job = replace(job, attempt_started_at=None, attempt_reserved=0)
+        reservation = self.budget.reserve(request, self.clock())
         if isinstance(reservation, NoRoom):
             return self._hold(job, reservation.recheck)
+        # References are held in memory until the provider has them: a bounded number at once.
+        with self.reference_slots if request.files else contextlib.nullcontext():
+            return self._fetch_and_send(job, message, reservation)
+
+    def _fetch_and_send(self, job: Job, message: InboundMessage, reservation: Reservation) -> SubmitResult:
+        assert job.request is not None
         try:
             files = self._fetch_files(job.request.files)
         except InvalidReference as error:
@@ -160,44 +177,93 @@ class SubmitService:
         if message.seconds_left() < self.policy.submit_time_margin.total_seconds():
             text = "too little time left in this invocation to submit"
             return self._release(job, message, RetryLater(text), reservation)
-        outcome = self.provider.submit(job.request, files)
         now = self.clock()
+        # Marked before the call: whoever takes this claim over (this invocation may die with
+        # the answer in hand) looks in the history before it ever submits again.
+        attempt = job.moved(now, attempt_started_at=now, attempt_reserved=reservation.amount)
+        try:
+            self.store.save(attempt)
+        except StaleJob:
+            self.budget.release(reservation)
+            return Retry(self.policy.claim_lease, "another invocation took the claim first")
+        outcome = self.provider.submit(job.request, files, self.policy.submit_call_timeout.total_seconds())
         match outcome:
             case Accepted(record):
-                provider = ProviderSummary(
-                    uuid=record.uuid,
-                    id=record.id,
-                    estimated_credit=record.estimated_credit,
-                    expired_at=iso_utc(record.expired_at) if record.expired_at else None,
-                )
-                # If this write is lost, a redelivery after the lease would submit again:
-                # the SDK's retries keep that window as short as the table allows.
-                self.store.save(
-                    job.moved(
-                        now,
-                        state=JobState.SUBMITTED,
-                        provider=provider,
-                        submitted_at=now,
-                        lease_until=None,
-                        progress=record.status_percentage or 0,
-                        progress_at=now,
-                        media_type=record.media_type,
-                        next_check_at=now + self.policy.poll_interval,
-                    )
-                )
-                self.budget.settle(reservation, record.estimated_credit)
-                logger.info("submitted", extra={"provider_uuid": record.uuid})
-                self.metrics.count("JobsSubmitted")
-                if record.estimated_credit is not None:
-                    self.metrics.count("CreditsEstimated", record.estimated_credit)
-                return Done()
+                if not self.store.own_generation(record.uuid, job.request_id):
+                    # A job with the same prompt and settings, looking for its own lost
+                    # submission, adopted this one first: this job's is the other.
+                    text = "the generation made for this request was adopted by an identical one"
+                    return self._await_history(attempt, message, text, self.policy.reconcile_delay)
+                return self._record_submitted(attempt, record, reservation)
             case Rejected(status_code, reason):
                 self.budget.release(reservation)
                 message_text = f"the provider refused the request (HTTP {status_code}): {reason}"
-                self.finisher.fail(job, ErrorCode.PROVIDER_REJECTED, message_text, now)
+                self.finisher.fail(attempt, ErrorCode.PROVIDER_REJECTED, message_text, self.clock())
                 return Done()
             case RetryLater():
-                return self._release(job, message, outcome, reservation)
+                return self._release(attempt, message, outcome, reservation)
+            case MaybeTaken(reason, retry_after):
+                self.metrics.count("SubmitAnswersLost")
+                delay = max(self.policy.reconcile_delay, self.policy.retry_delay(message.receive_count, retry_after))
+                return self._await_history(attempt, message, reason, delay)
+
+    def _reconcile(self, job: Job, message: InboundMessage) -> SubmitResult | None:
+        """An earlier attempt may have been taken by the provider: adopt what it made, found in
+        the account's history (a generation since the attempt began, asked for as this request
+        asks, that no other job owns). None when the history shows it was not taken."""
+        assert job.request is not None
+        assert job.attempt_started_at is not None
+        now = self.clock()
+        readable_at = job.attempt_started_at + self.policy.reconcile_delay
+        if now < readable_at:
+            return self._await_history(job, message, "the history may not show the last attempt yet", readable_at - now)
+        try:
+            generations = self.provider.recent_generations(job.attempt_started_at - self.policy.provider_clock_skew)
+        except ProviderUnavailable as error:
+            delay = self.policy.retry_delay(message.receive_count, error.retry_after)
+            return self._await_history(job, message, f"the account's history could not be read: {error}", delay)
+        reservation = self.budget.reserved(job.request, job.attempt_started_at, job.attempt_reserved)
+        candidates = [generation for generation in generations if generation.may_be(job.request)]
+        latest = datetime.max.replace(tzinfo=UTC)
+        for record in sorted(candidates, key=lambda generation: generation.created_at or latest):
+            if self.store.own_generation(record.uuid, job.request_id):
+                logger.warning("a submission whose answer was lost was found and adopted", extra={"uuid": record.uuid})
+                self.metrics.count("SubmissionsAdopted")
+                return self._record_submitted(job, record, reservation)
+        logger.info("the last attempt was not taken by the provider; submitting again")
+        self.metrics.count("AttemptsNotTaken")
+        self.budget.release(reservation)
+        return None
+
+    def _record_submitted(self, job: Job, record: GenerationRecord, reservation: Reservation) -> SubmitResult:
+        now = self.clock()
+        provider = ProviderSummary(
+            uuid=record.uuid,
+            id=record.id,
+            estimated_credit=record.estimated_credit,
+            expired_at=iso_utc(record.expired_at) if record.expired_at else None,
+        )
+        self.store.save(
+            job.moved(
+                now,
+                state=JobState.SUBMITTED,
+                provider=provider,
+                submitted_at=job.attempt_started_at or now,
+                lease_until=None,
+                attempt_started_at=None,
+                attempt_reserved=0,
+                progress=record.status_percentage or 0,
+                progress_at=now,
+                media_type=record.media_type,
+                next_check_at=now + self.policy.poll_interval,
+            )
+        )
+        self.budget.settle(reservation, record.estimated_credit)
+        logger.info("submitted", extra={"provider_uuid": record.uuid})
+        self.metrics.count("JobsSubmitted")
+        if record.estimated_credit is not None:
+            self.metrics.count("CreditsEstimated", record.estimated_credit)
+        return Done()
 
     def _fetch_files(self, uris: list[str]) -> list[ReferenceFile]:
         files = []
@@ -213,10 +279,27 @@ class SubmitService:
         self.budget.release(reservation)
         delay = self.policy.retry_delay(message.receive_count, outcome.retry_after)
         now = self.clock()
-        self.store.save(job.moved(now, lease_until=None, next_check_at=self.policy.stale_claim_check(now + delay)))
+        released = job.moved(
+            now,
+            lease_until=None,
+            attempt_started_at=None,
+            attempt_reserved=0,
+            next_check_at=self.policy.stale_claim_check(now + delay),
+        )
+        self.store.save(released)
         logger.warning("submission will be retried", extra={"reason": outcome.reason})
         self.metrics.count("SubmitRetries")
         return Retry(delay, outcome.reason)
+
+    def _await_history(self, job: Job, message: InboundMessage, reason: str, delay: timedelta) -> Retry:
+        """The provider may have taken the last attempt: this request is sent again only once
+        the history says it was not, read after `delay`. The claim is held till then, so that
+        no other delivery reads the history sooner. The reservation stays: it may be spent."""
+        now = self.clock()
+        waiting = job.moved(now, lease_until=now + delay, next_check_at=self.policy.stale_claim_check(now + delay))
+        self.store.save(waiting)
+        logger.warning("waiting to learn whether the provider took the submission", extra={"reason": reason})
+        return Retry(delay, reason)
 
     def _hold(self, job: Job, recheck: timedelta) -> SubmitResult:
         """The day's credit budget has no room for it: the request waits on the queue, unclaimed.

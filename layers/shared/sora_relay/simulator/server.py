@@ -6,9 +6,12 @@ Behaviour a test can set:
 - `fail_when(prompt)`: generations whose prompt matches end with status 3;
 - `address_delay_checks`: how many status calls report status 2 before the address appears;
 - `latency`: how long each API call takes (a provider round trip);
-- `inject(endpoint, Fault(...))`: the next call to "submit", "status" or "media" answers
-  with that fault (an HTTP status with an optional Retry-After, a delay, a hang-up, an
-  unreadable or unexpected body, or a download cut short).
+- `inject(endpoint, Fault(...))`: the next call to "submit", "status", "history" or "media"
+  answers with that fault (an HTTP status with an optional Retry-After, a delay, a hang-up, an
+  unreadable or unexpected body, or a download cut short); with `after_accepting`, a
+  submission is taken (and paid) first and its answer is lost that way;
+- `lose_answers(share, seed)`: that share of the accepted submissions lose their answer (half
+  as a 504, half as a hang-up), drawn from `seed`; `answers_lost` counts them.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 SAMPLE_MP4 = files("sora_relay.simulator").joinpath("sample.mp4").read_bytes()
 _MODELS = {"sora-2", "sora-2-pro"}
@@ -57,6 +60,8 @@ class Fault:
     answer: dict[str, Any] | None = None  # a 200 with this JSON body instead of the real one
     reset: bool = False  # hang up without answering
     truncate_at: int | None = None  # media: announce the full length, send this many bytes, hang up
+    after_accepting: bool = False  # submit: take the generation, then answer with the fault instead
+    trickle: float = 0.0  # a 200 whose body comes a byte at a time, this many seconds apart (10 s at most)
 
 
 @dataclass
@@ -84,6 +89,7 @@ class GeminiGenSimulator:
     address_delay_checks: int = 0
     latency: float = 0.0  # seconds each API call takes before it answers
     most_submissions_at_once: int = 0
+    answers_lost: int = 0
     fail_when: Callable[[str], bool] = lambda prompt: "[fail]" in prompt
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     generations: dict[str, Generation] = field(default_factory=dict)
@@ -92,6 +98,8 @@ class GeminiGenSimulator:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _submissions_in_flight: int = 0
     _server: ThreadingHTTPServer | None = None
+    _lost_answers: float = 0.0
+    _random: random.Random = field(default_factory=random.Random)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> GeminiGenSimulator:
@@ -127,9 +135,14 @@ class GeminiGenSimulator:
 
     # -- what tests set and read --------------------------------------------------------------
     def inject(self, endpoint: str, *faults: Fault) -> None:
-        assert endpoint in {"submit", "status", "media"}, endpoint
+        assert endpoint in {"submit", "status", "history", "media"}, endpoint
         with self._lock:
             self._faults[endpoint].extend(faults)
+
+    def lose_answers(self, share: float, seed: int = 0) -> None:
+        with self._lock:
+            self._lost_answers = share
+            self._random = random.Random(seed)  # nosec B311  # which answers a test loses
 
     def clear_faults(self) -> int:
         """Drop the injected faults no call has met yet; returns how many there were."""
@@ -185,21 +198,47 @@ class GeminiGenSimulator:
             self.generations[generation.uuid] = generation
         return 200, self._record(generation, status=1, percentage=0)
 
+    def _lost_answer(self) -> Fault | None:
+        """The fault that loses this accepted submission's answer, if one does."""
+        with self._lock:
+            if not self._lost_answers or self._random.random() >= self._lost_answers:
+                return None
+            self.answers_lost += 1
+            return Fault(status=504) if self._random.random() < 0.5 else Fault(reset=True)
+
+    def _history(self, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        try:
+            per_page = int(query.get("items_per_page", ["10"])[0])
+            page = int(query.get("page", ["1"])[0])
+        except ValueError:
+            return 422, {"detail": "items_per_page and page are numbers"}
+        if per_page < 1 or page < 1:
+            return 422, {"detail": "items_per_page and page start at 1"}
+        with self._lock:
+            newest_first = sorted(self.generations.values(), key=lambda g: (g.created_at, g.id), reverse=True)
+        chosen = newest_first[(page - 1) * per_page : page * per_page]
+        records = [self._state(g, status_call=False) for g in chosen]
+        return 200, {"success": True, "result": [r.get("data", r) for r in records], "total": len(newest_first)}
+
     def _status(self, uuid: str) -> tuple[int, dict[str, Any]]:
         generation = self.generations.get(uuid)
         if generation is None:
             return 404, {"detail": "generation not found"}
+        return 200, self._state(generation, status_call=True)
+
+    def _state(self, generation: Generation, *, status_call: bool) -> dict[str, Any]:
+        """A generation's record now; a status call counts towards the address's delay."""
         elapsed = (self.clock() - generation.created_at).total_seconds()
         if elapsed < generation.generation_seconds:
             percentage = int(100 * elapsed / generation.generation_seconds)
-            return 200, self._record(generation, status=1, percentage=min(percentage, 99))
+            return self._record(generation, status=1, percentage=min(percentage, 99))
         if generation.fails:
-            return 200, self._record(generation, status=3, percentage=100, error=True)
-        generation.status_calls += 1
+            return self._record(generation, status=3, percentage=100, error=True)
+        generation.status_calls += status_call
         if generation.status_calls <= self.address_delay_checks:
-            return 200, self._record(generation, status=2, percentage=100)
+            return self._record(generation, status=2, percentage=100)
         video_url = f"{self.base_url}/media/{generation.uuid}.mp4"
-        return 200, {
+        return {
             "data": {
                 **self._record(generation, status=2, percentage=100),
                 "generated_video": [{"video_url": video_url}],
@@ -212,6 +251,9 @@ class GeminiGenSimulator:
             "uuid": generation.uuid,
             "model_name": generation.fields.get("model", "sora-2"),
             "input_text": generation.fields["prompt"],
+            "duration": int(generation.fields.get("duration", "10")),
+            "resolution": generation.fields.get("resolution", "small"),
+            "aspect_ratio": generation.fields.get("aspect_ratio", "landscape"),
             "type": "video_generation_sora",
             "status": status,
             "status_desc": {1: "processing", 2: "completed", 3: "failed"}[status],
@@ -221,7 +263,7 @@ class GeminiGenSimulator:
             "expired_at": generation.expired_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
             "estimated_credit": 75 if generation.fields.get("model") == "sora-2-pro" else 30,
             "media_type": "video/mp4",
-            "created_at": generation.created_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "created_at": generation.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         }
 
     def _video_size(self, generation: Generation) -> int:
@@ -255,6 +297,9 @@ def _validate(form: dict[str, str]) -> str | None:
     return None
 
 
+_ANSWERED = object()
+
+
 class _Handler(BaseHTTPRequestHandler):
     sim: GeminiGenSimulator
     protocol_version = "HTTP/1.1"
@@ -272,21 +317,30 @@ class _Handler(BaseHTTPRequestHandler):
         if path != "/uapi/v1/video-gen/sora":
             return self._json(404, {"detail": "not found"})
         with self.sim.submission_in_flight():
-            if self._answered_before_the_api("submit"):
+            fault = self._fault_before_the_api("submit")
+            if fault is _ANSWERED:
                 return None
             form, file_names = _parse_multipart(self.headers.get("content-type", ""), body)
             if form is None:
                 return self._json(400, {"detail": "expected multipart/form-data"})
             status, answer = self.sim._submit(form, file_names)
+            lost = fault if isinstance(fault, Fault) else self.sim._lost_answer() if status == 200 else None
+            if lost is not None and self._apply(lost):
+                return None
             return self._json(status, answer)
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
         self.sim.requests.append(("GET", path))
         if path.startswith("/uapi/v1/history/"):
-            if self._answered_before_the_api("status"):
+            if self._fault_before_the_api("status") is _ANSWERED:
                 return None
             status, answer = self.sim._status(path.rsplit("/", 1)[-1])
+            return self._json(status, answer)
+        if path == "/uapi/v1/histories":
+            if self._fault_before_the_api("history") is _ANSWERED:
+                return None
+            status, answer = self.sim._history(parse_qs(urlsplit(self.path).query))
             return self._json(status, answer)
         if path.startswith("/media/") and path.endswith(".mp4"):
             return self._media(path.removeprefix("/media/").removesuffix(".mp4"))
@@ -321,14 +375,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         return None
 
-    def _answered_before_the_api(self, endpoint: str) -> bool:
+    def _fault_before_the_api(self, endpoint: str) -> object:
         """What every API call goes through: its latency, the key check, then any injected
-        fault. True when one of them has answered already."""
+        fault. `_ANSWERED` when one of them has answered already; a fault that strikes once the
+        call has been acted on is returned for the caller to apply then."""
         time.sleep(self.sim.latency)
         if not self._authorised():
-            return True
+            return _ANSWERED
         fault = self.sim._next_fault(endpoint)
-        return fault is not None and self._apply(fault)
+        if fault is not None and fault.after_accepting:
+            return fault
+        return _ANSWERED if fault is not None and self._apply(fault) else None
 
     def _authorised(self) -> bool:
         if self.headers.get("x-api-key") != self.sim.api_key:
@@ -347,6 +404,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.answer is not None:
             self._json(200, fault.answer)
             return True
+        if fault.trickle:
+            self._trickle(fault.trickle)
+            return True
         if fault.malformed:
             self._raw(200, b"<html>oops</html>", "text/html")
             return True
@@ -355,6 +415,22 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(fault.status, {"detail": f"injected HTTP {fault.status}"}, headers)
             return True
         return False
+
+    def _trickle(self, interval: float) -> None:
+        body = json.dumps({"detail": "slow " * 1000}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.close_connection = True
+        deadline = time.monotonic() + 10
+        with contextlib.suppress(OSError):
+            for byte in body:
+                if time.monotonic() > deadline:
+                    break
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(interval)
 
     def _json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         self._raw(status, json.dumps(body).encode(), "application/json", headers)
