@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import TypeVar
 
 import pytest
 
@@ -24,6 +27,7 @@ from sora_relay.services.submit import SubmitService
 from sora_relay.simulator import ManualClock
 
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+T = TypeVar("T")
 
 
 class MemoryJobStore:
@@ -324,6 +328,28 @@ class World:
     @property
     def archiver(self) -> ArchiveService:
         return ArchiveService(self.store, self.archive, self.finisher, self.metrics, self.policy, self.clock)
+
+
+class InFlight:
+    """Wraps a call so that each takes `pause` seconds, and counts the most in flight at once."""
+
+    def __init__(self, pause: float) -> None:
+        self.most = 0
+        self._now = 0
+        self._pause = pause
+        self._lock = threading.Lock()
+
+    def around(self, call: Callable[..., T]) -> Callable[..., T]:
+        def counted(*args: object) -> T:
+            with self._lock:
+                self._now += 1
+                self.most = max(self.most, self._now)
+            time.sleep(self._pause)
+            with self._lock:
+                self._now -= 1
+            return call(*args)
+
+        return counted
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ invocations that die with the answer in hand, are resolved from the account's hi
 
 import json
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -12,7 +11,7 @@ from sora_relay.jobs import JobState
 from sora_relay.provider import MaybeTaken, ProviderUnavailable
 from sora_relay.services.submit import Done, InboundMessage, Retry
 
-from .conftest import TakenThenLost
+from .conftest import InFlight, TakenThenLost
 
 
 def message(body: dict[str, object], receive_count: int = 1, seconds_left: float = 120.0) -> InboundMessage:
@@ -209,20 +208,8 @@ def test_reservation_of_an_attempt_not_taken_is_given_back(world) -> None:
 
 
 def test_requests_with_reference_files_hold_a_bounded_number_at_once(world) -> None:
-    in_flight, most, lock = 0, 0, threading.Lock()
-    plain_submit = world.provider.submit
-
-    def slow_submit(request, files, timeout):
-        nonlocal in_flight, most
-        with lock:
-            in_flight += 1
-            most = max(most, in_flight)
-        time.sleep(0.02)
-        with lock:
-            in_flight -= 1
-        return plain_submit(request, files, timeout)
-
-    world.provider.submit = slow_submit
+    submissions = InFlight(pause=0.02)
+    world.provider.submit = submissions.around(world.provider.submit)
     submitter = world.submitter
     bodies = [{"request_id": f"f-{i}", "prompt": "x", "files": ["s3://in/a.png"] * 4} for i in range(10)]
     threads = [threading.Thread(target=submitter.handle, args=(message(body),)) for body in bodies]
@@ -230,7 +217,7 @@ def test_requests_with_reference_files_hold_a_bounded_number_at_once(world) -> N
         thread.start()
     for thread in threads:
         thread.join()
-    assert most == 2
+    assert submissions.most == 2
     assert len(world.provider.submitted) == 10
 
 
@@ -241,3 +228,15 @@ def test_claim_of_an_invocation_that_died_is_put_back_on_the_queue_within_minute
     world.clock.advance(timedelta(seconds=131))
     world.poller.sweep()
     assert [request_id for request_id, _ in world.request_queue.resent] == ["ad-1"]
+
+
+def test_attempt_never_reconciled_ends_timed_out_saying_why(world) -> None:
+    world.provider.outcomes = [MaybeTaken("the provider answered HTTP 502")]
+    world.provider.history_failures = [ProviderUnavailable("history list answered HTTP 503")]
+    world.submitter.handle(message(REQUEST))
+    world.clock.advance(world.policy.max_wait + timedelta(minutes=30))
+    world.poller.sweep()
+    [event] = world.publisher.events
+    assert event.error.code == "timed_out"
+    assert "history" in event.error.message
+    assert len(world.provider.submitted) == 1

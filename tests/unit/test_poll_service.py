@@ -1,6 +1,4 @@
 import json
-import threading
-import time
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
@@ -9,9 +7,11 @@ import pytest
 
 from sora_relay.adapters.dynamodb import shard_of
 from sora_relay.jobs import JobState
-from sora_relay.provider import Accepted, GenerationRecord, ProviderUnavailable
+from sora_relay.provider import Accepted, ProviderUnavailable
 from sora_relay.services.poll import Outcome
 from sora_relay.services.submit import InboundMessage
+
+from .conftest import InFlight
 
 
 @pytest.fixture
@@ -288,23 +288,10 @@ def test_sweep_checks_every_due_job_page_by_page_each_once(world) -> None:
 
 
 def test_status_calls_in_flight_never_exceed_the_concurrency(world) -> None:
-    in_flight, most = 0, 0
-    lock = threading.Lock()
-    answer = world.provider.status
-
-    def slow_status(uuid: str) -> GenerationRecord:
-        nonlocal in_flight, most
-        with lock:
-            in_flight += 1
-            most = max(most, in_flight)
-        time.sleep(0.01)
-        with lock:
-            in_flight -= 1
-        return answer(uuid)
-
+    status_calls = InFlight(pause=0.01)
     for number in range(24):
         world.submitter.handle(InboundMessage(f"m-{number}", json.dumps({"prompt": f"fox {number}"})))
     world.clock.advance(world.policy.poll_interval)
-    world.provider.status = slow_status  # type: ignore[method-assign]
+    world.provider.status = status_calls.around(world.provider.status)  # type: ignore[method-assign]
     assert replace(world.poller, concurrency=3).sweep().outcomes == {Outcome.RUNNING: 24}
-    assert most == 3
+    assert status_calls.most == 3

@@ -220,6 +220,11 @@ class PollService:
             return Outcome.SKIPPED
         if job.age(now) > self.policy.max_wait:
             message = f"the provider did not accept the request within {self._max_wait_minutes} minutes"
+            if job.attempt_started_at is not None:
+                message = (
+                    f"the answer to a submission was lost, and the provider's history did not show within"
+                    f" {self._max_wait_minutes} minutes whether it was taken"
+                )
             self.finisher.fail(job, ErrorCode.TIMED_OUT, message, now)
             return Outcome.FAILED
         assert job.request is not None, "only a valid request is ever claimed"
