@@ -107,7 +107,7 @@ class FakeProvider:
 
     clock: ManualClock
     outcomes: list[SubmitOutcome | TakenThenLost] = field(default_factory=list)
-    records: list[GenerationRecord | ProviderUnavailable] = field(default_factory=list)
+    records: list[GenerationRecord | Exception] = field(default_factory=list)
     submitted: list[VideoRequest] = field(default_factory=list)
     status_calls: list[str] = field(default_factory=list)
     history: list[GenerationRecord] = field(default_factory=list)
@@ -158,7 +158,7 @@ class FakeProvider:
     def status(self, uuid: str) -> GenerationRecord:
         self.status_calls.append(uuid)
         answer = self.records.pop(0) if self.records else record(status=1, status_percentage=40)
-        if isinstance(answer, ProviderUnavailable):
+        if isinstance(answer, Exception):
             raise answer
         return answer
 

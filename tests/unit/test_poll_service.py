@@ -295,3 +295,24 @@ def test_status_calls_in_flight_never_exceed_the_concurrency(world) -> None:
     world.provider.status = status_calls.around(world.provider.status)  # type: ignore[method-assign]
     assert replace(world.poller, concurrency=3).sweep().outcomes == {Outcome.RUNNING: 24}
     assert status_calls.most == 3
+
+
+def test_check_that_raises_is_put_off_with_a_backoff(submitted) -> None:
+    submitted.provider.records = [RuntimeError("Secrets Manager unavailable")]
+    assert submitted.poller.sweep().outcomes == {Outcome.ERRORED: 1}
+    job = submitted.store.get("ad-1")
+    assert job.next_check_at >= submitted.clock.now + submitted.policy.poll_interval
+
+
+def test_invocation_whose_checks_all_raise_makes_one_status_call_per_job(submitted) -> None:
+    class Unavailable:
+        def __call__(self, uuid: str) -> None:
+            submitted.provider.status_calls.append(uuid)
+            raise RuntimeError("Secrets Manager unavailable")
+
+    submitted.provider.status = Unavailable()
+    submitted.store.fail_next_save = RuntimeError("DynamoDB unavailable")  # the backoff is lost too
+    sweeps_left = iter(range(100))
+    poller = replace(submitted.poller, sleep=lambda seconds: None)
+    poller.sweep_while(lambda: next(sweeps_left, None) is not None)
+    assert submitted.provider.status_calls == [submitted.store.get("ad-1").provider.uuid]

@@ -32,6 +32,7 @@ class Outcome(StrEnum):
     UNREACHABLE = "unreachable"
     REQUEUED = "requeued"
     SKIPPED = "skipped"
+    ERRORED = "errored"  # the check raised; the job is checked again after a backoff
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,9 @@ class PollService:
                 self.metrics.count("SweepsFannedOut", len(report.backlogged))
                 logger.info("due jobs left for more invocations", extra={"shards": report.backlogged})
                 return total
-            if not self.window or not has_time():
+            if not self.window or not has_time() or report.outcomes[Outcome.ERRORED]:
+                # After a failed check, no sweep again in this invocation: the same fault
+                # (a store that cannot record the backoff) would make every sweep repeat it.
                 return total
             soonest = min(filter(None, (self.store.next_due(shard) for shard in shards)), default=None)
             if soonest is None or soonest > until:
@@ -131,11 +134,22 @@ class PollService:
         except StaleJob:
             return Outcome.SKIPPED  # another sweep moved it first
         except Exception:
-            # One job's fault must not stop the sweep; it stays due and is tried next time.
+            # One job's fault must not stop the sweep: the job is checked again after a backoff,
+            # not at once (a sweep that re-sweeps due jobs would spin on it).
             logger.exception("checking a job failed")
-            return Outcome.SKIPPED
+            self._check_later(job)
+            return Outcome.ERRORED
         finally:
             logger.thread_safe_remove_keys(["request_id"])
+
+    def _check_later(self, job: Job) -> None:
+        now = self.clock()
+        try:
+            self.store.save(job.moved(now, next_check_at=now + self.policy.unreachable_delay(job.age(now))))
+        except Exception:
+            # Moved meanwhile (its own next check stands), or the store fails too: the next
+            # invocation's sweep finds it due.
+            logger.exception("could not put off the next check of a job whose check failed")
 
     def _check(self, job: Job, status_calls: threading.BoundedSemaphore) -> Outcome:
         now = self.clock()
