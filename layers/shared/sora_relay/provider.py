@@ -110,11 +110,11 @@ class GenerationRecord(BaseModel):
         leaves out cannot tell two requests apart)."""
         if self.input_text != request.prompt or self.model_name != request.model.value:
             return False
-        stated = {
+        stated = (
             (self.duration, request.duration),
             (self.resolution, request.resolution.value),
             (self.aspect_ratio, request.aspect_ratio.value),
-        }
+        )
         return all(theirs is None or theirs == ours for theirs, ours in stated)
 
     def failure_message(self) -> str:

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import httpx
@@ -81,10 +81,22 @@ def _client(service: str) -> Any:
     return _session().client(service, config=config)  # type: ignore[call-overload]
 
 
-def _observed(client: httpx.Client) -> httpx.Client:
+HttpClient = TypeVar("HttpClient", httpx.Client, httpx.AsyncClient)
+
+
+def _observed(client: HttpClient) -> HttpClient:
     observe = _seams.on_outbound_call
-    if observe is not None:
-        client.event_hooks["request"].append(lambda request: observe(f"http.{request.method} {request.url.path}"))
+    if observe is None:
+        return client
+
+    def tell(request: httpx.Request) -> None:
+        observe(f"http.{request.method} {request.url.path}")
+
+    async def tell_async(request: httpx.Request) -> None:
+        tell(request)
+
+    # An async client awaits its hooks.
+    client.event_hooks["request"].append(tell_async if isinstance(client, httpx.AsyncClient) else tell)
     return client
 
 
@@ -117,21 +129,12 @@ def _api_key() -> str:
     return secret if isinstance(secret, str) else secret.decode()
 
 
-def _submit_client() -> httpx.AsyncClient:
-    client = make_submit_client()
-    observe = _seams.on_outbound_call
-    if observe is not None:
-
-        async def tell(request: httpx.Request) -> None:
-            observe(f"http.{request.method} {request.url.path}")
-
-        client.event_hooks["request"].append(tell)
-    return client
-
-
 def _provider() -> GeminiGenClient:
     return GeminiGenClient(
-        _observed(make_http_client()), settings().geminigen_base_url, _api_key, submit_client=_submit_client
+        _observed(make_http_client()),
+        settings().geminigen_base_url,
+        _api_key,
+        submit_client=lambda: _observed(make_submit_client()),
     )
 
 

@@ -36,21 +36,17 @@ class ContainerDied(BaseException):
 @dataclass
 class CrashInjector:
     """Counts the outbound calls made inside invocations, and kills the one at `crash_at`, or,
-    with `after_submitting` (a share, drawn from `seed`), the call that follows a submission:
+    with `kill_after_submitting(share, seed)`, that share of the calls that follow a submission:
     the invocation dies with the provider's answer in hand."""
 
     crash_at: int | None = None
     after_submitting: float = 0.0
-    seed: int = 0
     calls: list[str] = field(default_factory=list)
     crashed_after: list[str] = field(default_factory=list)  # the calls up to and including the crash
     crashes: int = 0
     _inside: bool = False
     _dead: bool = False
-    _random: random.Random = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.kill_after_submitting(self.after_submitting, self.seed)
+    _random: random.Random = field(default_factory=random.Random)
 
     def kill_after_submitting(self, share: float, seed: int = 0) -> None:
         self.after_submitting = share

@@ -142,10 +142,18 @@ class PollService:
         finally:
             logger.thread_safe_remove_keys(["request_id"])
 
-    def _check_later(self, job: Job) -> None:
+    def _put_off(self, job: Job, retry_after: float | None = None) -> None:
+        """A check that got no answer: the next one after a backoff (as the job ages), and never
+        sooner than a Retry-After."""
         now = self.clock()
+        later = self.policy.unreachable_delay(job.age(now))
+        if retry_after is not None:
+            later = max(later, self.policy.retry_delay(1, retry_after))
+        self.store.save(job.moved(now, next_check_at=now + later))
+
+    def _check_later(self, job: Job) -> None:
         try:
-            self.store.save(job.moved(now, next_check_at=now + self.policy.unreachable_delay(job.age(now))))
+            self._put_off(job)
         except Exception:
             # Moved meanwhile (its own next check stands), or the store fails too: the next
             # invocation's sweep finds it due.
@@ -171,11 +179,8 @@ class PollService:
             with status_calls:
                 record = self.provider.status(job.provider.uuid)
         except ProviderUnavailable as error:
-            later = self.policy.unreachable_delay(job.age(now))
-            if error.retry_after is not None:
-                later = max(later, self.policy.retry_delay(1, error.retry_after))
             logger.warning("status call failed", extra={"reason": str(error)})
-            self.store.save(job.moved(self.clock(), next_check_at=self.clock() + later))
+            self._put_off(job, error.retry_after)
             return Outcome.UNREACHABLE
         now = self.clock()
         checks = job.status_checks + 1
