@@ -1,5 +1,7 @@
 """Archive: copies each completed job's video into S3, then publishes its event."""
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -10,7 +12,8 @@ from pydantic import Json
 
 from sora_relay.handoff import ArchiveHandOff
 from sora_relay.observability import logger, metrics, tracer
-from sora_relay.wiring import archive_service
+from sora_relay.services.archive import ArchiveFailed
+from sora_relay.wiring import archive_queue, archive_service
 
 
 class ArchiveRecord(SqsRecordModel):
@@ -20,14 +23,27 @@ class ArchiveRecord(SqsRecordModel):
 processor = BatchProcessor(event_type=EventType.SQS, model=ArchiveRecord, raise_on_entire_batch_failure=False)
 
 
-def handle_record(record: ArchiveRecord) -> None:
+def handle_record(record: ArchiveRecord, seconds_left: Callable[[], float]) -> None:
     logger.append_keys(request_id=record.body.request_id)
-    # ArchiveFailed propagates: the record fails and SQS delivers the hand-off again.
-    archive_service().archive_job(record.body.request_id)
+    receive_count = int(record.attributes.ApproximateReceiveCount)
+    try:
+        archive_service().archive_job(record.body.request_id, receive_count, seconds_left)
+    except ArchiveFailed as failed:
+        # The record fails, and comes again soon rather than after the visibility timeout.
+        archive_queue().delay(record.receiptHandle, failed.retry_in)
+        raise
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)
+    def seconds_left() -> float:
+        return context.get_remaining_time_in_millis() / 1000
+
+    return process_partial_response(
+        event=event,
+        record_handler=functools.partial(handle_record, seconds_left=seconds_left),
+        processor=processor,
+        context=context,
+    )

@@ -6,7 +6,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sora_relay.observability import logger, metrics, tracer
 from sora_relay.schedule import ScheduledEvent
-from sora_relay.services.poll import SWEEP_RESERVE_MS
 from sora_relay.wiring import poll_service
 
 
@@ -16,5 +15,5 @@ from sora_relay.wiring import poll_service
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     schedule = ScheduledEvent.model_validate(event)
     logger.debug("scheduled sweep", extra={"scheduled_at": schedule.time.isoformat()})
-    outcomes = poll_service().sweep_while(lambda: context.get_remaining_time_in_millis() > SWEEP_RESERVE_MS)
+    outcomes = poll_service().sweep_while(lambda: context.get_remaining_time_in_millis() / 1000)
     return {outcome.value: count for outcome, count in outcomes.items()}

@@ -74,7 +74,7 @@ def test_expired_address_ends_as_expired(stack, simulator, functions) -> None:
     stack.send_request({"request_id": "e-1", "prompt": "a slow sunrise"})
     [event] = run_until_events(stack, functions, 1)
     assert event["body"]["error"]["code"] == "expired"
-    assert "410" in event["body"]["error"]["message"]
+    assert "not copied before its expired_at" in event["body"]["error"]["message"]
     assert len(simulator.submissions()) == 1
 
 

@@ -1,4 +1,4 @@
-"""A copy that breaks off, then an address that expires before the retry: the job ends as expired."""
+"""Copies that cannot be made: the job ends as expired, within the invocation or at expired_at."""
 
 from datetime import timedelta
 
@@ -6,6 +6,7 @@ import boto3
 import pytest
 
 from sora_relay.adapters.dynamodb import DynamoJobStore
+from sora_relay.adapters.geminigen import GeminiGenClient, make_http_client
 from sora_relay.adapters.media import S3VideoArchive, make_media_client
 from sora_relay.adapters.messaging import SnsEventPublisher
 from sora_relay.events import ProviderSummary, iso_utc
@@ -29,8 +30,8 @@ def expiring(stack, clock):
         yield simulator
 
 
-def test_address_expiring_after_a_broken_copy_ends_as_expired(stack, clock, expiring) -> None:
-    generation = expiring._submit({"prompt": "a tide coming in"}, [])[1]
+@pytest.fixture
+def service(stack, clock, expiring) -> ArchiveService:
     store = DynamoJobStore(boto3.client("dynamodb"), stack.table_name, shards=1, finished_ttl=timedelta(days=1))
     policy = Policy()
     metrics = PowertoolsMetrics()
@@ -38,26 +39,53 @@ def test_address_expiring_after_a_broken_copy_ends_as_expired(stack, clock, expi
     archive = S3VideoArchive(
         boto3.client("s3"), make_media_client(MediaPolicy.parse("", expiring.base_url)), stack.bucket
     )
-    service = ArchiveService(store, archive, finisher, metrics, policy, clock)
+    provider = GeminiGenClient(make_http_client(timeout=2), expiring.base_url, lambda: expiring.api_key)
+    return ArchiveService(store, archive, provider, finisher, metrics, policy, clock, sleep=lambda _: None)
+
+
+@pytest.fixture
+def completed(service, clock, expiring) -> str:
+    """A finished generation's job, handed to the archiver."""
+    generation = expiring._submit({"prompt": "a tide coming in"}, [])[1]
     now = clock()
-    store.create(
+    service.store.create(
         Job(
             request_id="tide",
             state=JobState.COMPLETED,
             fingerprint="f",
             created_at=now,
             updated_at=now,
+            completed_at=now,
             provider=ProviderSummary(uuid=generation["uuid"], expired_at=iso_utc(now + timedelta(hours=1))),
             video_url=f"{expiring.base_url}/media/{generation['uuid']}.mp4",
             media_type="video/mp4",
         )
     )
-    expiring.inject("media", Fault(truncate_at=5000))
+    return "tide"
+
+
+def test_address_expiring_after_broken_copies_ends_as_expired(stack, clock, expiring, service, completed) -> None:
+    expiring.inject("media", *[Fault(truncate_at=5000)] * 3)
     with pytest.raises(ArchiveFailed, match="broke off"):
-        service.archive_job("tide")
+        service.archive_job(completed)
     clock.advance(timedelta(hours=2))
-    assert service.archive_job("tide") is ArchiveOutcome.EXPIRED
+    assert service.archive_job(completed) is ArchiveOutcome.EXPIRED
     [event] = stack.events()
     assert event["body"]["error"]["code"] == "expired"
-    assert "HTTP 410" in event["body"]["error"]["message"]
     assert stack.s3.list_objects_v2(Bucket=stack.bucket)["KeyCount"] == 0
+
+
+def test_address_refusing_from_the_start_ends_as_expired_in_one_invocation(stack, expiring, service, completed) -> None:
+    expiring.inject("media", *[Fault(status=403)] * 3)
+    assert service.archive_job(completed) is ArchiveOutcome.EXPIRED
+    [event] = stack.events()
+    assert event["body"]["error"]["code"] == "expired"
+    assert "refused the download 3 times" in event["body"]["error"]["message"]
+    assert stack.s3.list_objects_v2(Bucket=stack.bucket)["KeyCount"] == 0
+
+
+def test_address_refused_once_is_copied_from_the_fresh_status(stack, expiring, service, completed) -> None:
+    expiring.inject("media", Fault(status=410))
+    assert service.archive_job(completed) is ArchiveOutcome.ARCHIVED
+    [event] = stack.events()
+    assert event["body"]["event"] == "video.completed"

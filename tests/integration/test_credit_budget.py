@@ -58,3 +58,6 @@ def test_submit_function_holds_requests_once_the_budget_is_spent(stack, simulato
     queue = stack.sqs.get_queue_attributes(QueueUrl=stack.request_queue_url, AttributeNames=["All"])["Attributes"]
     assert (queue["ApproximateNumberOfMessages"], queue["ApproximateNumberOfMessagesDelayed"]) == ("0", "1")
     assert stack.events() == []
+    held = [stack.job(request_id).get("held") for request_id in ("budget-second", "budget-third")]
+    [reason] = [reason["S"] for reason in held if reason]
+    assert reason == "the daily credit budget (60) has 0 credits left; it costs 30"

@@ -105,3 +105,36 @@ def test_generation_owners_are_not_listed_as_jobs(store) -> None:
     store.create(job("ad-1"))
     store.own_generation("sora_1", "ad-1")
     assert [j.request_id for j in store.scan()] == ["ad-1"]
+
+
+def test_shard_sweep_lease_is_one_holders_until_it_runs_out(store) -> None:
+    later = NOW + timedelta(minutes=5)
+    assert store.take_sweep(2, "poll", later, NOW)
+    assert not store.take_sweep(2, "sweep", later, NOW + timedelta(minutes=1))
+    assert store.take_sweep(2, "sweep", later + timedelta(minutes=5), later)
+
+
+def test_shard_sweep_lease_given_back_can_be_taken_at_once(store) -> None:
+    store.take_sweep(2, "poll", NOW + timedelta(minutes=5), NOW)
+    store.end_sweep(2, "poll")
+    assert store.take_sweep(2, "sweep", NOW + timedelta(minutes=5), NOW)
+
+
+def test_giving_back_a_sweep_lease_taken_over_leaves_the_new_holder_its_lease(store) -> None:
+    store.take_sweep(2, "poll", NOW, NOW - timedelta(minutes=5))
+    store.take_sweep(2, "sweep", NOW + timedelta(minutes=5), NOW)
+    store.end_sweep(2, "poll")
+    assert not store.take_sweep(2, "another", NOW + timedelta(minutes=5), NOW)
+
+
+def test_sweep_leases_are_not_listed_as_jobs(store) -> None:
+    store.take_sweep(0, "poll", NOW, NOW)
+    assert list(store.scan()) == []
+
+
+def test_held_reason_and_completion_time_round_trip(store) -> None:
+    original = job("ad-1")
+    store.create(original)
+    moved = original.moved(NOW, held="the daily credit budget (10) has 0 credits left", completed_at=NOW)
+    store.save(moved)
+    assert store.get("ad-1") == moved

@@ -36,6 +36,8 @@ class MemoryJobStore:
     def __init__(self) -> None:
         self.jobs: dict[str, Job] = {}
         self.owners: dict[str, str] = {}  # a provider generation's uuid: the request_id it is for
+        self.sweep_leases: dict[int, tuple[str, datetime]] = {}  # a shard: its sweeper, until when
+        self._sweep_lock = threading.Lock()
         # The next save that `fail_save_when` picks raises this.
         self.fail_next_save: Exception | None = None
         self.fail_save_when: Callable[[Job], bool] = lambda job: True
@@ -64,6 +66,19 @@ class MemoryJobStore:
 
     def own_generation(self, uuid: str, request_id: str) -> bool:
         return self.owners.setdefault(uuid, request_id) == request_id
+
+    def take_sweep(self, shard: int, holder: str, until: datetime, now: datetime) -> bool:
+        with self._sweep_lock:
+            current = self.sweep_leases.get(shard)
+            if current is not None and current[0] != holder and current[1] > now:
+                return False
+            self.sweep_leases[shard] = (holder, until)
+            return True
+
+    def end_sweep(self, shard: int, holder: str) -> None:
+        with self._sweep_lock:
+            if self.sweep_leases.get(shard, ("", None))[0] == holder:
+                del self.sweep_leases[shard]
 
     def next_due(self, shard: int) -> datetime | None:
         times = [j.next_check_at for j in self.jobs.values() if j.next_check_at is not None]
@@ -244,13 +259,19 @@ class FakeArchiveQueue:
 
 @dataclass
 class FakeArchive:
-    failure: Exception | None = None
+    failure: Exception | None = None  # every copy fails so, after `failures`
+    failures: list[Exception] = field(default_factory=list)  # the next copies fail so, one each
     copies: list[tuple[str, str]] = field(default_factory=list)
+    # Called during each copy, before it succeeds (what else happens while a copy runs).
+    meanwhile: Callable[[], None] = lambda: None
 
     def copy(self, url: str, key: str, content_type: str) -> VideoObject:
         self.copies.append((url, key))
+        if self.failures:
+            raise self.failures.pop(0)
         if self.failure is not None:
             raise self.failure
+        self.meanwhile()
         return VideoObject(
             bucket="archive", key=key, uri=f"s3://archive/{key}", size=3, sha256="ab" * 32, content_type=content_type
         )
@@ -323,11 +344,24 @@ class World:
             self.metrics,
             self.policy,
             self.clock,
+            sleep=self._sleep,
         )
+
+    def _sleep(self, seconds: float) -> None:
+        self.clock.advance(timedelta(seconds=seconds))
 
     @property
     def archiver(self) -> ArchiveService:
-        return ArchiveService(self.store, self.archive, self.finisher, self.metrics, self.policy, self.clock)
+        return ArchiveService(
+            self.store,
+            self.archive,
+            self.provider,
+            self.finisher,
+            self.metrics,
+            self.policy,
+            self.clock,
+            sleep=self._sleep,
+        )
 
 
 class InFlight:

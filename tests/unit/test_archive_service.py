@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -6,6 +7,7 @@ import pytest
 from sora_relay.jobs import JobState
 from sora_relay.ports import MediaGone, MediaNotAllowed
 from sora_relay.services.archive import ArchiveFailed, ArchiveOutcome
+from sora_relay.services.poll import Outcome
 from sora_relay.services.submit import InboundMessage
 
 URL = "https://cdn.geminigen.ai/v/1.mp4"
@@ -50,27 +52,121 @@ def test_failed_publish_is_retried_without_copying_again(completed) -> None:
     assert [e.event_id for e in completed.publisher.events] == ["ad-1:video.completed"]
 
 
-def test_address_gone_before_expiry_is_retried(completed) -> None:
-    completed.archive.failure = MediaGone("HTTP 404")
-    with pytest.raises(ArchiveFailed):
-        completed.archiver.archive_job("ad-1")
-    assert completed.store.get("ad-1").state is JobState.COMPLETED
-    assert completed.publisher.events == []
-
-
-def test_address_gone_after_expiry_ends_as_expired(completed) -> None:
-    completed.archive.failure = MediaGone("HTTP 410")
-    completed.clock.advance(timedelta(days=2))
+def test_address_that_refuses_every_try_ends_as_expired_within_minutes(completed) -> None:
+    completed.archive.failure = MediaGone("HTTP 403")
+    started = completed.clock.now
     assert completed.archiver.archive_job("ad-1") is ArchiveOutcome.EXPIRED
     [event] = completed.publisher.events
     assert event.error.code == "expired"
-    assert "HTTP 410" in event.error.message
+    assert "refused the download 3 times: HTTP 403" in event.error.message
+    assert completed.clock.now - started < timedelta(minutes=1)
+    assert completed.metrics.counts["AddressesRefused"] == 1
 
 
-def test_address_on_a_host_not_allowed_is_not_downloaded_and_retried(completed) -> None:
+def test_refused_address_is_replaced_by_a_fresh_one_from_the_status(completed) -> None:
+    fresh = "https://cdn.geminigen.ai/v/1.mp4?signature=new"
+    completed.archive.failures = [MediaGone("HTTP 410")]
+    completed.provider.records = [completed.record(status=2, generated_video=[{"video_url": fresh}])]
+    assert completed.archiver.archive_job("ad-1") is ArchiveOutcome.ARCHIVED
+    assert [url for url, _ in completed.archive.copies] == [URL, fresh]
+
+
+def test_address_on_a_host_not_allowed_ends_as_expired_without_a_download(completed) -> None:
     completed.archive.failure = MediaNotAllowed("host evil.example is not in the allowed media hosts")
-    with pytest.raises(ArchiveFailed, match=r"evil\.example"):
-        completed.archiver.archive_job("ad-1")
+    assert completed.archiver.archive_job("ad-1") is ArchiveOutcome.EXPIRED
+    [event] = completed.publisher.events
+    assert "evil.example" in event.error.message
+
+
+def test_transient_copy_failure_is_tried_again_in_the_same_invocation(completed) -> None:
+    completed.archive.failures = [OSError("connection reset")]
+    assert completed.archiver.archive_job("ad-1") is ArchiveOutcome.ARCHIVED
+    assert len(completed.archive.copies) == 2
+
+
+def test_copy_failing_every_try_comes_back_within_a_minute_not_the_visibility_timeout(completed) -> None:
+    completed.archive.failure = OSError("connection reset")
+    with pytest.raises(ArchiveFailed) as failed:
+        completed.archiver.archive_job("ad-1", receive_count=1)
+    assert failed.value.retry_in <= timedelta(minutes=1)
+    job = completed.store.get("ad-1")
+    assert job.state is JobState.COMPLETED
+    assert job.lease_until is None  # the next delivery may copy at once
+
+
+def test_no_further_try_starts_without_time_for_it(completed) -> None:
+    completed.archive.failure = OSError("connection reset")
+    with pytest.raises(ArchiveFailed):
+        completed.archiver.archive_job("ad-1", seconds_left=lambda: 30)
+    assert len(completed.archive.copies) == 1
+
+
+def test_copy_failing_until_past_expired_at_ends_as_expired(completed) -> None:
+    completed.clock.now = completed.store.get("ad-1").expired_at - timedelta(seconds=10)
+    completed.archive.failure = OSError("connection reset")
+    assert completed.archiver.archive_job("ad-1") is ArchiveOutcome.EXPIRED
+    [event] = completed.publisher.events
+    assert event.error.code == "expired"
+    assert event.error.message.endswith("connection reset")
+
+
+def test_copy_in_flight_is_left_alone_by_the_watchdog_and_announced_once(completed) -> None:
+    """A 75 s copy twenty minutes before expired_at: the watchdog, due every minute so close to
+    expired_at, must not send the hand-off again nor move the job under the copy."""
+    job = completed.store.get("ad-1")
+    expired_at = completed.clock.now + timedelta(minutes=20)
+    provider = job.provider.model_copy(update={"expired_at": expired_at.isoformat()})
+    completed.store.jobs["ad-1"] = replace(job, provider=provider, next_check_at=completed.clock.now)
+
+    def slow_copy() -> None:
+        for _ in range(5):
+            completed.clock.advance(timedelta(seconds=15))
+            completed.poller.sweep()
+
+    completed.archive.meanwhile = slow_copy
+    assert completed.archiver.archive_job("ad-1", seconds_left=lambda: 900) is ArchiveOutcome.ARCHIVED
+    assert [e.event_id for e in completed.publisher.events] == ["ad-1:video.completed"]
+    assert completed.archive_queue.sent == ["ad-1"]
+    assert completed.store.get("ad-1").state is JobState.ARCHIVED
+
+
+def test_finished_copy_is_recorded_even_when_the_job_moved_under_it(completed) -> None:
+    def watchdog_moves_it() -> None:
+        job = completed.store.get("ad-1")
+        completed.store.save(job.moved(completed.clock.now, lease_until=None))
+
+    completed.archive.meanwhile = watchdog_moves_it
+    assert completed.archiver.archive_job("ad-1") is ArchiveOutcome.ARCHIVED
+    assert [e.event_id for e in completed.publisher.events] == ["ad-1:video.completed"]
+    assert completed.store.get("ad-1").state is JobState.ARCHIVED
+
+
+def test_second_handoff_during_a_copy_copies_nothing(completed) -> None:
+    outcomes = []
+    completed.archive.meanwhile = lambda: outcomes.append(completed.archiver.archive_job("ad-1"))
+    completed.archiver.archive_job("ad-1", seconds_left=lambda: 900)
+    assert outcomes == [ArchiveOutcome.COPYING]
+    assert len(completed.archive.copies) == 1
+
+
+def test_copy_lease_of_an_invocation_that_died_runs_out_with_it(completed) -> None:
+    completed.archive.failure = SystemExit("the container died")
+    with pytest.raises(SystemExit):
+        completed.archiver.archive_job("ad-1", seconds_left=lambda: 100)
+    completed.archive.failure = None
+    completed.clock.advance(timedelta(seconds=111))
+    assert completed.archiver.archive_job("ad-1") is ArchiveOutcome.ARCHIVED
+
+
+def test_video_without_expired_at_not_copied_within_the_window_ends(completed) -> None:
+    job = completed.store.get("ad-1")
+    provider = job.provider.model_copy(update={"expired_at": None})
+    completed.store.jobs["ad-1"] = replace(job, provider=provider)
+    completed.clock.advance(completed.policy.archive_window)
+    assert completed.poller.sweep().outcomes == {Outcome.FAILED: 1}
+    [event] = completed.publisher.events
+    assert event.error.code == "timed_out"
+    assert "not copied within 24 hours" in event.error.message
 
 
 def test_archive_failure_never_resubmits_the_generation(completed) -> None:

@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 import click
 import pytest
 
-from sora_relay.cli import _since, filter_policy
+from sora_relay.cli import _since, describe, filter_policy
+from sora_relay.jobs import Job, JobState
 
 
 def test_filters_become_an_sns_filter_policy() -> None:
@@ -36,3 +37,9 @@ def test_since_takes_an_iso_time_as_utc() -> None:
 def test_since_refuses_other_text() -> None:
     with pytest.raises(click.BadParameter):
         _since(None, None, "yesterday")  # type: ignore[arg-type]
+
+
+def test_status_of_a_held_request_says_why_it_waits() -> None:
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    job = Job("h-1", JobState.RECEIVED, "f", now, now, held="the daily credit budget (10) has 0 credits left")
+    assert describe(job)["held"] == "the daily credit budget (10) has 0 credits left"

@@ -3,9 +3,11 @@
 import json
 from datetime import UTC, datetime, timedelta
 
+from sora_relay.jobs import JobState
 from sora_relay.provider import Accepted, Rejected, RetryLater
 from sora_relay.request import VideoRequest
 from sora_relay.services.budget import RECHECK_HELD, RECHECK_UNPRICED, Reservation, hold_delay
+from sora_relay.services.poll import Outcome
 from sora_relay.services.submit import Done, InboundMessage, Retry
 
 from .conftest import START, record
@@ -44,15 +46,74 @@ def test_request_that_would_pass_the_budget_is_held_not_submitted(world) -> None
     assert world.publisher.events == []
 
 
-def test_held_request_goes_back_on_the_queue_under_its_id_and_leaves_no_claim(world) -> None:
+def test_held_request_goes_back_on_the_queue_under_its_id(world) -> None:
     world.daily_credit_budget = 10
     world.provider.outcomes = [quoted(10)]
     world.submitter.handle(message("paid"))
     world.submitter.handle(message("waits", model="sora-2"))
     assert [request_id for request_id, _ in world.request_queue.resent] == ["waits"]
     assert world.request_queue.delays == [RECHECK_HELD]
-    assert world.store.get("waits") is None
     assert world.metrics.counts["RequestsHeld"] == 1
+
+
+def test_held_request_has_a_job_that_says_why(world) -> None:
+    world.daily_credit_budget = 10
+    world.provider.outcomes = [quoted(10)]
+    world.submitter.handle(message("paid"))
+    world.submitter.handle(message("waits"))
+    job = world.store.get("waits")
+    assert job.state is JobState.RECEIVED
+    assert job.held == "the daily credit budget (10) has 0 credits left; it costs 10"
+    assert job.lease_until is None
+
+
+def test_held_request_once_submitted_is_no_longer_held(world) -> None:
+    world.daily_credit_budget = 10
+    world.provider.outcomes = [quoted(10), quoted(10)]
+    world.submitter.handle(message("first"))
+    world.submitter.handle(message("second"))
+    world.daily_credit_budget = 20
+    world.submitter.handle(message("second"))
+    assert world.store.get("second").held is None
+
+
+def test_request_held_past_the_longest_hold_times_out_saying_why(world) -> None:
+    world.daily_credit_budget = 10
+    world.provider.outcomes = [quoted(10)]
+    world.submitter.handle(message("paid"))
+    world.submitter.handle(message("waits"))
+    world.clock.advance(world.policy.max_hold)
+    world.ledger.spent[world.clock.now.date()] = 10  # every day's budget spent
+    assert world.submitter.handle(message("waits")) == Done()
+    [event] = world.publisher.events
+    assert event.error.code == "timed_out"
+    assert event.error.message.startswith("not submitted: held by the daily credit budget for 48 hours")
+    assert len(world.provider.submitted) == 1
+
+
+def test_held_request_whose_message_is_lost_times_out_after_the_longest_hold(world) -> None:
+    world.daily_credit_budget = 10
+    world.provider.outcomes = [quoted(10)]
+    world.submitter.handle(message("paid"))
+    world.submitter.handle(message("waits"))
+    world.store.jobs.pop("paid")
+    world.clock.advance(world.policy.max_wait + timedelta(hours=1))
+    assert world.poller.sweep().outcomes == {Outcome.REQUEUED: 1}  # held, so not past the maximum wait
+    world.clock.advance(world.policy.max_hold)
+    assert world.poller.sweep().outcomes == {Outcome.FAILED: 1}
+    [event] = world.publisher.events
+    assert "held by the daily credit budget" in event.error.message
+
+
+def test_request_priced_above_the_whole_daily_budget_ends_at_once(world) -> None:
+    world.daily_credit_budget = 50
+    world.ledger.quotes["sora-2-pro:15:large"] = 120
+    assert world.submitter.handle(message("dear", model="sora-2-pro", duration=15, resolution="large")) == Done()
+    [event] = world.publisher.events
+    assert event.error.code == "timed_out"
+    assert "its price (120 credits) is above the whole daily credit budget (50)" in event.error.message
+    assert world.provider.submitted == []
+    assert world.request_queue.resent == []
 
 
 def test_held_request_is_submitted_the_next_day(world) -> None:

@@ -1,5 +1,7 @@
 import json
+import math
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 
@@ -90,6 +92,37 @@ def test_job_past_the_maximum_wait_times_out(submitted) -> None:
     [event] = submitted.publisher.events
     assert event.error.code == "timed_out"
     assert submitted.store.get("ad-1").next_check_at is None
+
+
+def test_video_finished_at_the_deadline_is_handed_off_not_timed_out(submitted) -> None:
+    submitted.clock.advance(submitted.policy.max_wait)
+    submitted.provider.records = [submitted.record(status=2, video_url="https://x.geminigen.ai/1.mp4")]
+    assert submitted.poller.sweep().outcomes == {Outcome.HANDED_OFF: 1}
+    assert submitted.publisher.events == []
+
+
+def test_no_check_is_scheduled_past_the_deadline(submitted) -> None:
+    submitted.clock.advance(submitted.policy.max_wait - timedelta(minutes=2))
+    submitted.provider.records = [submitted.record(status=1, status_percentage=40)]
+    submitted.poller.sweep()
+    job = submitted.store.get("ad-1")
+    assert job.next_check_at == job.submitted_at + submitted.policy.max_wait
+
+
+def test_status_unreadable_at_the_deadline_is_asked_again_within_the_grace(submitted) -> None:
+    submitted.clock.advance(submitted.policy.max_wait)
+    submitted.provider.records = [ProviderUnavailable("HTTP 503")]
+    assert submitted.poller.sweep().outcomes == {Outcome.UNREACHABLE: 1}
+    assert submitted.publisher.events == []
+
+
+def test_status_unreadable_past_the_grace_times_out_saying_so(submitted) -> None:
+    submitted.clock.advance(submitted.policy.max_wait + submitted.policy.last_call_grace)
+    submitted.provider.records = [ProviderUnavailable("HTTP 503")]
+    submitted.poller.sweep()
+    [event] = submitted.publisher.events
+    assert event.error.code == "timed_out"
+    assert "could not be read at the end: HTTP 503" in event.error.message
 
 
 def test_unreachable_provider_reschedules_the_check(submitted) -> None:
@@ -219,7 +252,7 @@ def test_one_invocation_sweeps_again_when_a_job_comes_due_within_its_window(worl
         slept.append(seconds)
         world.clock.advance(timedelta(seconds=seconds))
 
-    outcomes = replace(world.poller, sleep=sleep).sweep_while(lambda: True)
+    outcomes = replace(world.poller, sleep=sleep).sweep_while(lambda: math.inf)
     assert outcomes == {Outcome.RUNNING: 1, Outcome.HANDED_OFF: 1}
     assert slept == [30.0]
 
@@ -229,7 +262,7 @@ def test_one_invocation_stops_when_nothing_comes_due_within_its_window(world) ->
     world.clock.advance(world.policy.poll_interval)
     world.provider.records = [world.record(status=1, status_percentage=5)]
     slept: list[float] = []
-    outcomes = replace(world.poller, sleep=slept.append).sweep_while(lambda: True)
+    outcomes = replace(world.poller, sleep=slept.append).sweep_while(lambda: math.inf)
     assert outcomes == {Outcome.RUNNING: 1}
     assert slept == []
 
@@ -239,7 +272,7 @@ def test_backlog_left_when_time_runs_out_is_fanned_out_by_shard(world) -> None:
         world.submitter.handle(InboundMessage(f"m-{number}", json.dumps({"prompt": f"fox {number}"})))
     world.clock.advance(world.policy.poll_interval)
     poller = replace(world.poller, batch_size=2)
-    outcomes = poller.sweep_while(lambda: False)
+    outcomes = poller.sweep_while(lambda: 0)
     assert sum(outcomes.values()) == 2
     assert world.sweep_queue.fanned_out == [0]
 
@@ -252,7 +285,7 @@ def test_sweep_of_one_shard_checks_only_that_shard(world) -> None:
 
 
 def test_no_backlog_fans_nothing_out(submitted) -> None:
-    submitted.poller.sweep_while(lambda: False)
+    submitted.poller.sweep_while(lambda: 0)
     assert submitted.sweep_queue.fanned_out == []
 
 
@@ -264,7 +297,7 @@ def test_only_backlogged_shards_are_fanned_out(world) -> None:
     world.clock.advance(world.policy.poll_interval)
     per_shard = Counter(shard_of(request_id, 3) for request_id in request_ids)
     poller = replace(world.poller, batch_size=2, shards=3)
-    poller.sweep_while(lambda: False)
+    poller.sweep_while(lambda: 0)
     assert world.sweep_queue.fanned_out == sorted(shard for shard, count in per_shard.items() if count >= 2)
 
 
@@ -273,7 +306,7 @@ def test_without_a_window_no_next_due_time_is_read(submitted, monkeypatch) -> No
         raise AssertionError("next_due read")
 
     monkeypatch.setattr(submitted.store, "next_due", unexpected)
-    outcomes = replace(submitted.poller, window=timedelta(0)).sweep_while(lambda: True)
+    outcomes = replace(submitted.poller, window=timedelta(0)).sweep_while(lambda: math.inf)
     assert outcomes == {Outcome.RUNNING: 1}
 
 
@@ -314,5 +347,40 @@ def test_invocation_whose_checks_all_raise_makes_one_status_call_per_job(submitt
     submitted.store.fail_next_save = RuntimeError("DynamoDB unavailable")  # the backoff is lost too
     sweeps_left = iter(range(100))
     poller = replace(submitted.poller, sleep=lambda seconds: None)
-    poller.sweep_while(lambda: next(sweeps_left, None) is not None)
+    poller.sweep_while(lambda: math.inf if next(sweeps_left, None) is not None else 0)
     assert submitted.provider.status_calls == [submitted.store.get("ad-1").provider.uuid]
+
+
+def test_overlapping_sweeps_check_each_job_once(world) -> None:
+    for number in range(6):
+        world.submitter.handle(InboundMessage(f"m-{number}", json.dumps({"prompt": f"fox {number}"})))
+    world.clock.advance(world.policy.poll_interval)
+    world.provider.status = InFlight(pause=0.05).around(world.provider.status)  # type: ignore[method-assign]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        poller = replace(world.poller, window=timedelta(0))
+        sweeps = [pool.submit(poller.sweep_while, lambda: math.inf) for _ in range(2)]
+        outcomes = Counter[Outcome]()
+        for sweep in sweeps:
+            outcomes.update(sweep.result())
+    assert outcomes == {Outcome.RUNNING: 6}
+    assert len(world.provider.status_calls) == 6
+
+
+def test_shard_swept_by_another_invocation_is_left_to_it(submitted) -> None:
+    now = submitted.clock.now
+    assert submitted.store.take_sweep(0, "another", now + timedelta(minutes=5), now)
+    assert submitted.poller.sweep_while(lambda: math.inf) == {}
+    assert submitted.provider.status_calls == []
+    assert submitted.metrics.counts["SweepsSkipped"] == 1
+
+
+def test_sweep_lease_of_an_invocation_that_died_runs_out(submitted) -> None:
+    now = submitted.clock.now
+    submitted.store.take_sweep(0, "died", now + timedelta(seconds=20), now)
+    submitted.clock.advance(timedelta(seconds=20))
+    assert submitted.poller.sweep_while(lambda: math.inf) == {Outcome.RUNNING: 1}
+
+
+def test_sweep_gives_its_lease_back_when_done(submitted) -> None:
+    submitted.poller.sweep_while(lambda: math.inf)
+    assert submitted.store.sweep_leases == {}

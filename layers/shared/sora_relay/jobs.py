@@ -40,6 +40,8 @@ class Job:
     version: int = 0
     request: VideoRequest | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    # Until when one invocation has the job to itself: a claim being submitted, or a video
+    # being copied. Nobody else moves it meanwhile; if the holder dies, the lease runs out.
     lease_until: datetime | None = None
     # Set from just before a submission until the provider's answer is known: whoever takes
     # the claim over must first look in the account's history for what the attempt made.
@@ -50,6 +52,7 @@ class Job:
     progress: int = 0
     progress_at: datetime | None = None  # when `progress` last moved
     status_checks: int = 0
+    completed_at: datetime | None = None  # when the provider was first seen to have the video
     video_url: str | None = None
     media_type: str | None = None
     next_check_at: datetime | None = None
@@ -57,6 +60,8 @@ class Job:
     event_published: bool = False
     # Unique to each version written: finding it stored proves the write was this one.
     revision: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Why the daily credit budget holds the request back (a received job only), when it does.
+    held: str | None = None
 
     def moved(self, now: datetime, **changes: object) -> Job:
         """The next version of this job."""

@@ -43,6 +43,13 @@ class JobStore(Protocol):
     def delete(self, job: Job) -> None:
         """Remove a job exactly as read; raises StaleJob if it moved since."""
 
+    def take_sweep(self, shard: int, holder: str, until: datetime, now: datetime) -> bool:
+        """Make `holder` the only sweeper of one index shard until `until`, unless another holds
+        it now (a conditional write). True when it is `holder`'s now."""
+
+    def end_sweep(self, shard: int, holder: str) -> None:
+        """Give up a shard's sweep lease, if `holder` still has it."""
+
     def own_generation(self, uuid: str, request_id: str) -> bool:
         """Make the provider's generation `uuid` this request's, unless another request's it is
         already (a conditional write: one generation is never two jobs'). True when it is this

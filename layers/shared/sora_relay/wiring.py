@@ -182,6 +182,11 @@ def request_queue() -> SqsRequestQueue:
 
 
 @cache
+def archive_queue() -> SqsArchiveQueue:
+    return SqsArchiveQueue(_client("sqs"), settings().archive_queue_url)
+
+
+@cache
 def poll_service() -> PollService:
     store = _store()
     return PollService(
@@ -189,7 +194,7 @@ def poll_service() -> PollService:
         shards=store.shards,
         provider=_provider(),
         request_queue=request_queue(),
-        archive_queue=SqsArchiveQueue(_client("sqs"), settings().archive_queue_url),
+        archive_queue=archive_queue(),
         sweep_queue=SqsSweepQueue(_client("sqs"), settings().sweep_queue_url),
         finisher=_finisher(),
         metrics=PowertoolsMetrics(),
@@ -213,6 +218,7 @@ def archive_service() -> ArchiveService:
     return ArchiveService(
         store=_store(),
         archive=archive,
+        provider=_provider(),
         finisher=_finisher(),
         metrics=PowertoolsMetrics(),
         policy=settings().policy(),
@@ -246,6 +252,7 @@ def rebuild() -> None:
         submit_service,
         submit_workers,
         request_queue,
+        archive_queue,
         poll_service,
         archive_service,
     )

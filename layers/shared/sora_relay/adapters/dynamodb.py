@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -80,6 +81,38 @@ class DynamoJobStore:
         except self._client.exceptions.ConditionalCheckFailedException as error:
             if self.get(job.request_id) is not None:
                 raise StaleJob(job.request_id) from error
+
+    def take_sweep(self, shard: int, holder: str, until: datetime, now: datetime) -> bool:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=self._sweep_lease(shard, holder, until),
+                ConditionExpression="attribute_not_exists(request_id) OR lease_until <= :now OR holder = :me",
+                ExpressionAttributeValues={":now": {"N": str(_millis(now))}, ":me": {"S": holder}},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def end_sweep(self, shard: int, holder: str) -> None:
+        # A lease that ran out at once (a put, as the poller may not delete), if still the holder's;
+        # one taken over after it ran out is the new holder's.
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
+            self._client.put_item(
+                TableName=self._table,
+                Item=self._sweep_lease(shard, holder, datetime.fromtimestamp(0, UTC)),
+                ConditionExpression="holder = :me",
+                ExpressionAttributeValues={":me": {"S": holder}},
+            )
+
+    @staticmethod
+    def _sweep_lease(shard: int, holder: str, until: datetime) -> dict[str, Any]:
+        # `#` is in no request_id: a lease item is never a job (and has no `state`).
+        return {
+            "request_id": {"S": f"sweep#{shard}"},
+            "holder": {"S": holder},
+            "lease_until": {"N": str(_millis(until))},
+        }
 
     def own_generation(self, uuid: str, request_id: str) -> bool:
         # `#` is in no request_id: an owner item is never a job.
@@ -167,6 +200,8 @@ class DynamoJobStore:
             "provider": job.provider.model_dump_json(exclude_none=True) if job.provider else None,
             "submitted_at": job.submitted_at.isoformat() if job.submitted_at else None,
             "progress_at": job.progress_at.isoformat() if job.progress_at else None,
+            "completed_at": job.completed_at.isoformat() if job.completed_at else None,
+            "held": job.held,
             "video_url": job.video_url,
             "media_type": job.media_type,
             "final_event": job.final_event.to_json() if job.final_event else None,
@@ -206,6 +241,8 @@ class DynamoJobStore:
             provider=ProviderSummary.model_validate_json(item["provider"]) if "provider" in item else None,
             submitted_at=moment("submitted_at"),
             progress_at=moment("progress_at"),
+            completed_at=moment("completed_at"),
+            held=item.get("held"),
             video_url=item.get("video_url"),
             media_type=item.get("media_type"),
             final_event=VideoEvent.model_validate_json(item["final_event"]) if "final_event" in item else None,

@@ -34,40 +34,35 @@ class SnsEventPublisher:
         )
 
 
-class SqsArchiveQueue:
+class _SqsQueue:
     def __init__(self, client: SQSClient, queue_url: str) -> None:
         self._client = client
         self._queue_url = queue_url
-
-    def enqueue(self, request_id: str) -> None:
-        body = ArchiveHandOff(request_id=request_id).model_dump_json()
-        self._client.send_message(QueueUrl=self._queue_url, MessageBody=body)
-
-
-class SqsRequestQueue:
-    """The request queue: when a failed message comes again, and putting a claimed request back."""
-
-    def __init__(self, client: SQSClient, queue_url: str) -> None:
-        self._client = client
-        self._queue_url = queue_url
-
-    def resend(self, request_id: str, request: VideoRequest, delay: timedelta = timedelta(0)) -> None:
-        body = request.model_copy(update={"request_id": request_id}).model_dump_json()
-        seconds = int(min(delay, _LONGEST_DELAY).total_seconds())
-        self._client.send_message(QueueUrl=self._queue_url, MessageBody=body, DelaySeconds=seconds)
 
     def delay(self, receipt_handle: str, delay: timedelta) -> None:
+        """Deliver a received message again after `delay` (it failed)."""
         seconds = int(min(delay, _LONGEST_VISIBILITY).total_seconds())
         self._client.change_message_visibility(
             QueueUrl=self._queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=max(seconds, 0)
         )
 
 
-class SqsSweepQueue:
-    def __init__(self, client: SQSClient, queue_url: str) -> None:
-        self._client = client
-        self._queue_url = queue_url
+class SqsArchiveQueue(_SqsQueue):
+    def enqueue(self, request_id: str) -> None:
+        body = ArchiveHandOff(request_id=request_id).model_dump_json()
+        self._client.send_message(QueueUrl=self._queue_url, MessageBody=body)
 
+
+class SqsRequestQueue(_SqsQueue):
+    """The request queue: putting a claimed request back."""
+
+    def resend(self, request_id: str, request: VideoRequest, delay: timedelta = timedelta(0)) -> None:
+        body = request.model_copy(update={"request_id": request_id}).model_dump_json()
+        seconds = int(min(delay, _LONGEST_DELAY).total_seconds())
+        self._client.send_message(QueueUrl=self._queue_url, MessageBody=body, DelaySeconds=seconds)
+
+
+class SqsSweepQueue(_SqsQueue):
     def fan_out(self, shards: list[int]) -> None:
         for start in range(0, len(shards), 10):
             entries = [

@@ -343,6 +343,8 @@ def describe(job: Job) -> dict[str, Any]:
         "updated_at": job.updated_at.isoformat(),
         "status_checks": job.status_checks,
     }
+    if job.held is not None:
+        described["held"] = job.held
     if job.request is not None:
         described["model"] = job.request.model.value
         described["prompt"] = job.request.prompt
@@ -403,7 +405,7 @@ def list_jobs(session: Session, state: str | None, since: datetime | None, limit
         return
     table = Table("request_id", "state", "progress", "model", "created", "result")
     for job in jobs:
-        result = ""
+        result = f"held: {job.held}" if job.held is not None else ""
         if job.final_event is not None:
             result = job.final_event.video.uri if job.final_event.video else str(job.final_event.error.code)  # type: ignore[union-attr]
         model = job.request.model.value if job.request else ""

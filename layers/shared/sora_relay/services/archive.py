@@ -2,38 +2,62 @@
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 
-from sora_relay.events import ErrorCode, iso_utc
-from sora_relay.jobs import JobState
+from sora_relay.events import ErrorCode, VideoObject
+from sora_relay.jobs import Job, JobState
 from sora_relay.observability import logger
-from sora_relay.ports import Clock, JobStore, MediaGone, MediaNotAllowed, Metrics, StaleJob, VideoArchive
+from sora_relay.ports import Clock, JobStore, MediaGone, MediaNotAllowed, Metrics, Provider, StaleJob, VideoArchive
+from sora_relay.provider import ProviderUnavailable
 from sora_relay.services.lifecycle import Finisher
 from sora_relay.services.policy import Policy
+
+# Saving a finished copy is tried this many times when the job moves under it (each time on
+# the version just read): a verified copy is never thrown away for a version number.
+_COMMIT_TRIES = 3
+# Another copy attempt starts only with this much of the invocation left after its pause.
+_TIME_FOR_A_TRY = timedelta(minutes=1)
 
 
 class ArchiveOutcome(StrEnum):
     ARCHIVED = "archived"
     EXPIRED = "expired"
     PUBLISHED = "published"
+    COPYING = "copying"  # another invocation holds the job's copy lease
     NOTHING_TO_DO = "nothing_to_do"
 
 
 class ArchiveFailed(Exception):
-    """The copy did not succeed this time; the hand-off should be delivered again."""
+    """The copy did not succeed this time; the hand-off should be delivered again after `retry_in`."""
+
+    def __init__(self, reason: str, retry_in: timedelta) -> None:
+        super().__init__(reason)
+        self.retry_in = retry_in
+
+
+class AddressRefused(Exception):
+    """The video's address refused every try, fresh addresses included."""
 
 
 @dataclass(frozen=True)
 class ArchiveService:
     store: JobStore
     archive: VideoArchive
+    provider: Provider
     finisher: Finisher
     metrics: Metrics
     policy: Policy
     clock: Clock
+    sleep: Callable[[float], None] = time.sleep
 
-    def archive_job(self, request_id: str) -> ArchiveOutcome:
+    def archive_job(
+        self, request_id: str, receive_count: int = 1, seconds_left: Callable[[], float] = lambda: math.inf
+    ) -> ArchiveOutcome:
         job = self.store.get(request_id)
         if job is None:
             logger.warning("archive hand-off for an unknown job", extra={"request_id": request_id})
@@ -45,28 +69,91 @@ class ArchiveService:
             return ArchiveOutcome.PUBLISHED
         if job.state is not JobState.COMPLETED or job.video_url is None:
             return ArchiveOutcome.NOTHING_TO_DO
-        key = self.policy.archive_key(request_id)
+        now = self.clock()
+        if not job.lease_expired(now):
+            logger.info("another invocation is copying this video")
+            return ArchiveOutcome.COPYING
+        if self.finisher.end_if_too_late_to_copy(job, now):
+            return ArchiveOutcome.EXPIRED
+        # The copy lease: while it runs, the poll's watchdog leaves the job alone (a new version
+        # would fail this copy's save), and another hand-off of it copies nothing.
+        lease_until = self.policy.claim_lease_until(now, seconds_left())
+        copying = job.moved(now, lease_until=lease_until, next_check_at=lease_until)
         try:
-            video = self.archive.copy(job.video_url, key, job.media_type or "video/mp4")
-        except Exception as error:
-            expired_at = job.expired_at
-            now = self.clock()
-            if expired_at is not None and now >= expired_at:
-                message = f"the video could not be copied before its expired_at ({iso_utc(expired_at)}): {error}"
-                self._fail_expired(request_id, message)
-                return ArchiveOutcome.EXPIRED
-            if isinstance(error, MediaGone | MediaNotAllowed):
-                logger.error("video address refused; retrying until expired_at", extra={"reason": str(error)})
-            raise ArchiveFailed(str(error)) from error
-        self.metrics.count("ArchiveBytes", video.size, unit="Bytes")
-        try:
-            self.finisher.archive(job, video, self.clock())
+            self.store.save(copying)
         except StaleJob:
-            # A concurrent copy of the same hand-off finished first; the object is the same bytes.
-            logger.info("job was archived by another invocation")
+            return ArchiveOutcome.NOTHING_TO_DO  # moved meanwhile, by a watchdog that sent it again
+        try:
+            video = self._copy(copying, seconds_left)
+        except AddressRefused as error:
+            self.finisher.fail(copying, ErrorCode.EXPIRED, str(error), self.clock())
+            self.metrics.count("AddressesRefused")
+            return ArchiveOutcome.EXPIRED
+        except Exception as error:
+            return self._copy_failed(copying, error, receive_count)
+        self.metrics.count("ArchiveBytes", video.size, unit="Bytes")
+        self._commit(copying, video)
         return ArchiveOutcome.ARCHIVED
 
-    def _fail_expired(self, request_id: str, message: str) -> None:
-        job = self.store.get(request_id)
-        if job is not None and not job.state.final:
-            self.finisher.fail(job, ErrorCode.EXPIRED, message, self.clock())
+    def _copy(self, job: Job, seconds_left: Callable[[], float]) -> VideoObject:
+        """Copy the video, trying again after a pause when time allows: after a transient fault,
+        and after a refusal with a fresh address from the provider. Raises AddressRefused when
+        every try was refused, or the last fault."""
+        assert job.video_url is not None
+        url, refusals = job.video_url, 0
+        pauses = self.policy.archive_pauses
+        for attempt in range(len(pauses) + 1):
+            try:
+                return self.archive.copy(url, self.policy.archive_key(job.request_id), job.media_type or "video/mp4")
+            except (MediaGone, MediaNotAllowed) as error:
+                refusals += 1
+                if refusals > len(pauses):
+                    raise AddressRefused(
+                        f"the video's address refused the download {refusals} times: {error}"
+                    ) from error
+                logger.warning("video address refused", extra={"reason": str(error)})
+                fault: Exception = error
+            except Exception as error:
+                logger.warning("copy failed", extra={"reason": str(error)})
+                fault = error
+            pause = pauses[min(attempt, len(pauses) - 1)].total_seconds()
+            if attempt == len(pauses) or seconds_left() < pause + _TIME_FOR_A_TRY.total_seconds():
+                raise fault
+            self.sleep(pause)
+            if refusals:
+                url = self._fresh_address(job) or url
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _fresh_address(self, job: Job) -> str | None:
+        """The video's address as the provider gives it now (an address may be signed and short-lived)."""
+        assert job.provider is not None
+        try:
+            record = self.provider.status(job.provider.uuid)
+        except ProviderUnavailable as error:
+            logger.warning("could not read the status for a fresh address", extra={"reason": str(error)})
+            return None
+        return record.video_url if record.ready else None
+
+    def _copy_failed(self, job: Job, error: Exception, receive_count: int) -> ArchiveOutcome:
+        """No copy this time: the job ends if it is too late for another, or else its lease is
+        given back and the hand-off comes again soon (not after the queue's visibility timeout)."""
+        now = self.clock()
+        if self.finisher.end_if_too_late_to_copy(job, now, str(error)):
+            return ArchiveOutcome.EXPIRED
+        released = job.moved(now, lease_until=None, next_check_at=self.policy.handoff_check(now, job.expired_at))
+        self.store.save(released)
+        raise ArchiveFailed(str(error), self.policy.archive_retry_delay(receive_count)) from error
+
+    def _commit(self, job: Job, video: VideoObject) -> None:
+        """Record the copy and announce it, on the latest version of the job."""
+        for _ in range(_COMMIT_TRIES):
+            try:
+                self.finisher.archive(job, video, self.clock())
+                return
+            except StaleJob:
+                latest = self.store.get(job.request_id)
+                if latest is None or latest.state.final:
+                    logger.info("the job was ended by another invocation", extra={"video_key": video.key})
+                    return
+                job = latest
+        raise ArchiveFailed("the job kept changing while its copy was recorded", timedelta(0))

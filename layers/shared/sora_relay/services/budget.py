@@ -34,9 +34,12 @@ class Reservation:
 
 @dataclass(frozen=True)
 class NoRoom:
-    """Held: look at the request again after `recheck`."""
+    """Held: look at the request again after `recheck`. `ever` is False when the request's
+    price is above the whole daily budget: no day will have room for it."""
 
     recheck: timedelta
+    reason: str
+    ever: bool = True
 
 
 def kind_of(request: VideoRequest) -> str:
@@ -54,10 +57,16 @@ class CreditBudget:
         if self.daily_limit is None:
             return Reservation(day, kind_of(request), 0)
         ledger = self.ledger.day(day)
-        unpriced = self.daily_limit - ledger.spent  # all that is left
-        price = ledger.quotes.get(kind_of(request), max(ledger.quotes.values(), default=unpriced))
+        left = self.daily_limit - ledger.spent
+        price = ledger.quotes.get(kind_of(request), max(ledger.quotes.values(), default=left))
+        if price > self.daily_limit:
+            reason = f"its price ({price:g} credits) is above the whole daily credit budget ({self.daily_limit:g})"
+            return NoRoom(hold_delay(now), reason, ever=False)
         if price <= 0 or not self.ledger.reserve(day, price, self.daily_limit):
-            return NoRoom(hold_delay(now) if ledger.quotes else RECHECK_UNPRICED)
+            if not ledger.quotes:
+                return NoRoom(RECHECK_UNPRICED, "waiting for the first quote, which holds the rest of the day")
+            budget = f"the daily credit budget ({self.daily_limit:g})"
+            return NoRoom(hold_delay(now), f"{budget} has {max(left, 0):g} credits left; it costs {price:g}")
         return Reservation(day, kind_of(request), price)
 
     def reserved(self, request: VideoRequest, at: datetime, amount: float) -> Reservation:

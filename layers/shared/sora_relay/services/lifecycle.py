@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sora_relay.events import ErrorCode, EventError, VideoObject, build_event
+from sora_relay.events import ErrorCode, EventError, VideoObject, build_event, iso_utc
 from sora_relay.jobs import Job, JobState
 from sora_relay.observability import logger
 from sora_relay.ports import EventPublisher, JobStore, Metrics, StaleJob
@@ -48,6 +48,28 @@ class Finisher:
         logger.warning("job failed", extra={"error_code": code.value, "error_message": message})
         self.metrics.count("JobsFailed", code=code.value)
         return self.publish(failed, now)
+
+    def end_held(self, job: Job, reason: str, now: datetime) -> Job:
+        """End a request the daily credit budget held back for `max_hold`."""
+        hours = f"{self.policy.max_hold.total_seconds() / 3600:g}"
+        message = f"not submitted: held by the daily credit budget for {hours} hours: {reason}"
+        return self.fail(replace(job, held=None), ErrorCode.TIMED_OUT, message, now)
+
+    def end_if_too_late_to_copy(self, job: Job, now: datetime, reason: str | None = None) -> bool:
+        """End a finished video's job whose copy is past its deadline (see Policy.archive_deadline);
+        False, changing nothing, while there is time left. `reason`: why the last copy failed."""
+        finished_at = job.completed_at or job.submitted_at or job.created_at
+        expired_at = job.expired_at
+        deadline = self.policy.archive_deadline(finished_at, expired_at)
+        if now < deadline:
+            return False
+        if expired_at is not None and deadline == expired_at:
+            code, message = ErrorCode.EXPIRED, f"the video was not copied before its expired_at ({iso_utc(expired_at)})"
+        else:
+            hours = int(self.policy.archive_window.total_seconds() // 3600)
+            code, message = ErrorCode.TIMED_OUT, f"the video was not copied within {hours} hours of being finished"
+        self.fail(job, code, f"{message}: {reason}" if reason else message, now)
+        return True
 
     def archive(self, job: Job, video: VideoObject, now: datetime) -> Job:
         archived = self.final_version(job, now, video=video)

@@ -12,6 +12,7 @@ LONGEST_STATUS_INTERVAL = timedelta(minutes=5)
 # SQS cannot hide a message for longer than 12 hours; retries never need that much.
 LONGEST_RETRY_DELAY = timedelta(minutes=15)
 FIRST_RETRY_DELAY = timedelta(seconds=5)
+ARCHIVE_FIRST_RETRY_DELAY = timedelta(seconds=30)
 
 # How long a generation typically takes. A guess (the provider publishes no figures; pro and
 # 1080p are slower, 15 s longer than 10 s), kept in this one place: each job's own progress
@@ -67,6 +68,18 @@ class Policy:
     archive_risk_window: timedelta = timedelta(hours=1)
     # A final event not confirmed as published by then is published again by a sweep.
     publish_watchdog: timedelta = timedelta(minutes=2)
+    # A finished video not copied this long after the provider had it ends (sooner at its
+    # expired_at): the bound for a job whose expired_at is weeks ahead, or not stated.
+    archive_window: timedelta = timedelta(hours=24)
+    # Copy attempts in one archive invocation, and the pauses between them; an address that
+    # refuses this many times in a row (its status read again for a fresh one each time) ends
+    # the job as expired.
+    archive_pauses: tuple[timedelta, ...] = (timedelta(seconds=5), timedelta(seconds=15))
+    # After the maximum wait, the status is still asked for this long when it cannot be read,
+    # so that a video finished just before the deadline is not thrown away.
+    last_call_grace: timedelta = timedelta(minutes=10)
+    # How long the daily credit budget may hold a request back before it ends as timed_out.
+    max_hold: timedelta = timedelta(hours=48)
     archive_prefix: str = "videos/"
 
     def next_status_delay(
@@ -81,6 +94,11 @@ class Policy:
         # Overdue, it is asked often at first, then less as it drags on.
         delay = remaining * _AIM_PAST_FINISH if remaining > timedelta(0) else max(age - typical, timedelta(0)) / 4
         return max(self.poll_interval, min(delay, self.longest_status_interval))
+
+    def status_check_at(self, now: datetime, delay: timedelta, deadline: datetime) -> datetime:
+        """The next status call, after `delay`, but not after the job's deadline (where one last
+        call decides), and never within the poll interval."""
+        return max(min(now + delay, deadline), now + self.poll_interval)
 
     def unreachable_delay(self, age: timedelta) -> timedelta:
         """After a status call that got no answer: back off as the job ages."""
@@ -104,6 +122,17 @@ class Policy:
         if expired_at is not None:
             check = min(check, max(expired_at - self.archive_risk_window, now + timedelta(minutes=1)))
         return check
+
+    def archive_deadline(self, completed_at: datetime, expired_at: datetime | None) -> datetime:
+        """When a finished video not yet copied is given up: at its expired_at, or at the end of
+        the archive window, whichever is first."""
+        deadline = completed_at + self.archive_window
+        return deadline if expired_at is None else min(deadline, expired_at)
+
+    def archive_retry_delay(self, receive_count: int) -> timedelta:
+        """How long a hand-off whose copy failed waits before it is delivered again."""
+        backoff: timedelta = ARCHIVE_FIRST_RETRY_DELAY * (2 ** max(receive_count - 1, 0))
+        return min(backoff, LONGEST_RETRY_DELAY)
 
     def claim_lease_until(self, now: datetime, seconds_left: float) -> datetime:
         """Until when a claim taken now is its invocation's: that invocation's deadline, and a margin."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,8 +21,8 @@ from sora_relay.provider import ProviderUnavailable
 from sora_relay.services.lifecycle import Finisher
 from sora_relay.services.policy import Observation, Policy, trend_start, typical_generation_time
 
-# Another sweep starts only with this much of the invocation's time left (milliseconds).
-SWEEP_RESERVE_MS = 60_000
+# Another sweep starts only with this much of the invocation's time left.
+SWEEP_RESERVE = timedelta(minutes=1)
 
 
 class Outcome(StrEnum):
@@ -101,15 +102,32 @@ class PollService:
             self.metrics.count("PollLag", (now - job.next_check_at).total_seconds(), unit="Seconds")
         return sorted(jobs, key=_deadline)
 
-    def sweep_while(self, has_time: Callable[[], bool], shards: Sequence[int] | None = None) -> Counter[Outcome]:
+    def sweep_while(self, seconds_left: Callable[[], float], shards: Sequence[int] | None = None) -> Counter[Outcome]:
         """Sweep, and for up to `window` after the first sweep, sweep again at the next due time
         when it comes within the window, so that a finished video waits for the next minute's
         invocation only when nothing was due before it. Work still due when time runs out is
-        fanned out: each shard with a backlog goes on the sweep queue, for an invocation of its own."""
-        shards = list(range(self.shards)) if shards is None else list(shards)
+        fanned out: each shard with a backlog goes on the sweep queue, for an invocation of its own.
+
+        Only the shards whose sweep lease this invocation takes are swept (one sweep per shard at
+        a time, so no job is checked by two at once); the others are being swept already."""
+        wanted = list(range(self.shards)) if shards is None else list(shards)
+        holder = uuid.uuid4().hex
+        now = self.clock()
+        lease_until = self.policy.claim_lease_until(now, seconds_left())
+        mine = [shard for shard in wanted if self.store.take_sweep(shard, holder, lease_until, now)]
+        if len(mine) < len(wanted):
+            logger.info("shards being swept by another invocation", extra={"shards": sorted(set(wanted) - set(mine))})
+            self.metrics.count("SweepsSkipped", len(wanted) - len(mine))
+        try:
+            return self._sweep_while(lambda: seconds_left() > SWEEP_RESERVE.total_seconds(), mine)
+        finally:
+            for shard in mine:
+                self.store.end_sweep(shard, holder)
+
+    def _sweep_while(self, has_time: Callable[[], bool], shards: list[int]) -> Counter[Outcome]:
         total: Counter[Outcome] = Counter()
         until = self.clock() + self.window
-        while True:
+        while shards:
             report = self.sweep(shards, has_time)
             total.update(report.outcomes)
             if report.backlog:
@@ -125,6 +143,7 @@ class PollService:
             if soonest is None or soonest > until:
                 return total
             self.sleep(max((soonest - self.clock()).total_seconds(), 0.0))
+        return total
 
     def _check_guarded(self, job: Job, status_calls: threading.BoundedSemaphore) -> Outcome:
         # Jobs are checked on worker threads: each logs its own request_id.
@@ -142,14 +161,17 @@ class PollService:
         finally:
             logger.thread_safe_remove_keys(["request_id"])
 
-    def _put_off(self, job: Job, retry_after: float | None = None) -> None:
+    def _put_off(self, job: Job, retry_after: float | None = None, deadline: datetime | None = None) -> None:
         """A check that got no answer: the next one after a backoff (as the job ages), and never
-        sooner than a Retry-After."""
+        sooner than a Retry-After; before the deadline, at it at the latest."""
         now = self.clock()
         later = self.policy.unreachable_delay(job.age(now))
         if retry_after is not None:
             later = max(later, self.policy.retry_delay(1, retry_after))
-        self.store.save(job.moved(now, next_check_at=now + later))
+        next_check_at = now + later
+        if deadline is not None and now < deadline:
+            next_check_at = self.policy.status_check_at(now, later, deadline)
+        self.store.save(job.moved(now, next_check_at=next_check_at))
 
     def _check_later(self, job: Job) -> None:
         try:
@@ -172,15 +194,15 @@ class PollService:
             return self._recover_claim(job)
         if job.provider is None:
             return Outcome.SKIPPED
-        if job.age(now) > self.policy.max_wait:
-            self.finisher.fail(job, ErrorCode.TIMED_OUT, f"no result within {self._max_wait_minutes} minutes", now)
-            return Outcome.FAILED
+        deadline = (job.submitted_at or job.created_at) + self.policy.max_wait
         try:
             with status_calls:
                 record = self.provider.status(job.provider.uuid)
         except ProviderUnavailable as error:
             logger.warning("status call failed", extra={"reason": str(error)})
-            self._put_off(job, error.retry_after)
+            if now >= deadline + self.policy.last_call_grace:
+                return self._time_out(job, now, f"; its status could not be read at the end: {error}")
+            self._put_off(job, error.retry_after, deadline)
             return Outcome.UNREACHABLE
         now = self.clock()
         checks = job.status_checks + 1
@@ -195,6 +217,7 @@ class PollService:
             completed = job.moved(
                 now,
                 state=JobState.COMPLETED,
+                completed_at=now,
                 provider=provider,
                 status_checks=checks,
                 progress=100,
@@ -205,6 +228,9 @@ class PollService:
             self.store.save(completed)
             self.archive_queue.enqueue(job.request_id)
             return Outcome.HANDED_OFF
+        if now >= deadline:
+            # Asked once more at the deadline: only a video still not finished is given up.
+            return self._time_out(replace(job, provider=provider, status_checks=checks), now)
         progress = record.status_percentage if record.status_percentage is not None else job.progress
         moved = progress > job.progress
         delay = self.policy.next_status_delay(
@@ -220,10 +246,14 @@ class PollService:
                 status_checks=checks,
                 progress=progress,
                 progress_at=now if moved else job.progress_at,
-                next_check_at=now + delay,
+                next_check_at=self.policy.status_check_at(now, delay, deadline),
             )
         )
         return Outcome.RUNNING
+
+    def _time_out(self, job: Job, now: datetime, detail: str = "") -> Outcome:
+        self.finisher.fail(job, ErrorCode.TIMED_OUT, f"no result within {self._max_wait_minutes} minutes{detail}", now)
+        return Outcome.FAILED
 
     @property
     def _max_wait_minutes(self) -> int:
@@ -237,7 +267,10 @@ class PollService:
             assert job.lease_until is not None
             self.store.save(job.moved(now, next_check_at=self.policy.stale_claim_check(job.lease_until)))
             return Outcome.SKIPPED
-        if job.age(now) > self.policy.max_wait:
+        if job.held is not None and job.age(now) > self.policy.max_hold:
+            self.finisher.end_held(job, job.held, now)
+            return Outcome.FAILED
+        if job.held is None and job.age(now) > self.policy.max_wait:
             message = f"the provider did not accept the request within {self._max_wait_minutes} minutes"
             if job.attempt_started_at is not None:
                 message = (
@@ -254,13 +287,16 @@ class PollService:
         return Outcome.REQUEUED
 
     def _watch_handoff(self, job: Job) -> Outcome:
-        """A completed job still due was not archived in time: hand it off again, or let it expire."""
+        """A completed job still due was not archived in time: hand it off again, or end it."""
         now = self.clock()
-        expired_at = job.expired_at
-        if expired_at is not None and now >= expired_at:
-            message = f"the video was not copied before its expired_at ({iso_utc(expired_at)})"
-            self.finisher.fail(job, ErrorCode.EXPIRED, message, now)
+        if not job.lease_expired(now):
+            assert job.lease_until is not None
+            # A copy is in flight: a new version now would make its save fail.
+            self.store.save(job.moved(now, next_check_at=job.lease_until))
+            return Outcome.SKIPPED
+        if self.finisher.end_if_too_late_to_copy(job, now):
             return Outcome.FAILED
+        expired_at = job.expired_at
         if expired_at is not None and expired_at - now <= self.policy.archive_risk_window:
             logger.error("video not yet archived close to its expired_at", extra={"expired_at": iso_utc(expired_at)})
             self.metrics.count("ArchivesAtRisk")

@@ -159,7 +159,7 @@ class SubmitService:
             job = replace(job, attempt_started_at=None, attempt_reserved=0)
         reservation = self.budget.reserve(request, self.clock())
         if isinstance(reservation, NoRoom):
-            return self._hold(job, reservation.recheck)
+            return self._hold(job, reservation)
         # References are held in memory until the provider has them: a bounded number at once.
         with self.reference_slots if request.files else contextlib.nullcontext():
             return self._fetch_and_send(job, message, reservation)
@@ -180,7 +180,7 @@ class SubmitService:
         now = self.clock()
         # Marked before the call: whoever takes this claim over (this invocation may die with
         # the answer in hand) looks in the history before it ever submits again.
-        attempt = job.moved(now, attempt_started_at=now, attempt_reserved=reservation.amount)
+        attempt = job.moved(now, attempt_started_at=now, attempt_reserved=reservation.amount, held=None)
         try:
             self.store.save(attempt)
         except StaleJob:
@@ -301,17 +301,28 @@ class SubmitService:
         logger.warning("waiting to learn whether the provider took the submission", extra={"reason": reason})
         return Retry(delay, reason)
 
-    def _hold(self, job: Job, recheck: timedelta) -> SubmitResult:
-        """The day's credit budget has no room for it: the request waits on the queue, unclaimed.
+    def _hold(self, job: Job, no_room: NoRoom) -> SubmitResult:
+        """The day's credit budget has no room for it: the request waits on the queue, its job
+        saying why (`held`), until the budget has room or `max_hold` has passed.
 
         It goes back as a new message under its request_id rather than staying hidden: each
         receive of a held message would count towards the queue's dead-letter limit."""
         assert job.request is not None
+        now = self.clock()
+        if not no_room.ever:
+            self.finisher.fail(job, ErrorCode.TIMED_OUT, f"not submitted: {no_room.reason}", now)
+            return Done()
+        if now - job.created_at >= self.policy.max_hold:
+            self.finisher.end_held(job, no_room.reason, now)
+            return Done()
+        # Looked at again by a sweep should the message be lost, as any released claim.
+        next_check_at = self.policy.stale_claim_check(now + no_room.recheck)
+        held = job.moved(now, lease_until=None, held=no_room.reason, next_check_at=next_check_at)
         try:
-            self.store.delete(job)
+            self.store.save(held)
         except StaleJob:
             return Retry(self.policy.claim_lease, "another invocation took the claim first")
-        self.request_queue.resend(job.request_id, job.request, recheck)
-        logger.info("held: the daily credit budget is spent", extra={"daily_limit": self.budget.daily_limit})
+        self.request_queue.resend(job.request_id, job.request, no_room.recheck)
+        logger.info("held by the daily credit budget", extra={"reason": no_room.reason})
         self.metrics.count("RequestsHeld")
         return Done()
