@@ -1,7 +1,6 @@
 """Every job ends: a refused address, a copy slower than the watchdog's minute, a poll whose
 checks all fail. Each through the functions, with moto as AWS and the simulator as provider."""
 
-import json
 import threading
 import time
 from datetime import timedelta
@@ -14,9 +13,7 @@ from sora_relay.local.functions import LocalContext
 from sora_relay.simulator import Fault, ManualClock
 
 from ..conftest import SECRET_NAME, lambda_context
-from .test_pipeline import EVENTS, functions, run_until_events  # noqa: F401 (functions: a fixture)
-
-SCHEDULE = json.loads((EVENTS / "schedule.json").read_text())
+from .conftest import SCHEDULE, run_until_events
 
 
 def test_video_whose_address_refuses_from_the_start_ends_as_expired_within_a_minute(

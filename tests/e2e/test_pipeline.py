@@ -2,41 +2,15 @@
 
 import hashlib
 import json
-import time
-from pathlib import Path
-
-import pytest
 
 from sora_relay.events import VideoEvent
 from sora_relay.simulator import Fault
 from sora_relay.simulator.server import SAMPLE_MP4
 
-from ..conftest import API_KEY, lambda_context, load_function
+from ..conftest import API_KEY, ROOT
+from .conftest import run_until_events
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
-
-
-@pytest.fixture(scope="module")
-def functions():
-    return {name: load_function(f"{name.capitalize()}Function") for name in ("submit", "poll", "archive")}
-
-
-def run_until_events(stack, functions, count: int, timeout: float = 15.0) -> list[dict]:
-    """Drive the functions as their triggers would until `count` events are out."""
-    schedule = json.loads((EVENTS / "schedule.json").read_text())
-    events: list[dict] = []
-    deadline = time.monotonic() + timeout
-    while len(events) < count and time.monotonic() < deadline:
-        for queue_url, function in ((stack.request_queue_url, "submit"), (stack.archive_queue_url, "archive")):
-            batch = stack.receive(queue_url, visibility_timeout=30)
-            if batch["Records"]:
-                answer = functions[function](batch, lambda_context())
-                failed = [item["itemIdentifier"] for item in answer["batchItemFailures"]]
-                stack.delete(queue_url, batch, failed)
-        functions["poll"](schedule, lambda_context())
-        events += stack.events()
-        time.sleep(0.2)
-    return events
+EVENTS = ROOT / "events"
 
 
 def test_request_ends_as_an_archived_video_and_one_completed_event(stack, simulator, functions) -> None:
