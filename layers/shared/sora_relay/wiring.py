@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ class _Seams:
     """What a local run or a fault drill may replace; Lambda always gets the defaults."""
 
     clock: Clock = utc_now
+    sleep: Callable[[float], None] = time.sleep
     on_outbound_call: Callable[[str], None] | None = None
     on_aws_answer: Callable[[str, dict[str, Any]], None] | None = None
 
@@ -202,6 +204,7 @@ def poll_service() -> PollService:
         clock=_seams.clock,
         concurrency=settings().poll_concurrency,
         window=timedelta(seconds=settings().poll_sweep_window_seconds),
+        sleep=_seams.sleep,
     )
 
 
@@ -223,21 +226,25 @@ def archive_service() -> ArchiveService:
         metrics=PowertoolsMetrics(),
         policy=settings().policy(),
         clock=_seams.clock,
+        sleep=_seams.sleep,
     )
 
 
 def reset(
     *,
     clock: Clock | None = None,
+    sleep: Callable[[float], None] | None = None,
     on_outbound_call: Callable[[str], None] | None = None,
     on_aws_answer: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> None:
     """Forget every cached service and client, for a new environment (tests, local runs).
 
-    `clock` replaces the services' clock; `on_outbound_call` is told of every AWS API call
+    `clock` replaces the services' clock and `sleep` their pauses (a virtual clock advances);
+    `on_outbound_call` is told of every AWS API call
     and HTTP request the services make before it goes out (a fault drill raises from it);
     `on_aws_answer` of every AWS answer (a benchmark counts what was read)."""
     _seams.clock = clock or utc_now
+    _seams.sleep = sleep or time.sleep
     _seams.on_outbound_call = on_outbound_call
     _seams.on_aws_answer = on_aws_answer
     rebuild()

@@ -36,6 +36,7 @@ PROVIDER_FAULTS: dict[str, list[tuple[str, Fault]]] = {
     "download: cut short": [("media", Fault(truncate_at=5000))],
     "download: 500": [("media", Fault(status=500))],
     "download: 404 before expiry": [("media", Fault(status=404))],
+    "download: 403 twice, then a fresh address": [("media", Fault(status=403))] * 2,
     "download: connection reset": [("media", Fault(reset=True))],
 }
 
