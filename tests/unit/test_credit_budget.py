@@ -67,16 +67,6 @@ def test_held_request_has_a_job_that_says_why(world) -> None:
     assert job.lease_until is None
 
 
-def test_held_request_once_submitted_is_no_longer_held(world) -> None:
-    world.daily_credit_budget = 10
-    world.provider.outcomes = [quoted(10), quoted(10)]
-    world.submitter.handle(message("first"))
-    world.submitter.handle(message("second"))
-    world.daily_credit_budget = 20
-    world.submitter.handle(message("second"))
-    assert world.store.get("second").held is None
-
-
 def test_request_held_past_the_longest_hold_times_out_saying_why(world) -> None:
     world.daily_credit_budget = 10
     world.provider.outcomes = [quoted(10)]
@@ -141,6 +131,7 @@ def test_held_request_is_submitted_once_the_budget_is_raised(world) -> None:
     world.daily_credit_budget = 20
     assert world.submitter.handle(message("second")) == Done()
     assert world.ledger.day(START.date()).spent == 20
+    assert world.store.get("second").held is None
 
 
 def test_unseen_kind_is_priced_at_the_days_dearest_quote(world) -> None:

@@ -371,6 +371,7 @@ def test_shard_swept_by_another_invocation_is_left_to_it(submitted) -> None:
     assert submitted.store.take_sweep(0, "another", now + timedelta(minutes=5), now)
     assert submitted.poller.sweep_while(lambda: math.inf) == {}
     assert submitted.provider.status_calls == []
+    assert submitted.sweep_queue.fanned_out == []
     assert submitted.metrics.counts["SweepsSkipped"] == 1
 
 

@@ -61,6 +61,16 @@ def test_every_sqs_trigger_reports_partial_batch_failures(template) -> None:
     assert all(trigger["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for trigger in triggers)
 
 
+def test_every_sqs_trigger_has_a_maximum_concurrency(template) -> None:
+    triggers = {
+        name: event["Properties"]
+        for name, spec in functions(template).items()
+        for event in spec.get("Events", {}).values()
+        if event["Type"] == "SQS"
+    }
+    assert all("MaximumConcurrency" in trigger.get("ScalingConfig", {}) for trigger in triggers.values()), triggers
+
+
 def test_every_trigger_queue_has_a_dead_letter_queue(template) -> None:
     for spec in functions(template).values():
         for event in spec.get("Events", {}).values():
