@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
 from sora_relay.handoff import ArchiveHandOff
+from sora_relay.invocation import seconds_left
 from sora_relay.observability import logger, metrics, tracer
 from sora_relay.services.archive import ArchiveFailed
 from sora_relay.wiring import archive_queue, archive_service
@@ -23,11 +24,11 @@ class ArchiveRecord(SqsRecordModel):
 processor = BatchProcessor(event_type=EventType.SQS, model=ArchiveRecord, raise_on_entire_batch_failure=False)
 
 
-def handle_record(record: ArchiveRecord, seconds_left: Callable[[], float]) -> None:
+def handle_record(record: ArchiveRecord, time_left: Callable[[], float]) -> None:
     logger.append_keys(request_id=record.body.request_id)
     receive_count = int(record.attributes.ApproximateReceiveCount)
     try:
-        archive_service().archive_job(record.body.request_id, receive_count, seconds_left)
+        archive_service().archive_job(record.body.request_id, receive_count, time_left)
     except ArchiveFailed as failed:
         # The record fails, and comes again soon rather than after the visibility timeout.
         archive_queue().delay(record.receiptHandle, failed.retry_in)
@@ -38,12 +39,9 @@ def handle_record(record: ArchiveRecord, seconds_left: Callable[[], float]) -> N
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    def seconds_left() -> float:
-        return context.get_remaining_time_in_millis() / 1000
-
     return process_partial_response(
         event=event,
-        record_handler=functools.partial(handle_record, seconds_left=seconds_left),
+        record_handler=functools.partial(handle_record, time_left=seconds_left(context)),
         processor=processor,
         context=context,
     )

@@ -4,6 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from sora_relay.invocation import seconds_left
 from sora_relay.observability import logger, metrics, tracer
 from sora_relay.schedule import ScheduledEvent
 from sora_relay.wiring import poll_service
@@ -15,5 +16,5 @@ from sora_relay.wiring import poll_service
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     schedule = ScheduledEvent.model_validate(event)
     logger.debug("scheduled sweep", extra={"scheduled_at": schedule.time.isoformat()})
-    outcomes = poll_service().sweep_while(lambda: context.get_remaining_time_in_millis() / 1000)
+    outcomes = poll_service().sweep_while(seconds_left(context))
     return {outcome.value: count for outcome, count in outcomes.items()}

@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from sora_relay.invocation import seconds_left
 from sora_relay.observability import logger, metrics, tracer
 from sora_relay.services.submit import InboundMessage, Retry
 from sora_relay.wiring import request_queue, submit_service, submit_workers
@@ -27,12 +28,12 @@ class SubmitLater(Exception):
     """Marks the record as a batch-item failure: SQS delivers it again after its visibility timeout."""
 
 
-def handle_record(record: RequestRecord, seconds_left: Callable[[], float]) -> None:
+def handle_record(record: RequestRecord, time_left: Callable[[], float]) -> None:
     message = InboundMessage(
         message_id=record.messageId,
         body=record.body,
         receive_count=int(record.attributes.ApproximateReceiveCount),
-        seconds_left=seconds_left,
+        seconds_left=time_left,
     )
     try:
         result = submit_service().handle(message)
@@ -47,11 +48,10 @@ def handle_record(record: RequestRecord, seconds_left: Callable[[], float]) -> N
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    def seconds_left() -> float:
-        return context.get_remaining_time_in_millis() / 1000
+    time_left = seconds_left(context)
 
     async def handle_concurrently(record: RequestRecord) -> None:
-        await asyncio.get_running_loop().run_in_executor(submit_workers(), handle_record, record, seconds_left)
+        await asyncio.get_running_loop().run_in_executor(submit_workers(), handle_record, record, time_left)
 
     return async_process_partial_response(
         event=event, record_handler=handle_concurrently, processor=processor, context=context

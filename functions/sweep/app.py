@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
 from sora_relay.handoff import ShardSweep
+from sora_relay.invocation import seconds_left
 from sora_relay.observability import logger, metrics, tracer
 from sora_relay.wiring import poll_service
 
@@ -24,11 +25,8 @@ processor = BatchProcessor(event_type=EventType.SQS, model=SweepRecord, raise_on
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    def seconds_left() -> float:
-        return context.get_remaining_time_in_millis() / 1000
-
     def sweep_shard(record: SweepRecord) -> None:
         # A backlog left when time runs out is handed on again by the sweep itself.
-        poll_service().sweep_while(seconds_left, shards=[record.body.shard])
+        poll_service().sweep_while(seconds_left(context), shards=[record.body.shard])
 
     return process_partial_response(event=event, record_handler=sweep_shard, processor=processor, context=context)

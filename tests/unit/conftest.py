@@ -344,11 +344,8 @@ class World:
             self.metrics,
             self.policy,
             self.clock,
-            sleep=self._sleep,
+            sleep=self.clock.sleep,
         )
-
-    def _sleep(self, seconds: float) -> None:
-        self.clock.advance(timedelta(seconds=seconds))
 
     @property
     def archiver(self) -> ArchiveService:
@@ -360,7 +357,7 @@ class World:
             self.metrics,
             self.policy,
             self.clock,
-            sleep=self._sleep,
+            sleep=self.clock.sleep,
         )
 
 

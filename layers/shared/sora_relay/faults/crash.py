@@ -147,12 +147,9 @@ class CrashDrill:
                 },
             )
         )
-        wiring.reset(clock=self.clock, sleep=self._pause, on_outbound_call=self.injector)
+        # The functions' pauses pass on the virtual clock, as their waits do.
+        wiring.reset(clock=self.clock, sleep=self.clock.sleep, on_outbound_call=self.injector)
         return self
-
-    def _pause(self, seconds: float) -> None:
-        """The functions' pauses pass on the virtual clock, as their waits do."""
-        self.clock.advance(timedelta(seconds=seconds))
 
     def __exit__(self, *_: object) -> None:
         wiring.reset()

@@ -102,7 +102,7 @@ class ArchiveService:
         assert job.video_url is not None
         url, refusals = job.video_url, 0
         pauses = self.policy.archive_pauses
-        for attempt in range(len(pauses) + 1):
+        for pause in (*pauses, None):  # None: the last try
             try:
                 return self.archive.copy(url, self.policy.archive_key(job.request_id), job.media_type or "video/mp4")
             except (MediaGone, MediaNotAllowed) as error:
@@ -116,10 +116,9 @@ class ArchiveService:
             except Exception as error:
                 logger.warning("copy failed", extra={"reason": str(error)})
                 fault = error
-            pause = pauses[min(attempt, len(pauses) - 1)].total_seconds()
-            if attempt == len(pauses) or seconds_left() < pause + _TIME_FOR_A_TRY.total_seconds():
+            if pause is None or seconds_left() < (pause + _TIME_FOR_A_TRY).total_seconds():
                 raise fault
-            self.sleep(pause)
+            self.sleep(pause.total_seconds())
             if refusals:
                 url = self._fresh_address(job) or url
         raise AssertionError("unreachable: the last attempt returns or raises")

@@ -100,6 +100,10 @@ class Policy:
         call decides), and never within the poll interval."""
         return max(min(now + delay, deadline), now + self.poll_interval)
 
+    def held_too_long(self, received_at: datetime, now: datetime) -> bool:
+        """Whether a request the credit budget holds back has waited its longest."""
+        return now - received_at >= self.max_hold
+
     def unreachable_delay(self, age: timedelta) -> timedelta:
         """After a status call that got no answer: back off as the job ages."""
         return max(self.poll_interval, min(age / 10, self.longest_status_interval))

@@ -267,7 +267,7 @@ class PollService:
             assert job.lease_until is not None
             self.store.save(job.moved(now, next_check_at=self.policy.stale_claim_check(job.lease_until)))
             return Outcome.SKIPPED
-        if job.held is not None and job.age(now) > self.policy.max_hold:
+        if job.held is not None and self.policy.held_too_long(job.created_at, now):
             self.finisher.end_held(job, job.held, now)
             return Outcome.FAILED
         if job.held is None and job.age(now) > self.policy.max_wait:

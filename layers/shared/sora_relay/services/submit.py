@@ -312,7 +312,7 @@ class SubmitService:
         if not no_room.ever:
             self.finisher.fail(job, ErrorCode.TIMED_OUT, f"not submitted: {no_room.reason}", now)
             return Done()
-        if now - job.created_at >= self.policy.max_hold:
+        if self.policy.held_too_long(job.created_at, now):
             self.finisher.end_held(job, no_room.reason, now)
             return Done()
         # Looked at again by a sweep should the message be lost, as any released claim.

@@ -50,6 +50,10 @@ class ManualClock:
     def advance(self, delta: timedelta) -> None:
         self.now += delta
 
+    def sleep(self, seconds: float) -> None:
+        """A pause of the code under test: it passes on this clock, at once."""
+        self.advance(timedelta(seconds=seconds))
+
 
 @dataclass(frozen=True)
 class Fault:
