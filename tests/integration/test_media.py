@@ -54,6 +54,39 @@ def test_large_video_goes_up_in_checksummed_parts(stack, simulator, archive) -> 
     assert head["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(content).digest()).decode()
 
 
+def test_video_copied_in_parts_is_verified_by_its_parts_checksum(stack, simulator) -> None:
+    policy = MediaPolicy.parse("", simulator.base_url)
+    archive = S3VideoArchive(
+        boto3.client("s3"),
+        make_media_client(policy),
+        stack.bucket,
+        part_size=5 * MIB,
+        copy_threshold=5 * MIB,
+        copy_part_size=5 * MIB,
+    )
+    simulator.video_size = 12 * MIB
+    url, content = finished(simulator)
+    assert archive.copy(url, "videos/parts.mp4", "video/mp4").size == len(content)
+
+
+def test_archived_object_without_a_checksum_is_not_taken_as_verified(stack, simulator, archive) -> None:
+    """An S3 that states no SHA-256: the copy fails rather than pass unchecked."""
+    archive._s3.meta.events.register("after-call.s3.HeadObject", lambda parsed, **_: parsed.pop("ChecksumSHA256", None))
+    url, _ = finished(simulator)
+    with pytest.raises(IncompleteDownload, match="no SHA-256"):
+        archive.copy(url, "videos/unchecked.mp4", "video/mp4")
+
+
+def test_archived_object_whose_checksum_differs_is_not_taken_as_verified(stack, simulator, archive) -> None:
+    other = base64.b64encode(hashlib.sha256(b"other bytes").digest()).decode()
+    archive._s3.meta.events.register(
+        "after-call.s3.HeadObject", lambda parsed, **_: parsed.update(ChecksumSHA256=other)
+    )
+    url, _ = finished(simulator)
+    with pytest.raises(IncompleteDownload, match="differs"):
+        archive.copy(url, "videos/altered.mp4", "video/mp4")
+
+
 def test_staging_copy_is_removed(stack, simulator, archive) -> None:
     url, _ = finished(simulator)
     archive.copy(url, "videos/ad-1.mp4", "video/mp4")

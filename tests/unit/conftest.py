@@ -193,8 +193,14 @@ def record(**fields: object) -> GenerationRecord:
 @dataclass
 class FakeFiles:
     failures: dict[str, Exception] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)  # uri: why the policy refuses it
+    fetched: list[str] = field(default_factory=list)
+
+    def problem(self, uri: str) -> str | None:
+        return self.refused.get(uri)
 
     def fetch(self, uri: str) -> ReferenceFile:
+        self.fetched.append(uri)
         if uri in self.failures:
             raise self.failures[uri]
         return ReferenceFile(uri.rsplit("/", 1)[-1], "image/png", b"png")

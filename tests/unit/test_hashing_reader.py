@@ -1,3 +1,4 @@
+import base64
 import hashlib
 
 import pytest
@@ -32,3 +33,17 @@ def test_announced_size_over_the_cap_is_refused_before_reading() -> None:
 def test_unannounced_body_over_the_cap_fails() -> None:
     with pytest.raises(IncompleteDownload, match="more than the 4 bytes allowed"):
         HashingReader(iter([b"abc", b"de"]), expected_size=None, max_size=4).read(10)
+
+
+def test_checksums_are_of_the_whole_and_of_its_parts() -> None:
+    reader = HashingReader(iter([b"abcd", b"efg"]), expected_size=7, part_size=3)
+    reader.read()
+    parts = b"".join(hashlib.sha256(part).digest() for part in (b"abc", b"def", b"g"))
+    whole = base64.b64encode(hashlib.sha256(b"abcdefg").digest()).decode()
+    assert reader.s3_checksums() == {whole, base64.b64encode(hashlib.sha256(parts).digest()).decode()}
+
+
+def test_checksum_without_parts_is_of_the_whole() -> None:
+    reader = HashingReader(iter([b"abc"]), expected_size=3)
+    reader.read()
+    assert reader.s3_checksums() == {base64.b64encode(hashlib.sha256(b"abc").digest()).decode()}

@@ -1,6 +1,6 @@
 import pytest
 
-from sora_relay.media_policy import MediaPolicy, ReferencePolicy
+from sora_relay.media_policy import AddressNotPublic, MediaPolicy, ReferencePolicy, is_public
 
 PUBLIC = {
     "cdn.geminigen.ai": ["104.18.2.10"],
@@ -83,3 +83,53 @@ def test_reference_hosts_can_be_narrowed() -> None:
     narrow = ReferencePolicy.parse("", "*.example.com", resolver)
     assert narrow.problem("https://media.example.com/a.png") is None
     assert "not in the allowed hosts" in (narrow.problem("https://cdn.geminigen.ai/a.png") or "")
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
+        "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+        "64:ff9b:1::a9fe:a9fe",  # local-use NAT64 of 169.254.169.254
+        "2002:a00:1::1",  # 6to4 of 10.0.0.1
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+        "::ffff:192.168.1.1",  # IPv4-mapped
+        "fd00::1",
+        "fe80::1%eth0",
+    ],
+)
+def test_ipv6_forms_of_private_addresses_are_not_public(address: str) -> None:
+    assert not is_public(address)
+
+
+@pytest.mark.parametrize("address", ["93.184.216.34", "2606:2800:220:1::1", "64:ff9b::5db8:d822", "2002:5db8:d822::1"])
+def test_public_addresses_and_their_ipv6_forms_are_public(address: str) -> None:
+    assert is_public(address)
+
+
+def test_video_host_resolving_to_nat64_of_a_private_address_is_refused() -> None:
+    policy = MediaPolicy.parse("*.geminigen.ai", "https://api.geminigen.ai", lambda host: ["64:ff9b::a9fe:a9fe"])
+    assert "non-public address" in (policy.problem("https://cdn.geminigen.ai/v.mp4") or "")
+
+
+def test_connection_goes_to_the_vetted_address() -> None:
+    assert POLICY.connect_address("cdn.geminigen.ai", 443) == "104.18.2.10"
+
+
+def test_connection_to_a_host_resolving_to_any_private_address_is_refused() -> None:
+    policy = MediaPolicy.parse("*", "https://api.geminigen.ai", lambda host: ["93.184.216.34", "10.0.0.1"])
+    with pytest.raises(AddressNotPublic, match=r"10\.0\.0\.1"):
+        policy.connect_address("cdn.geminigen.ai", 443)
+
+
+def test_connection_to_a_host_that_does_not_resolve_is_refused() -> None:
+    policy = MediaPolicy.parse("*", "https://api.geminigen.ai", lambda host: [])
+    with pytest.raises(AddressNotPublic, match="could not be resolved"):
+        policy.connect_address("cdn.geminigen.ai", 443)
+
+
+def test_connection_to_the_provider_goes_to_its_host_as_configured() -> None:
+    local = MediaPolicy.parse("", "http://127.0.0.1:8080", resolver)
+    assert local.connect_address("127.0.0.1", 8080) == "127.0.0.1"
+    with pytest.raises(AddressNotPublic):
+        local.connect_address("127.0.0.1", 9090)

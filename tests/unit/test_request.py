@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from sora_relay.request import MAX_PROMPT_CHARS, InvalidRequest, ParsedRequest, parse_request
+from sora_relay.request import MAX_LISTED_PROBLEMS, MAX_PROMPT_CHARS, InvalidRequest, ParsedRequest, parse_request
 
 
 def parse(body: object) -> ParsedRequest | InvalidRequest:
@@ -72,6 +72,15 @@ def test_body_that_is_not_an_object_is_invalid() -> None:
         ({"prompt": "a", "metadata": {"k": "v" * 3000}}, "metadata"),
         ({"prompt": "a", "request_id": "has space"}, "request_id"),
         ({"prompt": "a", "request_id": "x" * 129}, "request_id"),
+        ({"prompt": "a", "files": ["https://[::1/x.png"]}, "files[0]"),
+        ({"prompt": "a", "files": ["https://example.com:abc/x.png"]}, "files[0]"),
+        ({"prompt": "a", "files": ["https://example.com:99999/x.png"]}, "files[0]"),
+        ({"prompt": "a", "files": ["https://xn--a.com/x.png"]}, "files[0]"),
+        ({"prompt": "a", "files": ["https://-bad-.example/x.png"]}, "files[0]"),
+        ({"prompt": "a", "files": ["https://a..b/x.png"]}, "files[0]"),
+        ({"prompt": "a", "files": ["https:///x.png"]}, "files[0]"),
+        ({"prompt": "a", "files": ["https://exa mple.com/x.png"]}, "files[0]"),
+        ({"prompt": "a", "files": ["https://example.com/" + "x" * 2100]}, "files[0]"),
     ],
 )
 def test_each_broken_rule_names_its_field(body: dict[str, object], field: str) -> None:
@@ -104,3 +113,41 @@ def test_fingerprint_differs_when_the_prompt_does() -> None:
     assert isinstance(first, ParsedRequest)
     assert isinstance(second, ParsedRequest)
     assert first.request.fingerprint() != second.request.fingerprint()
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://cdn.example.com/x.png",
+        "https://café.example/x.png",
+        "https://[2001:db8::1]:8443/x",
+        "https://a_b.example/x",
+    ],
+)
+def test_well_formed_https_reference_is_valid(uri: str) -> None:
+    assert isinstance(parse_request(json.dumps({"prompt": "a", "files": [uri]}), "msg-1"), ParsedRequest)
+
+
+def test_deeply_nested_body_is_invalid_not_a_crash() -> None:
+    assert invalid("[" * 30_000 + "]" * 30_000).message == "the message body is not valid JSON"
+
+
+def test_deeply_nested_field_is_invalid_not_a_crash() -> None:
+    body = '{"prompt": "a", "metadata": ' + "[" * 30_000 + "]" * 30_000 + "}"
+    assert invalid(body).message == "the message body is not valid JSON"
+
+
+def test_error_lists_the_first_problems_and_counts_the_rest() -> None:
+    message = invalid({"prompt": "a", **{f"field{i}": 1 for i in range(20_000)}}).message
+    assert message.endswith(f"; and {20_000 - MAX_LISTED_PROBLEMS} more problems")
+    assert message.count("unknown field") == MAX_LISTED_PROBLEMS
+
+
+def test_error_shortens_a_huge_field_name() -> None:
+    message = invalid({"prompt": "a", "k" * 100_000: 1}).message
+    assert len(message) < 200
+
+
+def test_invalid_metadata_is_never_echoed() -> None:
+    invalid_request = invalid({"prompt": "a", "metadata": {f"k{i}": i for i in range(6_000)}})
+    assert invalid_request.metadata == {}

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from sora_relay.request import VideoRequest
 
@@ -56,9 +56,21 @@ class VideoObject(_Frozen):
     content_type: str
 
 
+# An error message carries at most this many bytes (UTF-8): whatever the provider or a hostile
+# body says, every event stays far below SNS's 256 KiB (see MAX_EVENT_BYTES).
+MAX_ERROR_MESSAGE_BYTES = 2_048
+# The largest event the worker can publish; tests/unit/test_events.py builds it.
+MAX_EVENT_BYTES = 64 * 1024
+
+
 class EventError(_Frozen):
     code: ErrorCode
     message: str
+
+    @field_validator("message")
+    @classmethod
+    def _capped(cls, message: str) -> str:
+        return cap_text(message, MAX_ERROR_MESSAGE_BYTES)
 
 
 class VideoEvent(_Frozen):
@@ -82,6 +94,15 @@ class VideoEvent(_Frozen):
         if self.request is not None:
             attributes["model"] = self.request.model
         return attributes
+
+
+def cap_text(text: str, max_bytes: int) -> str:
+    """`text` cut to at most `max_bytes` bytes of UTF-8, marked with an ellipsis when cut."""
+    encoded = text.encode("utf-8", "surrogatepass")
+    if len(encoded) <= max_bytes:
+        return text
+    marker = " [...]"
+    return encoded[: max_bytes - len(marker)].decode("utf-8", "ignore") + marker
 
 
 def iso_utc(moment: datetime) -> str:

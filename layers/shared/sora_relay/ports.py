@@ -72,7 +72,12 @@ class ReferenceUnavailable(Exception):
 
 
 class ReferenceFiles(Protocol):
-    def fetch(self, uri: str) -> ReferenceFile: ...
+    def problem(self, uri: str) -> str | None:
+        """Why `uri` may not be read (a bucket or host this stack does not read from), or None:
+        asked before any credit is reserved for the request."""
+
+    def fetch(self, uri: str) -> ReferenceFile:
+        """Raises InvalidReference (the user's to fix) or ReferenceUnavailable (worth another try)."""
 
 
 class Provider(Protocol):

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
+import idna
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -24,6 +28,11 @@ MAX_PROMPT_CHARS = 5_000
 MAX_FILES = 4
 MAX_FILE_BYTES = 25 * 1024 * 1024
 MAX_METADATA_BYTES = 2_048
+MAX_REFERENCE_CHARS = 2_048  # what browsers and CDNs reliably carry in an address
+# An invalid message's error names its first problems and counts the rest: a body of
+# thousands of bad fields must still end in a small event.
+MAX_LISTED_PROBLEMS = 10
+MAX_FIELD_NAME_CHARS = 64
 
 RequestId = Annotated[str, StringConstraints(pattern=REQUEST_ID_PATTERN)]
 _REQUEST_ID: TypeAdapter[str] = TypeAdapter(RequestId)
@@ -94,14 +103,53 @@ class VideoRequest(BaseModel):
 
 def reference_problem(uri: str) -> str | None:
     """Why a `files` entry is not a reference the worker can read, or None."""
+    if len(uri) > MAX_REFERENCE_CHARS:
+        return f"must be at most {MAX_REFERENCE_CHARS} characters long"
     if uri.startswith("s3://"):
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         if not bucket or not key:
             return "must be s3://bucket/key"
         return None
-    if uri.startswith("https://") and len(uri) > len("https://"):
-        return None
+    if uri.startswith("https://"):
+        return _https_problem(uri)
     return "must be an s3://bucket/key or https:// address"
+
+
+# An ASCII host name as DNS has it (underscores included: some CDNs' names carry them).
+_HOST_LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
+
+
+def _https_problem(uri: str) -> str | None:
+    """The whole address is checked here, before any credit is reserved for the request: a
+    malformed one must fail as invalid_request, never in the download."""
+    if any(char.isspace() or not char.isprintable() for char in uri):
+        return "must be an https:// address without spaces or control characters"
+    try:
+        parts = urlsplit(uri)
+        port = parts.port  # raises ValueError when not a number in 0-65535
+        host = parts.hostname
+    except ValueError as error:
+        return f"is not a valid https address ({error})"
+    if not host:
+        return "must be an https:// address with a host"
+    if port == 0:
+        return "is not a valid https address (port 0)"
+    if "[" in parts.netloc:
+        try:
+            ipaddress.IPv6Address(host.split("%")[0])
+        except ValueError:
+            return "is not a valid https address (bad IPv6 literal)"
+        return None
+    if host.isascii() and "xn--" not in host:
+        labels = host.removesuffix(".").split(".")
+        if len(host) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+            return f"is not a valid https address (host {host[:MAX_FIELD_NAME_CHARS]!r})"
+        return None
+    try:
+        idna.encode(host, uts46=True)
+    except (idna.IDNAError, UnicodeError) as error:
+        return f"is not a valid https address (host name: {error})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -138,26 +186,39 @@ _EMPTY_NAME = '""'  # how a field whose name is the empty string is named
 
 
 def describe_errors(error: ValidationError) -> str:
-    """One line a user can act on: each field named with the rule it broke."""
+    """One line a user can act on: each field named with the rule it broke (the first
+    MAX_LISTED_PROBLEMS of them, then how many more). The input itself is never echoed."""
     parts = []
-    for detail in error.errors(include_url=False):
+    details = error.errors(include_url=False, include_input=False, include_context=False)
+    for detail in details[:MAX_LISTED_PROBLEMS]:
         if detail["type"] == "json_invalid":
             return "the message body is not valid JSON"
+        if detail["type"] == "string_unicode" and not detail["loc"]:
+            return "the message body is not valid UTF-8 text"
         if detail["type"] in {"model_type", "model_attributes_type"}:
             return "the message body must be a JSON object"
-        field = "".join(f"[{part}]" if isinstance(part, int) else f".{part or _EMPTY_NAME}" for part in detail["loc"])
-        field = field.removeprefix(".") or "body"
+        field = "".join(_name_part(part) for part in detail["loc"]).removeprefix(".") or "body"
         if detail["type"] == "extra_forbidden":
             parts.append(f"{field}: unknown field")
         else:
             parts.append(f"{field}: {detail['msg'].removeprefix('Value error, ')}")
+    if len(details) > MAX_LISTED_PROBLEMS:
+        parts.append(f"and {len(details) - MAX_LISTED_PROBLEMS} more problems")
     return "; ".join(parts)
+
+
+def _name_part(part: str | int) -> str:
+    if isinstance(part, int):
+        return f"[{part}]"
+    if len(part) > MAX_FIELD_NAME_CHARS:
+        return f".{part[:MAX_FIELD_NAME_CHARS]}..."
+    return f".{part or _EMPTY_NAME}"
 
 
 def _loose_json(body: str) -> Any:
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # pydantic already said why; this only looks for request_id
         return None
 
 

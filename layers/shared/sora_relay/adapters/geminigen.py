@@ -181,7 +181,7 @@ def _retry_after(response: httpx.Response) -> float | None:
 def _reason(response: httpx.Response) -> str:
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return response.text[:_SNIPPET] or response.reason_phrase
     if isinstance(body, dict):
         for key in ("detail", "message", "error_message", "error"):

@@ -5,17 +5,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import mimetypes
+import ssl
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
+from httpcore import SOCKET_OPTION
 
 from sora_relay.events import VideoObject
-from sora_relay.media_policy import MediaPolicy, ReferencePolicy
+from sora_relay.media_policy import AddressNotPublic, MediaPolicy, ReferencePolicy
 from sora_relay.ports import InvalidReference, MediaGone, MediaNotAllowed, ReferenceFile, ReferenceUnavailable
 
 if TYPE_CHECKING:
@@ -34,36 +37,84 @@ class IncompleteDownload(Exception):
     """The body ended before (or ran past) the length the server announced, or past the cap."""
 
 
-def make_media_client(policy: MediaPolicy, *, timeout: float = 60.0) -> httpx.Client:
-    """Follows redirects, but every hop must pass the policy: checked in a request hook."""
+class _VettedConnections(httpcore.SyncBackend):
+    """Opens each connection to the address the policy vetted for its host, never to what a
+    second lookup might answer (DNS rebinding). TLS still names the host: httpcore passes the
+    origin's host name to the handshake, whatever address the socket went to."""
+
+    def __init__(self, connect_address: Callable[[str, int], str], refused: Callable[[str], Exception]) -> None:
+        self._connect_address = connect_address
+        self._refused = refused
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            address = self._connect_address(host, port)
+        except AddressNotPublic as error:
+            raise self._refused(str(error)) from error
+        return super().connect_tcp(address, port, timeout, local_address, socket_options)
+
+
+class _VettedTransport(httpx.HTTPTransport):
+    # httpx takes no network backend, so its connection pool is made again with ours; this is
+    # the pool HTTPTransport would make for these arguments, but for `network_backend`.
+    def __init__(self, backend: httpcore.NetworkBackend, verify: ssl.SSLContext | bool) -> None:
+        super().__init__(verify=verify, retries=2, trust_env=False)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            retries=2,
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            network_backend=backend,
+        )
+
+
+def _vetted_client(
+    problem: Callable[[str], str | None],
+    connect_address: Callable[[str, int], str],
+    refused: Callable[[str], Exception],
+    timeout: float,
+    verify: ssl.SSLContext | bool,
+) -> httpx.Client:
+    """Follows redirects, but every hop must pass the policy (a request hook), and every
+    connection goes to an address the policy vetted (the network backend)."""
 
     def check(request: httpx.Request) -> None:
-        problem = policy.problem(str(request.url))
-        if problem:
-            raise MediaNotAllowed(problem)
+        reason = problem(str(request.url))
+        if reason:
+            raise refused(reason)
 
     return httpx.Client(
         timeout=httpx.Timeout(timeout, connect=10.0),
         follow_redirects=True,
-        transport=httpx.HTTPTransport(retries=2),
+        transport=_VettedTransport(_VettedConnections(connect_address, refused), verify),
+        # The bytes stored are the bytes sent: a compressed body would be counted one way by
+        # Content-Length and another by the decoder.
+        headers={"Accept-Encoding": "identity"},
         event_hooks={"request": [check]},
+        trust_env=False,  # a proxy would connect on our behalf to an address we never vetted
     )
 
 
-def make_reference_client(policy: ReferencePolicy, *, timeout: float = 60.0) -> httpx.Client:
+def make_media_client(
+    policy: MediaPolicy, *, timeout: float = 60.0, verify: ssl.SSLContext | bool = True
+) -> httpx.Client:
+    """For finished videos: the provider's own host, or https on an allowed host."""
+    return _vetted_client(policy.problem, policy.connect_address, MediaNotAllowed, timeout, verify)
+
+
+def make_reference_client(
+    policy: ReferencePolicy, *, timeout: float = 60.0, verify: ssl.SSLContext | bool = True
+) -> httpx.Client:
     """For users' https references: every hop, redirects included, must pass the policy."""
-
-    def check(request: httpx.Request) -> None:
-        problem = policy.problem(str(request.url))
-        if problem:
-            raise InvalidReference(problem)
-
-    return httpx.Client(
-        timeout=httpx.Timeout(timeout, connect=10.0),
-        follow_redirects=True,
-        transport=httpx.HTTPTransport(retries=2),
-        event_hooks={"request": [check]},
-    )
+    return _vetted_client(policy.problem, policy.connect_address, InvalidReference, timeout, verify)
 
 
 class HashingReader:
@@ -71,9 +122,18 @@ class HashingReader:
 
     s3transfer reads a non-seekable file object one part at a time, so memory stays
     bounded by the part size; it aborts the multipart upload if `read` raises.
+
+    With `part_size`, it also hashes each part of that size: S3's SHA-256 of an object made
+    of parts (a multipart copy) is the SHA-256 of those parts' digests.
     """
 
-    def __init__(self, chunks: Iterator[bytes], expected_size: int | None, max_size: int = MAX_VIDEO_BYTES) -> None:
+    def __init__(
+        self,
+        chunks: Iterator[bytes],
+        expected_size: int | None,
+        max_size: int = MAX_VIDEO_BYTES,
+        part_size: int | None = None,
+    ) -> None:
         if expected_size is not None and expected_size > max_size:
             raise IncompleteDownload(f"the server announced {expected_size} bytes, more than the {max_size} allowed")
         self._chunks = chunks
@@ -81,6 +141,10 @@ class HashingReader:
         self._max_size = max_size
         self._buffer = bytearray()
         self._sha256 = hashlib.sha256()
+        self._part_size = part_size
+        self._part = hashlib.sha256()
+        self._part_filled = 0
+        self._part_digests: list[bytes] = []
         self.size = 0
         self._ended = False
 
@@ -101,14 +165,36 @@ class HashingReader:
             if self.size > self._max_size:
                 raise IncompleteDownload(f"got more than the {self._max_size} bytes allowed")
             self._sha256.update(chunk)
+            if self._part_size is not None:
+                self._hash_parts(chunk)
             self._buffer += chunk
         take = len(self._buffer) if size < 0 else min(size, len(self._buffer))
         out = bytes(self._buffer[:take])
         del self._buffer[:take]
         return out
 
+    def _hash_parts(self, chunk: bytes) -> None:
+        assert self._part_size is not None
+        view = memoryview(chunk)
+        while view:
+            take = min(len(view), self._part_size - self._part_filled)
+            self._part.update(view[:take])
+            self._part_filled += take
+            view = view[take:]
+            if self._part_filled == self._part_size:
+                self._part_digests.append(self._part.digest())
+                self._part, self._part_filled = hashlib.sha256(), 0
+
     def hexdigest(self) -> str:
         return self._sha256.hexdigest()
+
+    def s3_checksums(self) -> set[str]:
+        """What S3 may state as the object's SHA-256 (base64): of the whole, or of its parts."""
+        checksums = {base64.b64encode(self._sha256.digest()).decode()}
+        if self._part_size is not None:
+            digests = self._part_digests + ([self._part.digest()] if self._part_filled else [])
+            checksums.add(base64.b64encode(hashlib.sha256(b"".join(digests)).digest()).decode())
+        return checksums
 
 
 class S3VideoArchive:
@@ -120,6 +206,8 @@ class S3VideoArchive:
         *,
         part_size: int = 8 * 1024 * 1024,
         concurrency: int = 4,
+        copy_threshold: int = 5 * 1024**3,
+        copy_part_size: int = 512 * 1024**2,
     ) -> None:
         self._s3 = s3
         self._http = http
@@ -130,8 +218,9 @@ class S3VideoArchive:
         # Parts read from a stream and not yet uploaded: this bounds memory to about
         # part_size x (concurrency + 1), whatever the video's size.
         self._upload.max_in_memory_upload_chunks = concurrency
-        # Server-side copy: a single CopyObject (full-object SHA-256) up to S3's 5 GiB limit.
-        self._copy = TransferConfig(multipart_threshold=5 * 1024**3, multipart_chunksize=512 * 1024**2)
+        # Server-side copy: a single CopyObject (full-object SHA-256) up to S3's 5 GiB limit,
+        # parts of copy_part_size above it (their SHA-256 is of the parts' digests).
+        self._copy = TransferConfig(multipart_threshold=copy_threshold, multipart_chunksize=copy_part_size)
 
     def copy(self, url: str, key: str, content_type: str) -> VideoObject:
         staging = f"{STAGING_PREFIX}{key}.{uuid.uuid4().hex}"
@@ -139,8 +228,12 @@ class S3VideoArchive:
             if response.status_code in _GONE:
                 raise MediaGone(f"the video's address answered HTTP {response.status_code}")
             response.raise_for_status()
-            length = response.headers.get("content-length")
-            reader = HashingReader(response.iter_bytes(DOWNLOAD_CHUNK), int(length) if length else None)
+            size = _announced_size(response)
+            # Parts are hashed only when the copy may be made of parts.
+            part_size = (
+                self._copy.multipart_chunksize if size is None or size >= self._copy.multipart_threshold else None
+            )
+            reader = HashingReader(response.iter_bytes(DOWNLOAD_CHUNK), size, part_size=part_size)
             # A failed upload leaves nothing behind (s3transfer aborts it); a finished one is
             # removed below, whatever happens to the copy.
             self._s3.upload_fileobj(
@@ -164,7 +257,7 @@ class S3VideoArchive:
                 },
                 Config=self._copy,
             )
-            self._verify(key, reader.size, sha256)
+            self._verify(key, reader)
         finally:
             self._s3.delete_object(Bucket=self._bucket, Key=staging)
         return VideoObject(
@@ -176,13 +269,16 @@ class S3VideoArchive:
             content_type=content_type,
         )
 
-    def _verify(self, key: str, size: int, sha256: str) -> None:
+    def _verify(self, key: str, reader: HashingReader) -> None:
+        """The archived object is the download, checked by S3's own SHA-256 of what it holds. A
+        check that could be skipped would be no check: no checksum is a failure too."""
         head = self._s3.head_object(Bucket=self._bucket, Key=key, ChecksumMode="ENABLED")
-        if head["ContentLength"] != size:
-            raise IncompleteDownload(f"archived {head['ContentLength']} bytes, downloaded {size}")
+        if head["ContentLength"] != reader.size:
+            raise IncompleteDownload(f"archived {head['ContentLength']} bytes, downloaded {reader.size}")
         stored = head.get("ChecksumSHA256")
-        # A full-object checksum (no "-N" part count) is S3's own SHA-256 of the bytes it holds.
-        if stored and "-" not in stored and stored != base64.b64encode(bytes.fromhex(sha256)).decode():
+        if not stored:
+            raise IncompleteDownload("S3 stated no SHA-256 of the archived object: it cannot be verified")
+        if stored.split("-")[0] not in reader.s3_checksums():  # "-N": an object of N parts
             raise IncompleteDownload("S3's SHA-256 of the archived object differs from the download's")
 
 
@@ -195,13 +291,24 @@ class ReferenceFetcher:
         self._policy = policy
         self._max_bytes = max_bytes
 
+    def problem(self, uri: str) -> str | None:
+        try:
+            return self._policy.problem(uri)
+        except ValueError as error:  # an address urllib cannot take apart
+            return f"is not a valid address ({error})"
+
     def fetch(self, uri: str) -> ReferenceFile:
-        problem = self._policy.problem(uri)
+        problem = self.problem(uri)
         if problem:
             raise InvalidReference(problem)
         if uri.startswith("s3://"):
             return self._from_s3(uri)
-        return self._from_https(uri)
+        try:
+            return self._from_https(uri)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, UnicodeError) as error:
+            # request.reference_problem lets no such address through; should one slip past it,
+            # it is still the user's to fix, never a retry.
+            raise InvalidReference(f"is not a valid address ({error})") from error
 
     def _from_s3(self, uri: str) -> ReferenceFile:
         bucket, _, key = uri.removeprefix("s3://").partition("/")
@@ -234,6 +341,16 @@ class ReferenceFetcher:
         except httpx.TransportError as error:
             raise ReferenceUnavailable(f"{uri} could not be read this time ({type(error).__name__})") from error
         return ReferenceFile(_filename(urlsplit(uri).path), content_type, bytes(content))
+
+
+def _announced_size(response: httpx.Response) -> int | None:
+    """The body's size as stored, when the server states it: Content-Length counts the bytes
+    on the wire, which are the stored bytes only when the body is not content-encoded (a
+    server may encode despite our asking for identity; httpx then decodes it)."""
+    if response.headers.get("content-encoding", "identity").strip().lower() not in {"", "identity"}:
+        return None
+    length = response.headers.get("content-length", "")
+    return int(length) if length.strip().isdigit() else None
 
 
 def _filename(path: str) -> str:

@@ -157,6 +157,10 @@ class SubmitService:
             if found is not None:
                 return found
             job = replace(job, attempt_started_at=None, attempt_reserved=0)
+        refused = self._refused_reference(request.files)
+        if refused is not None:
+            self.finisher.fail(job, ErrorCode.INVALID_REQUEST, refused, self.clock())
+            return Done()
         reservation = self.budget.reserve(request, self.clock())
         if isinstance(reservation, NoRoom):
             return self._hold(job, reservation)
@@ -166,26 +170,33 @@ class SubmitService:
 
     def _fetch_and_send(self, job: Job, message: InboundMessage, reservation: Reservation) -> SubmitResult:
         assert job.request is not None
+        # Until the attempt is saved, nothing can reach the provider: any way out of this block
+        # (an answer, a retry, an unforeseen exception) gives the reserved credits back.
+        reservation_kept = False
         try:
             files = self._fetch_files(job.request.files)
+            if message.seconds_left() < self.policy.submit_time_margin.total_seconds():
+                return self._release(job, message, RetryLater("too little time left in this invocation to submit"))
+            now = self.clock()
+            # Marked before the call: whoever takes this claim over (this invocation may die with
+            # the answer in hand) looks in the history before it ever submits again.
+            attempt = job.moved(now, attempt_started_at=now, attempt_reserved=reservation.amount, held=None)
+            # Kept from here even when the save's answer is lost: a save that did land carries the
+            # reservation, and whoever reconciles the attempt gives it back.
+            reservation_kept = True
+            try:
+                self.store.save(attempt)
+            except StaleJob:
+                reservation_kept = False
+                return Retry(self.policy.claim_lease, "another invocation took the claim first")
         except InvalidReference as error:
-            self.budget.release(reservation)
             self.finisher.fail(job, ErrorCode.INVALID_REQUEST, str(error), self.clock())
             return Done()
         except ReferenceUnavailable as error:
-            return self._release(job, message, RetryLater(str(error)), reservation)
-        if message.seconds_left() < self.policy.submit_time_margin.total_seconds():
-            text = "too little time left in this invocation to submit"
-            return self._release(job, message, RetryLater(text), reservation)
-        now = self.clock()
-        # Marked before the call: whoever takes this claim over (this invocation may die with
-        # the answer in hand) looks in the history before it ever submits again.
-        attempt = job.moved(now, attempt_started_at=now, attempt_reserved=reservation.amount, held=None)
-        try:
-            self.store.save(attempt)
-        except StaleJob:
-            self.budget.release(reservation)
-            return Retry(self.policy.claim_lease, "another invocation took the claim first")
+            return self._release(job, message, RetryLater(str(error)))
+        finally:
+            if not reservation_kept:
+                self.budget.release(reservation)
         outcome = self.provider.submit(job.request, files, self.policy.submit_call_timeout.total_seconds())
         match outcome:
             case Accepted(record):
@@ -201,7 +212,9 @@ class SubmitService:
                 self.finisher.fail(attempt, ErrorCode.PROVIDER_REJECTED, message_text, self.clock())
                 return Done()
             case RetryLater():
-                return self._release(attempt, message, outcome, reservation)
+                released = self._release(attempt, message, outcome)
+                self.budget.release(reservation)  # after the job no longer carries it
+                return released
             case MaybeTaken(reason, retry_after):
                 self.metrics.count("SubmitAnswersLost")
                 delay = max(self.policy.reconcile_delay, self.policy.retry_delay(message.receive_count, retry_after))
@@ -265,6 +278,13 @@ class SubmitService:
             self.metrics.count("CreditsEstimated", record.estimated_credit)
         return Done()
 
+    def _refused_reference(self, uris: list[str]) -> str | None:
+        for index, uri in enumerate(uris):
+            problem = self.files.problem(uri)
+            if problem is not None:
+                return f"files[{index}]: {problem}"
+        return None
+
     def _fetch_files(self, uris: list[str]) -> list[ReferenceFile]:
         files = []
         for index, uri in enumerate(uris):
@@ -274,9 +294,9 @@ class SubmitService:
                 raise InvalidReference(f"files[{index}]: {error}") from error
         return files
 
-    def _release(self, job: Job, message: InboundMessage, outcome: RetryLater, reservation: Reservation) -> Retry:
-        """Give the claim back: the provider did not take the request, so a later delivery may."""
-        self.budget.release(reservation)
+    def _release(self, job: Job, message: InboundMessage, outcome: RetryLater) -> Retry:
+        """Give the claim back: the provider did not take the request, so a later delivery may.
+        The caller gives the reservation back."""
         delay = self.policy.retry_delay(message.receive_count, outcome.retry_after)
         now = self.clock()
         released = job.moved(
