@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# checkov pins its own versions of boto3 and others: it lives in a venv of its own.
+CHECKOV_VERSION := 3.3.30
+SCAN_VENV ?= .venv-scan
+CHECKOV := $(SCAN_VENV)/bin/checkov-$(CHECKOV_VERSION)
 
 .PHONY: install schemas test test-unit test-integration test-e2e lint format check bench build deploy clean run up reliability
 
@@ -27,13 +31,20 @@ test-integration: install
 test-e2e: install
 	$(BIN)/pytest -m e2e
 
-lint: install  ## ruff, mypy, cfn-lint and bandit
+$(CHECKOV):
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SCAN_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	ln -sf checkov $@
+
+lint: install $(CHECKOV)  ## ruff, mypy, cfn-lint, bandit and checkov (skips explained in .checkov.yaml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	for handler in functions/*/app.py; do $(BIN)/mypy --follow-imports=silent "$$handler" || exit 1; done
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/bandit --quiet --configfile pyproject.toml --recursive layers/shared/sora_relay functions benchmarks
+	$(CHECKOV) --config-file .checkov.yaml --file template.yaml
 
 format: install
 	$(BIN)/ruff check --fix .
@@ -58,7 +69,7 @@ deploy: build
 	sam deploy --guided
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache out
+	rm -rf $(VENV) $(SCAN_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache out
 
 run: install  ## the sample requests through the whole stack on this machine; videos in ./out/
 	$(BIN)/sora-relay local run

@@ -4,7 +4,7 @@ import json
 
 from sora_relay.adapters.dynamodb import shard_of
 
-from ..conftest import lambda_context, load_function
+from ..conftest import ROOT, lambda_context, load_function
 
 
 def test_handed_out_shard_is_swept(stack, simulator) -> None:
@@ -27,3 +27,12 @@ def test_handed_out_shard_is_swept(stack, simulator) -> None:
     assert answer == {"batchItemFailures": []}
     assert stack.job("s-1")["state"]["S"] == "completed"
     assert stack.receive(stack.archive_queue_url)["Records"]
+
+
+def test_completed_poll_publishes_the_metric_the_poller_silent_alarm_watches(stack, capsys) -> None:
+    poll = load_function("PollFunction")
+    schedule = json.loads((ROOT / "events" / "schedule.json").read_text())
+    poll(schedule, lambda_context())
+    published = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    names = {metric["Name"] for record in published for metric in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert "PollsCompleted" in names

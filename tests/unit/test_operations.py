@@ -21,10 +21,11 @@ def of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 
 
 def emitted_metrics() -> set[str]:
-    """Every metric name the services count."""
+    """Every metric name the services count, and those the handlers add themselves."""
     names: set[str] = set()
-    for path in SOURCE.rglob("*.py"):
+    for path in [*SOURCE.rglob("*.py"), *(ROOT / "functions").rglob("*.py")]:
         names |= set(re.findall(r'metrics\.count\(\s*"(\w+)"', path.read_text()))
+        names |= set(re.findall(r'metrics\.add_metric\(\s*name="(\w+)"', path.read_text()))
     return names
 
 
@@ -87,7 +88,7 @@ def test_every_dead_letter_queue_has_an_alarm(template) -> None:
     watched = {
         alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
         for alarm in of_type(template, "AWS::CloudWatch::Alarm").values()
-        if alarm["Properties"].get("Namespace") == "AWS/SQS"
+        if alarm["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
     }
     assert watched == {name for name in of_type(template, "AWS::SQS::Queue") if "DeadLetter" in name}
 
@@ -116,3 +117,29 @@ def test_alarm_email_is_subscribed_only_when_given(template) -> None:
     subscription = template["Resources"]["AlarmEmailSubscription"]
     assert subscription["Condition"] == "HasAlarmEmail"
     assert template["Parameters"]["AlarmEmail"]["Default"] == ""
+
+
+def alarm_on(template: dict[str, Any], namespace: str, metric: str) -> list[dict[str, Any]]:
+    return [
+        alarm["Properties"]
+        for alarm in of_type(template, "AWS::CloudWatch::Alarm").values()
+        if (alarm["Properties"].get("Namespace"), alarm["Properties"].get("MetricName")) == (namespace, metric)
+    ]
+
+
+@pytest.mark.parametrize("metric", ["Errors", "Throttles"])
+def test_every_function_has_an_alarm_on_its_errors_and_throttles(template, metric: str) -> None:
+    watched = {alarm["Dimensions"][0]["Value"]["Ref"] for alarm in alarm_on(template, "AWS/Lambda", metric)}
+    assert watched == set(of_type(template, "AWS::Serverless::Function"))
+
+
+def test_poller_silence_alarm_fires_when_no_poll_reports_in(template) -> None:
+    [alarm] = alarm_on(template, "SoraRelay", "PollsCompleted")
+    assert alarm["TreatMissingData"] == "breaching"
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("LessThanThreshold", 1)
+
+
+def test_oldest_request_alarm_watches_the_request_queue(template) -> None:
+    [alarm] = alarm_on(template, "AWS/SQS", "ApproximateAgeOfOldestMessage")
+    assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["RequestQueue", "QueueName"]}
+    assert alarm["Threshold"] == {"Ref": "OldestRequestAlarmSeconds"}

@@ -122,3 +122,41 @@ def test_layer_requirements_match_the_package_dependencies() -> None:
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     layer = (ROOT / "layers/shared/requirements.txt").read_text().split()
     assert sorted(layer) == sorted(declared)
+
+
+def test_every_function_logs_to_a_group_kept_log_retention_days(template) -> None:
+    for name, spec in functions(template).items():
+        group = template["Resources"][spec["LoggingConfig"]["LogGroup"]["Ref"]]
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+    assert template["Parameters"]["LogRetentionDays"]["Default"] == 30
+
+
+@pytest.mark.parametrize("resource", ["JobsTable", "ArchiveBucket"])
+def test_table_and_bucket_survive_stack_deletion_and_replacement(template, resource: str) -> None:
+    kept = template["Resources"][resource]
+    assert (kept["DeletionPolicy"], kept["UpdateReplacePolicy"]) == ("Retain", "Retain")
+
+
+def test_jobs_table_has_deletion_protection(template) -> None:
+    assert template["Resources"]["JobsTable"]["Properties"]["DeletionProtectionEnabled"] is True
+
+
+def test_finished_jobs_are_kept_as_long_as_a_request_can_wait_in_its_queues(template) -> None:
+    resources = template["Resources"]
+    retention = sum(
+        resources[queue]["Properties"]["MessageRetentionPeriod"] for queue in ("RequestQueue", "RequestDeadLetterQueue")
+    )
+    assert template["Parameters"]["FinishedJobTtlDays"]["MinValue"] * 86400 >= retention
+
+
+def test_archive_function_writes_only_under_the_archive_and_staging_prefixes(template) -> None:
+    statements = functions(template)["ArchiveFunction"]["Policies"][0]["Statement"]
+    s3_resources = {
+        statement["Resource"]["Fn::Sub"]
+        for statement in statements
+        if any(action.startswith("s3:") for action in statement["Action"])
+    }
+    assert s3_resources == {
+        "${ArchiveBucket.Arn}/.incoming/${ArchivePrefix}*",
+        "${ArchiveBucket.Arn}/${ArchivePrefix}*",
+    }
