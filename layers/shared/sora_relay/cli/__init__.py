@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 import click
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -55,6 +57,18 @@ FILTER_ATTRIBUTES = ("event", "request_id", "model")
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
 
+# C0 and C1 control characters (ESC starts terminal sequences) and the bidirectional overrides
+# that make text read otherwise than it is.
+_UNSHOWABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(text: object) -> str:
+    """Text from users, the provider or AWS, as rich prints it literally: its markup escaped,
+    its control characters spelled out (\\x1b) rather than acted on by the terminal."""
+    spelled = _UNSHOWABLE.sub(lambda match: match.group().encode("unicode_escape").decode(), str(text))
+    return escape(spelled)
+
+
 Command = TypeVar("Command", bound=Callable[..., Any])
 
 
@@ -80,7 +94,7 @@ class Session:
         if self.as_json:
             self.emit(document)
         else:
-            out.print(text)
+            out.print(shown(text))
 
 
 def _user_command(function: Command) -> Command:
@@ -114,7 +128,7 @@ def _user_command(function: Command) -> Command:
 def _fail(session: Session, code: int, message: str) -> None:
     if session.as_json:
         click.echo(json.dumps({"error": message, "exit_code": code}))
-    err.print(f"[red]error:[/] {message}")
+    err.print(f"[red]error:[/] {shown(message)}")
     sys.exit(code)
 
 
@@ -191,22 +205,23 @@ def submit(
     if not (wait or download_dir):
         session.say(job.request_id, request_id=job.request_id)
         return
-    err.print(f"sent [bold]{job.request_id}[/]")
+    err.print(f"sent [bold]{shown(job.request_id)}[/]")
     event = _follow_one(job, timeout)
     _finish([event], download_dir, session)
 
 
 def _follow_one(job: JobHandle, timeout: float) -> VideoEvent:
     with _progress() as progress:
-        task = progress.add_task(f"{job.request_id}: queued", total=100)
+        task = progress.add_task(f"{shown(job.request_id)}: queued", total=100)
 
         def show(record: Job | None) -> None:
             if record is not None:
-                progress.update(task, completed=record.progress, description=f"{job.request_id}: {record.state}")
+                description = f"{shown(job.request_id)}: {record.state}"
+                progress.update(task, completed=record.progress, description=description)
 
         event = job.wait(timeout, on_update=show)
         if event.video is not None:
-            progress.update(task, completed=100, description=f"{job.request_id}: archived")
+            progress.update(task, completed=100, description=f"{shown(job.request_id)}: archived")
     return event
 
 
@@ -248,11 +263,12 @@ def _finish(
 
 def _print_result(result: dict[str, Any]) -> None:
     if "error" in result:
-        err.print(f"[red]{result['request_id']} failed ({result['error']['code']}):[/] {result['error']['message']}")
+        error = result["error"]
+        err.print(f"[red]{shown(result['request_id'])} failed ({error['code']}):[/] {shown(error['message'])}")
         return
-    out.print(result["uri"])
+    out.print(shown(result["uri"]))
     if "path" in result:
-        err.print(f"saved {result['path']}")
+        err.print(f"saved {shown(result['path'])}")
 
 
 # --- submit-many ---------------------------------------------------------------------------
@@ -288,13 +304,13 @@ def submit_many(session: Session, requests_file: Any, wait: bool, download_dir: 
     if not session.as_json:
         err.print(f"sent {len(handles)}, rejected {len(problems)}")
         for number, reason in problems:
-            err.print(f"[red]line {number}:[/] {reason}")
+            err.print(f"[red]line {number}:[/] {shown(reason)}")
     if not (wait or download_dir):
         if session.as_json:
             session.emit(summary)
         else:
             for handle in handles:
-                out.print(handle.request_id)
+                out.print(shown(handle.request_id))
         sys.exit(EXIT_FAILED if problems else EXIT_OK)
     events = _follow_many(handles, timeout)
     if not session.as_json:
@@ -374,7 +390,7 @@ def status(session: Session, request_id: str) -> None:
         return
     table = Table(show_header=False, box=None)
     for name, value in described.items():
-        table.add_row(f"[bold]{name}[/]", value if isinstance(value, str) else json.dumps(value))
+        table.add_row(f"[bold]{name}[/]", shown(value if isinstance(value, str) else json.dumps(value)))
     out.print(table)
 
 
@@ -409,9 +425,8 @@ def list_jobs(session: Session, state: str | None, since: datetime | None, limit
         if job.final_event is not None:
             result = job.final_event.video.uri if job.final_event.video else str(job.final_event.error.code)  # type: ignore[union-attr]
         model = job.request.model.value if job.request else ""
-        table.add_row(
-            job.request_id, job.state.value, f"{job.progress}%", model, f"{job.created_at:%Y-%m-%d %H:%M:%S}", result
-        )
+        created = f"{job.created_at:%Y-%m-%d %H:%M:%S}"
+        table.add_row(shown(job.request_id), job.state.value, f"{job.progress}%", model, created, shown(result))
     out.print(table)
 
 
@@ -486,7 +501,7 @@ def _stream(stream: Any, follow: bool, timeout: float) -> Iterator[VideoEvent]:
 def _one_line(event: VideoEvent) -> str:
     outcome = event.video.uri if event.video else f"{event.error.code}: {event.error.message}"  # type: ignore[union-attr]
     colour = "green" if event.video else "red"
-    return f"{event.occurred_at}  [{colour}]{event.event.value:<15}[/]  {event.request_id}  {outcome}"
+    return f"{event.occurred_at}  [{colour}]{event.event.value:<15}[/]  {shown(event.request_id)}  {shown(outcome)}"
 
 
 # --- dead letters --------------------------------------------------------------------------
@@ -507,7 +522,7 @@ def dlq_list(session: Session) -> None:
         return
     table = Table("queue", "messages", "url")
     for queue in queues:
-        table.add_row(queue.name, str(queue.depth), queue.url)
+        table.add_row(shown(queue.name), str(queue.depth), shown(queue.url))
     out.print(table)
 
 
@@ -525,4 +540,4 @@ def dlq_redrive(session: Session, names: tuple[str, ...]) -> None:
         session.emit({"moved": moved})
         return
     for name, count in moved.items():
-        out.print(f"{name}: {count} moved back")
+        out.print(f"{shown(name)}: {count} moved back")

@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import click
 from rich.console import Console
@@ -65,7 +66,7 @@ def run_command(
     """
     from sora_relay.local.run import function_output_to, plan, report, run
 
-    console = Console(file=sys.stdout)
+    console = output_console()
     with contextlib.ExitStack() as resources:
         provider, simulated = _provider(resources, generation_seconds, console)
         planned = plan(events, prompts, simulated=simulated)
@@ -96,25 +97,43 @@ def up_command(
     """Keep a local stack up until interrupted, and print its events as they come."""
     from sora_relay.local.run import function_output_to
 
-    console = Console(file=sys.stdout)
+    console = output_console()
     with contextlib.ExitStack() as resources:
         provider, _ = _provider(resources, generation_seconds, console)
         resources.enter_context(function_output_to(log_file))
         stack = resources.enter_context(_stack(template, provider, schedule_seconds, parameters, port=port))
         console.print(f"[bold]sora-relay is up[/] (functions log to {log_file}). In another terminal:\n")
-        console.print(f"  export AWS_ENDPOINT_URL={stack.endpoint_url}")
-        console.print("  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1")
-        queue = stack.outputs["RequestQueueUrl"]
-        console.print(f"  aws sqs send-message --queue-url {queue} --message-body file://events/request.json")
-        console.print('  sora-relay submit "a red kite over the hills" --wait --download out/\n')
-        for name, value in sorted(stack.outputs.items()):
-            console.print(f"  {name:<28} {value}")
+        for line in instructions(stack.endpoint_url, stack.outputs):
+            console.print(line, markup=False, highlight=False)
         console.print("\nEvents on the completion topic follow. Ctrl-C stops.")
         with contextlib.suppress(KeyboardInterrupt):
             while True:
                 for event in stack.drain_events():
                     console.print_json(data=event)
                 time.sleep(0.5)
+
+
+def output_console(file: IO[str] | None = None) -> Console:
+    """Standard output, where a long value (a queue URL) stays on one line to be copied whole,
+    whatever the terminal's width, or none (rich assumes 80 columns when piped)."""
+    return Console(file=file or sys.stdout, soft_wrap=True)
+
+
+def instructions(endpoint_url: str, outputs: dict[str, str]) -> list[str]:
+    """What to type in another terminal, as it works when pasted: the AWS CLI gets
+    --endpoint-url itself (version 1, as pip installs it, ignores AWS_ENDPOINT_URL for SQS);
+    boto3, and so the sora-relay command, reads AWS_ENDPOINT_URL."""
+    queue = outputs["RequestQueueUrl"]
+    lines = [
+        f"  export AWS_ENDPOINT_URL={endpoint_url}",
+        "  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1",
+        f"  aws --endpoint-url {endpoint_url} sqs send-message --queue-url {queue} "
+        "--message-body file://events/request.json",
+        '  sora-relay submit "a red kite over the hills" --wait --download out/',
+        "",
+    ]
+    lines += [f"  {name:<28} {value}" for name, value in sorted(outputs.items())]
+    return lines
 
 
 def _provider(resources: contextlib.ExitStack, generation_seconds: float, console: Console) -> tuple[Provider, bool]:
