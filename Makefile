@@ -59,6 +59,7 @@ bench: install  ## the five benchmarks, each printing its table (minutes; not pa
 	cd benchmarks && ../$(BIN)/python submit_batch.py
 	cd benchmarks && ../$(BIN)/python poll_sweep.py
 	cd benchmarks && ../$(BIN)/python polling_policy.py
+	cd benchmarks && ../$(BIN)/python archive.py --size-mib 32
 	cd benchmarks && ../$(BIN)/python archive.py --size-mib 1024
 	cd benchmarks && ../$(BIN)/python cold_start.py
 

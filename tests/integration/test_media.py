@@ -33,6 +33,21 @@ def archive(stack, simulator) -> S3VideoArchive:
     return S3VideoArchive(boto3.client("s3"), make_media_client(policy), stack.bucket, part_size=5 * MIB)
 
 
+@pytest.fixture
+def staged_archive(stack, simulator) -> S3VideoArchive:
+    """Every video through the staging key, as a video above SINGLE_PUT_MAX goes."""
+    policy = MediaPolicy.parse("*.geminigen.ai", simulator.base_url)
+    client = make_media_client(policy)
+    return S3VideoArchive(boto3.client("s3"), client, stack.bucket, part_size=5 * MIB, single_put_max=0)
+
+
+def s3_calls(archive: S3VideoArchive) -> list[str]:
+    """The S3 operations the archive makes from now on, in order."""
+    calls: list[str] = []
+    archive._s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+    return calls
+
+
 def test_video_is_archived_byte_for_byte_with_its_sha256(stack, simulator, archive) -> None:
     url, content = finished(simulator)
     video = archive.copy(url, "videos/ad-1.mp4", "video/mp4")
@@ -44,10 +59,49 @@ def test_video_is_archived_byte_for_byte_with_its_sha256(stack, simulator, archi
     assert video.size == len(content)
 
 
-def test_large_video_goes_up_in_checksummed_parts(stack, simulator, archive) -> None:
+def test_video_of_typical_size_is_written_with_one_put(stack, simulator, archive) -> None:
     simulator.video_size = 12 * MIB
     url, content = finished(simulator)
-    video = archive.copy(url, "videos/big.mp4", "video/mp4")
+    calls = s3_calls(archive)
+    video = archive.copy(url, "videos/one.mp4", "video/mp4")
+    assert calls == ["PutObject"]
+    assert video.sha256 == hashlib.sha256(content).hexdigest()
+    stored = stack.s3.get_object(Bucket=stack.bucket, Key="videos/one.mp4")
+    assert (stored["Body"].read(), stored["Metadata"]) == (content, {"sha256": video.sha256})
+
+
+def test_video_above_the_single_put_size_goes_through_the_staging_key(stack, simulator) -> None:
+    policy = MediaPolicy.parse("", simulator.base_url)
+    archive = S3VideoArchive(
+        boto3.client("s3"), make_media_client(policy), stack.bucket, part_size=5 * MIB, single_put_max=6 * MIB
+    )
+    simulator.video_size = 12 * MIB
+    url, content = finished(simulator)
+    calls = s3_calls(archive)
+    assert archive.copy(url, "videos/staged.mp4", "video/mp4").size == len(content)
+    assert "CreateMultipartUpload" in calls
+    assert calls[-3:] == ["CopyObject", "HeadObject", "DeleteObject"]
+
+
+def test_put_that_states_no_checksum_is_not_taken_as_verified(stack, simulator, archive) -> None:
+    archive._s3.meta.events.register("after-call.s3.PutObject", lambda parsed, **_: parsed.pop("ChecksumSHA256", None))
+    url, _ = finished(simulator)
+    with pytest.raises(IncompleteDownload, match="no SHA-256"):
+        archive.copy(url, "videos/unchecked.mp4", "video/mp4")
+
+
+def test_put_whose_checksum_differs_is_not_taken_as_verified(stack, simulator, archive) -> None:
+    other = base64.b64encode(hashlib.sha256(b"other bytes").digest()).decode()
+    archive._s3.meta.events.register("after-call.s3.PutObject", lambda parsed, **_: parsed.update(ChecksumSHA256=other))
+    url, _ = finished(simulator)
+    with pytest.raises(IncompleteDownload, match="differs"):
+        archive.copy(url, "videos/altered.mp4", "video/mp4")
+
+
+def test_large_video_goes_up_in_checksummed_parts(stack, simulator, staged_archive) -> None:
+    simulator.video_size = 12 * MIB
+    url, content = finished(simulator)
+    video = staged_archive.copy(url, "videos/big.mp4", "video/mp4")
     assert video.sha256 == hashlib.sha256(content).hexdigest()
     head = stack.s3.head_object(Bucket=stack.bucket, Key="videos/big.mp4", ChecksumMode="ENABLED")
     assert head["ContentLength"] == 12 * MIB
@@ -63,21 +117,24 @@ def test_video_copied_in_parts_is_verified_by_its_parts_checksum(stack, simulato
         part_size=5 * MIB,
         copy_threshold=5 * MIB,
         copy_part_size=5 * MIB,
+        single_put_max=0,
     )
     simulator.video_size = 12 * MIB
     url, content = finished(simulator)
     assert archive.copy(url, "videos/parts.mp4", "video/mp4").size == len(content)
 
 
-def test_archived_object_without_a_checksum_is_not_taken_as_verified(stack, simulator, archive) -> None:
+def test_archived_object_without_a_checksum_is_not_taken_as_verified(stack, simulator, staged_archive) -> None:
     """An S3 that states no SHA-256: the copy fails rather than pass unchecked."""
+    archive = staged_archive
     archive._s3.meta.events.register("after-call.s3.HeadObject", lambda parsed, **_: parsed.pop("ChecksumSHA256", None))
     url, _ = finished(simulator)
     with pytest.raises(IncompleteDownload, match="no SHA-256"):
         archive.copy(url, "videos/unchecked.mp4", "video/mp4")
 
 
-def test_archived_object_whose_checksum_differs_is_not_taken_as_verified(stack, simulator, archive) -> None:
+def test_archived_object_whose_checksum_differs_is_not_taken_as_verified(stack, simulator, staged_archive) -> None:
+    archive = staged_archive
     other = base64.b64encode(hashlib.sha256(b"other bytes").digest()).decode()
     archive._s3.meta.events.register(
         "after-call.s3.HeadObject", lambda parsed, **_: parsed.update(ChecksumSHA256=other)
@@ -87,9 +144,9 @@ def test_archived_object_whose_checksum_differs_is_not_taken_as_verified(stack, 
         archive.copy(url, "videos/altered.mp4", "video/mp4")
 
 
-def test_staging_copy_is_removed(stack, simulator, archive) -> None:
+def test_staging_copy_is_removed(stack, simulator, staged_archive) -> None:
     url, _ = finished(simulator)
-    archive.copy(url, "videos/ad-1.mp4", "video/mp4")
+    staged_archive.copy(url, "videos/ad-1.mp4", "video/mp4")
     listed = stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix=STAGING_PREFIX)
     assert listed["KeyCount"] == 0
 

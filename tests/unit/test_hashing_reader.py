@@ -47,3 +47,14 @@ def test_checksum_without_parts_is_of_the_whole() -> None:
     reader = HashingReader(iter([b"abc"]), expected_size=3)
     reader.read()
     assert reader.s3_checksums() == {base64.b64encode(hashlib.sha256(b"abc").digest()).decode()}
+
+
+def test_whole_body_is_read_at_once_and_hashed() -> None:
+    reader = HashingReader(iter([b"abc", b"defg"]), expected_size=7)
+    assert reader.read_whole() == b"abcdefg"
+    assert reader.hexdigest() == hashlib.sha256(b"abcdefg").hexdigest()
+
+
+def test_whole_body_shorter_than_announced_fails() -> None:
+    with pytest.raises(IncompleteDownload, match="3 of 5"):
+        HashingReader(iter([b"abc"]), expected_size=5).read_whole()

@@ -29,6 +29,10 @@ STAGING_PREFIX = ".incoming/"
 DOWNLOAD_CHUNK = 1024 * 1024
 # A 15-second 1080p video is tens of MiB: anything near this is not a video we asked for.
 MAX_VIDEO_BYTES = 10 * 1024**3
+# Up to this size (announced), a video is held in memory and written with one PutObject; the
+# join holds it twice at most, so the archiver's peak stays under 256 MiB (1024 MB function).
+# Sora's videos are tens of MiB: nearly all take this path.
+SINGLE_PUT_MAX = 64 * 1024**2
 _GONE = {403, 404, 410}
 _MISSING_S3 = {"NoSuchKey", "NoSuchBucket", "AccessDenied", "403", "404"}
 
@@ -150,28 +154,44 @@ class HashingReader:
 
     def read(self, size: int = -1) -> bytes:
         while not self._ended and (size < 0 or len(self._buffer) < size):
-            try:
-                chunk = next(self._chunks, None)
-            except httpx.TransportError as error:  # such as a connection closed mid-body
-                raise IncompleteDownload(f"the download broke off after {self.size} bytes: {error}") from error
+            chunk = self._next_chunk()
             if chunk is None:
-                self._ended = True
-                if self._expected is not None and self.size != self._expected:
-                    raise IncompleteDownload(f"got {self.size} of {self._expected} bytes")
                 break
-            self.size += len(chunk)
-            if self._expected is not None and self.size > self._expected:
-                raise IncompleteDownload(f"got more than the {self._expected} bytes announced")
-            if self.size > self._max_size:
-                raise IncompleteDownload(f"got more than the {self._max_size} bytes allowed")
-            self._sha256.update(chunk)
-            if self._part_size is not None:
-                self._hash_parts(chunk)
             self._buffer += chunk
         take = len(self._buffer) if size < 0 else min(size, len(self._buffer))
         out = bytes(self._buffer[:take])
         del self._buffer[:take]
         return out
+
+    def read_whole(self) -> bytes:
+        """The whole body at once, held twice at most while it is joined."""
+        chunks = []
+        while (chunk := self._next_chunk()) is not None:
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _next_chunk(self) -> bytes | None:
+        """The next chunk, counted and hashed; None at the end, once its length is checked."""
+        if self._ended:
+            return None
+        try:
+            chunk = next(self._chunks, None)
+        except httpx.TransportError as error:  # such as a connection closed mid-body
+            raise IncompleteDownload(f"the download broke off after {self.size} bytes: {error}") from error
+        if chunk is None:
+            self._ended = True
+            if self._expected is not None and self.size != self._expected:
+                raise IncompleteDownload(f"got {self.size} of {self._expected} bytes")
+            return None
+        self.size += len(chunk)
+        if self._expected is not None and self.size > self._expected:
+            raise IncompleteDownload(f"got more than the {self._expected} bytes announced")
+        if self.size > self._max_size:
+            raise IncompleteDownload(f"got more than the {self._max_size} bytes allowed")
+        self._sha256.update(chunk)
+        if self._part_size is not None:
+            self._hash_parts(chunk)
+        return chunk
 
     def _hash_parts(self, chunk: bytes) -> None:
         assert self._part_size is not None
@@ -188,9 +208,13 @@ class HashingReader:
     def hexdigest(self) -> str:
         return self._sha256.hexdigest()
 
+    def b64digest(self) -> str:
+        """The SHA-256 as S3 states it (ChecksumSHA256)."""
+        return base64.b64encode(self._sha256.digest()).decode()
+
     def s3_checksums(self) -> set[str]:
         """What S3 may state as the object's SHA-256 (base64): of the whole, or of its parts."""
-        checksums = {base64.b64encode(self._sha256.digest()).decode()}
+        checksums = {self.b64digest()}
         if self._part_size is not None:
             digests = self._part_digests + ([self._part.digest()] if self._part_filled else [])
             checksums.add(base64.b64encode(hashlib.sha256(b"".join(digests)).digest()).decode())
@@ -208,10 +232,12 @@ class S3VideoArchive:
         concurrency: int = 4,
         copy_threshold: int = 5 * 1024**3,
         copy_part_size: int = 512 * 1024**2,
+        single_put_max: int = SINGLE_PUT_MAX,
     ) -> None:
         self._s3 = s3
         self._http = http
         self._bucket = bucket
+        self._single_put_max = single_put_max
         self._upload = TransferConfig(
             multipart_threshold=part_size, multipart_chunksize=part_size, max_concurrency=concurrency
         )
@@ -223,34 +249,58 @@ class S3VideoArchive:
         self._copy = TransferConfig(multipart_threshold=copy_threshold, multipart_chunksize=copy_part_size)
 
     def copy(self, url: str, key: str, content_type: str) -> VideoObject:
-        staging = f"{STAGING_PREFIX}{key}.{uuid.uuid4().hex}"
         with self._http.stream("GET", url) as response:
             if response.status_code in _GONE:
                 raise MediaGone(f"the video's address answered HTTP {response.status_code}")
             response.raise_for_status()
             size = _announced_size(response)
-            # Parts are hashed only when the copy may be made of parts.
-            part_size = (
-                self._copy.multipart_chunksize if size is None or size >= self._copy.multipart_threshold else None
-            )
-            reader = HashingReader(response.iter_bytes(DOWNLOAD_CHUNK), size, part_size=part_size)
-            # A failed upload leaves nothing behind (s3transfer aborts it); a finished one is
-            # removed below, whatever happens to the copy.
-            self._s3.upload_fileobj(
-                reader,  # type: ignore[arg-type]
-                self._bucket,
-                staging,
-                ExtraArgs={"ChecksumAlgorithm": "SHA256", "ContentType": content_type},
-                Config=self._upload,
-            )
+            if size is not None and size <= self._single_put_max:
+                return self._put_whole(response, size, key, content_type)
+            return self._put_staged(response, size, key, content_type)
+
+    def _put_whole(self, response: httpx.Response, size: int, key: str, content_type: str) -> VideoObject:
+        """One PutObject: the key appears only whole, with its metadata. botocore sends the
+        body's SHA-256, S3 refuses the body if its own differs (BadDigest) and answers with the
+        SHA-256 it stored, which must be the download's."""
+        reader = HashingReader(response.iter_bytes(DOWNLOAD_CHUNK), size)
+        answer = self._s3.put_object(
+            Bucket=self._bucket,
+            Key=key,
+            Body=reader.read_whole(),
+            ContentType=content_type,
+            Metadata={"sha256": reader.hexdigest()},
+            ChecksumAlgorithm="SHA256",
+        )
+        stored = answer.get("ChecksumSHA256")
+        if not stored:
+            raise IncompleteDownload("S3 stated no SHA-256 of the archived object: it cannot be verified")
+        if stored != reader.b64digest():
+            raise IncompleteDownload("S3's SHA-256 of the archived object differs from the download's")
+        return self._stored(key, reader, content_type)
+
+    def _put_staged(self, response: httpx.Response, size: int | None, key: str, content_type: str) -> VideoObject:
+        """Too large to hold (or of unknown size): streamed to a staging key in parts, then
+        copied by S3 to the final key, which computes its own SHA-256 of the whole."""
+        staging = f"{STAGING_PREFIX}{key}.{uuid.uuid4().hex}"
+        # Parts are hashed only when the copy may be made of parts.
+        part_size = self._copy.multipart_chunksize if size is None or size >= self._copy.multipart_threshold else None
+        reader = HashingReader(response.iter_bytes(DOWNLOAD_CHUNK), size, part_size=part_size)
+        # A failed upload leaves nothing behind (s3transfer aborts it); a finished one is
+        # removed below, whatever happens to the copy.
+        self._s3.upload_fileobj(
+            reader,  # type: ignore[arg-type]
+            self._bucket,
+            staging,
+            ExtraArgs={"ChecksumAlgorithm": "SHA256", "ContentType": content_type},
+            Config=self._upload,
+        )
         try:
-            sha256 = reader.hexdigest()
             self._s3.copy(
                 {"Bucket": self._bucket, "Key": staging},
                 self._bucket,
                 key,
                 ExtraArgs={
-                    "Metadata": {"sha256": sha256},
+                    "Metadata": {"sha256": reader.hexdigest()},
                     "MetadataDirective": "REPLACE",
                     "ContentType": content_type,
                     "ChecksumAlgorithm": "SHA256",
@@ -260,12 +310,15 @@ class S3VideoArchive:
             self._verify(key, reader)
         finally:
             self._s3.delete_object(Bucket=self._bucket, Key=staging)
+        return self._stored(key, reader, content_type)
+
+    def _stored(self, key: str, reader: HashingReader, content_type: str) -> VideoObject:
         return VideoObject(
             bucket=self._bucket,
             key=key,
             uri=f"s3://{self._bucket}/{key}",
             size=reader.size,
-            sha256=sha256,
+            sha256=reader.hexdigest(),
             content_type=content_type,
         )
 
