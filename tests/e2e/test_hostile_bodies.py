@@ -33,7 +33,11 @@ NESTED = "[" * 30_000 + "]" * 30_000
 def budgeted_stack() -> Iterator[tuple[LocalStack, GeminiGenSimulator]]:
     with GeminiGenSimulator() as simulator:
         provider = Provider(simulator.base_url, simulator.api_key)
-        parameters = {"PollIntervalSeconds": "1", "DailyCreditBudget": str(3 * PRICE)}
+        parameters = {
+            "PollIntervalSeconds": "1",
+            "DailyCreditBudget": str(3 * PRICE),
+            "AllowedReferenceHosts": "*.example.com",
+        }
         with LocalStack(TEMPLATE, provider, schedule_interval=0.3, parameters=parameters) as stack:
             yield stack, simulator
 

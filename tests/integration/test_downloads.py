@@ -2,6 +2,7 @@
 the policy vetted, with the certificate checked for the host name."""
 
 import gzip
+import socket
 from collections.abc import Iterator
 
 import boto3
@@ -105,3 +106,11 @@ def test_video_host_that_rebinds_to_a_private_address_is_not_downloaded(stack, h
     with pytest.raises(MediaNotAllowed, match="non-public address"):
         archive.copy(https_origin.url("cdn.test", "/v.mp4"), "v.mp4", "video/mp4")
     assert https_origin.seen == []
+
+
+def test_https_reference_whose_lookup_fails_is_worth_another_try(https_origin) -> None:
+    def failing(host: str) -> list[str]:
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    with pytest.raises(ReferenceUnavailable):
+        reference_fetcher(https_origin, failing).fetch(https_origin.url("images.test", "/style.png"))

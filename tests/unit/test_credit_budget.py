@@ -1,16 +1,18 @@
 """The daily credit budget: requests wait, never fail, once the day's credits are spent."""
 
 import json
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 from sora_relay.jobs import JobState
+from sora_relay.ports import DayLedger
 from sora_relay.provider import Accepted, Rejected, RetryLater
 from sora_relay.request import VideoRequest
-from sora_relay.services.budget import RECHECK_HELD, RECHECK_UNPRICED, Reservation, hold_delay
+from sora_relay.services.budget import RECHECK_HELD, RECHECK_RACED, RECHECK_UNPRICED, Reservation, hold_delay
 from sora_relay.services.poll import Outcome
 from sora_relay.services.submit import Done, InboundMessage, Retry
 
-from .conftest import START, record
+from .conftest import START, MemoryLedger, World, record
 
 
 def message(request_id: str, **fields: object) -> InboundMessage:
@@ -183,3 +185,25 @@ def test_hold_ends_at_the_start_of_the_next_utc_day() -> None:
     late = datetime(2026, 11, 23, 23, 55, tzinfo=UTC)
     assert hold_delay(late) == timedelta(minutes=5, seconds=1)
     assert hold_delay(datetime(2026, 11, 23, 12, 0, tzinfo=UTC)) == RECHECK_HELD
+
+
+@dataclass
+class TakenMeanwhile(MemoryLedger):
+    """Another request reserves `meanwhile` credits just after this one reads the day."""
+
+    meanwhile: float = 0
+
+    def day(self, day: date) -> DayLedger:
+        seen = super().day(day)
+        if self.meanwhile:
+            self.adjust(day, self.meanwhile)
+            self.meanwhile = 0
+        return seen
+
+
+def test_request_that_loses_the_last_room_to_one_running_alongside_is_looked_at_again_soon() -> None:
+    ledger = TakenMeanwhile(quotes={"sora-2:10:small": 30}, meanwhile=30)
+    world = World(daily_credit_budget=30, ledger=ledger)
+    assert world.submitter.handle(message("second")) == Done()
+    assert world.provider.submitted == []
+    assert world.request_queue.delays == [RECHECK_RACED]

@@ -1,3 +1,5 @@
+import socket
+
 import pytest
 
 from sora_relay.media_policy import AddressNotPublic, MediaPolicy, ReferencePolicy, is_public
@@ -133,3 +135,15 @@ def test_connection_to_the_provider_goes_to_its_host_as_configured() -> None:
     assert local.connect_address("127.0.0.1", 8080) == "127.0.0.1"
     with pytest.raises(AddressNotPublic):
         local.connect_address("127.0.0.1", 9090)
+
+
+def test_reference_host_with_no_address_is_refused_before_any_download() -> None:
+    policy = ReferencePolicy.parse("", "*", lambda host: [])
+    assert policy.problem("https://images.example/x.png") == "host images.example has no address"
+
+
+def test_reference_host_whose_lookup_failed_is_left_to_the_download_to_try_again() -> None:
+    def failing(host: str) -> list[str]:
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    assert ReferencePolicy.parse("", "*", failing).problem("https://images.example.com/x.png") is None

@@ -28,11 +28,19 @@ class AddressNotPublic(Exception):
     """The host resolves to no address, or to one that is not public."""
 
 
+# getaddrinfo's answers that the name has no address (as opposed to a lookup that failed).
+_NO_SUCH_NAME = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+
+
 def resolve(host: str) -> list[str]:
+    """The host's addresses; none when the name has none. Raises OSError (socket.gaierror)
+    when the lookup itself failed: that may work another time."""
     try:
         return [str(info[4][0]) for info in socket.getaddrinfo(host, None)]
-    except socket.gaierror:
-        return []  # the request itself will fail and say so
+    except socket.gaierror as error:
+        if error.errno in _NO_SUCH_NAME:
+            return []
+        raise
 
 
 def _patterns(text: str) -> tuple[str, ...]:
@@ -69,7 +77,13 @@ def host_problem(
     """Why `host` may not be fetched from: not on the list, or not a public address."""
     if not any(fnmatch.fnmatchcase(host, pattern) for pattern in patterns):
         return f"host {host or '(none)'} is not in the allowed hosts"
-    for address in resolver(host):
+    try:
+        addresses = list(resolver(host))
+    except OSError:
+        return None  # the lookup failed this time: the download will try it again, and say so
+    if not addresses:
+        return f"host {host} has no address"
+    for address in addresses:
         if not public(address):
             return f"host {host} resolves to a non-public address ({address})"
     return None

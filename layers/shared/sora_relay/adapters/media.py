@@ -62,6 +62,8 @@ class _VettedConnections(httpcore.SyncBackend):
             address = self._connect_address(host, port)
         except AddressNotPublic as error:
             raise self._refused(str(error)) from error
+        except OSError as error:  # the lookup failed this time: a connection error, worth another try
+            raise httpcore.ConnectError(f"looking up {host} failed: {error}") from error
         return super().connect_tcp(address, port, timeout, local_address, socket_options)
 
 

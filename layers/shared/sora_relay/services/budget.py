@@ -23,6 +23,9 @@ RECHECK_HELD = timedelta(minutes=15)
 # Held only because a request of unknown price holds the rest of the day: its quote comes
 # within seconds.
 RECHECK_UNPRICED = timedelta(seconds=10)
+# Held only because a request running at the same moment took the room this one saw: it may
+# give it back within seconds (its provider did not take it, its reference was refused).
+RECHECK_RACED = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ class CreditBudget:
         if price <= 0 or not self.ledger.reserve(day, price, self.daily_limit):
             if not ledger.quotes:
                 return NoRoom(RECHECK_UNPRICED, "waiting for the first quote, which holds the rest of the day")
+            if 0 < price <= left:
+                return NoRoom(RECHECK_RACED, f"another request took the day's last {left:g} credits first")
             budget = f"the daily credit budget ({self.daily_limit:g})"
             return NoRoom(hold_delay(now), f"{budget} has {max(left, 0):g} credits left; it costs {price:g}")
         return Reservation(day, kind_of(request), price)
