@@ -105,8 +105,9 @@ def main() -> None:
         context = multiprocessing.get_context("spawn")
         results: multiprocessing.Queue = context.Queue()
         figures = {}
+        # Each run's figures, under its prefix (the legs and the archive name theirs apart).
         runs = [
-            ("legs", legs_in_child, (url, args.size_mib * MIB, args.part_mib, args.concurrency)),
+            ("", legs_in_child, (url, args.size_mib * MIB, args.part_mib, args.concurrency)),
             ("", archive_in_child, (url, simulator.base_url, args.part_mib, args.concurrency, SINGLE_PUT_MAX)),
         ]
         if args.size_mib * MIB <= SINGLE_PUT_MAX:  # the same video through the staging key, as before
@@ -114,12 +115,7 @@ def main() -> None:
         for prefix, target, arguments in runs:
             child = context.Process(target=target, args=(*arguments, results))
             child.start()
-            figures.update(
-                {
-                    (prefix if prefix != "legs" else "") + name: value
-                    for name, value in results.get(timeout=3600).items()
-                }
-            )
+            figures.update({prefix + name: value for name, value in results.get(timeout=3600).items()})
             child.join()
 
     size_mib = figures["size"] / MIB

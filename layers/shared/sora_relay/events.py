@@ -59,7 +59,7 @@ class VideoObject(_Frozen):
 # An error message carries at most this many bytes (UTF-8): whatever the provider or a hostile
 # body says, every event stays far below SNS's 256 KiB (see MAX_EVENT_BYTES).
 MAX_ERROR_MESSAGE_BYTES = 2_048
-# The largest event the worker can publish; tests/unit/test_events.py builds it.
+# The largest event the worker can publish stays under this (tests/unit/test_hostile_input.py builds it).
 MAX_EVENT_BYTES = 64 * 1024
 
 

@@ -64,7 +64,7 @@ def public_address(host: str, resolver: Resolver, public: Callable[[str], bool] 
     public. Raises AddressNotPublic otherwise."""
     addresses = list(resolver(host))
     if not addresses:
-        raise AddressNotPublic(f"host {host} could not be resolved")
+        raise AddressNotPublic(f"host {host} has no address")
     for address in addresses:
         if not public(address):
             raise AddressNotPublic(f"host {host} resolves to a non-public address ({address})")
@@ -78,14 +78,11 @@ def host_problem(
     if not any(fnmatch.fnmatchcase(host, pattern) for pattern in patterns):
         return f"host {host or '(none)'} is not in the allowed hosts"
     try:
-        addresses = list(resolver(host))
+        public_address(host, resolver, public)
+    except AddressNotPublic as error:
+        return str(error)
     except OSError:
         return None  # the lookup failed this time: the download will try it again, and say so
-    if not addresses:
-        return f"host {host} has no address"
-    for address in addresses:
-        if not public(address):
-            return f"host {host} resolves to a non-public address ({address})"
     return None
 
 

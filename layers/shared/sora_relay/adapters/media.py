@@ -71,9 +71,11 @@ class _VettedTransport(httpx.HTTPTransport):
     # httpx takes no network backend, so its connection pool is made again with ours; this is
     # the pool HTTPTransport would make for these arguments, but for `network_backend`.
     def __init__(self, backend: httpcore.NetworkBackend, verify: ssl.SSLContext | bool) -> None:
-        super().__init__(verify=verify, retries=2, trust_env=False)
+        # One context for both pools (loading the CA bundle takes tens of milliseconds).
+        ssl_context = httpx.create_ssl_context(verify=verify, trust_env=False)
+        super().__init__(verify=ssl_context, retries=2, trust_env=False)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            ssl_context=ssl_context,
             retries=2,
             max_connections=100,
             max_keepalive_connections=20,
