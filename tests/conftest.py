@@ -17,6 +17,7 @@ from cfnlint.decode import cfn_yaml
 from moto import mock_aws
 
 from sora_relay import wiring
+from sora_relay.events import FINAL_EVENTS_FILTER_POLICY
 from sora_relay.local.driver import sqs_record
 from sora_relay.local.functions import Handler, LocalContext, load_handler
 from sora_relay.observability import logger
@@ -60,7 +61,8 @@ class Stack:
     bucket: str
     request_queue_url: str
     archive_queue_url: str
-    events_queue_url: str
+    events_queue_url: str  # subscribed to the final events only
+    every_event_queue_url: str  # subscribed to every event
     sweep_queue_url: str
 
     def __post_init__(self) -> None:
@@ -98,20 +100,20 @@ class Stack:
             if record["messageId"] not in failures:
                 self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"])
 
-    def events(self) -> list[dict[str, Any]]:
-        """Every event published so far: body and message attributes."""
+    def events(self, *, every: bool = False) -> list[dict[str, Any]]:
+        """The final events published since the last call (with `every`, every event, in the
+        order published): body and message attributes."""
+        queue_url = self.every_event_queue_url if every else self.events_queue_url
         found = []
         while True:
-            answer = self.sqs.receive_message(
-                QueueUrl=self.events_queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-            )
+            answer = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
             messages = answer.get("Messages", [])
             if not messages:
                 return found
             for message in messages:
                 attributes = {k: v["StringValue"] for k, v in message.get("MessageAttributes", {}).items()}
                 found.append({"body": json.loads(message["Body"]), "attributes": attributes})
-                self.sqs.delete_message(QueueUrl=self.events_queue_url, ReceiptHandle=message["ReceiptHandle"])
+                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def job(self, request_id: str) -> dict[str, Any]:
         return self.dynamodb.get_item(TableName=self.table_name, Key={"request_id": {"S": request_id}})["Item"]
@@ -190,14 +192,16 @@ def _create_stack() -> Stack:
     sqs = boto3.client("sqs", region_name=REGION)
     queues = {
         name: sqs.create_queue(QueueName=f"{name}-{suffix}")["QueueUrl"]
-        for name in ("requests", "archive", "events", "sweeps")
+        for name in ("requests", "archive", "events", "every-event", "sweeps")
     }
     sns = boto3.client("sns", region_name=REGION)
     topic_arn = sns.create_topic(Name=f"completions-{suffix}")["TopicArn"]
-    events_arn = sqs.get_queue_attributes(QueueUrl=queues["events"], AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=events_arn, Attributes={"RawMessageDelivery": "true"})
+    for name, filter_policy in (("events", FINAL_EVENTS_FILTER_POLICY), ("every-event", None)):
+        arn = sqs.get_queue_attributes(QueueUrl=queues[name], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        attributes = {"RawMessageDelivery": "true"}
+        if filter_policy is not None:
+            attributes["FilterPolicy"] = json.dumps(filter_policy)
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, Attributes=attributes)
     bucket = f"archive-{suffix}"
     boto3.client("s3", region_name=REGION).create_bucket(Bucket=bucket)
     boto3.client("secretsmanager", region_name=REGION).create_secret(Name=SECRET_NAME, SecretString=API_KEY)
@@ -208,5 +212,6 @@ def _create_stack() -> Stack:
         request_queue_url=queues["requests"],
         archive_queue_url=queues["archive"],
         events_queue_url=queues["events"],
+        every_event_queue_url=queues["every-event"],
         sweep_queue_url=queues["sweeps"],
     )

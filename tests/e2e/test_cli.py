@@ -125,7 +125,8 @@ def test_submit_many_names_bad_lines_and_sends_the_rest(local_stack, tmp_path: P
 
 
 def test_events_follow_prints_an_event_and_removes_its_queue(local_stack) -> None:
-    with listening(local_stack, "--follow", "--count", "1", "--json", "--filter", "request_id=cli-event-*") as events:
+    arguments = ("--follow", "--count", "1", "--json", "--finals", "--filter", "request_id=cli-event-*")
+    with listening(local_stack, *arguments) as events:
         assert cli("submit", "a kite", "--request-id", "cli-other").returncode == 0
         assert cli("submit", "a kite", "--request-id", "cli-event-1").returncode == 0
         stdout, _ = events.communicate(timeout=60)

@@ -13,7 +13,7 @@ from typing import TypeVar
 import pytest
 
 from sora_relay.adapters.dynamodb import shard_of
-from sora_relay.events import VideoEvent, VideoObject
+from sora_relay.events import EventType, ThumbnailObject, VideoEvent, VideoObject
 from sora_relay.jobs import Job
 from sora_relay.ports import DayLedger, DuePage, ReferenceFile, StaleJob
 from sora_relay.provider import Accepted, GenerationRecord, MaybeTaken, ProviderUnavailable, SubmitOutcome
@@ -208,13 +208,22 @@ class FakeFiles:
 
 @dataclass
 class FakePublisher:
-    events: list[VideoEvent] = field(default_factory=list)
+    published: list[VideoEvent] = field(default_factory=list)  # in the order published
     failures: list[Exception] = field(default_factory=list)
+    # Which events the next `failures` strike (by default only final events).
+    fail_when: Callable[[VideoEvent], bool] = lambda event: event.event.final
 
     def publish(self, event: VideoEvent) -> None:
-        if self.failures:
+        if self.failures and self.fail_when(event):
             raise self.failures.pop(0)
-        self.events.append(event)
+        self.published.append(event)
+
+    @property
+    def finals(self) -> list[VideoEvent]:
+        return [event for event in self.published if event.event.final]
+
+    def of(self, kind: EventType) -> list[VideoEvent]:
+        return [event for event in self.published if event.event is kind]
 
 
 @dataclass
@@ -270,6 +279,8 @@ class FakeArchive:
     copies: list[tuple[str, str]] = field(default_factory=list)
     # Called during each copy, before it succeeds (what else happens while a copy runs).
     meanwhile: Callable[[], None] = lambda: None
+    thumbnails: list[tuple[str, str, float]] = field(default_factory=list)  # url, key stem, seconds given
+    thumbnail_failure: Exception | None = None
 
     def copy(self, url: str, key: str, content_type: str) -> VideoObject:
         self.copies.append((url, key))
@@ -281,6 +292,13 @@ class FakeArchive:
         return VideoObject(
             bucket="archive", key=key, uri=f"s3://archive/{key}", size=3, sha256="ab" * 32, content_type=content_type
         )
+
+    def copy_thumbnail(self, url: str, key_stem: str, within: float) -> ThumbnailObject:
+        self.thumbnails.append((url, key_stem, within))
+        if self.thumbnail_failure is not None:
+            raise self.thumbnail_failure
+        key = f"{key_stem}.jpg"
+        return ThumbnailObject(bucket="archive", key=key, uri=f"s3://archive/{key}", size=2, content_type="image/jpeg")
 
 
 @dataclass
@@ -309,6 +327,7 @@ class World:
     policy: Policy = field(default_factory=Policy)
     ledger: MemoryLedger = field(default_factory=MemoryLedger)
     daily_credit_budget: float | None = None
+    progress_events: bool = False
 
     record = staticmethod(record)
 
@@ -350,6 +369,8 @@ class World:
             self.metrics,
             self.policy,
             self.clock,
+            self.budget,
+            progress_events=self.progress_events,
             sleep=self.clock.sleep,
         )
 

@@ -26,7 +26,7 @@ def completed(world):
 def test_completed_job_is_archived_and_announced(completed) -> None:
     assert completed.archiver.archive_job("ad-1") is ArchiveOutcome.ARCHIVED
     assert completed.archive.copies == [(URL, "videos/ad-1.mp4")]
-    [event] = completed.publisher.events
+    [event] = completed.publisher.finals
     assert event.event == "video.completed"
     assert event.event_id == "ad-1:video.completed"
     assert event.video.key == "videos/ad-1.mp4"
@@ -40,7 +40,7 @@ def test_second_handoff_of_an_archived_job_copies_nothing(completed) -> None:
     completed.archiver.archive_job("ad-1")
     assert completed.archiver.archive_job("ad-1") is ArchiveOutcome.NOTHING_TO_DO
     assert len(completed.archive.copies) == 1
-    assert len(completed.publisher.events) == 1
+    assert len(completed.publisher.finals) == 1
 
 
 def test_failed_publish_is_retried_without_copying_again(completed) -> None:
@@ -49,14 +49,14 @@ def test_failed_publish_is_retried_without_copying_again(completed) -> None:
         completed.archiver.archive_job("ad-1")
     assert completed.archiver.archive_job("ad-1") is ArchiveOutcome.PUBLISHED
     assert len(completed.archive.copies) == 1
-    assert [e.event_id for e in completed.publisher.events] == ["ad-1:video.completed"]
+    assert [e.event_id for e in completed.publisher.finals] == ["ad-1:video.completed"]
 
 
 def test_address_that_refuses_every_try_ends_as_expired_within_minutes(completed) -> None:
     completed.archive.failure = MediaGone("HTTP 403")
     started = completed.clock.now
     assert completed.archiver.archive_job("ad-1") is ArchiveOutcome.EXPIRED
-    [event] = completed.publisher.events
+    [event] = completed.publisher.finals
     assert event.error.code == "expired"
     assert "refused the download 3 times: HTTP 403" in event.error.message
     assert completed.clock.now - started < timedelta(minutes=1)
@@ -74,7 +74,7 @@ def test_refused_address_is_replaced_by_a_fresh_one_from_the_status(completed) -
 def test_address_on_a_host_not_allowed_ends_as_expired_without_a_download(completed) -> None:
     completed.archive.failure = MediaNotAllowed("host evil.example is not in the allowed media hosts")
     assert completed.archiver.archive_job("ad-1") is ArchiveOutcome.EXPIRED
-    [event] = completed.publisher.events
+    [event] = completed.publisher.finals
     assert "evil.example" in event.error.message
 
 
@@ -105,7 +105,7 @@ def test_copy_failing_until_past_expired_at_ends_as_expired(completed) -> None:
     completed.clock.now = completed.store.get("ad-1").expired_at - timedelta(seconds=10)
     completed.archive.failure = OSError("connection reset")
     assert completed.archiver.archive_job("ad-1") is ArchiveOutcome.EXPIRED
-    [event] = completed.publisher.events
+    [event] = completed.publisher.finals
     assert event.error.code == "expired"
     assert event.error.message.endswith("connection reset")
 
@@ -125,7 +125,7 @@ def test_copy_in_flight_is_left_alone_by_the_watchdog_and_announced_once(complet
 
     completed.archive.meanwhile = slow_copy
     assert completed.archiver.archive_job("ad-1", seconds_left=lambda: 900) is ArchiveOutcome.ARCHIVED
-    assert [e.event_id for e in completed.publisher.events] == ["ad-1:video.completed"]
+    assert [e.event_id for e in completed.publisher.finals] == ["ad-1:video.completed"]
     assert completed.archive_queue.sent == ["ad-1"]
     assert completed.store.get("ad-1").state is JobState.ARCHIVED
 
@@ -137,7 +137,7 @@ def test_finished_copy_is_recorded_even_when_the_job_moved_under_it(completed) -
 
     completed.archive.meanwhile = watchdog_moves_it
     assert completed.archiver.archive_job("ad-1") is ArchiveOutcome.ARCHIVED
-    assert [e.event_id for e in completed.publisher.events] == ["ad-1:video.completed"]
+    assert [e.event_id for e in completed.publisher.finals] == ["ad-1:video.completed"]
     assert completed.store.get("ad-1").state is JobState.ARCHIVED
 
 
@@ -164,7 +164,7 @@ def test_video_without_expired_at_not_copied_within_the_window_ends(completed) -
     completed.store.jobs["ad-1"] = replace(job, provider=provider)
     completed.clock.advance(completed.policy.archive_window)
     assert completed.poller.sweep().outcomes == {Outcome.FAILED: 1}
-    [event] = completed.publisher.events
+    [event] = completed.publisher.finals
     assert event.error.code == "timed_out"
     assert "not copied within 24 hours" in event.error.message
 

@@ -45,7 +45,7 @@ def test_request_that_would_pass_the_budget_is_held_not_submitted(world) -> None
         assert world.submitter.handle(message(request_id)) == Done()
     assert len(world.provider.submitted) == 2
     assert world.ledger.day(START.date()).spent == 60
-    assert world.publisher.events == []
+    assert world.publisher.finals == []
 
 
 def test_held_request_goes_back_on_the_queue_under_its_id(world) -> None:
@@ -77,7 +77,7 @@ def test_request_held_past_the_longest_hold_times_out_saying_why(world) -> None:
     world.clock.advance(world.policy.max_hold)
     world.ledger.spent[world.clock.now.date()] = 10  # every day's budget spent
     assert world.submitter.handle(message("waits")) == Done()
-    [event] = world.publisher.events
+    [event] = world.publisher.finals
     assert event.error.code == "timed_out"
     assert event.error.message.startswith("not submitted: held by the daily credit budget for 48 hours")
     assert len(world.provider.submitted) == 1
@@ -93,7 +93,7 @@ def test_held_request_whose_message_is_lost_times_out_after_the_longest_hold(wor
     assert world.poller.sweep().outcomes == {Outcome.REQUEUED: 1}  # held, so not past the maximum wait
     world.clock.advance(world.policy.max_hold)
     assert world.poller.sweep().outcomes == {Outcome.FAILED: 1}
-    [event] = world.publisher.events
+    [event] = world.publisher.finals
     assert "held by the daily credit budget" in event.error.message
 
 
@@ -101,7 +101,7 @@ def test_request_priced_above_the_whole_daily_budget_ends_at_once(world) -> None
     world.daily_credit_budget = 50
     world.ledger.quotes["sora-2-pro:15:large"] = 120
     assert world.submitter.handle(message("dear", model="sora-2-pro", duration=15, resolution="large")) == Done()
-    [event] = world.publisher.events
+    [event] = world.publisher.finals
     assert event.error.code == "timed_out"
     assert "its price (120 credits) is above the whole daily credit budget (50)" in event.error.message
     assert world.provider.submitted == []

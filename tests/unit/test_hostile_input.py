@@ -59,9 +59,9 @@ def test_any_body_ends_as_a_valid_submission_or_a_named_invalid_request(body: st
     assert world.submitter.handle(InboundMessage("m-1", body)) == Done()
     if world.provider.submitted:
         assert len(world.provider.submitted) == 1
-        assert world.publisher.events == []
+        assert world.publisher.finals == []
         return
-    [event] = world.publisher.events
+    [event] = world.publisher.finals
     assert event.error is not None
     assert event.error.code == "invalid_request"
     if event.error.message.startswith("the message body"):
@@ -82,7 +82,7 @@ def test_hostile_files_never_reach_the_provider(files: list[str]) -> None:
         # Only entries of the right form get this far; the fetcher's policy then judges them.
         assert all(uri.startswith(("s3://", "https://")) for uri in files)
     else:
-        [event] = world.publisher.events
+        [event] = world.publisher.finals
         assert event.error.message.startswith("files")
 
 
@@ -108,9 +108,9 @@ def test_raw_deep_or_wide_body_ends_in_one_small_invalid_request_event(body: str
     world = World()
     assert world.submitter.handle(InboundMessage("m-1", body)) == Done()
     if world.provider.submitted:  # random bytes that happen to be a valid request
-        assert world.publisher.events == []
+        assert world.publisher.finals == []
         return
-    [event] = world.publisher.events
+    [event] = world.publisher.finals
     assert event.error is not None
     assert event.error.code == "invalid_request"
     assert len(event.to_json().encode()) < MAX_EVENT_BYTES
@@ -167,7 +167,7 @@ def test_malformed_reference_reserves_nothing_and_valid_requests_behind_it_are_s
     for n in range(3):
         valid = {"request_id": f"ok-{n}", "prompt": f"fox {n}"}
         assert world.submitter.handle(InboundMessage(f"m-{n}", json.dumps(valid))) == Done()
-    [event] = world.publisher.events
+    [event] = world.publisher.finals
     assert event.error is not None
     assert event.error.message.startswith("files[0]: ")
     assert len(world.provider.submitted) == 3
@@ -179,7 +179,7 @@ def test_reference_the_policy_refuses_ends_invalid_before_any_reservation() -> N
     world.files.refused["https://evil.example/x.png"] = "host evil.example is not in the allowed hosts"
     body = {"prompt": "a fox", "files": ["s3://refs/ok.png", "https://evil.example/x.png"]}
     world.submitter.handle(InboundMessage("m-1", json.dumps(body)))
-    [event] = world.publisher.events
+    [event] = world.publisher.finals
     assert event.error is not None
     assert event.error.message == "files[1]: host evil.example is not in the allowed hosts"
     assert (world.files.fetched, world.ledger.spent) == ([], {})

@@ -236,7 +236,7 @@ def test_attempt_never_reconciled_ends_timed_out_saying_why(world) -> None:
     world.submitter.handle(message(REQUEST))
     world.clock.advance(world.policy.max_wait + timedelta(minutes=30))
     world.poller.sweep()
-    [event] = world.publisher.events
+    [event] = world.publisher.finals
     assert event.error.code == "timed_out"
     assert "history" in event.error.message
     assert len(world.provider.submitted) == 1

@@ -69,7 +69,7 @@ def test_status_2_without_an_address_is_not_done(submitted) -> None:
 def test_status_3_ends_as_generation_failed_with_the_provider_reason(submitted) -> None:
     submitted.provider.records = [submitted.record(status=3, error_code="POLICY", error_message="refused")]
     submitted.poller.sweep()
-    [event] = submitted.publisher.events
+    [event] = submitted.publisher.finals
     assert event.error.code == "generation_failed"
     assert "POLICY: refused" in event.error.message
     assert event.provider.uuid == "sora_abc"
@@ -89,7 +89,7 @@ def test_finished_video_is_handed_to_the_archiver(submitted) -> None:
 def test_job_past_the_maximum_wait_times_out(submitted) -> None:
     submitted.clock.advance(submitted.policy.max_wait)
     submitted.poller.sweep()
-    [event] = submitted.publisher.events
+    [event] = submitted.publisher.finals
     assert event.error.code == "timed_out"
     assert submitted.store.get("ad-1").next_check_at is None
 
@@ -98,7 +98,7 @@ def test_video_finished_at_the_deadline_is_handed_off_not_timed_out(submitted) -
     submitted.clock.advance(submitted.policy.max_wait)
     submitted.provider.records = [submitted.record(status=2, video_url="https://x.geminigen.ai/1.mp4")]
     assert submitted.poller.sweep().outcomes == {Outcome.HANDED_OFF: 1}
-    assert submitted.publisher.events == []
+    assert submitted.publisher.finals == []
 
 
 def test_no_check_is_scheduled_past_the_deadline(submitted) -> None:
@@ -113,14 +113,14 @@ def test_status_unreadable_at_the_deadline_is_asked_again_within_the_grace(submi
     submitted.clock.advance(submitted.policy.max_wait)
     submitted.provider.records = [ProviderUnavailable("HTTP 503")]
     assert submitted.poller.sweep().outcomes == {Outcome.UNREACHABLE: 1}
-    assert submitted.publisher.events == []
+    assert submitted.publisher.finals == []
 
 
 def test_status_unreadable_past_the_grace_times_out_saying_so(submitted) -> None:
     submitted.clock.advance(submitted.policy.max_wait + submitted.policy.last_call_grace)
     submitted.provider.records = [ProviderUnavailable("HTTP 503")]
     submitted.poller.sweep()
-    [event] = submitted.publisher.events
+    [event] = submitted.publisher.finals
     assert event.error.code == "timed_out"
     assert "could not be read at the end: HTTP 503" in event.error.message
 
@@ -152,7 +152,7 @@ def test_handoff_past_expired_at_ends_as_expired(submitted) -> None:
     submitted.poller.sweep()
     submitted.clock.advance(timedelta(days=2))
     submitted.poller.sweep()
-    [event] = submitted.publisher.events
+    [event] = submitted.publisher.finals
     assert event.error.code == "expired"
 
 
@@ -160,10 +160,10 @@ def test_event_whose_publication_failed_is_published_by_a_later_sweep(submitted)
     submitted.provider.records = [submitted.record(status=3)]
     submitted.publisher.failures = [ConnectionError("SNS down")]
     submitted.poller.sweep()
-    assert submitted.publisher.events == []
+    assert submitted.publisher.finals == []
     submitted.clock.advance(submitted.policy.publish_watchdog)
     assert submitted.poller.sweep().outcomes == {Outcome.PUBLISHED: 1}
-    assert [e.event_id for e in submitted.publisher.events] == ["ad-1:video.failed"]
+    assert [e.event_id for e in submitted.publisher.finals] == ["ad-1:video.failed"]
     assert submitted.store.get("ad-1").next_check_at is None
 
 
@@ -207,7 +207,7 @@ def test_requeued_claim_is_submitted_once_under_its_request_id(stranded) -> None
 def test_claim_never_accepted_within_the_maximum_wait_times_out(stranded) -> None:
     stranded.clock.advance(stranded.policy.max_wait + timedelta(minutes=1))
     stranded.poller.sweep()
-    [event] = stranded.publisher.events
+    [event] = stranded.publisher.finals
     assert event.error.code == "timed_out"
     assert "did not accept" in event.error.message
 

@@ -72,7 +72,9 @@ def test_request_schema_refuses_what_the_stack_refuses(body: dict) -> None:
     assert not valid(body, "request.schema.json")
 
 
-@pytest.mark.parametrize("sample", ["video-completed.json", "video-failed.json"])
+@pytest.mark.parametrize(
+    "sample", ["video-submitted.json", "video-progress.json", "video-completed.json", "video-failed.json"]
+)
 def test_sample_events_match_their_schema(sample: str) -> None:
     event = json.loads((ROOT / "events" / sample).read_text())
     assert valid(event, f"{event['event']}.schema.json")
@@ -83,6 +85,8 @@ def test_asyncapi_document_points_at_the_schema_files() -> None:
     payloads = {name: message["payload"]["$ref"] for name, message in document["components"]["messages"].items()}
     assert payloads == {
         "request": "./schemas/request.schema.json",
+        "videoSubmitted": "./schemas/video.submitted.schema.json",
+        "videoProgress": "./schemas/video.progress.schema.json",
         "videoCompleted": "./schemas/video.completed.schema.json",
         "videoFailed": "./schemas/video.failed.schema.json",
     }

@@ -30,7 +30,7 @@ def test_message_delivered_three_times_is_submitted_once(world) -> None:
     for _ in range(3):
         assert world.submitter.handle(message(REQUEST)) == Done()
     assert len(world.provider.submitted) == 1
-    assert world.publisher.events == []
+    assert world.publisher.finals == []
 
 
 def test_repeat_with_other_body_is_ignored_and_counted(world) -> None:
@@ -50,7 +50,7 @@ def test_redelivered_identical_message_is_not_counted_as_different(world) -> Non
 def test_invalid_message_fails_at_once_without_the_provider(world) -> None:
     assert world.submitter.handle(message({"request_id": "bad-1", "prompt": "x", "duration": 12})) == Done()
     assert world.provider.submitted == []
-    [event] = world.publisher.events
+    [event] = world.publisher.finals
     assert event.event_id == "bad-1:video.failed"
     assert event.error.code == "invalid_request"
     assert event.error.message.startswith("duration:")
@@ -61,13 +61,13 @@ def test_invalid_message_fails_at_once_without_the_provider(world) -> None:
 def test_invalid_message_redelivered_publishes_one_event(world) -> None:
     for _ in range(2):
         world.submitter.handle(message("not json", message_id="m-9"))
-    assert [e.event_id for e in world.publisher.events] == ["m-9:video.failed"]
+    assert [e.event_id for e in world.publisher.finals] == ["m-9:video.failed"]
 
 
 def test_provider_refusal_ends_as_provider_rejected(world) -> None:
     world.provider.outcomes = [Rejected(422, "prompt too long for this model")]
     world.submitter.handle(message(REQUEST))
-    [event] = world.publisher.events
+    [event] = world.publisher.finals
     assert event.error.code == "provider_rejected"
     assert "HTTP 422" in event.error.message
     assert event.metadata == {"campaign": "spring"}
@@ -120,7 +120,7 @@ def test_claim_whose_lease_ran_out_is_taken_over(world) -> None:
 def test_missing_reference_file_is_an_invalid_request(world) -> None:
     world.files.failures["s3://in/missing.png"] = InvalidReference("s3://in/missing.png cannot be read (NoSuchKey)")
     world.submitter.handle(message({**REQUEST, "files": ["s3://in/ok.png", "s3://in/missing.png"]}))
-    [event] = world.publisher.events
+    [event] = world.publisher.finals
     assert event.error.code == "invalid_request"
     assert event.error.message.startswith("files[1]: ")
     assert world.provider.submitted == []
@@ -139,7 +139,7 @@ def test_failed_publish_is_published_again_on_redelivery_with_the_same_event_id(
     with pytest.raises(ConnectionError):
         world.submitter.handle(message(REQUEST))
     world.submitter.handle(message(REQUEST, receive_count=2))
-    assert [e.event_id for e in world.publisher.events] == ["ad-1:video.failed"]
+    assert [e.event_id for e in world.publisher.finals] == ["ad-1:video.failed"]
     assert world.store.get("ad-1").event_published
     assert len(world.provider.submitted) == 1
 

@@ -17,16 +17,21 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 
 from sora_relay.adapters.dynamodb import DynamoJobStore
-from sora_relay.events import VideoEvent
+from sora_relay.adapters.messaging import SnsEventPublisher
+from sora_relay.events import ThumbnailObject, VideoEvent
 from sora_relay.jobs import Job, JobState
 from sora_relay.request import InvalidRequest, parse_request
+from sora_relay.services.cancel import Canceled, CancelService
+from sora_relay.services.lifecycle import Finisher
+from sora_relay.services.policy import Policy
+from sora_relay.settings import DEFAULT_POLL_SHARDS
 
 # The outputs the client reads; the template declares each.
 _REQUIRED_OUTPUTS = ("RequestQueueUrl", "CompletionTopicArn", "ArchiveBucketName", "JobsTableName", "InputLocation")
@@ -56,7 +61,18 @@ class WaitTimedOut(RelayError):
 
 
 class NotArchived(RelayError):
-    """The job has no video (yet, or ever: it failed)."""
+    """The job has no video (yet, or ever: it failed), or no thumbnail."""
+
+
+class CannotCancel(RelayError):
+    """The request reached the provider (or may have): it runs to its end."""
+
+
+class _Uncounted:
+    """The client counts no metrics: the stack's functions do."""
+
+    def count(self, name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -98,8 +114,15 @@ class Relay:
         self._sns = session.client("sns")
         self._s3 = session.client("s3")
         self._jobs = DynamoJobStore(
-            session.client("dynamodb"), resources["JobsTableName"], shards=1, finished_ttl=timedelta(days=1)
+            session.client("dynamodb"),
+            resources["JobsTableName"],
+            shards=DEFAULT_POLL_SHARDS,
+            # A canceled job is kept as long as the stack keeps any (its message may come late).
+            finished_ttl=timedelta(days=int(resources.outputs.get("FinishedJobTtlDays", "30"))),
         )
+        publisher = SnsEventPublisher(self._sns, resources["CompletionTopicArn"])
+        finisher = Finisher(store=self._jobs, publisher=publisher, metrics=_Uncounted(), policy=Policy())
+        self._canceler = CancelService(store=self._jobs, finisher=finisher, clock=_utc_now)
 
     @classmethod
     def from_stack(cls, name: str, session: boto3.Session | None = None) -> Relay:
@@ -220,6 +243,15 @@ class Relay:
         found = [job for job in self._jobs.scan(updated_since=since) if state is None or job.state is state]
         return sorted(found, key=lambda job: job.created_at, reverse=True)
 
+    def cancel(self, request_id: str) -> Canceled:
+        """End a request before it is submitted: one `video.failed` event (code `canceled`), and
+        its message is never submitted, even if it comes later. Raises CannotCancel once the
+        provider has it (or may have it): GeminiGen offers no cancel."""
+        result = self._canceler.cancel(request_id)
+        if not isinstance(result, Canceled):
+            raise CannotCancel(result.reason)
+        return result
+
     # --- fetching --------------------------------------------------------------------------
 
     def video(self, request_id: str) -> VideoEvent:
@@ -251,6 +283,26 @@ class Relay:
         if digest.hexdigest() != video.sha256:
             path.unlink()
             raise RelayError(f"the download of {video.uri} does not match its sha256; removed")
+        return path
+
+    def thumbnail(self, request_id: str) -> ThumbnailObject:
+        """Where the job's thumbnail is; raises when the provider offered none or it was not copied."""
+        thumbnail = self.video(request_id).thumbnail
+        if thumbnail is None:
+            raise NotArchived(f"job {request_id} has no thumbnail (the provider offered none, or it was not copied)")
+        return thumbnail
+
+    def download_thumbnail(self, request_id: str, target: Path | str = ".") -> Path:
+        """Fetch the job's thumbnail into `target` (a directory or a file path)."""
+        thumbnail = self.thumbnail(request_id)
+        name = thumbnail.key.rsplit("/", 1)[-1]
+        into_directory = str(target).endswith("/") or Path(target).is_dir()
+        path = Path(target) / name if into_directory else Path(target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._s3.download_file(thumbnail.bucket, thumbnail.key, str(path))
+        if path.stat().st_size != thumbnail.size:
+            path.unlink()
+            raise RelayError(f"the download of {thumbnail.uri} is not {thumbnail.size} bytes; removed")
         return path
 
     def url(self, request_id: str, expires_in: int = 3600) -> str:
@@ -316,6 +368,10 @@ class Relay:
                 raise RelayError(f"SQS refused {len(sent['Failed'])} messages; they stay in {queue.name}")
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _with_request_id(body: str, message_id: str) -> str:
     try:
         parsed = json.loads(body)
@@ -361,6 +417,9 @@ class JobHandle:
 
     def download(self, target: Path | str = ".") -> Path:
         return self.relay.download(self.request_id, target)
+
+    def cancel(self) -> Canceled:
+        return self.relay.cancel(self.request_id)
 
     def url(self, expires_in: int = 3600) -> str:
         return self.relay.url(self.request_id, expires_in)

@@ -6,14 +6,24 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sora_relay.request import VideoRequest
 
 
 class EventType(StrEnum):
+    SUBMITTED = "video.submitted"
+    PROGRESS = "video.progress"
     COMPLETED = "video.completed"
     FAILED = "video.failed"
+
+    @property
+    def final(self) -> bool:
+        return self in {EventType.COMPLETED, EventType.FAILED}
+
+
+# An SNS subscription filter policy that lets only the final events through.
+FINAL_EVENTS_FILTER_POLICY = {"event": [EventType.COMPLETED.value, EventType.FAILED.value]}
 
 
 class ErrorCode(StrEnum):
@@ -22,6 +32,7 @@ class ErrorCode(StrEnum):
     GENERATION_FAILED = "generation_failed"
     EXPIRED = "expired"
     TIMED_OUT = "timed_out"
+    CANCELED = "canceled"
 
 
 class _Frozen(BaseModel):
@@ -45,6 +56,8 @@ class ProviderSummary(_Frozen):
     id: int | None = None
     estimated_credit: int | float | None = None
     expired_at: str | None = None
+    # What the generation cost, once the provider states it.
+    used_credit: int | float | None = None
 
 
 class VideoObject(_Frozen):
@@ -53,6 +66,16 @@ class VideoObject(_Frozen):
     uri: str
     size: int
     sha256: str
+    content_type: str
+
+
+class ThumbnailObject(_Frozen):
+    """A still of the video, copied beside it (best effort: no checksum of the provider's)."""
+
+    bucket: str
+    key: str
+    uri: str
+    size: int
     content_type: str
 
 
@@ -81,7 +104,9 @@ class VideoEvent(_Frozen):
     occurred_at: str
     request: RequestSummary | None = None
     provider: ProviderSummary | None = None
+    progress: int | None = Field(default=None, ge=0, le=100)  # video.progress only
     video: VideoObject | None = None
+    thumbnail: ThumbnailObject | None = None
     error: EventError | None = None
     metadata: dict[str, str] = {}
 
@@ -118,8 +143,10 @@ def build_event(
     provider: ProviderSummary | None,
     metadata: dict[str, str],
     video: VideoObject | None = None,
+    thumbnail: ThumbnailObject | None = None,
     error: EventError | None = None,
 ) -> VideoEvent:
+    """A final event: `video.completed` with a video, `video.failed` with an error."""
     event = EventType.COMPLETED if video is not None else EventType.FAILED
     return VideoEvent(
         event=event,
@@ -129,6 +156,32 @@ def build_event(
         request=RequestSummary.of(request) if request is not None else None,
         provider=provider,
         video=video,
+        thumbnail=thumbnail,
         error=error,
+        metadata=metadata,
+    )
+
+
+def build_interim_event(
+    event: EventType,
+    *,
+    request_id: str,
+    occurred_at: datetime,
+    request: VideoRequest,
+    provider: ProviderSummary,
+    metadata: dict[str, str],
+    progress: int | None = None,
+) -> VideoEvent:
+    """`video.submitted` (once per job), or `video.progress` (once per job and percentage)."""
+    assert not event.final, "final events come from build_event"
+    event_id = f"{request_id}:{event.value}" if progress is None else f"{request_id}:{event.value}:{progress}"
+    return VideoEvent(
+        event=event,
+        event_id=event_id,
+        request_id=request_id,
+        occurred_at=iso_utc(occurred_at),
+        request=RequestSummary.of(request),
+        provider=provider,
+        progress=progress,
         metadata=metadata,
     )

@@ -49,11 +49,17 @@ class Job:
     attempt_reserved: float = 0  # the credits the attempt reserved in the daily budget
     provider: ProviderSummary | None = None
     submitted_at: datetime | None = None
+    # Whether `video.submitted` is out: it must be before any later event of the job.
+    submitted_event_published: bool = False
+    # What the daily budget counts for this job since the provider took it (its quote, until
+    # the provider states what the generation used).
+    credits_counted: float = 0
     progress: int = 0
     progress_at: datetime | None = None  # when `progress` last moved
     status_checks: int = 0
     completed_at: datetime | None = None  # when the provider was first seen to have the video
     video_url: str | None = None
+    thumbnail_url: str | None = None
     media_type: str | None = None
     next_check_at: datetime | None = None
     final_event: VideoEvent | None = None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
-from sora_relay.events import VideoEvent, VideoObject
+from sora_relay.events import ThumbnailObject, VideoEvent, VideoObject
 from sora_relay.jobs import Job
 from sora_relay.provider import GenerationRecord, SubmitOutcome
 from sora_relay.request import VideoRequest
@@ -105,6 +105,10 @@ class VideoArchive(Protocol):
         """Stream the video at `url` into the archive at `key`, whole and checksummed.
 
         Raises MediaGone or MediaNotAllowed; any other exception is worth another try."""
+
+    def copy_thumbnail(self, url: str, key_stem: str, within: float) -> ThumbnailObject:
+        """Copy the image at `url` to `key_stem` plus the extension of its type, within
+        `within` seconds; raises on any failure (the caller goes on without it)."""
 
 
 class EventPublisher(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
@@ -36,6 +37,8 @@ class GenerationRecord(BaseModel):
     estimated_credit: int | float | None = None
     media_type: str | None = None
     video_url: str | None = None
+    thumbnail_url: str | None = None
+    used_credit: int | float | None = None
     # What the account's history list tells about each generation: what it was asked for, and when.
     created_at: datetime | None = None
     input_text: str | None = None
@@ -53,7 +56,12 @@ class GenerationRecord(BaseModel):
             if isinstance(raw.get(wrapper), dict) and "uuid" not in raw:
                 raw = raw[wrapper]
                 break
-        return {**raw, "video_url": _find_video_url(raw)}
+        thumbnail = raw.get("thumbnail_url")
+        return {
+            **raw,
+            "video_url": _find_video_url(raw),
+            "thumbnail_url": thumbnail if isinstance(thumbnail, str) and _is_address(thumbnail) else None,
+        }
 
     @field_validator("status", "status_percentage", "duration", mode="before")
     @classmethod
@@ -69,7 +77,6 @@ class GenerationRecord(BaseModel):
 
     @field_validator(
         "id",
-        "estimated_credit",
         "error_code",
         "error_message",
         "media_type",
@@ -82,6 +89,20 @@ class GenerationRecord(BaseModel):
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value in ("", None) else value
+
+    @field_validator("estimated_credit", "used_credit", mode="before")
+    @classmethod
+    def _credit_or_unknown(cls, value: Any) -> Any:
+        # A figure we cannot read is not stated: it must never fail the whole record.
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            return None
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        if not math.isfinite(number) or number < 0:
+            return None
+        return int(number) if number.is_integer() else number
 
     @field_validator("expired_at", "created_at", mode="before")
     @classmethod
@@ -130,9 +151,13 @@ def _find_video_url(raw: dict[str, Any]) -> str | None:
             return url
     for place in _VIDEO_URL_PLACES:
         value = raw.get(place)
-        if isinstance(value, str) and value.startswith(("https://", "http://")):
+        if isinstance(value, str) and _is_address(value):
             return value
     return None
+
+
+def _is_address(value: str) -> bool:
+    return value.startswith(("https://", "http://"))
 
 
 @dataclass(frozen=True)

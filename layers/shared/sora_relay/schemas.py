@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import Field
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
@@ -49,6 +50,23 @@ class VideoFailed(VideoEvent):
     error: EventError
 
 
+class VideoSubmitted(VideoEvent):
+    """`video.submitted`: the provider accepted the job (once per job, before its final event)."""
+
+    event: Literal[EventType.SUBMITTED]
+    request: RequestSummary
+    provider: ProviderSummary
+
+
+class VideoProgress(VideoEvent):
+    """`video.progress`: the provider's progress moved (only with ProgressEvents; best effort)."""
+
+    event: Literal[EventType.PROGRESS]
+    request: RequestSummary
+    provider: ProviderSummary
+    progress: int = Field(ge=0, le=100)
+
+
 def _request_schema() -> dict[str, Any]:
     schema = VideoRequest.model_json_schema(schema_generator=AbsentNotNull)
     schema["description"] = "The body of one message on the request queue (RequestQueueUrl)."
@@ -62,10 +80,11 @@ def _request_schema() -> dict[str, Any]:
     return schema
 
 
-def _event_schema(model: type[VideoEvent], absent: str) -> dict[str, Any]:
+def _event_schema(model: type[VideoEvent], *absent: str) -> dict[str, Any]:
     schema = model.model_json_schema(schema_generator=AbsentNotNull)
-    # Absent (not null) on this event: the publisher leaves out what is not set.
-    del schema["properties"][absent]
+    # Never on this event: the publisher leaves out what is not set.
+    for name in absent:
+        del schema["properties"][name]
     # Always written, though the model has defaults for them.
     required = {*schema["required"], "version", "metadata"}
     schema["required"] = [name for name in schema["properties"] if name in required]
@@ -76,8 +95,10 @@ def documents() -> dict[str, dict[str, Any]]:
     """Each schema file's name and content."""
     generated = {
         "request.schema.json": _request_schema(),
-        "video.completed.schema.json": _event_schema(VideoCompleted, "error"),
-        "video.failed.schema.json": _event_schema(VideoFailed, "video"),
+        "video.submitted.schema.json": _event_schema(VideoSubmitted, "progress", "video", "thumbnail", "error"),
+        "video.progress.schema.json": _event_schema(VideoProgress, "video", "thumbnail", "error"),
+        "video.completed.schema.json": _event_schema(VideoCompleted, "progress", "error"),
+        "video.failed.schema.json": _event_schema(VideoFailed, "progress", "video", "thumbnail"),
     }
     return {name: {"$schema": DRAFT, "$id": BASE_ID + name, **schema} for name, schema in generated.items()}
 

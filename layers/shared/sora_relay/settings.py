@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sora_relay.services.policy import Policy
 
+# The template leaves the functions at this; the client writes a canceled job's index entry with it.
+DEFAULT_POLL_SHARDS = 4
+
 
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
@@ -30,13 +33,14 @@ class Settings(BaseModel):
     allowed_reference_hosts: str = Field(alias="ALLOWED_REFERENCE_HOSTS", default="*")
     input_location: str = Field(alias="INPUT_LOCATION", default="")
     submit_concurrency: int = Field(alias="SUBMIT_CONCURRENCY", default=10, ge=1, le=10)
-    poll_shards: int = Field(alias="POLL_SHARDS", default=4, ge=1, le=100)
+    poll_shards: int = Field(alias="POLL_SHARDS", default=DEFAULT_POLL_SHARDS, ge=1, le=100)
     poll_sweep_window_seconds: int = Field(alias="POLL_SWEEP_WINDOW_SECONDS", default=50, ge=0, le=240)
     poll_concurrency: int = Field(alias="POLL_CONCURRENCY", default=16, ge=1, le=128)
     archive_part_size_mib: int = Field(alias="ARCHIVE_PART_SIZE_MIB", default=8, ge=5, le=512)
     archive_concurrency: int = Field(alias="ARCHIVE_CONCURRENCY", default=4, ge=1, le=32)
     # 0: no budget.
     daily_credit_budget: float = Field(alias="DAILY_CREDIT_BUDGET", default=0, ge=0)
+    progress_events: bool = Field(alias="PROGRESS_EVENTS", default=False)
     finished_job_ttl_days: int = Field(alias="FINISHED_JOB_TTL_DAYS", default=30, ge=1)
     secret_cache_seconds: int = Field(alias="SECRET_CACHE_SECONDS", default=300, ge=0)
     # Lambda's own variable.

@@ -153,6 +153,12 @@ def _reference_fetcher() -> ReferenceFetcher:
     return ReferenceFetcher(_client("s3"), _observed(make_reference_client(policy)), policy, max_bytes=MAX_FILE_BYTES)
 
 
+def _budget() -> CreditBudget:
+    return CreditBudget(
+        DynamoCreditLedger(_client("dynamodb"), settings().jobs_table_name), settings().daily_credit_budget or None
+    )
+
+
 @cache
 def submit_service() -> SubmitService:
     return SubmitService(
@@ -163,10 +169,7 @@ def submit_service() -> SubmitService:
         metrics=PowertoolsMetrics(),
         policy=settings().policy(),
         clock=_seams.clock,
-        budget=CreditBudget(
-            DynamoCreditLedger(_client("dynamodb"), settings().jobs_table_name),
-            settings().daily_credit_budget or None,
-        ),
+        budget=_budget(),
         request_queue=request_queue(),
         reference_slots=_reference_slots(),
     )
@@ -202,6 +205,8 @@ def poll_service() -> PollService:
         metrics=PowertoolsMetrics(),
         policy=settings().policy(),
         clock=_seams.clock,
+        budget=_budget(),
+        progress_events=settings().progress_events,
         concurrency=settings().poll_concurrency,
         window=timedelta(seconds=settings().poll_sweep_window_seconds),
         sleep=_seams.sleep,

@@ -190,6 +190,7 @@ class DynamoJobStore:
             "progress": job.progress,
             "status_checks": job.status_checks,
             "event_published": job.event_published,
+            "submitted_event_published": job.submitted_event_published,
             "revision": job.revision,
         }
         optional: dict[str, Any] = {
@@ -199,10 +200,12 @@ class DynamoJobStore:
             "attempt_reserved": _number(job.attempt_reserved) if job.attempt_reserved else None,
             "provider": job.provider.model_dump_json(exclude_none=True) if job.provider else None,
             "submitted_at": job.submitted_at.isoformat() if job.submitted_at else None,
+            "credits_counted": _number(job.credits_counted) if job.credits_counted else None,
             "progress_at": job.progress_at.isoformat() if job.progress_at else None,
             "completed_at": job.completed_at.isoformat() if job.completed_at else None,
             "held": job.held,
             "video_url": job.video_url,
+            "thumbnail_url": job.thumbnail_url,
             "media_type": job.media_type,
             "final_event": job.final_event.to_json() if job.final_event else None,
         }
@@ -233,6 +236,8 @@ class DynamoJobStore:
             progress=int(item["progress"]),
             status_checks=int(item["status_checks"]),
             event_published=bool(item["event_published"]),
+            # A job stored before video.submitted existed owes none.
+            submitted_event_published=bool(item.get("submitted_event_published", True)),
             revision=item["revision"],
             request=VideoRequest.model_validate_json(item["request"]) if "request" in item else None,
             lease_until=moment("lease_until"),
@@ -240,10 +245,12 @@ class DynamoJobStore:
             attempt_reserved=float(item.get("attempt_reserved", 0)),
             provider=ProviderSummary.model_validate_json(item["provider"]) if "provider" in item else None,
             submitted_at=moment("submitted_at"),
+            credits_counted=float(item.get("credits_counted", 0)),
             progress_at=moment("progress_at"),
             completed_at=moment("completed_at"),
             held=item.get("held"),
             video_url=item.get("video_url"),
+            thumbnail_url=item.get("thumbnail_url"),
             media_type=item.get("media_type"),
             final_event=VideoEvent.model_validate_json(item["final_event"]) if "final_event" in item else None,
             next_check_at=(

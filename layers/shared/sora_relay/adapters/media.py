@@ -6,6 +6,7 @@ import base64
 import hashlib
 import mimetypes
 import ssl
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 from httpcore import SOCKET_OPTION
 
-from sora_relay.events import VideoObject
+from sora_relay.events import ThumbnailObject, VideoObject
 from sora_relay.media_policy import AddressNotPublic, MediaPolicy, ReferencePolicy
 from sora_relay.ports import InvalidReference, MediaGone, MediaNotAllowed, ReferenceFile, ReferenceUnavailable
 
@@ -33,6 +34,10 @@ MAX_VIDEO_BYTES = 10 * 1024**3
 # join holds it twice at most, so the archiver's peak stays under 256 MiB (1024 MB function).
 # Sora's videos are tens of MiB: nearly all take this path.
 SINGLE_PUT_MAX = 64 * 1024**2
+# A video's still: anything larger is not one.
+MAX_THUMBNAIL_BYTES = 10 * 1024**2
+# The image types a thumbnail may have (contract section 3), and the extension each gets.
+THUMBNAIL_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 _GONE = {403, 404, 410}
 _MISSING_S3 = {"NoSuchKey", "NoSuchBucket", "AccessDenied", "403", "404"}
 
@@ -262,6 +267,30 @@ class S3VideoArchive:
                 return self._put_whole(response, size, key, content_type)
             return self._put_staged(response, size, key, content_type)
 
+    def copy_thumbnail(self, url: str, key_stem: str, within: float) -> ThumbnailObject:
+        """A small image, read whole within `within` seconds (httpx's timeouts bound each read,
+        not the whole body), then written with one checksummed PutObject."""
+        deadline = time.monotonic() + within
+        with self._http.stream("GET", url, timeout=httpx.Timeout(within)) as response:
+            response.raise_for_status()
+            content_type = _thumbnail_type(response.headers.get("content-type", ""), url)
+            body = bytearray()
+            for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
+                body += chunk
+                if len(body) > MAX_THUMBNAIL_BYTES:
+                    raise IncompleteDownload(f"the thumbnail is larger than {MAX_THUMBNAIL_BYTES} bytes")
+                if time.monotonic() > deadline:
+                    raise IncompleteDownload(f"the thumbnail took longer than {within:g} s")
+        if not body:
+            raise IncompleteDownload("the thumbnail is empty")
+        key = f"{key_stem}.{THUMBNAIL_EXTENSIONS[content_type]}"
+        self._s3.put_object(
+            Bucket=self._bucket, Key=key, Body=bytes(body), ContentType=content_type, ChecksumAlgorithm="SHA256"
+        )
+        return ThumbnailObject(
+            bucket=self._bucket, key=key, uri=f"s3://{self._bucket}/{key}", size=len(body), content_type=content_type
+        )
+
     def _put_whole(self, response: httpx.Response, size: int, key: str, content_type: str) -> VideoObject:
         """One PutObject: the key appears only whole, with its metadata. botocore sends the
         body's SHA-256, S3 refuses the body if its own differs (BadDigest) and answers with the
@@ -408,6 +437,18 @@ def _announced_size(response: httpx.Response) -> int | None:
         return None
     length = response.headers.get("content-length", "")
     return int(length) if length.strip().isdigit() else None
+
+
+def _thumbnail_type(header: str, url: str) -> str:
+    """The thumbnail's image type: as served, or else as its address's extension says."""
+    stated = header.split(";")[0].strip().lower()
+    if stated == "image/jpg":
+        stated = "image/jpeg"
+    if stated not in THUMBNAIL_EXTENSIONS:
+        stated = _guess_type(urlsplit(url).path)
+    if stated not in THUMBNAIL_EXTENSIONS:
+        raise ValueError(f"the thumbnail is not a JPEG, PNG or WebP image ({header or 'no content type'})")
+    return stated
 
 
 def _filename(path: str) -> str:

@@ -25,6 +25,7 @@ from rich.table import Table
 
 from sora_relay.cli.local import local
 from sora_relay.client import (
+    CannotCancel,
     JobHandle,
     JobNotFound,
     NotArchived,
@@ -33,7 +34,7 @@ from sora_relay.client import (
     StackNotFound,
     WaitTimedOut,
 )
-from sora_relay.events import VideoEvent
+from sora_relay.events import FINAL_EVENTS_FILTER_POLICY, VideoEvent
 from sora_relay.jobs import Job, JobState
 from sora_relay.request import AspectRatio, Model, Resolution
 
@@ -43,6 +44,7 @@ EXIT_USAGE = 2  # bad arguments, or a request that breaks the contract (never se
 EXIT_NOT_FOUND = 3  # no such stack, job or video
 EXIT_TIMED_OUT = 4  # --wait gave up before the final event
 EXIT_AWS = 5  # AWS refused or could not be reached
+EXIT_NOT_CANCELED = 6  # cancel came too late: the provider has (or may have) the request
 EXIT_CODES = {
     EXIT_OK: "done",
     EXIT_FAILED: "a job failed (or part of a batch)",
@@ -50,6 +52,7 @@ EXIT_CODES = {
     EXIT_NOT_FOUND: "stack, job or video not found",
     EXIT_TIMED_OUT: "timed out waiting",
     EXIT_AWS: "AWS error",
+    EXIT_NOT_CANCELED: "too late to cancel",
 }
 # Subscription filters can use the event's message attributes (contract section 2).
 FILTER_ATTRIBUTES = ("event", "request_id", "model")
@@ -117,6 +120,8 @@ def _user_command(function: Command) -> Command:
             _fail(session, EXIT_NOT_FOUND, str(error))
         except WaitTimedOut as error:
             _fail(session, EXIT_TIMED_OUT, str(error))
+        except CannotCancel as error:
+            _fail(session, EXIT_NOT_CANCELED, str(error))
         except RelayError as error:
             _fail(session, EXIT_USAGE, str(error))
         except (ClientError, BotoCoreError) as error:
@@ -371,6 +376,8 @@ def describe(job: Job) -> dict[str, Any]:
     if job.final_event is not None:
         if job.final_event.video is not None:
             described["video"] = job.final_event.video.model_dump(mode="json")
+        if job.final_event.thumbnail is not None:
+            described["thumbnail"] = job.final_event.thumbnail.model_dump(mode="json")
         if job.final_event.error is not None:
             described["error"] = job.final_event.error.model_dump(mode="json")
     return described
@@ -436,11 +443,37 @@ def list_jobs(session: Session, state: str | None, since: datetime | None, limit
 @main.command()
 @click.argument("request_id")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("."), help="A directory or file.")
+@click.option("--thumbnail", is_flag=True, help="The video's thumbnail instead of the video.")
 @_user_command
-def download(session: Session, request_id: str, output: Path) -> None:
-    """Save a job's video (checked against its SHA-256); prints the path."""
-    path = session.relay.download(request_id, output)
+def download(session: Session, request_id: str, output: Path, thumbnail: bool) -> None:
+    """Save a job's video (checked against its SHA-256), or its thumbnail; prints the path."""
+    path = (
+        session.relay.download_thumbnail(request_id, output)
+        if thumbnail
+        else session.relay.download(request_id, output)
+    )
     session.say(str(path), request_id=request_id, path=str(path))
+
+
+# --- cancel --------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("request_id")
+@_user_command
+def cancel(session: Session, request_id: str) -> None:
+    """End a request before it is submitted: it is never sent to the provider, and its final
+    event is video.failed (canceled). A request already submitted cannot be canceled (exit 6)."""
+    canceled = session.relay.cancel(request_id)
+    if canceled.already:
+        text = f"{request_id} was canceled already"
+    elif canceled.before_read:
+        text = f"{request_id} canceled: the stack had not read it yet, and will never submit it"
+    else:
+        text = f"{request_id} canceled: it will never be submitted"
+    session.say(
+        text, request_id=request_id, canceled=True, event=canceled.event.model_dump(mode="json", exclude_none=True)
+    )
 
 
 @main.command()
@@ -470,12 +503,19 @@ def filter_policy(filters: tuple[str, ...]) -> dict[str, list[Any]]:
 @main.command()
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until interrupted.")
 @click.option("--filter", "filters", multiple=True, help="KEY=VALUE on event, request_id or model (VALUE* = prefix).")
+@click.option("--finals", is_flag=True, help="Only video.completed and video.failed.")
 @click.option("--count", type=int, help="Stop after this many events.")
 @click.option("--timeout", type=float, default=20, show_default=True, help="Without --follow, listen this long.")
 @_user_command
-def events(session: Session, follow: bool, filters: tuple[str, ...], count: int | None, timeout: float) -> None:
+def events(
+    session: Session, follow: bool, filters: tuple[str, ...], finals: bool, count: int | None, timeout: float
+) -> None:
     """Print the stack's events as they come (through a temporary subscribed queue, removed after)."""
     policy = filter_policy(filters)
+    if finals:
+        if "event" in policy:
+            raise click.BadParameter("use --finals or --filter event=..., not both", param_hint="--finals")
+        policy.update(FINAL_EVENTS_FILTER_POLICY)
     seen = 0
     with session.relay.events(policy or None) as stream:
         err.print("listening for events (Ctrl-C stops)" if follow else f"listening for {timeout:.0f} s")
@@ -499,8 +539,15 @@ def _stream(stream: Any, follow: bool, timeout: float) -> Iterator[VideoEvent]:
 
 
 def _one_line(event: VideoEvent) -> str:
-    outcome = event.video.uri if event.video else f"{event.error.code}: {event.error.message}"  # type: ignore[union-attr]
-    colour = "green" if event.video else "red"
+    if event.video is not None:
+        outcome, colour = event.video.uri, "green"
+    elif event.error is not None:
+        outcome, colour = f"{event.error.code}: {event.error.message}", "red"
+    elif event.progress is not None:
+        outcome, colour = f"{event.progress}%", "cyan"
+    else:
+        credit = event.provider.estimated_credit if event.provider else None
+        outcome, colour = (f"estimated {credit:g} credits" if credit is not None else ""), "blue"
     return f"{event.occurred_at}  [{colour}]{event.event.value:<15}[/]  {shown(event.request_id)}  {shown(outcome)}"
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sora_relay import wiring
+from sora_relay.events import FINAL_EVENTS_FILTER_POLICY
 from sora_relay.local.deploy import QueueTrigger
 from sora_relay.local.stack import LocalStack, Provider
 from sora_relay.simulator import Fault, GeminiGenSimulator, ManualClock
@@ -196,7 +197,7 @@ class CrashDrill:
             self._round()
             for event in self.stack.drain_events():
                 events.setdefault(event["request_id"], []).append(event)
-            if all(events[e.request_id] for e in expectations) and self._all_settled(expectations):
+            if all(_final(events[e.request_id]) for e in expectations) and self._all_settled(expectations):
                 break
         result = self._verdict(crash_at, expectations, events)
         unmet = self.simulator.clear_faults()
@@ -279,7 +280,11 @@ class CrashDrill:
         )
         s3 = self.stack.client("s3")
         for expectation in expectations:
-            received = events.get(expectation.request_id, [])
+            every = events.get(expectation.request_id, [])
+            received = [event for event in every if event["event"] in FINAL_EVENTS_FILTER_POLICY["event"]]
+            if received and "provider" in received[0] and not _submitted_first(every):
+                result.unexpected_outcomes += 1
+                result.problems.append(f"{expectation.request_id}: no video.submitted before its final event")
             event_ids = {event["event_id"] for event in received}
             if not received:
                 result.lost_events += 1
@@ -312,6 +317,17 @@ class CrashDrill:
                 result.duplicate_submissions += submitted - count
                 result.problems.append(f"{prompt!r}: {count} requests, submitted {submitted} times")
         return result
+
+
+def _final(events: list[dict[str, Any]]) -> bool:
+    return any(event["event"] in FINAL_EVENTS_FILTER_POLICY["event"] for event in events)
+
+
+def _submitted_first(events: list[dict[str, Any]]) -> bool:
+    """Whether a video.submitted came before the first final event."""
+    kinds = [event["event"] for event in events]
+    first_final = min(kinds.index(kind) for kind in FINAL_EVENTS_FILTER_POLICY["event"] if kind in kinds)
+    return "video.submitted" in kinds[:first_final]
 
 
 def summarise(results: list[RunResult]) -> dict[str, int]:

@@ -18,9 +18,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from sora_relay.events import FINAL_EVENTS_FILTER_POLICY
 from sora_relay.local.stack import LocalStack
 from sora_relay.observability import logger
 from sora_relay.request import parse_request
+
+FINAL_EVENTS = FINAL_EVENTS_FILTER_POLICY["event"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,8 @@ class Tracked:
     planned: PlannedRequest
     request_id: str
     sent_at: float
-    event: dict[str, Any] | None = None
+    event: dict[str, Any] | None = None  # the final event
+    interim: list[dict[str, Any]] = field(default_factory=list)  # video.submitted and video.progress, as they came
     finished_at: float | None = None
     saved_to: Path | None = None
     problems: list[str] = field(default_factory=list)
@@ -133,6 +137,11 @@ def _collect_events(stack: LocalStack, tracked: list[Tracked]) -> None:
         job = by_id.get(event["request_id"])
         if job is None:
             continue
+        if event["event"] not in FINAL_EVENTS:
+            job.interim.append(event)
+            continue
+        if "provider" in event and not any(e["event"] == "video.submitted" for e in job.interim):
+            job.problems.append("its final event came without a video.submitted before it")
         if job.event is not None:
             if event["event_id"] != job.event["event_id"]:
                 job.problems.append(f"a second, different final event: {event['event_id']}")

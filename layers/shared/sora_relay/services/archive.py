@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from sora_relay.events import ErrorCode, VideoObject
+from sora_relay.events import ErrorCode, ThumbnailObject, VideoObject
 from sora_relay.jobs import Job, JobState
 from sora_relay.observability import logger
 from sora_relay.ports import Clock, JobStore, MediaGone, MediaNotAllowed, Metrics, Provider, StaleJob, VideoArchive
@@ -22,6 +22,8 @@ from sora_relay.services.policy import Policy
 _COMMIT_TRIES = 3
 # Another copy attempt starts only with this much of the invocation left after its pause.
 _TIME_FOR_A_TRY = timedelta(minutes=1)
+# What recording a copy and publishing its event may take, with the SDK's retries.
+_TIME_TO_COMMIT = timedelta(seconds=30)
 
 
 class ArchiveOutcome(StrEnum):
@@ -92,8 +94,29 @@ class ArchiveService:
         except Exception as error:
             return self._copy_failed(copying, error, receive_count)
         self.metrics.count("ArchiveBytes", video.size, unit="Bytes")
-        self._commit(copying, video)
+        self._commit(copying, video, self._copy_thumbnail(copying, seconds_left))
         return ArchiveOutcome.ARCHIVED
+
+    def _copy_thumbnail(self, job: Job, seconds_left: Callable[[], float]) -> ThumbnailObject | None:
+        """The provider's still of the video beside it, best effort: any failure, or too little
+        time left, and the video's event goes out without it."""
+        if job.thumbnail_url is None:
+            return None
+        budget = self.policy.thumbnail_time.total_seconds()
+        if seconds_left() < budget + _TIME_TO_COMMIT.total_seconds():
+            logger.warning("too little time left to copy the thumbnail; the event goes without it")
+            self.metrics.count("ThumbnailsMissed")
+            return None
+        try:
+            thumbnail = self.archive.copy_thumbnail(
+                job.thumbnail_url, self.policy.thumbnail_key(job.request_id), budget
+            )
+        except Exception as error:
+            logger.warning("thumbnail not copied; the event goes without it", extra={"reason": str(error)})
+            self.metrics.count("ThumbnailsMissed")
+            return None
+        self.metrics.count("ThumbnailsCopied")
+        return thumbnail
 
     def _copy(self, job: Job, seconds_left: Callable[[], float]) -> VideoObject:
         """Copy the video, trying again after a pause when time allows: after a transient fault,
@@ -143,11 +166,11 @@ class ArchiveService:
         self.store.save(released)
         raise ArchiveFailed(str(error), self.policy.archive_retry_delay(receive_count)) from error
 
-    def _commit(self, job: Job, video: VideoObject) -> None:
+    def _commit(self, job: Job, video: VideoObject, thumbnail: ThumbnailObject | None) -> None:
         """Record the copy and announce it, on the latest version of the job."""
         for _ in range(_COMMIT_TRIES):
             try:
-                self.finisher.archive(job, video, self.clock())
+                self.finisher.archive(job, video, self.clock(), thumbnail)
                 return
             except StaleJob:
                 latest = self.store.get(job.request_id)

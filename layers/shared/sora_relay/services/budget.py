@@ -84,6 +84,19 @@ class CreditBudget:
             return
         self.ledger.adjust(reservation.day, quoted - reservation.amount, (reservation.kind, quoted))
 
+    def counted(self, reservation: Reservation, quoted: float | None) -> float:
+        """What the day's spending counts for a request once `settle` has followed its quote."""
+        if self.daily_limit is None:
+            return 0
+        return reservation.amount if quoted is None else quoted
+
+    def settle_used(self, day: date, counted: float, used: float) -> None:
+        """The provider stated what the generation used: the day's spending follows that, not
+        the `counted` quote. Called once per job, after the job records it (a fault between the
+        two leaves the quote counted, never the cost twice)."""
+        if self.daily_limit is not None and used != counted:
+            self.ledger.adjust(day, used - counted)
+
     def release(self, reservation: Reservation) -> None:
         """The provider did not take it: the reserved credits are the day's again."""
         if self.daily_limit is not None and reservation.amount:

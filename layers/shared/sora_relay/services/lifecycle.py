@@ -1,11 +1,22 @@
-"""Ending a job: one final state, one event, published at least once with the same event_id."""
+"""A job's events: `video.submitted` once the provider took it, then one final state and one
+final event, each published at least once with the same event_id."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sora_relay.events import ErrorCode, EventError, VideoObject, build_event, iso_utc
+from sora_relay.events import (
+    ErrorCode,
+    EventError,
+    EventType,
+    ThumbnailObject,
+    VideoEvent,
+    VideoObject,
+    build_event,
+    build_interim_event,
+    iso_utc,
+)
 from sora_relay.jobs import Job, JobState
 from sora_relay.observability import logger
 from sora_relay.ports import EventPublisher, JobStore, Metrics, StaleJob
@@ -20,7 +31,13 @@ class Finisher:
     policy: Policy
 
     def final_version(
-        self, job: Job, now: datetime, *, video: VideoObject | None = None, error: EventError | None = None
+        self,
+        job: Job,
+        now: datetime,
+        *,
+        video: VideoObject | None = None,
+        thumbnail: ThumbnailObject | None = None,
+        error: EventError | None = None,
     ) -> Job:
         """The job's final version, with the event it owes (not yet saved)."""
         event = build_event(
@@ -30,6 +47,7 @@ class Finisher:
             provider=job.provider,
             metadata=job.metadata,
             video=video,
+            thumbnail=thumbnail,
             error=error,
         )
         return job.moved(
@@ -71,8 +89,8 @@ class Finisher:
         self.fail(job, code, f"{message}: {reason}" if reason else message, now)
         return True
 
-    def archive(self, job: Job, video: VideoObject, now: datetime) -> Job:
-        archived = self.final_version(job, now, video=video)
+    def archive(self, job: Job, video: VideoObject, now: datetime, thumbnail: ThumbnailObject | None = None) -> Job:
+        archived = self.final_version(job, now, video=video, thumbnail=thumbnail)
         self.store.save(archived)
         self.metrics.count("JobsCompleted")
         return self.publish(archived, now)
@@ -80,6 +98,8 @@ class Finisher:
     def publish(self, job: Job, now: datetime) -> Job:
         """Publish the job's final event; safe to repeat (subscribers de-duplicate on event_id)."""
         assert job.final_event is not None, "only a finished job has an event to publish"
+        job = self.announce(job)
+        assert job.final_event is not None
         self.publisher.publish(job.final_event)
         published = job.moved(now, event_published=True, next_check_at=None)
         try:
@@ -88,3 +108,26 @@ class Finisher:
             # Another invocation published the same event and recorded it first.
             return job
         return published
+
+    def announce(self, job: Job) -> Job:
+        """Publish `video.submitted` if the job owes it; the job as it is then, to be saved with
+        the caller's next version (until it is, the event may go out again, with its event_id)."""
+        event = self.submitted_event(job)
+        if event is None or job.submitted_event_published:
+            return job
+        self.publisher.publish(event)
+        return replace(job, submitted_event_published=True)
+
+    @staticmethod
+    def submitted_event(job: Job) -> VideoEvent | None:
+        """The job's `video.submitted`; None for a job the provider never took."""
+        if job.provider is None or job.request is None:
+            return None
+        return build_interim_event(
+            EventType.SUBMITTED,
+            request_id=job.request_id,
+            occurred_at=job.submitted_at or job.created_at,
+            request=job.request,
+            provider=job.provider.model_copy(update={"used_credit": None}),
+            metadata=job.metadata,
+        )

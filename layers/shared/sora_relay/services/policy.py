@@ -78,6 +78,9 @@ class Policy:
     # After the maximum wait, the status is still asked for this long when it cannot be read,
     # so that a video finished just before the deadline is not thrown away.
     last_call_grace: timedelta = timedelta(minutes=10)
+    # A thumbnail's copy gets at most this long, and only while the invocation has this much
+    # more left: it is best effort and must never hold up the video's event.
+    thumbnail_time: timedelta = timedelta(seconds=20)
     # How long the daily credit budget may hold a request back before it ends as timed_out.
     max_hold: timedelta = timedelta(hours=48)
     archive_prefix: str = "videos/"
@@ -149,6 +152,10 @@ class Policy:
 
     def archive_key(self, request_id: str) -> str:
         return f"{self.archive_prefix}{request_id}.mp4"
+
+    def thumbnail_key(self, request_id: str) -> str:
+        """Beside the video; the archive adds the extension its content type calls for."""
+        return f"{self.archive_prefix}{request_id}.thumbnail"
 
 
 def trend_start(progress: int, progress_at: datetime | None, start: datetime, *, moved: bool) -> Observation | None:

@@ -13,11 +13,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sora_relay.events import ErrorCode, iso_utc
+from sora_relay.events import ErrorCode, EventType, ProviderSummary, build_interim_event, iso_utc
 from sora_relay.jobs import Job, JobState
 from sora_relay.observability import logger
 from sora_relay.ports import ArchiveQueue, Clock, JobStore, Metrics, Provider, RequestQueue, StaleJob, SweepQueue
-from sora_relay.provider import ProviderUnavailable
+from sora_relay.provider import GenerationRecord, ProviderUnavailable
+from sora_relay.services.budget import CreditBudget
 from sora_relay.services.lifecycle import Finisher
 from sora_relay.services.policy import Observation, Policy, trend_start, typical_generation_time
 
@@ -58,6 +59,9 @@ class PollService:
     metrics: Metrics
     policy: Policy
     clock: Clock
+    budget: CreditBudget
+    # Publish video.progress as the provider's percentage moves (the ProgressEvents parameter).
+    progress_events: bool = False
     concurrency: int = 16
     batch_size: int = 100
     # How long one invocation keeps sweeping for jobs coming due: less than the schedule's period.
@@ -194,6 +198,9 @@ class PollService:
             return self._recover_claim(job)
         if job.provider is None:
             return Outcome.SKIPPED
+        # Whatever this check ends in, the job's video.submitted comes first.
+        job = self.finisher.announce(job)
+        assert job.provider is not None
         deadline = (job.submitted_at or job.created_at) + self.policy.max_wait
         try:
             with status_calls:
@@ -206,12 +213,11 @@ class PollService:
             return Outcome.UNREACHABLE
         now = self.clock()
         checks = job.status_checks + 1
-        provider = job.provider
-        if record.expired_at is not None:
-            provider = provider.model_copy(update={"expired_at": iso_utc(record.expired_at)})
+        provider = _observed(job.provider, record)
         if record.failed:
             observed = replace(job, provider=provider, status_checks=checks)  # saved with the final version
             self.finisher.fail(observed, ErrorCode.GENERATION_FAILED, record.failure_message(), now)
+            self._settle_used(job, provider)
             return Outcome.FAILED
         if record.ready:
             completed = job.moved(
@@ -222,10 +228,12 @@ class PollService:
                 status_checks=checks,
                 progress=100,
                 video_url=record.video_url,
+                thumbnail_url=record.thumbnail_url,
                 media_type=record.media_type or job.media_type or "video/mp4",
             )
             completed = replace(completed, next_check_at=self.policy.handoff_check(now, completed.expired_at))
             self.store.save(completed)
+            self._settle_used(job, provider)
             self.archive_queue.enqueue(job.request_id)
             return Outcome.HANDED_OFF
         if now >= deadline:
@@ -233,6 +241,8 @@ class PollService:
             return self._time_out(replace(job, provider=provider, status_checks=checks), now)
         progress = record.status_percentage if record.status_percentage is not None else job.progress
         moved = progress > job.progress
+        if moved:
+            self._tell_progress(job, progress, now)
         delay = self.policy.next_status_delay(
             age=job.age(now),
             typical=typical_generation_time(job.request),
@@ -249,7 +259,44 @@ class PollService:
                 next_check_at=self.policy.status_check_at(now, delay, deadline),
             )
         )
+        self._settle_used(job, provider)
         return Outcome.RUNNING
+
+    def _tell_progress(self, job: Job, progress: int, now: datetime) -> None:
+        """`video.progress`, when asked for: at most one per job per poll interval (the last one
+        went out when the progress last moved, at the latest). Best effort: only the final
+        event is guaranteed, so a failed publish is not tried again."""
+        if not self.progress_events or job.request is None or job.provider is None:
+            return
+        if job.progress_at is not None and now - job.progress_at < self.policy.poll_interval:
+            return
+        event = build_interim_event(
+            EventType.PROGRESS,
+            request_id=job.request_id,
+            occurred_at=now,
+            request=job.request,
+            provider=job.provider,
+            metadata=job.metadata,
+            progress=progress,
+        )
+        try:
+            self.finisher.publisher.publish(event)
+        except Exception:
+            logger.exception("video.progress could not be published")
+            self.metrics.count("ProgressEventsLost")
+
+    def _settle_used(self, job: Job, provider: ProviderSummary) -> None:
+        """The first time the provider states what the generation used (its new version saved):
+        count it, and let the daily budget follow it."""
+        used = provider.used_credit
+        if used is None or (job.provider is not None and job.provider.used_credit is not None):
+            return
+        self.metrics.count("CreditsUsed", used)
+        day = (job.submitted_at or job.created_at).astimezone(UTC).date()
+        try:
+            self.budget.settle_used(day, job.credits_counted, used)
+        except Exception:
+            logger.exception("the daily budget could not follow the credits used; it keeps the quote")
 
     def _time_out(self, job: Job, now: datetime, detail: str = "") -> Outcome:
         self.finisher.fail(job, ErrorCode.TIMED_OUT, f"no result within {self._max_wait_minutes} minutes{detail}", now)
@@ -304,6 +351,16 @@ class PollService:
         self.archive_queue.enqueue(job.request_id)
         logger.warning("archive hand-off sent again")
         return Outcome.HANDED_OFF
+
+
+def _observed(provider: ProviderSummary, record: GenerationRecord) -> ProviderSummary:
+    """The job's provider summary with what a status call stated anew."""
+    update: dict[str, object] = {}
+    if record.expired_at is not None:
+        update["expired_at"] = iso_utc(record.expired_at)
+    if record.used_credit is not None and provider.used_credit is None:
+        update["used_credit"] = record.used_credit
+    return provider.model_copy(update=update) if update else provider
 
 
 def _deadline(job: Job) -> datetime:

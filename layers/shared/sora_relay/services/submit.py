@@ -90,12 +90,16 @@ class SubmitService:
             # Should this invocation die holding the claim, a sweep puts the request back then.
             next_check_at=lease_until,
         )
-        if self.store.create(claim):
-            return self._submit(claim, message)
-        existing = self.store.get(claim.request_id)
-        if existing is None:  # created and gone again: only a race with a TTL deletion does this
-            return Retry(self.policy.retry_delay(message.receive_count, None), "the job record vanished")
-        return self._seen_before(existing, claim.fingerprint, message)
+        try:
+            if self.store.create(claim):
+                return self._submit(claim, message)
+            existing = self.store.get(claim.request_id)
+            if existing is None:  # created and gone again: only a race with a TTL deletion does this
+                return Retry(self.policy.retry_delay(message.receive_count, None), "the job record vanished")
+            return self._seen_before(existing, claim.fingerprint, message)
+        except StaleJob:
+            # Moved under this invocation (canceled, say): the next delivery sees how it stands.
+            return Retry(self.policy.retry_delay(message.receive_count, None), "the job changed meanwhile")
 
     def _end_invalid(self, invalid: InvalidRequest) -> SubmitResult:
         now = self.clock()
@@ -139,7 +143,8 @@ class SubmitService:
 
     def _note_duplicate(self, existing: Job, fingerprint: str) -> None:
         self.metrics.count("DuplicateRequests")
-        if existing.fingerprint != fingerprint:
+        # A job canceled before its message was read has no body to compare with.
+        if existing.fingerprint and existing.fingerprint != fingerprint:
             logger.warning("a request_id already seen came again with a different body; ignored")
             self.metrics.count("DuplicateRequestsWithDifferentBody")
 
@@ -256,27 +261,40 @@ class SubmitService:
             estimated_credit=record.estimated_credit,
             expired_at=iso_utc(record.expired_at) if record.expired_at else None,
         )
-        self.store.save(
-            job.moved(
-                now,
-                state=JobState.SUBMITTED,
-                provider=provider,
-                submitted_at=job.attempt_started_at or now,
-                lease_until=None,
-                attempt_started_at=None,
-                attempt_reserved=0,
-                progress=record.status_percentage or 0,
-                progress_at=now,
-                media_type=record.media_type,
-                next_check_at=now + self.policy.poll_interval,
-            )
+        submitted = job.moved(
+            now,
+            state=JobState.SUBMITTED,
+            provider=provider,
+            submitted_at=job.attempt_started_at or now,
+            lease_until=None,
+            attempt_started_at=None,
+            attempt_reserved=0,
+            credits_counted=self.budget.counted(reservation, record.estimated_credit),
+            progress=record.status_percentage or 0,
+            progress_at=now,
+            media_type=record.media_type,
+            next_check_at=now + self.policy.poll_interval,
         )
+        # Announced before it is saved, so that announcing costs no second write: should the
+        # save not land, the job is taken over and adopted, and announced again (same event_id).
+        submitted = self._announced(submitted)
+        self.store.save(submitted)
         self.budget.settle(reservation, record.estimated_credit)
         logger.info("submitted", extra={"provider_uuid": record.uuid})
         self.metrics.count("JobsSubmitted")
         if record.estimated_credit is not None:
             self.metrics.count("CreditsEstimated", record.estimated_credit)
         return Done()
+
+    def _announced(self, job: Job) -> Job:
+        """The job after its `video.submitted` went out, or as it was if that failed: then the
+        next status check announces it (before any later event)."""
+        try:
+            return self.finisher.announce(job)
+        except Exception:
+            logger.exception("video.submitted could not be published; the next status check will")
+            self.metrics.count("EventsDeferred")
+            return job
 
     def _refused_reference(self, uris: list[str]) -> str | None:
         for index, uri in enumerate(uris):

@@ -5,8 +5,11 @@ Behaviour a test can set:
   serves a synthetic body of that many bytes, generated as it is sent);
 - `fail_when(prompt)`: generations whose prompt matches end with status 3;
 - `address_delay_checks`: how many status calls report status 2 before the address appears;
+- `thumbnails`: whether a finished generation offers a `thumbnail_url` (a small PNG);
+- `credit_used(generation)`: the `used_credit` a finished generation reports (None: not stated;
+  by default its estimate when it completed, nothing when it failed);
 - `latency`: how long each API call takes (a provider round trip);
-- `inject(endpoint, Fault(...))`: the next call to "submit", "status", "history" or "media"
+- `inject(endpoint, Fault(...))`: the next call to "submit", "status", "history", "media" or "thumbnail"
   answers with that fault (an HTTP status with an optional Retry-After, a delay, a hang-up, an
   unreadable or unexpected body, or a download cut short); with `after_accepting`, a
   submission is taken (and paid) first and its answer is lost that way;
@@ -22,8 +25,10 @@ import email.policy
 import json
 import random
 import socket
+import struct
 import threading
 import time
+import zlib
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -95,6 +100,10 @@ class GeminiGenSimulator:
     most_submissions_at_once: int = 0
     answers_lost: int = 0
     fail_when: Callable[[str], bool] = lambda prompt: "[fail]" in prompt
+    thumbnails: bool = True
+    credit_used: Callable[[Generation], float | None] = field(
+        default=lambda generation: 0 if generation.fails else _estimate(generation)
+    )
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     generations: dict[str, Generation] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
@@ -139,7 +148,7 @@ class GeminiGenSimulator:
 
     # -- what tests set and read --------------------------------------------------------------
     def inject(self, endpoint: str, *faults: Fault) -> None:
-        assert endpoint in {"submit", "status", "history", "media"}, endpoint
+        assert endpoint in {"submit", "status", "history", "media", "thumbnail"}, endpoint
         with self._lock:
             self._faults[endpoint].extend(faults)
 
@@ -236,15 +245,20 @@ class GeminiGenSimulator:
         if elapsed < generation.generation_seconds:
             percentage = int(100 * elapsed / generation.generation_seconds)
             return self._record(generation, status=1, percentage=min(percentage, 99))
+        used = self.credit_used(generation)
+        finished: dict[str, object] = {"used_credit": used} if used is not None else {}
         if generation.fails:
-            return self._record(generation, status=3, percentage=100, error=True)
+            return {**self._record(generation, status=3, percentage=100, error=True), **finished}
         generation.status_calls += status_call
         if generation.status_calls <= self.address_delay_checks:
             return self._record(generation, status=2, percentage=100)
+        if self.thumbnails:
+            finished["thumbnail_url"] = f"{self.base_url}/media/{generation.uuid}.thumbnail.png"
         video_url = f"{self.base_url}/media/{generation.uuid}.mp4"
         return {
             "data": {
                 **self._record(generation, status=2, percentage=100),
+                **finished,
                 "generated_video": [{"video_url": video_url}],
             }
         }
@@ -265,10 +279,15 @@ class GeminiGenSimulator:
             "error_code": "CONTENT_POLICY" if error else "",
             "error_message": "the prompt was refused by the content policy" if error else "",
             "expired_at": generation.expired_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            "estimated_credit": 75 if generation.fields.get("model") == "sora-2-pro" else 30,
+            "estimated_credit": _estimate(generation),
             "media_type": "video/mp4",
             "created_at": generation.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         }
+
+    def thumbnail_bytes(self, generation: Generation) -> bytes:
+        """The still a finished generation offers: a small PNG of a colour of its own."""
+        shade = random.Random(generation.uuid).randbytes(3)  # nosec B311  # test data
+        return _png(16, 9, shade)
 
     def _video_size(self, generation: Generation) -> int:
         return len(SAMPLE_MP4) if generation.video_size is None else generation.video_size
@@ -284,6 +303,21 @@ class GeminiGenSimulator:
             piece = block[: min(_BLOCK, remaining)]
             remaining -= len(piece)
             yield piece
+
+
+def _estimate(generation: Generation) -> int:
+    return 75 if generation.fields.get("model") == "sora-2-pro" else 30
+
+
+def _png(width: int, height: int, rgb: bytes) -> bytes:
+    """A one-colour PNG (the format's own chunks, so that no imaging library is needed)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + rgb * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
 def _validate(form: dict[str, str]) -> str | None:
@@ -346,6 +380,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return None
             status, answer = self.sim._history(parse_qs(urlsplit(self.path).query))
             return self._json(status, answer)
+        if path.startswith("/media/") and path.endswith(".thumbnail.png"):
+            return self._thumbnail(path.removeprefix("/media/").removesuffix(".thumbnail.png"))
         if path.startswith("/media/") and path.endswith(".mp4"):
             return self._media(path.removeprefix("/media/").removesuffix(".mp4"))
         return self._json(404, {"detail": "not found"})
@@ -378,6 +414,15 @@ class _Handler(BaseHTTPRequestHandler):
         if sent < size:
             self.close_connection = True
         return None
+
+    def _thumbnail(self, uuid: str) -> None:
+        generation = self.sim.generations.get(uuid)
+        if generation is None or not self.sim.thumbnails:
+            return self._json(404, {"detail": "not found"})
+        fault = self.sim._next_fault("thumbnail")
+        if fault and self._apply(fault):
+            return None
+        return self._raw(200, self.sim.thumbnail_bytes(generation), "image/png")
 
     def _fault_before_the_api(self, endpoint: str) -> object:
         """What every API call goes through: its latency, the key check, then any injected
