@@ -34,6 +34,33 @@ def test_requests_end_as_expected_with_videos_in_s3_and_out(local_stack, tmp_pat
     assert ok["video"]["uri"] == f"s3://{local_stack.outputs['ArchiveBucketName']}/videos/local-ok.mp4"
 
 
+def test_completed_video_has_the_providers_thumbnail_beside_it(local_stack, module_simulator, tmp_path) -> None:
+    planned = [request("video.completed", request_id="local-thumbnail", prompt="a heron")]
+    [job] = run(local_stack, planned, out_dir=tmp_path, timeout=30, console=Console(file=io.StringIO()))
+    assert job.as_expected
+    thumbnail = job.event["thumbnail"]
+    assert thumbnail["key"] == "videos/local-thumbnail.thumbnail.png"
+    stored = boto3.client("s3").get_object(Bucket=thumbnail["bucket"], Key=thumbnail["key"])
+    [generation] = module_simulator.submissions(prompt="a heron")
+    assert stored["Body"].read() == module_simulator.thumbnail_bytes(generation)
+    assert (stored["ContentType"], thumbnail["content_type"]) == ("image/png", "image/png")
+
+
+def test_completed_event_states_what_the_generation_used(local_stack, tmp_path) -> None:
+    planned = [request("video.completed", request_id="local-cost", prompt="a crane", model="sora-2-pro")]
+    [job] = run(local_stack, planned, out_dir=tmp_path, timeout=30, console=Console(file=io.StringIO()))
+    assert job.as_expected
+    assert (job.event["provider"]["estimated_credit"], job.event["provider"]["used_credit"]) == (75, 75)
+
+
+def test_each_job_announced_as_submitted_before_its_final_event(local_stack, tmp_path) -> None:
+    planned = [request("video.completed", request_id="local-announced", prompt="an owl")]
+    [job] = run(local_stack, planned, out_dir=tmp_path, timeout=30, console=Console(file=io.StringIO()))
+    assert job.problems == []
+    [submitted] = job.interim
+    assert (submitted["event"], submitted["provider"]["uuid"]) == ("video.submitted", job.event["provider"]["uuid"])
+
+
 def test_functions_run_with_their_deployed_configuration(local_stack) -> None:
     functions = local_stack.deployed.functions
     assert set(functions) == {"SubmitFunction", "PollFunction", "SweepFunction", "ArchiveFunction"}

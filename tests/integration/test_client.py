@@ -1,11 +1,14 @@
 """The Python client against moto: what it sends, refuses and moves."""
 
 import json
+import time
 
 import boto3
 import pytest
 
-from sora_relay.client import Relay, RelayError, StackNotFound, StackResources
+from sora_relay.client import CannotCancel, Relay, RelayError, StackNotFound, StackResources
+
+from ..conftest import load_function
 
 
 @pytest.fixture
@@ -91,3 +94,40 @@ def test_redrive_keeps_each_request_its_first_id_and_leaves_other_bodies_alone(r
 def test_stack_without_the_outputs_is_not_taken_for_one() -> None:
     with pytest.raises(StackNotFound, match="InputLocation"):
         StackResources.of({"RequestQueueUrl": "q"})
+
+
+def test_cancel_of_a_queued_request_publishes_canceled_and_its_delivery_submits_nothing(
+    relay, stack, simulator
+) -> None:
+    handle = relay.submit("a fox", request_id="to-cancel")
+    canceled = relay.cancel(handle.request_id)
+    assert canceled.before_read
+    assert stack.deliver(load_function("SubmitFunction")) == []
+    assert simulator.submissions() == []
+    [event] = stack.events()
+    assert (event["body"]["event"], event["body"]["error"]["code"]) == ("video.failed", "canceled")
+    assert event["attributes"]["event"] == "video.failed"
+    assert handle.wait(timeout=1).error.code == "canceled"
+
+
+def test_canceled_record_is_kept_as_long_as_the_stack_keeps_finished_jobs(stack) -> None:
+    outputs = {
+        "RequestQueueUrl": stack.request_queue_url,
+        "CompletionTopicArn": stack.topic_arn,
+        "ArchiveBucketName": stack.bucket,
+        "JobsTableName": stack.table_name,
+        "InputLocation": f"s3://{stack.bucket}/inputs/",
+        "FinishedJobTtlDays": "60",
+    }
+    Relay(StackResources.of(outputs)).cancel("kept")
+    item = stack.dynamodb.get_item(TableName=stack.table_name, Key={"request_id": {"S": "kept"}})["Item"]
+    days = (int(item["expires_at"]["N"]) - time.time()) / 86400
+    assert 59.9 < days <= 60
+
+
+def test_cancel_of_a_submitted_request_raises_saying_what_was_spent(relay, stack) -> None:
+    relay.submit("a fox", request_id="too-late")
+    stack.deliver(load_function("SubmitFunction"))
+    with pytest.raises(CannotCancel, match=r"was submitted to the provider .*30 credits estimated"):
+        relay.cancel("too-late")
+    assert [event["body"]["event"] for event in stack.events(every=True)] == ["video.submitted"]

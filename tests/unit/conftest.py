@@ -20,6 +20,7 @@ from sora_relay.provider import Accepted, GenerationRecord, MaybeTaken, Provider
 from sora_relay.request import VideoRequest
 from sora_relay.services.archive import ArchiveService
 from sora_relay.services.budget import CreditBudget
+from sora_relay.services.cancel import CancelService
 from sora_relay.services.lifecycle import Finisher
 from sora_relay.services.policy import Policy
 from sora_relay.services.poll import PollService
@@ -195,12 +196,15 @@ class FakeFiles:
     failures: dict[str, Exception] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)  # uri: why the policy refuses it
     fetched: list[str] = field(default_factory=list)
+    # Called during each fetch (what else happens while a request's files are read).
+    meanwhile: Callable[[], None] = lambda: None
 
     def problem(self, uri: str) -> str | None:
         return self.refused.get(uri)
 
     def fetch(self, uri: str) -> ReferenceFile:
         self.fetched.append(uri)
+        self.meanwhile()
         if uri in self.failures:
             raise self.failures[uri]
         return ReferenceFile(uri.rsplit("/", 1)[-1], "image/png", b"png")
@@ -373,6 +377,10 @@ class World:
             progress_events=self.progress_events,
             sleep=self.clock.sleep,
         )
+
+    @property
+    def canceler(self) -> CancelService:
+        return CancelService(self.store, self.finisher, self.clock)
 
     @property
     def archiver(self) -> ArchiveService:

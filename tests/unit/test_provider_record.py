@@ -62,3 +62,26 @@ def test_numeric_string_status_is_read_as_a_number() -> None:
 
 def test_unreadable_expiry_is_unknown() -> None:
     assert read({"uuid": "u", "expired_at": "next week"}).expired_at is None
+
+
+@pytest.mark.parametrize(
+    ("stated", "read"),
+    [(25, 25), ("25", 25), (12.5, 12.5), ("0", 0), ("", None), ("n/a", None), (-3, None), (True, None)],
+)
+def test_used_credit_is_read_when_it_is_a_number_and_ignored_otherwise(stated: object, read: object) -> None:
+    record = GenerationRecord.model_validate({"uuid": "sora_1", "status": 2, "used_credit": stated})
+    assert record.used_credit == read
+
+
+def test_unreadable_estimate_does_not_make_the_record_unreadable() -> None:
+    record = GenerationRecord.model_validate({"uuid": "sora_1", "status": 1, "estimated_credit": {"credits": 30}})
+    assert (record.status, record.estimated_credit) == (1, None)
+
+
+@pytest.mark.parametrize(
+    ("stated", "read"),
+    [("https://cdn.geminigen.ai/t.jpg", "https://cdn.geminigen.ai/t.jpg"), ("", None), ("t.jpg", None), (7, None)],
+)
+def test_thumbnail_url_is_read_only_when_it_is_an_address(stated: object, read: object) -> None:
+    record = GenerationRecord.model_validate({"data": {"uuid": "sora_1", "status": 2, "thumbnail_url": stated}})
+    assert record.thumbnail_url == read

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 
 from sora_relay import wiring
 from sora_relay.local.deploy import DeployedStack, deploy
@@ -174,6 +175,10 @@ class LocalStack:
         if self.driver is not None:
             self.driver.stop()
         if self._server is not None:
+            if self.endpoint_url and self.moto_process is None:
+                # A threaded server shares moto's state with every later one in this process.
+                with contextlib.suppress(httpx.HTTPError):
+                    httpx.post(f"{self.endpoint_url}/moto-api/reset", timeout=10)
             self._server.stop()
         self._clients.clear()
         wiring.reset()
