@@ -11,18 +11,24 @@ from sora_relay.client import CannotCancel, Relay, RelayError, StackNotFound, St
 from ..conftest import load_function
 
 
+def outputs(stack, **more: str) -> StackResources:
+    """The stack's outputs as the template declares them."""
+    return StackResources.of(
+        {
+            "RequestQueueUrl": stack.request_queue_url,
+            "CompletionTopicArn": stack.topic_arn,
+            "ArchiveBucketName": stack.bucket,
+            "JobsTableName": stack.table_name,
+            "InputLocation": f"s3://{stack.bucket}/inputs/",
+            **more,
+        }
+    )
+
+
 @pytest.fixture
 def relay(stack) -> Relay:
     dead_letters = stack.sqs.create_queue(QueueName="requests-dead-letters")["QueueUrl"]
-    outputs = {
-        "RequestQueueUrl": stack.request_queue_url,
-        "CompletionTopicArn": stack.topic_arn,
-        "ArchiveBucketName": stack.bucket,
-        "JobsTableName": stack.table_name,
-        "InputLocation": f"s3://{stack.bucket}/inputs/",
-        "RequestDeadLetterQueueUrl": dead_letters,
-    }
-    return Relay(StackResources.of(outputs))
+    return Relay(outputs(stack, RequestDeadLetterQueueUrl=dead_letters))
 
 
 def queued_bodies(stack) -> list[str]:
@@ -111,15 +117,7 @@ def test_cancel_of_a_queued_request_publishes_canceled_and_its_delivery_submits_
 
 
 def test_canceled_record_is_kept_as_long_as_the_stack_keeps_finished_jobs(stack) -> None:
-    outputs = {
-        "RequestQueueUrl": stack.request_queue_url,
-        "CompletionTopicArn": stack.topic_arn,
-        "ArchiveBucketName": stack.bucket,
-        "JobsTableName": stack.table_name,
-        "InputLocation": f"s3://{stack.bucket}/inputs/",
-        "FinishedJobTtlDays": "60",
-    }
-    Relay(StackResources.of(outputs)).cancel("kept")
+    Relay(outputs(stack, FinishedJobTtlDays="60")).cancel("kept")
     item = stack.dynamodb.get_item(TableName=stack.table_name, Key={"request_id": {"S": "kept"}})["Item"]
     days = (int(item["expires_at"]["N"]) - time.time()) / 86400
     assert 59.9 < days <= 60

@@ -38,6 +38,9 @@ PROVIDER_FAULTS: dict[str, list[tuple[str, Fault]]] = {
     "download: 404 before expiry": [("media", Fault(status=404))],
     "download: 403 twice, then a fresh address": [("media", Fault(status=403))] * 2,
     "download: connection reset": [("media", Fault(reset=True))],
+    # Best effort: the video's job ends as it would have, without a thumbnail.
+    "thumbnail: 404": [("thumbnail", Fault(status=404))],
+    "thumbnail: connection reset": [("thumbnail", Fault(reset=True))],
 }
 
 

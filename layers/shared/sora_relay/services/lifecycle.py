@@ -10,6 +10,7 @@ from sora_relay.events import (
     ErrorCode,
     EventError,
     EventType,
+    ProviderSummary,
     ThumbnailObject,
     VideoEvent,
     VideoObject,
@@ -121,13 +122,30 @@ class Finisher:
     @staticmethod
     def submitted_event(job: Job) -> VideoEvent | None:
         """The job's `video.submitted`; None for a job the provider never took."""
-        if job.provider is None or job.request is None:
+        if job.provider is None:
             return None
-        return build_interim_event(
-            EventType.SUBMITTED,
-            request_id=job.request_id,
-            occurred_at=job.submitted_at or job.created_at,
-            request=job.request,
-            provider=job.provider.model_copy(update={"used_credit": None}),
-            metadata=job.metadata,
-        )
+        provider = job.provider.model_copy(update={"used_credit": None})
+        return _interim(job, EventType.SUBMITTED, job.submitted_at or job.created_at, provider)
+
+    @staticmethod
+    def progress_event(job: Job, progress: int, now: datetime) -> VideoEvent | None:
+        """A `video.progress` of the job at `progress` percent; None for a job the provider never took."""
+        if job.provider is None:
+            return None
+        return _interim(job, EventType.PROGRESS, now, job.provider, progress)
+
+
+def _interim(
+    job: Job, kind: EventType, occurred_at: datetime, provider: ProviderSummary, progress: int | None = None
+) -> VideoEvent | None:
+    if job.request is None:
+        return None
+    return build_interim_event(
+        kind,
+        request_id=job.request_id,
+        occurred_at=occurred_at,
+        request=job.request,
+        provider=provider,
+        metadata=job.metadata,
+        progress=progress,
+    )

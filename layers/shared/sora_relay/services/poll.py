@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sora_relay.events import ErrorCode, EventType, ProviderSummary, build_interim_event, iso_utc
+from sora_relay.events import ErrorCode, ProviderSummary, iso_utc
 from sora_relay.jobs import Job, JobState
 from sora_relay.observability import logger
 from sora_relay.ports import ArchiveQueue, Clock, JobStore, Metrics, Provider, RequestQueue, StaleJob, SweepQueue
@@ -266,19 +266,13 @@ class PollService:
         """`video.progress`, when asked for: at most one per job per poll interval (the last one
         went out when the progress last moved, at the latest). Best effort: only the final
         event is guaranteed, so a failed publish is not tried again."""
-        if not self.progress_events or job.request is None or job.provider is None:
+        if not self.progress_events:
             return
         if job.progress_at is not None and now - job.progress_at < self.policy.poll_interval:
             return
-        event = build_interim_event(
-            EventType.PROGRESS,
-            request_id=job.request_id,
-            occurred_at=now,
-            request=job.request,
-            provider=job.provider,
-            metadata=job.metadata,
-            progress=progress,
-        )
+        event = self.finisher.progress_event(job, progress, now)
+        if event is None:
+            return
         try:
             self.finisher.publisher.publish(event)
         except Exception:
