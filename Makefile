@@ -55,13 +55,15 @@ check: lint test  ## everything CI runs
 schemas: install  ## regenerate events/schemas/ from the models (a test fails when they are stale)
 	$(BIN)/python -m sora_relay.schemas events/schemas
 
-bench: install  ## the five benchmarks, each printing its table (minutes; not part of make test)
+bench: install  ## the seven benchmarks, each printing its table (minutes; not part of make test)
 	cd benchmarks && ../$(BIN)/python submit_batch.py
 	cd benchmarks && ../$(BIN)/python poll_sweep.py
 	cd benchmarks && ../$(BIN)/python polling_policy.py
 	cd benchmarks && ../$(BIN)/python archive.py --size-mib 32
 	cd benchmarks && ../$(BIN)/python archive.py --size-mib 1024
 	cd benchmarks && ../$(BIN)/python cold_start.py
+	cd benchmarks && ../$(BIN)/python announce_lag.py
+	cd benchmarks && ../$(BIN)/python cost.py
 
 build:  ## needs the AWS SAM CLI
 	sam build

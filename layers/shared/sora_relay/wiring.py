@@ -48,6 +48,7 @@ class _Seams:
     clock: Clock = utc_now
     sleep: Callable[[float], None] = time.sleep
     on_outbound_call: Callable[[str], None] | None = None
+    on_aws_request: Callable[[str, dict[str, Any]], None] | None = None
     on_aws_answer: Callable[[str, dict[str, Any]], None] | None = None
 
 
@@ -65,6 +66,12 @@ def _session() -> boto3.Session:
     observe = _seams.on_outbound_call
     if observe is not None:
         session.events.register("before-call", lambda event_name, **_: observe(event_name.removeprefix("before-call.")))
+    asked = _seams.on_aws_request
+    if asked is not None:
+        session.events.register(
+            "provide-client-params",
+            lambda event_name, params, **_: asked(event_name.removeprefix("provide-client-params."), params),
+        )
     answered = _seams.on_aws_answer
     if answered is not None:
         session.events.register(
@@ -240,6 +247,7 @@ def reset(
     clock: Clock | None = None,
     sleep: Callable[[float], None] | None = None,
     on_outbound_call: Callable[[str], None] | None = None,
+    on_aws_request: Callable[[str, dict[str, Any]], None] | None = None,
     on_aws_answer: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> None:
     """Forget every cached service and client, for a new environment (tests, local runs).
@@ -247,10 +255,12 @@ def reset(
     `clock` replaces the services' clock and `sleep` their pauses (a virtual clock advances);
     `on_outbound_call` is told of every AWS API call
     and HTTP request the services make before it goes out (a fault drill raises from it);
-    `on_aws_answer` of every AWS answer (a benchmark counts what was read)."""
+    `on_aws_request` of every AWS call with its parameters, and `on_aws_answer` of every AWS
+    answer (a benchmark counts what was written and read)."""
     _seams.clock = clock or utc_now
     _seams.sleep = sleep or time.sleep
     _seams.on_outbound_call = on_outbound_call
+    _seams.on_aws_request = on_aws_request
     _seams.on_aws_answer = on_aws_answer
     rebuild()
 

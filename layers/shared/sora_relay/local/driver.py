@@ -69,7 +69,7 @@ class LambdaDriver:
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         function = self._stack.functions[logical_id]
         with self._invoking:
-            self._enter_environment(function)
+            self.enter_environment(function)
             handler = load_handler(function.code_dir, function.handler)
             context = LocalContext(
                 function_name=function.name,
@@ -85,7 +85,13 @@ class LambdaDriver:
         thread.start()
         self._threads.append(thread)
 
-    def _enter_environment(self, function: FunctionSpec) -> None:
+    def configure(self, variables: dict[str, str]) -> None:
+        """Change every function's environment from its next invocation on, as a stack update would."""
+        self._base_environment.update(variables)
+        self._environment = None
+
+    def enter_environment(self, function: FunctionSpec) -> None:
+        """The process environment as the function sees it (its own variables, then the base)."""
         environment = {**function.environment, **self._base_environment}
         if environment != self._environment:
             os.environ.update(environment)
