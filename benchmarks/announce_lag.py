@@ -1,4 +1,4 @@
-"""Benchmark 5: finished to announced, end to end: from the moment the provider has a video to
+"""Benchmark 6: finished to announced, end to end: from the moment the provider has a video to
 its `video.completed` event, for a batch of jobs with spread-out generation times.
 
     .venv/bin/python benchmarks/announce_lag.py [--jobs 40] [--seed 7]
@@ -74,7 +74,7 @@ def main() -> None:
         )
     generation = sorted(job.generation_seconds for job in plan_jobs(args.jobs, args.seed, "x"))
     print_table(
-        f"5. finished to announced: {args.jobs} jobs sent at once, generations of {generation[0]:.0f} to "
+        f"6. finished to announced: {args.jobs} jobs sent at once, generations of {generation[0]:.0f} to "
         f"{generation[-1]:.0f} s (median {statistics.median(generation):.0f} s), PollIntervalSeconds 30, "
         "a poll each minute; lag = video.completed's occurred_at (1 s steps) - when the provider had the video",
         (

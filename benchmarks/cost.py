@@ -1,4 +1,4 @@
-"""Benchmark 6: what a batch of videos costs on AWS, priced at the on-demand list prices.
+"""Benchmark 7: what a batch of videos costs on AWS, priced at the on-demand list prices.
 
     .venv/bin/python benchmarks/cost.py [--jobs 20] [--video-mib 32] [--latency 0.3]
 
@@ -166,7 +166,7 @@ def main() -> None:
     per_thousand = total / args.jobs * 1000
     by_service = Counter({name: cost for name, cost, _ in rows})
     print_table(
-        f"6. what it costs on AWS: {args.jobs} videos of {args.video_mib} MiB, {args.latency * 1000:.0f} ms per "
+        f"7. what it costs on AWS: {args.jobs} videos of {args.video_mib} MiB, {args.latency * 1000:.0f} ms per "
         f"provider call, {run.virtual_seconds / 60:.0f} virtual minutes; us-east-1 on-demand list prices "
         f"({PRICES_AS_OF}); USD",
         ("service", "for the batch", "per 1,000 videos", "share", "what was counted"),
