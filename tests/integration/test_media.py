@@ -5,7 +5,6 @@ import boto3
 import pytest
 
 from sora_relay.adapters.media import (
-    STAGING_PREFIX,
     IncompleteDownload,
     ReferenceFetcher,
     S3VideoArchive,
@@ -34,8 +33,8 @@ def archive(stack, simulator) -> S3VideoArchive:
 
 
 @pytest.fixture
-def staged_archive(stack, simulator) -> S3VideoArchive:
-    """Every video through the staging key, as a video above SINGLE_PUT_MAX goes."""
+def spooled_archive(stack, simulator) -> S3VideoArchive:
+    """Every video through the spool and up in parts, as a video above SINGLE_PUT_MAX goes."""
     policy = MediaPolicy.parse("*.geminigen.ai", simulator.base_url)
     client = make_media_client(policy)
     return S3VideoArchive(boto3.client("s3"), client, stack.bucket, part_size=5 * MIB, single_put_max=0)
@@ -70,7 +69,7 @@ def test_video_of_typical_size_is_written_with_one_put(stack, simulator, archive
     assert (stored["Body"].read(), stored["Metadata"]) == (content, {"sha256": video.sha256})
 
 
-def test_video_above_the_single_put_size_goes_through_the_staging_key(stack, simulator) -> None:
+def test_video_above_the_single_put_size_goes_up_in_parts_to_its_key_with_no_copy(stack, simulator) -> None:
     policy = MediaPolicy.parse("", simulator.base_url)
     archive = S3VideoArchive(
         boto3.client("s3"), make_media_client(policy), stack.bucket, part_size=5 * MIB, single_put_max=6 * MIB
@@ -78,9 +77,18 @@ def test_video_above_the_single_put_size_goes_through_the_staging_key(stack, sim
     simulator.video_size = 12 * MIB
     url, content = finished(simulator)
     calls = s3_calls(archive)
-    assert archive.copy(url, "videos/staged.mp4", "video/mp4").size == len(content)
-    assert "CreateMultipartUpload" in calls
-    assert calls[-3:] == ["CopyObject", "HeadObject", "DeleteObject"]
+    video = archive.copy(url, "videos/parts.mp4", "video/mp4")
+    assert calls == [
+        "CreateMultipartUpload",
+        "UploadPart",
+        "UploadPart",
+        "UploadPart",
+        "CompleteMultipartUpload",
+        "HeadObject",
+    ]
+    stored = stack.s3.get_object(Bucket=stack.bucket, Key="videos/parts.mp4")
+    assert (stored["Body"].read(), stored["Metadata"]) == (content, {"sha256": video.sha256})
+    assert stack.s3.list_objects_v2(Bucket=stack.bucket)["KeyCount"] == 1
 
 
 def test_put_that_states_no_checksum_is_not_taken_as_verified(stack, simulator, archive) -> None:
@@ -98,43 +106,28 @@ def test_put_whose_checksum_differs_is_not_taken_as_verified(stack, simulator, a
         archive.copy(url, "videos/altered.mp4", "video/mp4")
 
 
-def test_large_video_goes_up_in_checksummed_parts(stack, simulator, staged_archive) -> None:
+def test_large_video_goes_up_in_parts_each_checked_by_its_sha256(stack, simulator, spooled_archive) -> None:
     simulator.video_size = 12 * MIB
     url, content = finished(simulator)
-    video = staged_archive.copy(url, "videos/big.mp4", "video/mp4")
+    video = spooled_archive.copy(url, "videos/big.mp4", "video/mp4")
     assert video.sha256 == hashlib.sha256(content).hexdigest()
     head = stack.s3.head_object(Bucket=stack.bucket, Key="videos/big.mp4", ChecksumMode="ENABLED")
     assert head["ContentLength"] == 12 * MIB
-    assert head["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(content).digest()).decode()
+    parts = b"".join(hashlib.sha256(content[at : at + 5 * MIB]).digest() for at in range(0, len(content), 5 * MIB))
+    assert head["ChecksumSHA256"].split("-")[0] == base64.b64encode(hashlib.sha256(parts).digest()).decode()
 
 
-def test_video_copied_in_parts_is_verified_by_its_parts_checksum(stack, simulator) -> None:
-    policy = MediaPolicy.parse("", simulator.base_url)
-    archive = S3VideoArchive(
-        boto3.client("s3"),
-        make_media_client(policy),
-        stack.bucket,
-        part_size=5 * MIB,
-        copy_threshold=5 * MIB,
-        copy_part_size=5 * MIB,
-        single_put_max=0,
-    )
-    simulator.video_size = 12 * MIB
-    url, content = finished(simulator)
-    assert archive.copy(url, "videos/parts.mp4", "video/mp4").size == len(content)
-
-
-def test_archived_object_without_a_checksum_is_not_taken_as_verified(stack, simulator, staged_archive) -> None:
+def test_archived_object_without_a_checksum_is_not_taken_as_verified(stack, simulator, spooled_archive) -> None:
     """An S3 that states no SHA-256: the copy fails rather than pass unchecked."""
-    archive = staged_archive
+    archive = spooled_archive
     archive._s3.meta.events.register("after-call.s3.HeadObject", lambda parsed, **_: parsed.pop("ChecksumSHA256", None))
     url, _ = finished(simulator)
     with pytest.raises(IncompleteDownload, match="no SHA-256"):
         archive.copy(url, "videos/unchecked.mp4", "video/mp4")
 
 
-def test_archived_object_whose_checksum_differs_is_not_taken_as_verified(stack, simulator, staged_archive) -> None:
-    archive = staged_archive
+def test_archived_object_whose_checksum_differs_is_not_taken_as_verified(stack, simulator, spooled_archive) -> None:
+    archive = spooled_archive
     other = base64.b64encode(hashlib.sha256(b"other bytes").digest()).decode()
     archive._s3.meta.events.register(
         "after-call.s3.HeadObject", lambda parsed, **_: parsed.update(ChecksumSHA256=other)
@@ -144,11 +137,15 @@ def test_archived_object_whose_checksum_differs_is_not_taken_as_verified(stack, 
         archive.copy(url, "videos/altered.mp4", "video/mp4")
 
 
-def test_staging_copy_is_removed(stack, simulator, staged_archive) -> None:
+def test_download_cut_short_in_the_spool_uploads_nothing(stack, simulator, spooled_archive) -> None:
+    simulator.video_size = 12 * MIB
     url, _ = finished(simulator)
-    staged_archive.copy(url, "videos/ad-1.mp4", "video/mp4")
-    listed = stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix=STAGING_PREFIX)
-    assert listed["KeyCount"] == 0
+    simulator.inject("media", Fault(truncate_at=7 * MIB))
+    calls = s3_calls(spooled_archive)
+    with pytest.raises(IncompleteDownload, match="broke off"):
+        spooled_archive.copy(url, "videos/cut.mp4", "video/mp4")
+    assert calls == []
+    assert stack.s3.list_objects_v2(Bucket=stack.bucket)["KeyCount"] == 0
 
 
 def test_download_cut_short_leaves_no_object_and_no_open_upload(stack, simulator, archive) -> None:

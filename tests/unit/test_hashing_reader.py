@@ -6,23 +6,23 @@ import pytest
 from sora_relay.adapters.media import HashingReader, IncompleteDownload
 
 
-def test_reads_parts_of_the_asked_size_and_hashes_the_whole() -> None:
+def test_chunks_pass_through_as_they_come_and_the_whole_is_hashed() -> None:
     reader = HashingReader(iter([b"abc", b"defg", b"h"]), expected_size=8)
-    assert [reader.read(3), reader.read(3), reader.read(3), reader.read(3)] == [b"abc", b"def", b"gh", b""]
+    assert list(reader.chunks()) == [b"abc", b"defg", b"h"]
     assert reader.hexdigest() == hashlib.sha256(b"abcdefgh").hexdigest()
     assert reader.size == 8
 
 
 def test_body_shorter_than_announced_fails_at_its_end() -> None:
-    reader = HashingReader(iter([b"abc"]), expected_size=5)
-    assert reader.read(2) == b"ab"
+    chunks = HashingReader(iter([b"abc"]), expected_size=5).chunks()
+    assert next(chunks) == b"abc"
     with pytest.raises(IncompleteDownload, match="3 of 5"):
-        reader.read(10)
+        next(chunks)
 
 
 def test_body_longer_than_announced_fails() -> None:
     with pytest.raises(IncompleteDownload, match="more than the 2 bytes announced"):
-        HashingReader(iter([b"abc"]), expected_size=2).read(10)
+        HashingReader(iter([b"abc"]), expected_size=2).read_whole()
 
 
 def test_announced_size_over_the_cap_is_refused_before_reading() -> None:
@@ -32,12 +32,12 @@ def test_announced_size_over_the_cap_is_refused_before_reading() -> None:
 
 def test_unannounced_body_over_the_cap_fails() -> None:
     with pytest.raises(IncompleteDownload, match="more than the 4 bytes allowed"):
-        HashingReader(iter([b"abc", b"de"]), expected_size=None, max_size=4).read(10)
+        HashingReader(iter([b"abc", b"de"]), expected_size=None, max_size=4).read_whole()
 
 
 def test_checksums_are_of_the_whole_and_of_its_parts() -> None:
     reader = HashingReader(iter([b"abcd", b"efg"]), expected_size=7, part_size=3)
-    reader.read()
+    reader.read_whole()
     parts = b"".join(hashlib.sha256(part).digest() for part in (b"abc", b"def", b"g"))
     whole = base64.b64encode(hashlib.sha256(b"abcdefg").digest()).decode()
     assert reader.s3_checksums() == {whole, base64.b64encode(hashlib.sha256(parts).digest()).decode()}
@@ -45,7 +45,7 @@ def test_checksums_are_of_the_whole_and_of_its_parts() -> None:
 
 def test_checksum_without_parts_is_of_the_whole() -> None:
     reader = HashingReader(iter([b"abc"]), expected_size=3)
-    reader.read()
+    reader.read_whole()
     assert reader.s3_checksums() == {base64.b64encode(hashlib.sha256(b"abc").digest()).decode()}
 
 

@@ -149,14 +149,11 @@ def test_finished_jobs_are_kept_as_long_as_a_request_can_wait_in_its_queues(temp
     assert template["Parameters"]["FinishedJobTtlDays"]["MinValue"] * 86400 >= retention
 
 
-def test_archive_function_writes_only_under_the_archive_and_staging_prefixes(template) -> None:
+def test_archive_function_writes_only_under_the_archive_prefix(template) -> None:
     statements = functions(template)["ArchiveFunction"]["Policies"][0]["Statement"]
     s3_resources = {
         statement["Resource"]["Fn::Sub"]
         for statement in statements
         if any(action.startswith("s3:") for action in statement["Action"])
     }
-    assert s3_resources == {
-        "${ArchiveBucket.Arn}/.incoming/${ArchivePrefix}*",
-        "${ArchiveBucket.Arn}/${ArchivePrefix}*",
-    }
+    assert s3_resources == {"${ArchiveBucket.Arn}/${ArchivePrefix}*"}

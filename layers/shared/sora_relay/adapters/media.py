@@ -6,8 +6,8 @@ import base64
 import hashlib
 import mimetypes
 import ssl
+import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -25,11 +25,11 @@ from sora_relay.ports import InvalidReference, MediaGone, MediaNotAllowed, Refer
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-# Uploads land here first; the archive key is written only by a copy that carries the final checksum.
-STAGING_PREFIX = ".incoming/"
 DOWNLOAD_CHUNK = 1024 * 1024
 # A 15-second 1080p video is tens of MiB: anything near this is not a video we asked for.
-MAX_VIDEO_BYTES = 10 * 1024**3
+# It also fits, whole, in the archive function's ephemeral storage (10 GiB), where a video
+# above SINGLE_PUT_MAX is spooled.
+MAX_VIDEO_BYTES = 8 * 1024**3
 # Up to this size (announced), a video is held in memory and written with one PutObject; the
 # join holds it twice at most, so the archiver's peak stays under 256 MiB (1024 MB function).
 # Sora's videos are tens of MiB: nearly all take this path.
@@ -131,13 +131,10 @@ def make_reference_client(
 
 
 class HashingReader:
-    """A file-like view of a download that hashes and counts what passes through.
+    """A download's chunks, each hashed and counted as it passes; the length checked at the end.
 
-    s3transfer reads a non-seekable file object one part at a time, so memory stays
-    bounded by the part size; it aborts the multipart upload if `read` raises.
-
-    With `part_size`, it also hashes each part of that size: S3's SHA-256 of an object made
-    of parts (a multipart copy) is the SHA-256 of those parts' digests.
+    With `part_size`, it also hashes each part of that size: S3's SHA-256 of an object
+    uploaded in parts is the SHA-256 of those parts' digests.
     """
 
     def __init__(
@@ -152,7 +149,6 @@ class HashingReader:
         self._chunks = chunks
         self._expected = expected_size
         self._max_size = max_size
-        self._buffer = bytearray()
         self._sha256 = hashlib.sha256()
         self._part_size = part_size
         self._part = hashlib.sha256()
@@ -161,23 +157,14 @@ class HashingReader:
         self.size = 0
         self._ended = False
 
-    def read(self, size: int = -1) -> bytes:
-        while not self._ended and (size < 0 or len(self._buffer) < size):
-            chunk = self._next_chunk()
-            if chunk is None:
-                break
-            self._buffer += chunk
-        take = len(self._buffer) if size < 0 else min(size, len(self._buffer))
-        out = bytes(self._buffer[:take])
-        del self._buffer[:take]
-        return out
-
     def read_whole(self) -> bytes:
         """The whole body at once, held twice at most while it is joined."""
-        chunks = []
+        return b"".join(self.chunks())
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body's chunks as they come, each counted and hashed."""
         while (chunk := self._next_chunk()) is not None:
-            chunks.append(chunk)
-        return b"".join(chunks)
+            yield chunk
 
     def _next_chunk(self) -> bytes | None:
         """The next chunk, counted and hashed; None at the end, once its length is checked."""
@@ -239,23 +226,18 @@ class S3VideoArchive:
         *,
         part_size: int = 8 * 1024 * 1024,
         concurrency: int = 4,
-        copy_threshold: int = 5 * 1024**3,
-        copy_part_size: int = 512 * 1024**2,
         single_put_max: int = SINGLE_PUT_MAX,
+        spool_dir: str | None = None,
     ) -> None:
         self._s3 = s3
         self._http = http
         self._bucket = bucket
         self._single_put_max = single_put_max
+        self._spool_dir = spool_dir
+        self._part_size = part_size
         self._upload = TransferConfig(
             multipart_threshold=part_size, multipart_chunksize=part_size, max_concurrency=concurrency
         )
-        # Parts read from a stream and not yet uploaded: this bounds memory to about
-        # part_size x (concurrency + 1), whatever the video's size.
-        self._upload.max_in_memory_upload_chunks = concurrency
-        # Server-side copy: a single CopyObject (full-object SHA-256) up to S3's 5 GiB limit,
-        # parts of copy_part_size above it (their SHA-256 is of the parts' digests).
-        self._copy = TransferConfig(multipart_threshold=copy_threshold, multipart_chunksize=copy_part_size)
 
     def copy(self, url: str, key: str, content_type: str) -> VideoObject:
         with self._http.stream("GET", url) as response:
@@ -264,8 +246,9 @@ class S3VideoArchive:
             response.raise_for_status()
             size = _announced_size(response)
             if size is not None and size <= self._single_put_max:
-                return self._put_whole(response, size, key, content_type)
-            return self._put_staged(response, size, key, content_type)
+                reader = HashingReader(response.iter_bytes(DOWNLOAD_CHUNK), size)
+                return self._put_whole(reader.read_whole(), reader, key, content_type)
+            return self._put_spooled(response, size, key, content_type)
 
     def copy_thumbnail(self, url: str, key_stem: str, within: float) -> ThumbnailObject:
         """A small image, read whole within `within` seconds (httpx's timeouts bound each read,
@@ -291,15 +274,14 @@ class S3VideoArchive:
             bucket=self._bucket, key=key, uri=f"s3://{self._bucket}/{key}", size=len(body), content_type=content_type
         )
 
-    def _put_whole(self, response: httpx.Response, size: int, key: str, content_type: str) -> VideoObject:
+    def _put_whole(self, body: bytes, reader: HashingReader, key: str, content_type: str) -> VideoObject:
         """One PutObject: the key appears only whole, with its metadata. botocore sends the
         body's SHA-256, S3 refuses the body if its own differs (BadDigest) and answers with the
         SHA-256 it stored, which must be the download's."""
-        reader = HashingReader(response.iter_bytes(DOWNLOAD_CHUNK), size)
         answer = self._s3.put_object(
             Bucket=self._bucket,
             Key=key,
-            Body=reader.read_whole(),
+            Body=body,
             ContentType=content_type,
             Metadata={"sha256": reader.hexdigest()},
             ChecksumAlgorithm="SHA256",
@@ -311,38 +293,31 @@ class S3VideoArchive:
             raise IncompleteDownload("S3's SHA-256 of the archived object differs from the download's")
         return self._stored(key, reader, content_type)
 
-    def _put_staged(self, response: httpx.Response, size: int | None, key: str, content_type: str) -> VideoObject:
-        """Too large to hold (or of unknown size): streamed to a staging key in parts, then
-        copied by S3 to the final key, which computes its own SHA-256 of the whole."""
-        staging = f"{STAGING_PREFIX}{key}.{uuid.uuid4().hex}"
-        # Parts are hashed only when the copy may be made of parts.
-        part_size = self._copy.multipart_chunksize if size is None or size >= self._copy.multipart_threshold else None
-        reader = HashingReader(response.iter_bytes(DOWNLOAD_CHUNK), size, part_size=part_size)
-        # A failed upload leaves nothing behind (s3transfer aborts it); a finished one is
-        # removed below, whatever happens to the copy.
-        self._s3.upload_fileobj(
-            reader,  # type: ignore[arg-type]
-            self._bucket,
-            staging,
-            ExtraArgs={"ChecksumAlgorithm": "SHA256", "ContentType": content_type},
-            Config=self._upload,
-        )
-        try:
-            self._s3.copy(
-                {"Bucket": self._bucket, "Key": staging},
+    def _put_spooled(self, response: httpx.Response, size: int | None, key: str, content_type: str) -> VideoObject:
+        """Too large to hold in memory, or of unknown size: written to the function's ephemeral
+        storage as it downloads (and hashed), then uploaded from there with its SHA-256 already
+        in the metadata: one multipart upload, parts read and sent in parallel, each checked by
+        S3; the key appears only when it completes. No staging object, no server-side copy.
+        The file is unlinked from the start: it goes with the process, whatever happens."""
+        reader = HashingReader(response.iter_bytes(DOWNLOAD_CHUNK), size, part_size=self._part_size)
+        with tempfile.TemporaryFile(dir=self._spool_dir) as spool:
+            for chunk in reader.chunks():
+                spool.write(chunk)
+            spool.seek(0)
+            if reader.size <= self._single_put_max:  # unsized, and small after all
+                return self._put_whole(spool.read(), reader, key, content_type)
+            self._s3.upload_fileobj(
+                spool,
                 self._bucket,
                 key,
                 ExtraArgs={
-                    "Metadata": {"sha256": reader.hexdigest()},
-                    "MetadataDirective": "REPLACE",
-                    "ContentType": content_type,
                     "ChecksumAlgorithm": "SHA256",
+                    "ContentType": content_type,
+                    "Metadata": {"sha256": reader.hexdigest()},
                 },
-                Config=self._copy,
+                Config=self._upload,
             )
-            self._verify(key, reader)
-        finally:
-            self._s3.delete_object(Bucket=self._bucket, Key=staging)
+        self._verify(key, reader)
         return self._stored(key, reader, content_type)
 
     def _stored(self, key: str, reader: HashingReader, content_type: str) -> VideoObject:
@@ -356,8 +331,9 @@ class S3VideoArchive:
         )
 
     def _verify(self, key: str, reader: HashingReader) -> None:
-        """The archived object is the download, checked by S3's own SHA-256 of what it holds. A
-        check that could be skipped would be no check: no checksum is a failure too."""
+        """The archived object is the download, checked by S3's own SHA-256 of what it holds
+        (of its parts' digests, for an object uploaded in parts). A check that could be skipped
+        would be no check: no checksum is a failure too."""
         head = self._s3.head_object(Bucket=self._bucket, Key=key, ChecksumMode="ENABLED")
         if head["ContentLength"] != reader.size:
             raise IncompleteDownload(f"archived {head['ContentLength']} bytes, downloaded {reader.size}")
