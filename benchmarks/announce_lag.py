@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     runs: dict[str, BatchRun] = {}
-    with virtual_stack(environment={"POLL_SWEEP_WINDOW_SECONDS": "50"}) as stack:
+    with virtual_stack(environment={}) as stack:
         with mock.patch.object(Policy, "next_status_delay", fixed_interval):
             stack.configure(POLL_SWEEP_WINDOW_SECONDS="0")
             runs["fixed 30 s, one sweep a minute"] = stack.run(plan_jobs(args.jobs, args.seed, "fixed-once"))

@@ -30,10 +30,12 @@ from sora_relay.local.run import function_output_into
 from sora_relay.local.stack import LocalStack, Provider
 from sora_relay.request import VideoRequest
 from sora_relay.services.policy import typical_generation_time
+from sora_relay.settings import Settings
 from sora_relay.simulator import GeminiGenSimulator, ManualClock
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 MINUTE = timedelta(minutes=1)
+AWS_SWEEP_WINDOW = Settings.model_fields["poll_sweep_window_seconds"].default
 FINAL_EVENTS = {"video.completed", "video.failed"}
 
 
@@ -93,7 +95,8 @@ class VirtualStack:
         self.clock = ManualClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
         self._latency = latency
         self._video_size = video_size
-        self._environment = environment
+        # As on AWS: the local stack's own default (no waiting within a poll) is for real time.
+        self._environment = {"POLL_SWEEP_WINDOW_SECONDS": str(AWS_SWEEP_WINDOW), **environment}
         self._resources = contextlib.ExitStack()
         self._usage = Usage()
         self._waited = 0.0  # virtual seconds the running invocation waited
