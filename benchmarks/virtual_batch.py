@@ -11,6 +11,7 @@ is measured: the real time it worked plus the virtual time it waited, which AWS 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import math
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sora_relay import wiring
-from sora_relay.local.driver import sqs_record
+from sora_relay.events import EventType
 from sora_relay.local.functions import LocalContext, load_handler
 from sora_relay.local.run import function_output_into
 from sora_relay.local.stack import LocalStack, Provider
@@ -36,7 +37,6 @@ from sora_relay.simulator import GeminiGenSimulator, ManualClock
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 MINUTE = timedelta(minutes=1)
 AWS_SWEEP_WINDOW = Settings.model_fields["poll_sweep_window_seconds"].default
-FINAL_EVENTS = {"video.completed", "video.failed"}
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ class VirtualStack:
             self._invoke_poll()
             self._deliver_all("ArchiveFunction")
             for event in self.stack.drain_events():
-                if event["event"] in FINAL_EVENTS and event["request_id"] in wanted:
+                if EventType(event["event"]).final and event["request_id"] in wanted:
                     announced[event["request_id"]] = datetime.fromisoformat(event["occurred_at"])
         self._usage.log_bytes = len(self._logs.getvalue().encode()) - logged_before
         return BatchRun(self._results(planned, announced), self._usage, (self.clock.now - started).total_seconds())
@@ -185,25 +185,17 @@ class VirtualStack:
         self._waited += seconds
 
     def _invoke_poll(self) -> None:
-        event = {"id": "tick", "detail-type": "Scheduled Event", "source": "aws.events", "time": "2026-11-23T00:00:00Z"}
         self._waited, self._nested = 0.0, 0.0
-        self._invoke("PollFunction", event, outermost=True)
+        schedule = next(s for s in self.stack.deployed.schedules if s.function == "PollFunction")  # type: ignore[union-attr]
+        self.stack.driver.run_schedule_once(schedule, invoke=functools.partial(self._invoke, outermost=True))  # type: ignore[union-attr]
 
     def _deliver_all(self, logical_id: str) -> None:
         trigger = next(t for t in self.stack.deployed.queue_triggers if t.function == logical_id)  # type: ignore[union-attr]
-        sqs = self.stack.client("sqs")
-        while messages := self.stack.driver.receive(trigger):  # type: ignore[union-attr]
+        driver = self.stack.driver
+        assert driver is not None
+        while messages := driver.receive(trigger):
             self._usage.trigger_batches[logical_id] += 1
-            arn = sqs.get_queue_attributes(QueueUrl=trigger.queue_url, AttributeNames=["QueueArn"])["Attributes"]
-            event = {"Records": [sqs_record(message, arn["QueueArn"]) for message in messages]}
-            answer = self._invoke(logical_id, event, outermost=False) or {}
-            failed = {item["itemIdentifier"] for item in answer.get("batchItemFailures", [])}
-            done = [m for m in messages if m["MessageId"] not in failed]
-            if done:
-                sqs.delete_message_batch(
-                    QueueUrl=trigger.queue_url,
-                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
-                )
+            driver.deliver(trigger, messages, invoke=functools.partial(self._invoke, outermost=False))
 
     def _invoke(self, logical_id: str, event: dict[str, Any], *, outermost: bool) -> Any:
         """The function's handler, called directly (an archive may run while the poller waits,

@@ -272,9 +272,7 @@ class Relay:
         in `/`, or a file path) and check it against the event's SHA-256."""
         video = self.video(request_id).video
         assert video is not None
-        into_directory = str(target).endswith("/") or Path(target).is_dir()
-        path = Path(target) / f"{request_id}.mp4" if into_directory else Path(target)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = _local_path(target, f"{request_id}.mp4")
         self._s3.download_file(video.bucket, video.key, str(path))
         digest = hashlib.sha256()
         with path.open("rb") as downloaded:
@@ -295,10 +293,7 @@ class Relay:
     def download_thumbnail(self, request_id: str, target: Path | str = ".") -> Path:
         """Fetch the job's thumbnail into `target` (a directory or a file path)."""
         thumbnail = self.thumbnail(request_id)
-        name = thumbnail.key.rsplit("/", 1)[-1]
-        into_directory = str(target).endswith("/") or Path(target).is_dir()
-        path = Path(target) / name if into_directory else Path(target)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = _local_path(target, thumbnail.key.rsplit("/", 1)[-1])
         self._s3.download_file(thumbnail.bucket, thumbnail.key, str(path))
         if path.stat().st_size != thumbnail.size:
             path.unlink()
@@ -366,6 +361,15 @@ class Relay:
             on_moved(len(done))
             if sent.get("Failed"):
                 raise RelayError(f"SQS refused {len(sent['Failed'])} messages; they stay in {queue.name}")
+
+
+def _local_path(target: Path | str, name: str) -> Path:
+    """Where a download goes: `name` in `target` when it is a directory (existing, or ending in
+    `/`), else `target` itself; its folder made."""
+    into_directory = str(target).endswith("/") or Path(target).is_dir()
+    path = Path(target) / name if into_directory else Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _utc_now() -> datetime:

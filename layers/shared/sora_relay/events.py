@@ -23,7 +23,7 @@ class EventType(StrEnum):
 
 
 # An SNS subscription filter policy that lets only the final events through.
-FINAL_EVENTS_FILTER_POLICY = {"event": [EventType.COMPLETED.value, EventType.FAILED.value]}
+FINAL_EVENTS_FILTER_POLICY = {"event": [kind.value for kind in EventType if kind.final]}
 
 
 class ErrorCode(StrEnum):

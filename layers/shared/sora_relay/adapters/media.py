@@ -227,14 +227,11 @@ class S3VideoArchive:
         part_size: int = 8 * 1024 * 1024,
         concurrency: int = 4,
         single_put_max: int = SINGLE_PUT_MAX,
-        spool_dir: str | None = None,
     ) -> None:
         self._s3 = s3
         self._http = http
         self._bucket = bucket
         self._single_put_max = single_put_max
-        self._spool_dir = spool_dir
-        self._part_size = part_size
         self._upload = TransferConfig(
             multipart_threshold=part_size, multipart_chunksize=part_size, max_concurrency=concurrency
         )
@@ -299,8 +296,9 @@ class S3VideoArchive:
         in the metadata: one multipart upload, parts read and sent in parallel, each checked by
         S3; the key appears only when it completes. No staging object, no server-side copy.
         The file is unlinked from the start: it goes with the process, whatever happens."""
-        reader = HashingReader(response.iter_bytes(DOWNLOAD_CHUNK), size, part_size=self._part_size)
-        with tempfile.TemporaryFile(dir=self._spool_dir) as spool:
+        part_size = self._upload.multipart_chunksize  # the parts S3's checksum of parts is of
+        reader = HashingReader(response.iter_bytes(DOWNLOAD_CHUNK), size, part_size=part_size)
+        with tempfile.TemporaryFile() as spool:
             for chunk in reader.chunks():
                 spool.write(chunk)
             spool.seek(0)

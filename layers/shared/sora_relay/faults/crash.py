@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sora_relay import wiring
-from sora_relay.events import FINAL_EVENTS_FILTER_POLICY
+from sora_relay.events import EventType
 from sora_relay.local.deploy import QueueTrigger
 from sora_relay.local.stack import LocalStack, Provider
 from sora_relay.simulator import Fault, GeminiGenSimulator, ManualClock
@@ -281,7 +281,7 @@ class CrashDrill:
         s3 = self.stack.client("s3")
         for expectation in expectations:
             every = events.get(expectation.request_id, [])
-            received = [event for event in every if event["event"] in FINAL_EVENTS_FILTER_POLICY["event"]]
+            received = [event for event in every if EventType(event["event"]).final]
             if received and "provider" in received[0] and not _submitted_first(every):
                 result.unexpected_outcomes += 1
                 result.problems.append(f"{expectation.request_id}: no video.submitted before its final event")
@@ -320,14 +320,14 @@ class CrashDrill:
 
 
 def _final(events: list[dict[str, Any]]) -> bool:
-    return any(event["event"] in FINAL_EVENTS_FILTER_POLICY["event"] for event in events)
+    return any(EventType(event["event"]).final for event in events)
 
 
 def _submitted_first(events: list[dict[str, Any]]) -> bool:
     """Whether a video.submitted came before the first final event."""
-    kinds = [event["event"] for event in events]
-    first_final = min(kinds.index(kind) for kind in FINAL_EVENTS_FILTER_POLICY["event"] if kind in kinds)
-    return "video.submitted" in kinds[:first_final]
+    kinds = [EventType(event["event"]) for event in events]
+    first_final = next(index for index, kind in enumerate(kinds) if kind.final)
+    return EventType.SUBMITTED in kinds[:first_final]
 
 
 def summarise(results: list[RunResult]) -> dict[str, int]:

@@ -18,12 +18,10 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from sora_relay.events import FINAL_EVENTS_FILTER_POLICY
+from sora_relay.events import EventType
 from sora_relay.local.stack import LocalStack
 from sora_relay.observability import logger
 from sora_relay.request import parse_request
-
-FINAL_EVENTS = FINAL_EVENTS_FILTER_POLICY["event"]
 
 
 @dataclass(frozen=True)
@@ -137,7 +135,7 @@ def _collect_events(stack: LocalStack, tracked: list[Tracked]) -> None:
         job = by_id.get(event["request_id"])
         if job is None:
             continue
-        if event["event"] not in FINAL_EVENTS:
+        if not EventType(event["event"]).final:
             job.interim.append(event)
             continue
         if "provider" in event and not any(e["event"] == "video.submitted" for e in job.interim):

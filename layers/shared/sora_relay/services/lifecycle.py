@@ -98,10 +98,10 @@ class Finisher:
 
     def publish(self, job: Job, now: datetime) -> Job:
         """Publish the job's final event; safe to repeat (subscribers de-duplicate on event_id)."""
-        assert job.final_event is not None, "only a finished job has an event to publish"
+        event = job.final_event
+        assert event is not None, "only a finished job has an event to publish"
         job = self.announce(job)
-        assert job.final_event is not None
-        self.publisher.publish(job.final_event)
+        self.publisher.publish(event)
         published = job.moved(now, event_published=True, next_check_at=None)
         try:
             self.store.save(published)
@@ -113,8 +113,10 @@ class Finisher:
     def announce(self, job: Job) -> Job:
         """Publish `video.submitted` if the job owes it; the job as it is then, to be saved with
         the caller's next version (until it is, the event may go out again, with its event_id)."""
+        if job.submitted_event_published:
+            return job
         event = self.submitted_event(job)
-        if event is None or job.submitted_event_published:
+        if event is None:
             return job
         self.publisher.publish(event)
         return replace(job, submitted_event_published=True)
