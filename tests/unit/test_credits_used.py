@@ -86,3 +86,12 @@ def test_used_credit_without_a_budget_is_still_reported(world) -> None:
     finish(world, used_credit=25)
     assert world.publisher.finals[0].provider.used_credit == 25
     assert world.ledger.spent == {}
+
+
+def test_generation_timed_out_with_its_cost_stated_settles_it(submitted) -> None:
+    submitted.clock.advance(submitted.policy.max_wait)
+    submitted.provider.records = [submitted.record(status=1, status_percentage=90, used_credit=10)]
+    submitted.poller.sweep()
+    [event] = submitted.publisher.finals
+    assert (event.error.code, event.provider.used_credit) == ("timed_out", 10)
+    assert day_spent(submitted) == 10

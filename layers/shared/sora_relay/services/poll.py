@@ -211,13 +211,18 @@ class PollService:
                 return self._time_out(job, now, f"; its status could not be read at the end: {error}")
             self._put_off(job, error.retry_after, deadline)
             return Outcome.UNREACHABLE
+        provider = _observed(job.provider, record)
+        outcome = self._follow(job, record, provider, deadline)
+        self._settle_used(job, provider)  # after the version that records it is saved
+        return outcome
+
+    def _follow(self, job: Job, record: GenerationRecord, provider: ProviderSummary, deadline: datetime) -> Outcome:
+        """Move the job as the provider's record says: failed, handed off, timed out, or running."""
         now = self.clock()
         checks = job.status_checks + 1
-        provider = _observed(job.provider, record)
         if record.failed:
             observed = replace(job, provider=provider, status_checks=checks)  # saved with the final version
             self.finisher.fail(observed, ErrorCode.GENERATION_FAILED, record.failure_message(), now)
-            self._settle_used(job, provider)
             return Outcome.FAILED
         if record.ready:
             completed = job.moved(
@@ -233,7 +238,6 @@ class PollService:
             )
             completed = replace(completed, next_check_at=self.policy.handoff_check(now, completed.expired_at))
             self.store.save(completed)
-            self._settle_used(job, provider)
             self.archive_queue.enqueue(job.request_id)
             return Outcome.HANDED_OFF
         if now >= deadline:
@@ -259,7 +263,6 @@ class PollService:
                 next_check_at=self.policy.status_check_at(now, delay, deadline),
             )
         )
-        self._settle_used(job, provider)
         return Outcome.RUNNING
 
     def _tell_progress(self, job: Job, progress: int, now: datetime) -> None:
