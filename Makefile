@@ -43,7 +43,7 @@ lint: install $(CHECKOV)  ## ruff, mypy, cfn-lint, bandit and checkov (skips exp
 	$(BIN)/mypy
 	for handler in functions/*/app.py; do $(BIN)/mypy --follow-imports=silent "$$handler" || exit 1; done
 	$(BIN)/cfn-lint template.yaml
-	$(BIN)/bandit --quiet --configfile pyproject.toml --recursive layers/shared/sora_relay functions benchmarks
+	$(BIN)/bandit --quiet --configfile pyproject.toml --recursive layers/shared/sora_relay tools functions benchmarks
 	$(CHECKOV) --config-file .checkov.yaml --file template.yaml
 
 format: install
@@ -53,7 +53,7 @@ format: install
 check: lint test  ## everything CI runs
 
 schemas: install  ## regenerate events/schemas/ from the models (a test fails when they are stale)
-	$(BIN)/python -m sora_relay.schemas events/schemas
+	$(BIN)/python -m sora_relay_tools.schemas events/schemas
 
 bench: install  ## the seven benchmarks, each printing its table (minutes; not part of make test)
 	cd benchmarks && ../$(BIN)/python submit_batch.py
@@ -81,4 +81,4 @@ up: install  ## a local stack that stays up (Ctrl-C stops it)
 	$(BIN)/sora-relay local up
 
 reliability: install  ## every fault suite in full, one table (crash at each outbound call, each provider fault)
-	$(BIN)/python -m sora_relay.faults
+	$(BIN)/python -m sora_relay_tools.faults

@@ -21,7 +21,7 @@ from unittest import mock
 from common import print_table
 from virtual_batch import BatchRun, plan_jobs, virtual_stack
 
-from sora_relay.services.policy import Policy
+from sora_relay.domain.policy import Policy
 
 
 def fixed_interval(policy: Policy, **_: object) -> timedelta:

@@ -27,10 +27,11 @@ import httpx
 from boto3.s3.transfer import TransferConfig
 from common import print_table
 
-from sora_relay.adapters.media import SINGLE_PUT_MAX, S3VideoArchive, make_media_client
-from sora_relay.local.stack import MotoServerProcess
-from sora_relay.media_policy import MediaPolicy
-from sora_relay.simulator import GeminiGenSimulator
+from sora_relay.adapters.media.archive import SINGLE_PUT_MAX, S3VideoArchive
+from sora_relay.adapters.media.client import vetted_client
+from sora_relay.adapters.media.policy import MediaPolicy
+from sora_relay_tools.local.stack import MotoServerProcess
+from sora_relay_tools.simulator import GeminiGenSimulator
 
 MIB = 1024 * 1024
 BUCKET = "bench-archive"
@@ -78,7 +79,7 @@ def legs_in_child(url: str, size: int, part_mib: int, concurrency: int, results:
 def archive_in_child(url: str, base_url: str, part_mib: int, concurrency: int, results: multiprocessing.Queue) -> None:
     archive = S3VideoArchive(
         boto3.client("s3"),
-        make_media_client(MediaPolicy.parse("", base_url)),
+        vetted_client(MediaPolicy.parse("", base_url)),
         BUCKET,
         part_size=part_mib * MIB,
         concurrency=concurrency,

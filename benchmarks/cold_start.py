@@ -25,7 +25,7 @@ print(time.perf_counter() - started)
 """
 LOAD_HANDLER = """
 from pathlib import Path
-from sora_relay.local.functions import load_handler
+from sora_relay_tools.local.functions import load_handler
 load_handler(Path({code_dir!r}), {handler!r})
 """
 FUNCTIONS = {

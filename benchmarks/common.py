@@ -9,8 +9,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from sora_relay import wiring
-from sora_relay.faults.suites import quiet
-from sora_relay.local.stack import LocalStack, Provider
+from sora_relay_tools.faults.suites import quiet
+from sora_relay_tools.local.stack import LocalStack, Provider
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 

@@ -22,11 +22,11 @@ from common import local_stack, print_table, timed
 
 from sora_relay import wiring
 from sora_relay.adapters.dynamodb import DynamoJobStore
-from sora_relay.events import ProviderSummary
-from sora_relay.jobs import Job, JobState
-from sora_relay.local.stack import Provider
-from sora_relay.request import VideoRequest
-from sora_relay.simulator import GeminiGenSimulator
+from sora_relay.domain.events import ProviderSummary
+from sora_relay.domain.jobs import Job, JobState
+from sora_relay.domain.request import VideoRequest
+from sora_relay_tools.local.stack import Provider
+from sora_relay_tools.simulator import GeminiGenSimulator
 
 CONCURRENCY = 16
 

@@ -25,8 +25,8 @@ from datetime import UTC, datetime, timedelta
 
 from common import print_table
 
-from sora_relay.request import VideoRequest
-from sora_relay.services.policy import Observation, Policy, trend_start, typical_generation_time
+from sora_relay.domain.policy import Observation, Policy, trend_start, typical_generation_time
+from sora_relay.domain.request import VideoRequest
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
 MINUTE = 60.0

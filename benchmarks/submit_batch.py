@@ -13,8 +13,8 @@ import json
 
 from common import local_stack, print_table, set_environment, timed
 
-from sora_relay.local.stack import Provider
-from sora_relay.simulator import GeminiGenSimulator
+from sora_relay_tools.local.stack import Provider
+from sora_relay_tools.simulator import GeminiGenSimulator
 
 BATCH = 10
 

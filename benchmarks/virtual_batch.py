@@ -25,14 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from sora_relay import wiring
-from sora_relay.events import EventType
-from sora_relay.local.functions import LocalContext, load_handler
-from sora_relay.local.run import function_output_into
-from sora_relay.local.stack import LocalStack, Provider
-from sora_relay.request import VideoRequest
-from sora_relay.services.policy import typical_generation_time
+from sora_relay.domain.events import EventType
+from sora_relay.domain.policy import typical_generation_time
+from sora_relay.domain.request import VideoRequest
 from sora_relay.settings import Settings
-from sora_relay.simulator import GeminiGenSimulator, ManualClock
+from sora_relay_tools.local.functions import LocalContext, load_handler
+from sora_relay_tools.local.run import function_output_into
+from sora_relay_tools.local.stack import LocalStack, Provider
+from sora_relay_tools.simulator import GeminiGenSimulator, ManualClock
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 MINUTE = timedelta(minutes=1)

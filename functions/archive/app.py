@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
-from sora_relay.handoff import ArchiveHandOff
+from sora_relay.domain.handoff import ArchiveHandOff
 from sora_relay.invocation import seconds_left
 from sora_relay.observability import logger, metrics, tracer
 from sora_relay.services.archive import ArchiveFailed

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sora_relay.invocation import seconds_left
 from sora_relay.observability import logger, metrics, tracer
-from sora_relay.services.submit import InboundMessage, Retry
+from sora_relay.services.submit.messages import InboundMessage, Retry
 from sora_relay.wiring import request_queue, submit_service, submit_workers
 
 

@@ -4,7 +4,7 @@
 import subprocess  # nosec B404
 import sys
 
-from ..conftest import ROOT
+from ..support.paths import ROOT
 
 
 def benchmark(script: str, *arguments: str) -> str:

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from sora_relay.local.stack import LocalStack, Provider
-from sora_relay.simulator import GeminiGenSimulator
+from sora_relay_tools.local.stack import LocalStack, Provider
+from sora_relay_tools.simulator import GeminiGenSimulator
 
-from ..conftest import TEMPLATE
-from .test_cli import cli
+from ..support.cli import cli
+from ..support.paths import TEMPLATE
 
 PRICE = 30  # the simulator's quote for a sora-2 request
 

@@ -2,9 +2,7 @@
 
 import contextlib
 import json
-import os
 import subprocess  # nosec B404
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,22 +10,10 @@ from pathlib import Path
 import boto3
 import httpx
 
-from sora_relay.local.stack import STACK_NAME, LocalStack
-from sora_relay.simulator.server import SAMPLE_MP4
+from sora_relay_tools.local.stack import LocalStack
+from sora_relay_tools.simulator.server import SAMPLE_MP4
 
-
-def command(*arguments: str) -> list[str]:
-    return [sys.executable, "-m", "sora_relay.cli", *arguments]
-
-
-def environment() -> dict[str, str]:
-    return {**os.environ, "SORA_RELAY_STACK": STACK_NAME, "COLUMNS": "200"}
-
-
-def cli(*arguments: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603  # nosec B603  # our own interpreter, fixed arguments
-        command(*arguments), capture_output=True, text=True, env=environment(), timeout=timeout, check=False
-    )
+from ..support.cli import cli, command, environment
 
 
 @contextlib.contextmanager

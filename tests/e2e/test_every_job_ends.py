@@ -9,11 +9,11 @@ import boto3
 import pytest
 
 from sora_relay import wiring
-from sora_relay.local.functions import LocalContext
-from sora_relay.simulator import Fault, ManualClock
+from sora_relay_tools.local.functions import LocalContext
+from sora_relay_tools.simulator import Fault, ManualClock
 
-from ..conftest import SECRET_NAME, lambda_context
-from .conftest import SCHEDULE, run_until_events
+from ..support.aws import SECRET_NAME, lambda_context
+from ..support.local import SCHEDULE, run_until_events
 
 
 def test_video_whose_address_refuses_from_the_start_ends_as_expired_within_a_minute(

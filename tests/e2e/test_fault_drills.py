@@ -4,10 +4,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from sora_relay.faults.crash import CrashDrill, RunResult
-from sora_relay.faults.suites import PROVIDER_FAULTS, crash_points, quiet, run_lossy
+from sora_relay_tools.faults.crash import CrashDrill, RunResult
+from sora_relay_tools.faults.suites import PROVIDER_FAULTS, crash_points, quiet, run_lossy
 
-from ..conftest import TEMPLATE
+from ..support.paths import TEMPLATE
 
 # `make test` crashes at every third outbound call (and at each one in the paid window);
 # `make reliability` crashes at every one.

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 import pytest
 from rich.console import Console
 
-from sora_relay.events import MAX_EVENT_BYTES
-from sora_relay.local.run import PlannedRequest, run
-from sora_relay.local.stack import LocalStack, Provider
-from sora_relay.simulator import GeminiGenSimulator
+from sora_relay.domain.events import MAX_EVENT_BYTES
+from sora_relay_tools.local.run import PlannedRequest, run
+from sora_relay_tools.local.stack import LocalStack, Provider
+from sora_relay_tools.simulator import GeminiGenSimulator
 
-from ..conftest import TEMPLATE
+from ..support.paths import TEMPLATE
 
 PRICE = 30  # the simulator's quote for a sora-2 request
 HOSTILE = {

@@ -4,9 +4,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from sora_relay.local.stack import LocalStack, Provider
+from sora_relay_tools.local.stack import LocalStack, Provider
 
-from ..conftest import TEMPLATE
+from ..support.paths import TEMPLATE
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from pathlib import Path
 import boto3
 from rich.console import Console
 
-from sora_relay.local.run import PlannedRequest, run
-from sora_relay.simulator import Fault
-from sora_relay.simulator.server import SAMPLE_MP4
+from sora_relay_tools.local.run import PlannedRequest, run
+from sora_relay_tools.simulator import Fault
+from sora_relay_tools.simulator.server import SAMPLE_MP4
 
 
 def request(expect: str, **body: object) -> PlannedRequest:

@@ -3,12 +3,13 @@
 import hashlib
 import json
 
-from sora_relay.events import VideoEvent
-from sora_relay.simulator import Fault
-from sora_relay.simulator.server import SAMPLE_MP4
+from sora_relay.domain.events import VideoEvent
+from sora_relay_tools.simulator import Fault
+from sora_relay_tools.simulator.server import SAMPLE_MP4
 
-from ..conftest import API_KEY, ROOT
-from .conftest import run_until_events
+from ..support.aws import API_KEY
+from ..support.local import run_until_events
+from ..support.paths import ROOT
 
 EVENTS = ROOT / "events"
 

@@ -2,7 +2,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from .https_origin import HttpsOrigin
+from ..support.fixtures import aws_credentials, simulator, stack  # noqa: F401  (shared fixtures)
+from ..support.https_origin import HttpsOrigin
 
 
 @pytest.fixture

@@ -7,16 +7,17 @@ import pytest
 
 from sora_relay.adapters.dynamodb import DynamoJobStore
 from sora_relay.adapters.geminigen import GeminiGenClient, make_http_client
-from sora_relay.adapters.media import S3VideoArchive, make_media_client
+from sora_relay.adapters.media.archive import S3VideoArchive
+from sora_relay.adapters.media.client import vetted_client
+from sora_relay.adapters.media.policy import MediaPolicy
 from sora_relay.adapters.messaging import SnsEventPublisher
-from sora_relay.events import ProviderSummary, iso_utc
-from sora_relay.jobs import Job, JobState
-from sora_relay.media_policy import MediaPolicy
+from sora_relay.domain.events import ProviderSummary, iso_utc
+from sora_relay.domain.jobs import Job, JobState
+from sora_relay.domain.policy import Policy
 from sora_relay.observability import PowertoolsMetrics
 from sora_relay.services.archive import ArchiveFailed, ArchiveOutcome, ArchiveService
-from sora_relay.services.lifecycle import Finisher
-from sora_relay.services.policy import Policy
-from sora_relay.simulator import Fault, GeminiGenSimulator, ManualClock
+from sora_relay.services.finisher import Finisher
+from sora_relay_tools.simulator import Fault, GeminiGenSimulator, ManualClock
 
 
 @pytest.fixture
@@ -36,9 +37,7 @@ def service(stack, clock, expiring) -> ArchiveService:
     policy = Policy()
     metrics = PowertoolsMetrics()
     finisher = Finisher(store, SnsEventPublisher(boto3.client("sns"), stack.topic_arn), metrics, policy)
-    archive = S3VideoArchive(
-        boto3.client("s3"), make_media_client(MediaPolicy.parse("", expiring.base_url)), stack.bucket
-    )
+    archive = S3VideoArchive(boto3.client("s3"), vetted_client(MediaPolicy.parse("", expiring.base_url)), stack.bucket)
     provider = GeminiGenClient(make_http_client(timeout=2), expiring.base_url, lambda: expiring.api_key)
     return ArchiveService(store, archive, provider, finisher, metrics, policy, clock, sleep=lambda _: None)
 

@@ -12,8 +12,8 @@ from botocore.exceptions import ClientError
 
 from sora_relay.adapters.dynamodb import DynamoJobStore
 from sora_relay.adapters.messaging import SnsEventPublisher
-from sora_relay.events import build_event
-from sora_relay.jobs import Job, JobState
+from sora_relay.domain.events import build_event
+from sora_relay.domain.jobs import Job, JobState
 from sora_relay.wiring import AWS_CONFIG
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)

@@ -6,9 +6,9 @@ import time
 import boto3
 import pytest
 
-from sora_relay.client import CannotCancel, Relay, RelayError, StackNotFound, StackResources
+from sora_relay_tools.client import CannotCancel, Relay, RelayError, StackNotFound, StackResources
 
-from ..conftest import load_function
+from ..support.aws import load_function
 
 
 def outputs(stack, **more: str) -> StackResources:

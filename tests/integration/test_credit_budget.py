@@ -5,10 +5,10 @@ from datetime import date
 import boto3
 import pytest
 
-from sora_relay.adapters.dynamodb import DynamoCreditLedger
-from sora_relay.ports import DayLedger
+from sora_relay.adapters.credit_ledger import DynamoCreditLedger
+from sora_relay.domain.ports import DayLedger
 
-from ..conftest import load_function
+from ..support.aws import load_function
 
 DAY = date(2026, 11, 23)
 

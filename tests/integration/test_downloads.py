@@ -8,11 +8,13 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from sora_relay.adapters.media import ReferenceFetcher, S3VideoArchive, make_media_client, make_reference_client
-from sora_relay.media_policy import MediaPolicy, ReferencePolicy
-from sora_relay.ports import InvalidReference, MediaNotAllowed, ReferenceUnavailable
+from sora_relay.adapters.media.archive import S3VideoArchive
+from sora_relay.adapters.media.client import vetted_client
+from sora_relay.adapters.media.policy import MediaPolicy, ReferencePolicy
+from sora_relay.adapters.media.references import ReferenceFetcher
+from sora_relay.domain.ports import InvalidReference, MediaNotAllowed, ReferenceUnavailable
 
-from .https_origin import Answer, HttpsOrigin
+from ..support.https_origin import Answer, HttpsOrigin
 
 LOOPBACK = "127.0.0.1"
 VIDEO = bytes(range(256)) * 4096  # 1 MiB that gzip shrinks a lot
@@ -37,13 +39,13 @@ class Rebinding:
 
 def reference_fetcher(origin: HttpsOrigin, resolver=lambda host: [LOOPBACK]) -> ReferenceFetcher:  # type: ignore[no-untyped-def]
     policy = ReferencePolicy(frozenset(), ("*.test",), resolver, public=loopback_is_public)
-    client = make_reference_client(policy, verify=origin.client_ssl())
+    client = vetted_client(policy, verify=origin.client_ssl())
     return ReferenceFetcher(boto3.client("s3", region_name="us-east-1"), client, policy, max_bytes=1024)
 
 
 def video_archive(stack, origin: HttpsOrigin, resolver=lambda host: [LOOPBACK]) -> S3VideoArchive:  # type: ignore[no-untyped-def]
     policy = MediaPolicy(("*.test",), "https://api.geminigen.ai", resolver, public=loopback_is_public)
-    return S3VideoArchive(boto3.client("s3"), make_media_client(policy, verify=origin.client_ssl()), stack.bucket)
+    return S3VideoArchive(boto3.client("s3"), vetted_client(policy, verify=origin.client_ssl()), stack.bucket)
 
 
 def test_https_reference_is_read_from_the_vetted_address_with_the_host_named(https_origin) -> None:

@@ -4,10 +4,10 @@ import boto3
 import pytest
 
 from sora_relay.adapters.dynamodb import DynamoJobStore, shard_of
-from sora_relay.events import ProviderSummary
-from sora_relay.jobs import Job, JobState
-from sora_relay.ports import StaleJob
-from sora_relay.request import VideoRequest
+from sora_relay.domain.events import ProviderSummary
+from sora_relay.domain.jobs import Job, JobState
+from sora_relay.domain.ports import StaleJob
+from sora_relay.domain.request import VideoRequest
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -10,10 +10,10 @@ from sora_relay.adapters.geminigen import (
     make_http_client,
     make_submit_client,
 )
-from sora_relay.ports import ReferenceFile
-from sora_relay.provider import Accepted, MaybeTaken, ProviderUnavailable, Rejected, RetryLater
-from sora_relay.request import VideoRequest
-from sora_relay.simulator import Fault, GeminiGenSimulator
+from sora_relay.domain.ports import ReferenceFile
+from sora_relay.domain.provider import Accepted, MaybeTaken, ProviderUnavailable, Rejected, RetryLater
+from sora_relay.domain.request import VideoRequest
+from sora_relay_tools.simulator import Fault, GeminiGenSimulator
 
 TIMEOUT = 5.0
 REQUEST = VideoRequest.model_validate_json(

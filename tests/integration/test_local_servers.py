@@ -4,7 +4,7 @@ import http.client
 from urllib.parse import urlsplit
 
 from sora_relay import wiring
-from sora_relay.local.stack import MotoServerProcess
+from sora_relay_tools.local.stack import MotoServerProcess
 
 
 def test_moto_server_process_keeps_the_connection_open() -> None:

@@ -4,17 +4,14 @@ import hashlib
 import boto3
 import pytest
 
-from sora_relay.adapters.media import (
-    IncompleteDownload,
-    ReferenceFetcher,
-    S3VideoArchive,
-    make_media_client,
-    make_reference_client,
-)
-from sora_relay.media_policy import MediaPolicy, ReferencePolicy
-from sora_relay.ports import InvalidReference, MediaGone, MediaNotAllowed
-from sora_relay.simulator import Fault, GeminiGenSimulator
-from sora_relay.simulator.server import SAMPLE_MP4
+from sora_relay.adapters.media.archive import S3VideoArchive
+from sora_relay.adapters.media.client import vetted_client
+from sora_relay.adapters.media.hashing import IncompleteDownload
+from sora_relay.adapters.media.policy import MediaPolicy, ReferencePolicy
+from sora_relay.adapters.media.references import ReferenceFetcher
+from sora_relay.domain.ports import InvalidReference, MediaGone, MediaNotAllowed
+from sora_relay_tools.simulator import Fault, GeminiGenSimulator
+from sora_relay_tools.simulator.server import SAMPLE_MP4
 
 MIB = 1024 * 1024
 
@@ -29,14 +26,14 @@ def finished(simulator: GeminiGenSimulator) -> tuple[str, bytes]:
 @pytest.fixture
 def archive(stack, simulator) -> S3VideoArchive:
     policy = MediaPolicy.parse("*.geminigen.ai", simulator.base_url)
-    return S3VideoArchive(boto3.client("s3"), make_media_client(policy), stack.bucket, part_size=5 * MIB)
+    return S3VideoArchive(boto3.client("s3"), vetted_client(policy), stack.bucket, part_size=5 * MIB)
 
 
 @pytest.fixture
 def spooled_archive(stack, simulator) -> S3VideoArchive:
     """Every video through the spool and up in parts, as a video above SINGLE_PUT_MAX goes."""
     policy = MediaPolicy.parse("*.geminigen.ai", simulator.base_url)
-    client = make_media_client(policy)
+    client = vetted_client(policy)
     return S3VideoArchive(boto3.client("s3"), client, stack.bucket, part_size=5 * MIB, single_put_max=0)
 
 
@@ -72,7 +69,7 @@ def test_video_of_typical_size_is_written_with_one_put(stack, simulator, archive
 def test_video_above_the_single_put_size_goes_up_in_parts_to_its_key_with_no_copy(stack, simulator) -> None:
     policy = MediaPolicy.parse("", simulator.base_url)
     archive = S3VideoArchive(
-        boto3.client("s3"), make_media_client(policy), stack.bucket, part_size=5 * MIB, single_put_max=6 * MIB
+        boto3.client("s3"), vetted_client(policy), stack.bucket, part_size=5 * MIB, single_put_max=6 * MIB
     )
     simulator.video_size = 12 * MIB
     url, content = finished(simulator)
@@ -175,7 +172,7 @@ def test_address_on_a_host_not_allowed_is_not_fetched(simulator, archive) -> Non
 @pytest.fixture
 def references(stack) -> ReferenceFetcher:
     policy = ReferencePolicy.parse(stack.bucket, "*")
-    return ReferenceFetcher(boto3.client("s3"), make_reference_client(policy), policy, max_bytes=1024)
+    return ReferenceFetcher(boto3.client("s3"), vetted_client(policy), policy, max_bytes=1024)
 
 
 def test_s3_reference_is_read_with_its_type(stack, references) -> None:

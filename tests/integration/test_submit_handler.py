@@ -1,8 +1,8 @@
 import pytest
 
-from sora_relay.simulator import Fault
+from sora_relay_tools.simulator import Fault
 
-from ..conftest import API_KEY, lambda_context, load_function
+from ..support.aws import API_KEY, lambda_context, load_function
 
 REQUEST = {"request_id": "ad-1", "prompt": "a fox in the snow", "metadata": {"campaign": "spring"}}
 

@@ -4,7 +4,8 @@ import json
 
 from sora_relay.adapters.dynamodb import shard_of
 
-from ..conftest import ROOT, lambda_context, load_function
+from ..support.aws import lambda_context, load_function
+from ..support.paths import ROOT
 
 
 def test_handed_out_shard_is_swept(stack, simulator) -> None:

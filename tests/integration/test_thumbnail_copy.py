@@ -3,11 +3,13 @@
 import boto3
 import pytest
 
-from sora_relay.adapters.media import MAX_THUMBNAIL_BYTES, IncompleteDownload, S3VideoArchive, make_media_client
-from sora_relay.media_policy import MediaPolicy
-from sora_relay.ports import MediaNotAllowed
+from sora_relay.adapters.media.archive import MAX_THUMBNAIL_BYTES, S3VideoArchive
+from sora_relay.adapters.media.client import vetted_client
+from sora_relay.adapters.media.hashing import IncompleteDownload
+from sora_relay.adapters.media.policy import MediaPolicy
+from sora_relay.domain.ports import MediaNotAllowed
 
-from .https_origin import Answer, HttpsOrigin
+from ..support.https_origin import Answer, HttpsOrigin
 
 LOOPBACK = "127.0.0.1"
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8
@@ -15,7 +17,7 @@ JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8
 
 def archive(stack, origin: HttpsOrigin, allowed: str = "*.test") -> S3VideoArchive:
     policy = MediaPolicy((allowed,), "https://api.geminigen.ai", lambda host: [LOOPBACK], public=lambda a: True)
-    return S3VideoArchive(boto3.client("s3"), make_media_client(policy, verify=origin.client_ssl()), stack.bucket)
+    return S3VideoArchive(boto3.client("s3"), vetted_client(policy, verify=origin.client_ssl()), stack.bucket)
 
 
 def test_thumbnail_is_stored_with_the_bytes_served_under_its_type_extension(stack, https_origin) -> None:

@@ -4,11 +4,11 @@ from datetime import timedelta
 
 import pytest
 
-from sora_relay.jobs import JobState
-from sora_relay.ports import MediaGone, MediaNotAllowed
+from sora_relay.domain.jobs import JobState
+from sora_relay.domain.ports import MediaGone, MediaNotAllowed
 from sora_relay.services.archive import ArchiveFailed, ArchiveOutcome
-from sora_relay.services.poll import Outcome
-from sora_relay.services.submit import InboundMessage
+from sora_relay.services.poll.outcome import Outcome
+from sora_relay.services.submit.messages import InboundMessage
 
 URL = "https://cdn.geminigen.ai/v/1.mp4"
 

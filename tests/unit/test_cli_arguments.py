@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 import click
 import pytest
 
-from sora_relay.cli import _since, describe, filter_policy
-from sora_relay.jobs import Job, JobState
+from sora_relay.domain.jobs import Job, JobState
+from sora_relay_tools.cli.jobs import _since, describe
+from sora_relay_tools.cli.watching import filter_policy
 
 
 def test_filters_become_an_sns_filter_policy() -> None:

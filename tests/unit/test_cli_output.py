@@ -5,9 +5,9 @@ import io
 import pytest
 from rich.console import Console
 
-from sora_relay import cli
-from sora_relay.cli.local import instructions, output_console
-from sora_relay.events import ErrorCode, EventError, EventType, VideoEvent
+from sora_relay.domain.events import ErrorCode, EventError, EventType, VideoEvent
+from sora_relay_tools.cli import submitting, watching
+from sora_relay_tools.cli.local import instructions, output_console
 
 HOSTILE = [
     "content policy [/] violated",
@@ -38,7 +38,7 @@ def rendered(text: str) -> str:
 
 @pytest.mark.parametrize("message", HOSTILE)
 def test_event_line_shows_the_error_message_without_markup_or_control_sequences(message: str) -> None:
-    shown = rendered(cli._one_line(failed_event(message)))
+    shown = rendered(watching._one_line(failed_event(message)))
     assert "\x1b" not in shown
     assert "\u202e" not in shown
     assert message.replace("\x1b", "\\x1b").replace("\u202e", "\\u202e") in shown
@@ -47,8 +47,8 @@ def test_event_line_shows_the_error_message_without_markup_or_control_sequences(
 @pytest.mark.parametrize("message", HOSTILE)
 def test_failed_result_of_submit_wait_prints_the_message_literally(message: str, monkeypatch) -> None:
     buffer = io.StringIO()
-    monkeypatch.setattr(cli, "err", Console(file=buffer, force_terminal=False, width=400))
-    cli._print_result({"request_id": "r-1", "error": {"code": "generation_failed", "message": message}})
+    monkeypatch.setattr(submitting, "err", Console(file=buffer, force_terminal=False, width=400))
+    submitting._print_result({"request_id": "r-1", "error": {"code": "generation_failed", "message": message}})
     assert "\x1b" not in buffer.getvalue()
     assert message.replace("\x1b", "\\x1b").replace("\u202e", "\\u202e") in buffer.getvalue()
 

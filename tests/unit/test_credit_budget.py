@@ -4,15 +4,15 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sora_relay.jobs import JobState
-from sora_relay.ports import DayLedger
-from sora_relay.provider import Accepted, Rejected, RetryLater
-from sora_relay.request import VideoRequest
+from sora_relay.domain.jobs import JobState
+from sora_relay.domain.ports import DayLedger
+from sora_relay.domain.provider import Accepted, Rejected, RetryLater
+from sora_relay.domain.request import VideoRequest
 from sora_relay.services.budget import RECHECK_HELD, RECHECK_RACED, RECHECK_UNPRICED, Reservation, hold_delay
-from sora_relay.services.poll import Outcome
-from sora_relay.services.submit import Done, InboundMessage, Retry
+from sora_relay.services.poll.outcome import Outcome
+from sora_relay.services.submit.messages import Done, InboundMessage, Retry
 
-from .conftest import START, MemoryLedger, World, record
+from ..support.fakes import START, MemoryLedger, World, record
 
 
 def message(request_id: str, **fields: object) -> InboundMessage:

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from sora_relay.services.submit import Done, InboundMessage
+from sora_relay.services.submit.messages import Done, InboundMessage
 
 BODY = json.dumps({"request_id": "ad-1", "prompt": "a fox"})
 

@@ -3,7 +3,7 @@ import hashlib
 
 import pytest
 
-from sora_relay.adapters.media import HashingReader, IncompleteDownload
+from sora_relay.adapters.media.hashing import HashingReader, IncompleteDownload
 
 
 def test_chunks_pass_through_as_they_come_and_the_whole_is_hashed() -> None:

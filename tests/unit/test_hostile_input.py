@@ -9,14 +9,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sora_relay.events import MAX_ERROR_MESSAGE_BYTES, MAX_EVENT_BYTES, ErrorCode, EventError, ProviderSummary
-from sora_relay.events import VideoObject as StoredVideo
-from sora_relay.jobs import Job, JobState
-from sora_relay.provider import Accepted
-from sora_relay.request import MAX_METADATA_BYTES, MAX_PROMPT_CHARS, VideoRequest
-from sora_relay.services.submit import Done, InboundMessage
+from sora_relay.domain.events import MAX_ERROR_MESSAGE_BYTES, MAX_EVENT_BYTES, ErrorCode, EventError, ProviderSummary
+from sora_relay.domain.events import VideoObject as StoredVideo
+from sora_relay.domain.jobs import Job, JobState
+from sora_relay.domain.provider import Accepted
+from sora_relay.domain.request import MAX_METADATA_BYTES, MAX_PROMPT_CHARS, VideoRequest
+from sora_relay.services.submit.messages import Done, InboundMessage
 
-from .conftest import START, World, record
+from ..support.fakes import START, World, record
 
 FIELDS = sorted(VideoRequest.model_fields)
 json_values = st.recursive(

@@ -6,11 +6,11 @@ from datetime import timedelta
 import jsonschema
 import pytest
 
-from sora_relay.events import EventType
-from sora_relay.services.poll import Outcome
-from sora_relay.services.submit import Done, InboundMessage
+from sora_relay.domain.events import EventType
+from sora_relay.services.poll.outcome import Outcome
+from sora_relay.services.submit.messages import Done, InboundMessage
 
-from ..conftest import ROOT
+from ..support.paths import ROOT
 
 BODY = json.dumps({"request_id": "ad-1", "prompt": "a fox", "metadata": {"campaign": "spring"}})
 SUBMITTED = EventType.SUBMITTED

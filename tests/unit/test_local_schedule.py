@@ -1,6 +1,6 @@
 import pytest
 
-from sora_relay.local.deploy import schedule_interval
+from sora_relay_tools.local.deploy import schedule_interval
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from sora_relay.jobs import JobState
-from sora_relay.provider import MaybeTaken, ProviderUnavailable
-from sora_relay.services.submit import Done, InboundMessage, Retry
+from sora_relay.domain.jobs import JobState
+from sora_relay.domain.provider import MaybeTaken, ProviderUnavailable
+from sora_relay.services.submit.messages import Done, InboundMessage, Retry
 
-from .conftest import InFlight, TakenThenLost
+from ..support.fakes import InFlight, TakenThenLost
 
 
 def message(body: dict[str, object], receive_count: int = 1, seconds_left: float = 120.0) -> InboundMessage:

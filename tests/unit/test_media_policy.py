@@ -2,7 +2,7 @@ import socket
 
 import pytest
 
-from sora_relay.media_policy import AddressNotPublic, MediaPolicy, ReferencePolicy, is_public
+from sora_relay.adapters.media.policy import AddressNotPublic, MediaPolicy, ReferencePolicy, is_public
 
 PUBLIC = {
     "cdn.geminigen.ai": ["104.18.2.10"],

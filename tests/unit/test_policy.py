@@ -2,14 +2,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sora_relay.request import VideoRequest
-from sora_relay.services.policy import (
+from sora_relay.domain.policy import (
     LONGEST_RETRY_DELAY,
     LONGEST_STATUS_INTERVAL,
     Observation,
     Policy,
     typical_generation_time,
 )
+from sora_relay.domain.request import VideoRequest
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TYPICAL = timedelta(seconds=150)

@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 
 from sora_relay.adapters.dynamodb import shard_of
-from sora_relay.jobs import JobState
-from sora_relay.provider import Accepted, ProviderUnavailable
-from sora_relay.services.poll import Outcome
-from sora_relay.services.submit import InboundMessage
+from sora_relay.domain.jobs import JobState
+from sora_relay.domain.provider import Accepted, ProviderUnavailable
+from sora_relay.services.poll.outcome import Outcome
+from sora_relay.services.submit.messages import InboundMessage
 
-from .conftest import InFlight
+from ..support.fakes import InFlight
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 import pytest
 
-from sora_relay.provider import GenerationRecord
+from sora_relay.domain.provider import GenerationRecord
 
 URL = "https://cdn.geminigen.ai/v.mp4"
 

@@ -2,7 +2,13 @@ import json
 
 import pytest
 
-from sora_relay.request import MAX_LISTED_PROBLEMS, MAX_PROMPT_CHARS, InvalidRequest, ParsedRequest, parse_request
+from sora_relay.domain.request import (
+    MAX_LISTED_PROBLEMS,
+    MAX_PROMPT_CHARS,
+    InvalidRequest,
+    ParsedRequest,
+    parse_request,
+)
 
 
 def parse(body: object) -> ParsedRequest | InvalidRequest:

@@ -8,11 +8,11 @@ import jsonschema
 import pytest
 import yaml
 
-from sora_relay.events import ErrorCode, EventError, ProviderSummary, VideoObject, build_event
-from sora_relay.request import VideoRequest
-from sora_relay.schemas import documents, render
+from sora_relay.domain.events import ErrorCode, EventError, ProviderSummary, VideoObject, build_event
+from sora_relay.domain.request import VideoRequest
+from sora_relay_tools.schemas import documents, render
 
-from ..conftest import ROOT
+from ..support.paths import ROOT
 
 SCHEMAS = ROOT / "events" / "schemas"
 NOW = datetime(2026, 11, 23, 21, 40, tzinfo=UTC)

@@ -3,10 +3,10 @@ from datetime import timedelta
 
 import pytest
 
-from sora_relay.jobs import JobState
-from sora_relay.ports import InvalidReference, ReferenceUnavailable
-from sora_relay.provider import Rejected, RetryLater
-from sora_relay.services.submit import Done, InboundMessage, Retry
+from sora_relay.domain.jobs import JobState
+from sora_relay.domain.ports import InvalidReference, ReferenceUnavailable
+from sora_relay.domain.provider import Rejected, RetryLater
+from sora_relay.services.submit.messages import Done, InboundMessage, Retry
 
 
 def message(body: object, message_id: str = "m-1", receive_count: int = 1) -> InboundMessage:

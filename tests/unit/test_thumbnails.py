@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from sora_relay.ports import MediaNotAllowed
+from sora_relay.domain.ports import MediaNotAllowed
 from sora_relay.services.archive import ArchiveOutcome
-from sora_relay.services.submit import InboundMessage
+from sora_relay.services.submit.messages import InboundMessage
 
 URL = "https://cdn.geminigen.ai/v/1.mp4"
 THUMBNAIL = "https://cdn.geminigen.ai/v/1.jpg"

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sora_relay.services.policy import Policy
+from sora_relay.domain.policy import Policy
 
 # The template leaves the functions at this; the client writes a canceled job's index entry with it.
 DEFAULT_POLL_SHARDS = 4

@@ -16,19 +16,22 @@ import httpx
 from aws_lambda_powertools.utilities import parameters
 from botocore.config import Config
 
-from sora_relay.adapters.dynamodb import DynamoCreditLedger, DynamoJobStore
+from sora_relay.adapters.credit_ledger import DynamoCreditLedger
+from sora_relay.adapters.dynamodb import DynamoJobStore
 from sora_relay.adapters.geminigen import GeminiGenClient, make_http_client, make_submit_client
-from sora_relay.adapters.media import ReferenceFetcher, S3VideoArchive, make_media_client, make_reference_client
+from sora_relay.adapters.media.archive import S3VideoArchive
+from sora_relay.adapters.media.client import vetted_client
+from sora_relay.adapters.media.policy import MediaPolicy, ReferencePolicy
+from sora_relay.adapters.media.references import ReferenceFetcher
 from sora_relay.adapters.messaging import SnsEventPublisher, SqsArchiveQueue, SqsRequestQueue, SqsSweepQueue
-from sora_relay.media_policy import MediaPolicy, ReferencePolicy
+from sora_relay.domain.ports import Clock
+from sora_relay.domain.request import MAX_FILE_BYTES, MAX_FILES
 from sora_relay.observability import PowertoolsMetrics
-from sora_relay.ports import Clock
-from sora_relay.request import MAX_FILE_BYTES, MAX_FILES
 from sora_relay.services.archive import ArchiveService
 from sora_relay.services.budget import CreditBudget
-from sora_relay.services.lifecycle import Finisher
-from sora_relay.services.poll import PollService
-from sora_relay.services.submit import SubmitService
+from sora_relay.services.finisher import Finisher
+from sora_relay.services.poll.service import PollService
+from sora_relay.services.submit.service import SubmitService
 from sora_relay.settings import Settings
 
 # The SDK's standard retry mode: throttling and transient faults are retried with backoff.
@@ -157,7 +160,7 @@ def _reference_fetcher() -> ReferenceFetcher:
     policy = ReferencePolicy.parse(
         settings().reference_buckets, settings().allowed_reference_hosts, input_location=settings().input_location
     )
-    return ReferenceFetcher(_client("s3"), _observed(make_reference_client(policy)), policy, max_bytes=MAX_FILE_BYTES)
+    return ReferenceFetcher(_client("s3"), _observed(vetted_client(policy)), policy, max_bytes=MAX_FILE_BYTES)
 
 
 def _budget() -> CreditBudget:
@@ -225,7 +228,7 @@ def archive_service() -> ArchiveService:
     media_policy = MediaPolicy.parse(settings().allowed_media_hosts, settings().geminigen_base_url)
     archive = S3VideoArchive(
         _client("s3"),
-        _observed(make_media_client(media_policy)),
+        _observed(vetted_client(media_policy)),
         settings().archive_bucket_name,
         part_size=settings().archive_part_size_mib * 1024 * 1024,
         concurrency=settings().archive_concurrency,

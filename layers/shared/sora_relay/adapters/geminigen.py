@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from sora_relay.ports import ReferenceFile
-from sora_relay.provider import (
+from sora_relay.domain.ports import ReferenceFile
+from sora_relay.domain.provider import (
     Accepted,
     GenerationRecord,
     HistoryPage,
@@ -22,7 +22,7 @@ from sora_relay.provider import (
     RetryLater,
     SubmitOutcome,
 )
-from sora_relay.request import VideoRequest
+from sora_relay.domain.request import VideoRequest
 
 SUBMIT_PATH = "/uapi/v1/video-gen/sora"
 STATUS_PATH = "/uapi/v1/history/{uuid}"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sora_relay.events import VideoEvent
-from sora_relay.handoff import ArchiveHandOff, ShardSweep
-from sora_relay.request import VideoRequest
+from sora_relay.domain.events import VideoEvent
+from sora_relay.domain.handoff import ArchiveHandOff, ShardSweep
+from sora_relay.domain.request import VideoRequest
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient

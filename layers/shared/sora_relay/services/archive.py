@@ -9,13 +9,22 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from sora_relay.events import ErrorCode, ThumbnailObject, VideoObject
-from sora_relay.jobs import Job, JobState
+from sora_relay.domain.events import ErrorCode, ThumbnailObject, VideoObject
+from sora_relay.domain.jobs import Job, JobState
+from sora_relay.domain.policy import Policy
+from sora_relay.domain.ports import (
+    Clock,
+    JobStore,
+    MediaGone,
+    MediaNotAllowed,
+    Metrics,
+    Provider,
+    StaleJob,
+    VideoArchive,
+)
+from sora_relay.domain.provider import ProviderUnavailable
 from sora_relay.observability import logger
-from sora_relay.ports import Clock, JobStore, MediaGone, MediaNotAllowed, Metrics, Provider, StaleJob, VideoArchive
-from sora_relay.provider import ProviderUnavailable
-from sora_relay.services.lifecycle import Finisher
-from sora_relay.services.policy import Policy
+from sora_relay.services.finisher import Finisher
 
 # Saving a finished copy is tried this many times when the job moves under it (each time on
 # the version just read): a verified copy is never thrown away for a version number.

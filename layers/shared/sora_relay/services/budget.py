@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sora_relay.ports import CreditLedger
-from sora_relay.request import VideoRequest
+from sora_relay.domain.ports import CreditLedger
+from sora_relay.domain.request import VideoRequest
 
 # A held request is looked at again this often (SQS delays a message by at most 15 minutes),
 # and at the start of the next UTC day.

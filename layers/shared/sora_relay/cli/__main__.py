@@ -1,3 +1,0 @@
-from sora_relay.cli import main
-
-main(prog_name="sora-relay")

@@ -1,0 +1,187 @@
+"""The events on the completion topic (contract section 2)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from sora_relay.domain.request import VideoRequest
+
+
+class EventType(StrEnum):
+    SUBMITTED = "video.submitted"
+    PROGRESS = "video.progress"
+    COMPLETED = "video.completed"
+    FAILED = "video.failed"
+
+    @property
+    def final(self) -> bool:
+        return self in {EventType.COMPLETED, EventType.FAILED}
+
+
+# An SNS subscription filter policy that lets only the final events through.
+FINAL_EVENTS_FILTER_POLICY = {"event": [kind.value for kind in EventType if kind.final]}
+
+
+class ErrorCode(StrEnum):
+    INVALID_REQUEST = "invalid_request"
+    PROVIDER_REJECTED = "provider_rejected"
+    GENERATION_FAILED = "generation_failed"
+    EXPIRED = "expired"
+    TIMED_OUT = "timed_out"
+    CANCELED = "canceled"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RequestSummary(_Frozen):
+    prompt: str
+    model: str
+    duration: int
+    resolution: str
+    aspect_ratio: str
+
+    @classmethod
+    def of(cls, request: VideoRequest) -> RequestSummary:
+        return cls.model_validate(request.model_dump(mode="json", include=set(cls.model_fields)))
+
+
+class ProviderSummary(_Frozen):
+    uuid: str
+    id: int | None = None
+    estimated_credit: int | float | None = None
+    expired_at: str | None = None
+    # What the generation cost, once the provider states it.
+    used_credit: int | float | None = None
+
+
+class VideoObject(_Frozen):
+    bucket: str
+    key: str
+    uri: str
+    size: int
+    sha256: str
+    content_type: str
+
+
+class ThumbnailObject(_Frozen):
+    """A still of the video, copied beside it (best effort: no checksum of the provider's)."""
+
+    bucket: str
+    key: str
+    uri: str
+    size: int
+    content_type: str
+
+
+# An error message carries at most this many bytes (UTF-8): whatever the provider or a hostile
+# body says, every event stays far below SNS's 256 KiB (see MAX_EVENT_BYTES).
+MAX_ERROR_MESSAGE_BYTES = 2_048
+# The largest event the worker can publish stays under this (tests/unit/test_hostile_input.py builds it).
+MAX_EVENT_BYTES = 64 * 1024
+
+
+class EventError(_Frozen):
+    code: ErrorCode
+    message: str
+
+    @field_validator("message")
+    @classmethod
+    def _capped(cls, message: str) -> str:
+        return cap_text(message, MAX_ERROR_MESSAGE_BYTES)
+
+
+class VideoEvent(_Frozen):
+    version: Literal[1] = 1
+    event: EventType
+    event_id: str
+    request_id: str
+    occurred_at: str
+    request: RequestSummary | None = None
+    provider: ProviderSummary | None = None
+    progress: int | None = Field(default=None, ge=0, le=100)  # video.progress only
+    video: VideoObject | None = None
+    thumbnail: ThumbnailObject | None = None
+    error: EventError | None = None
+    metadata: dict[str, str] = {}
+
+    def to_json(self) -> str:
+        return self.model_dump_json(exclude_none=True)
+
+    def attributes(self) -> dict[str, str]:
+        """SNS message attributes, for subscription filter policies."""
+        attributes = {"event": self.event.value, "request_id": self.request_id}
+        if self.request is not None:
+            attributes["model"] = self.request.model
+        return attributes
+
+
+def cap_text(text: str, max_bytes: int) -> str:
+    """`text` cut to at most `max_bytes` bytes of UTF-8, marked with an ellipsis when cut."""
+    encoded = text.encode("utf-8", "surrogatepass")
+    if len(encoded) <= max_bytes:
+        return text
+    marker = " [...]"
+    return encoded[: max_bytes - len(marker)].decode("utf-8", "ignore") + marker
+
+
+def iso_utc(moment: datetime) -> str:
+    """The contract's timestamp form: seconds precision, UTC, `Z`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_event(
+    *,
+    request_id: str,
+    occurred_at: datetime,
+    request: VideoRequest | None,
+    provider: ProviderSummary | None,
+    metadata: dict[str, str],
+    video: VideoObject | None = None,
+    thumbnail: ThumbnailObject | None = None,
+    error: EventError | None = None,
+) -> VideoEvent:
+    """A final event: `video.completed` with a video, `video.failed` with an error."""
+    event = EventType.COMPLETED if video is not None else EventType.FAILED
+    return VideoEvent(
+        event=event,
+        event_id=f"{request_id}:{event.value}",
+        request_id=request_id,
+        occurred_at=iso_utc(occurred_at),
+        request=RequestSummary.of(request) if request is not None else None,
+        provider=provider,
+        video=video,
+        thumbnail=thumbnail,
+        error=error,
+        metadata=metadata,
+    )
+
+
+def build_interim_event(
+    event: EventType,
+    *,
+    request_id: str,
+    occurred_at: datetime,
+    request: VideoRequest,
+    provider: ProviderSummary,
+    metadata: dict[str, str],
+    progress: int | None = None,
+) -> VideoEvent:
+    """`video.submitted` (once per job), or `video.progress` (once per job and percentage)."""
+    assert not event.final, "final events come from build_event"
+    event_id = f"{request_id}:{event.value}" if progress is None else f"{request_id}:{event.value}:{progress}"
+    return VideoEvent(
+        event=event,
+        event_id=event_id,
+        request_id=request_id,
+        occurred_at=iso_utc(occurred_at),
+        request=RequestSummary.of(request),
+        provider=provider,
+        progress=progress,
+        metadata=metadata,
+    )

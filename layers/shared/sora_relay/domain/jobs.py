@@ -1,0 +1,97 @@
+"""A job: one request_id's journey, as the jobs table holds it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sora_relay.domain.events import ProviderSummary, VideoEvent
+from sora_relay.domain.request import VideoRequest
+
+
+class JobState(StrEnum):
+    RECEIVED = "received"  # claimed; the provider has not (knowingly) accepted it yet
+    SUBMITTED = "submitted"  # the provider accepted it; being polled
+    COMPLETED = "completed"  # the provider has the video; handed to the archiver
+    ARCHIVED = "archived"  # the video is in S3
+    FAILED = "failed"
+
+    @property
+    def final(self) -> bool:
+        return self in {JobState.ARCHIVED, JobState.FAILED}
+
+
+@dataclass(frozen=True)
+class Job:
+    """Every change is saved conditionally on `version`, so two invocations cannot both move a job.
+
+    `next_check_at` is set while the job still owes work that a poll sweep must do or watch
+    (a status call, a hand-off to the archiver, an unpublished event); it puts the job in
+    the sparse index of outstanding jobs, and a finished job leaves it.
+    """
+
+    request_id: str
+    state: JobState
+    fingerprint: str
+    created_at: datetime
+    updated_at: datetime
+    version: int = 0
+    request: VideoRequest | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    # Until when one invocation has the job to itself: a claim being submitted, or a video
+    # being copied. Nobody else moves it meanwhile; if the holder dies, the lease runs out.
+    lease_until: datetime | None = None
+    # Set from just before a submission until the provider's answer is known: whoever takes
+    # the claim over must first look in the account's history for what the attempt made.
+    attempt_started_at: datetime | None = None
+    attempt_reserved: float = 0  # the credits the attempt reserved in the daily budget
+    provider: ProviderSummary | None = None
+    submitted_at: datetime | None = None
+    # Whether `video.submitted` is out: it must be before any later event of the job.
+    submitted_event_published: bool = False
+    # What the daily budget counts for this job since the provider took it (its quote, until
+    # the provider states what the generation used).
+    credits_counted: float = 0
+    progress: int = 0
+    progress_at: datetime | None = None  # when `progress` last moved
+    status_checks: int = 0
+    completed_at: datetime | None = None  # when the provider was first seen to have the video
+    video_url: str | None = None
+    thumbnail_url: str | None = None
+    media_type: str | None = None
+    next_check_at: datetime | None = None
+    final_event: VideoEvent | None = None
+    event_published: bool = False
+    # Unique to each version written: finding it stored proves the write was this one.
+    revision: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Why the daily credit budget holds the request back (a received job only), when it does.
+    held: str | None = None
+
+    def moved(self, now: datetime, **changes: object) -> Job:
+        """The next version of this job."""
+        return replace(
+            self,
+            updated_at=now,
+            version=self.version + 1,
+            revision=uuid.uuid4().hex,
+            **changes,  # type: ignore[arg-type]
+        )
+
+    @property
+    def expired_at(self) -> datetime | None:
+        if self.provider is None or self.provider.expired_at is None:
+            return None
+        return datetime.fromisoformat(self.provider.expired_at.replace("Z", "+00:00"))
+
+    @property
+    def published_event(self) -> VideoEvent | None:
+        """The final event, once it is published (what a subscriber has seen)."""
+        return self.final_event if self.state.final and self.event_published else None
+
+    def lease_expired(self, now: datetime) -> bool:
+        return self.lease_until is None or self.lease_until <= now
+
+    def age(self, now: datetime) -> timedelta:
+        return now - (self.submitted_at or self.created_at)

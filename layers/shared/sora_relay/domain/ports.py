@@ -1,0 +1,155 @@
+"""The domain's view of the outside world. Adapters implement these; tests pass plain fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Protocol
+
+from sora_relay.domain.events import ThumbnailObject, VideoEvent, VideoObject
+from sora_relay.domain.jobs import Job
+from sora_relay.domain.provider import GenerationRecord, SubmitOutcome
+from sora_relay.domain.request import VideoRequest
+
+
+class StaleJob(Exception):
+    """The job changed since it was read: another invocation moved it first."""
+
+
+@dataclass(frozen=True)
+class DuePage:
+    jobs: list[Job]
+    # Where the next page starts; None when this page holds the last due jobs.
+    next_page: object | None = None
+
+
+class JobStore(Protocol):
+    def create(self, job: Job) -> bool:
+        """Store a new job; False when its request_id is already there."""
+
+    def get(self, request_id: str) -> Job | None: ...
+
+    def save(self, job: Job) -> None:
+        """Store the next version of a job; raises StaleJob if the stored one is not `job.version - 1`."""
+
+    def due(self, shard: int, now: datetime, limit: int, start: object | None = None) -> DuePage:
+        """Up to `limit` jobs of one index shard whose `next_check_at` has come, soonest first;
+        from `start` (a page's `next_page`) on, or from the first."""
+
+    def next_due(self, shard: int) -> datetime | None:
+        """The soonest `next_check_at` of one index shard (a one-item read)."""
+
+    def delete(self, job: Job) -> None:
+        """Remove a job exactly as read; raises StaleJob if it moved since."""
+
+    def take_sweep(self, shard: int, holder: str, until: datetime, now: datetime) -> bool:
+        """Make `holder` the only sweeper of one index shard until `until`, unless another holds
+        it now (a conditional write). True when it is `holder`'s now."""
+
+    def end_sweep(self, shard: int, holder: str) -> None:
+        """Give up a shard's sweep lease, if `holder` still has it."""
+
+    def own_generation(self, uuid: str, request_id: str) -> bool:
+        """Make the provider's generation `uuid` this request's, unless another request's it is
+        already (a conditional write: one generation is never two jobs'). True when it is this
+        request's now, including when it was before."""
+
+
+@dataclass(frozen=True)
+class ReferenceFile:
+    filename: str
+    content_type: str
+    content: bytes
+
+
+class InvalidReference(Exception):
+    """A `files` entry the worker cannot use (missing, forbidden, too large): the user's to fix."""
+
+
+class ReferenceUnavailable(Exception):
+    """A `files` entry that could not be read this time; reading it again may work."""
+
+
+class ReferenceFiles(Protocol):
+    def problem(self, uri: str) -> str | None:
+        """Why `uri` may not be read (a bucket or host this stack does not read from), or None:
+        asked before any credit is reserved for the request."""
+
+    def fetch(self, uri: str) -> ReferenceFile:
+        """Raises InvalidReference (the user's to fix) or ReferenceUnavailable (worth another try)."""
+
+
+class Provider(Protocol):
+    def submit(self, request: VideoRequest, files: Sequence[ReferenceFile], timeout: float) -> SubmitOutcome:
+        """One submission, over within `timeout` seconds whatever the provider does."""
+
+    def status(self, uuid: str) -> GenerationRecord:
+        """Raises ProviderUnavailable when no usable answer came."""
+
+    def recent_generations(self, since: datetime) -> list[GenerationRecord]:
+        """The account's generations created since `since` (and those whose time is not stated).
+        Raises ProviderUnavailable when the history cannot be read that far back."""
+
+
+class MediaGone(Exception):
+    """The video's address answered that the file is not there (403, 404, 410)."""
+
+
+class MediaNotAllowed(Exception):
+    """The video's address is not https on an allowed host: it is not downloaded."""
+
+
+class VideoArchive(Protocol):
+    def copy(self, url: str, key: str, content_type: str) -> VideoObject:
+        """Stream the video at `url` into the archive at `key`, whole and checksummed.
+
+        Raises MediaGone or MediaNotAllowed; any other exception is worth another try."""
+
+    def copy_thumbnail(self, url: str, key_stem: str, within: float) -> ThumbnailObject:
+        """Copy the image at `url` to `key_stem` plus the extension of its type, within
+        `within` seconds; raises on any failure (the caller goes on without it)."""
+
+
+class EventPublisher(Protocol):
+    def publish(self, event: VideoEvent) -> None: ...
+
+
+class RequestQueue(Protocol):
+    def resend(self, request_id: str, request: VideoRequest, delay: timedelta = timedelta(0)) -> None:
+        """Put a request back on the request queue, under its request_id, to come after `delay`."""
+
+
+@dataclass(frozen=True)
+class DayLedger:
+    spent: float
+    quotes: dict[str, float]  # a kind of request: its latest quoted estimated_credit, any day
+
+
+class CreditLedger(Protocol):
+    def day(self, day: date) -> DayLedger: ...
+
+    def reserve(self, day: date, amount: float, limit: float) -> bool:
+        """Add `amount` to the day's spending if that keeps it within `limit`; False, changing
+        nothing, when it would not."""
+
+    def adjust(self, day: date, amount: float, quote: tuple[str, float] | None = None) -> None:
+        """Add `amount` to the day's spending (negative gives credits back); record a kind's
+        latest quote (quotes outlive the day)."""
+
+
+class ArchiveQueue(Protocol):
+    def enqueue(self, request_id: str) -> None: ...
+
+
+class SweepQueue(Protocol):
+    def fan_out(self, shards: list[int]) -> None:
+        """Hand each shard to an invocation of its own."""
+
+
+class Metrics(Protocol):
+    def count(self, name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None: ...
+
+
+class Clock(Protocol):
+    def __call__(self) -> datetime: ...

@@ -1,0 +1,70 @@
+"""Jobs that stopped moving: a claim whose message is gone, a hand-off whose copy never came."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sora_relay.domain.events import ErrorCode, iso_utc
+from sora_relay.domain.jobs import Job
+from sora_relay.domain.policy import Policy
+from sora_relay.domain.ports import ArchiveQueue, Clock, JobStore, Metrics, RequestQueue
+from sora_relay.observability import logger
+from sora_relay.services.finisher import Finisher
+from sora_relay.services.poll.outcome import Outcome
+
+
+@dataclass(frozen=True)
+class Recovery:
+    store: JobStore
+    request_queue: RequestQueue
+    archive_queue: ArchiveQueue
+    finisher: Finisher
+    metrics: Metrics
+    policy: Policy
+    clock: Clock
+
+    def claim(self, job: Job) -> Outcome:
+        """A claim still unsubmitted long after its message came: that message is gone (or in the
+        dead-letter queue), so the request goes back on the queue, until the maximum wait."""
+        now = self.clock()
+        if not job.lease_expired(now):
+            assert job.lease_until is not None
+            self.store.save(job.moved(now, next_check_at=self.policy.stale_claim_check(job.lease_until)))
+            return Outcome.SKIPPED
+        if job.held is not None and self.policy.held_too_long(job.created_at, now):
+            self.finisher.end_held(job, job.held, now)
+            return Outcome.FAILED
+        if job.held is None and job.age(now) > self.policy.max_wait:
+            message = f"the provider did not accept the request within {self.policy.max_wait_minutes} minutes"
+            if job.attempt_started_at is not None:
+                message = (
+                    f"the answer to a submission was lost, and the provider's history did not show within"
+                    f" {self.policy.max_wait_minutes} minutes whether it was taken"
+                )
+            self.finisher.fail(job, ErrorCode.TIMED_OUT, message, now)
+            return Outcome.FAILED
+        assert job.request is not None, "only a valid request is ever claimed"
+        self.store.save(job.moved(now, next_check_at=self.policy.stale_claim_check(now)))
+        self.request_queue.resend(job.request_id, job.request)
+        logger.warning("unsubmitted claim put back on the request queue")
+        self.metrics.count("ClaimsRequeued")
+        return Outcome.REQUEUED
+
+    def handoff(self, job: Job) -> Outcome:
+        """A completed job still due was not archived in time: hand it off again, or end it."""
+        now = self.clock()
+        if not job.lease_expired(now):
+            assert job.lease_until is not None
+            # A copy is in flight: a new version now would make its save fail.
+            self.store.save(job.moved(now, next_check_at=job.lease_until))
+            return Outcome.SKIPPED
+        if self.finisher.end_if_too_late_to_copy(job, now):
+            return Outcome.FAILED
+        expired_at = job.expired_at
+        if expired_at is not None and expired_at - now <= self.policy.archive_risk_window:
+            logger.error("video not yet archived close to its expired_at", extra={"expired_at": iso_utc(expired_at)})
+            self.metrics.count("ArchivesAtRisk")
+        self.store.save(job.moved(now, next_check_at=self.policy.handoff_check(now, expired_at)))
+        self.archive_queue.enqueue(job.request_id)
+        logger.warning("archive hand-off sent again")
+        return Outcome.HANDED_OFF

@@ -1,0 +1,288 @@
+"""The submit service: claims a request, fetches its references, submits it once, and holds or
+retries it when the provider or the budget says so."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+
+from sora_relay.domain.events import ErrorCode, EventError
+from sora_relay.domain.jobs import Job, JobState
+from sora_relay.domain.policy import Policy
+from sora_relay.domain.ports import (
+    Clock,
+    InvalidReference,
+    JobStore,
+    Metrics,
+    Provider,
+    ReferenceFile,
+    ReferenceFiles,
+    ReferenceUnavailable,
+    RequestQueue,
+    StaleJob,
+)
+from sora_relay.domain.provider import Accepted, MaybeTaken, Rejected, RetryLater
+from sora_relay.domain.request import InvalidRequest, parse_request
+from sora_relay.observability import logger
+from sora_relay.services.budget import CreditBudget, NoRoom, Reservation
+from sora_relay.services.finisher import Finisher
+from sora_relay.services.submit.messages import Done, InboundMessage, Retry, SubmitResult
+from sora_relay.services.submit.submissions import Adopted, AwaitHistory, NotTaken, Submissions
+
+
+@dataclass(frozen=True)
+class SubmitService:
+    store: JobStore
+    provider: Provider
+    files: ReferenceFiles
+    finisher: Finisher
+    metrics: Metrics
+    policy: Policy
+    clock: Clock
+    budget: CreditBudget
+    request_queue: RequestQueue
+    # How many requests with reference files are fetched and sent at once: each holds up to
+    # MAX_FILES x MAX_FILE_BYTES in memory, and a batch's records run in parallel.
+    reference_slots: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(2))
+
+    @functools.cached_property
+    def _submissions(self) -> Submissions:
+        return Submissions(self.store, self.provider, self.finisher, self.metrics, self.policy, self.clock, self.budget)
+
+    def handle(self, message: InboundMessage) -> SubmitResult:
+        now = self.clock()
+        parsed = parse_request(message.body, message.message_id)
+        logger.thread_safe_append_keys(request_id=parsed.request_id)  # records run on worker threads
+        if isinstance(parsed, InvalidRequest):
+            return self._end_invalid(parsed)
+        request = parsed.request
+        logger.debug("request received", extra={"prompt": request.prompt})
+        claim = Job(
+            request_id=parsed.request_id,
+            state=JobState.RECEIVED,
+            fingerprint=request.fingerprint(),
+            created_at=now,
+            updated_at=now,
+            request=request,
+            metadata=request.metadata,
+            lease_until=(lease_until := self.policy.claim_lease_until(now, message.seconds_left())),
+            # Should this invocation die holding the claim, a sweep puts the request back then.
+            next_check_at=lease_until,
+        )
+        try:
+            if self.store.create(claim):
+                return self._submit(claim, message)
+            existing = self.store.get(claim.request_id)
+            if existing is None:  # created and gone again: only a race with a TTL deletion does this
+                return Retry(self.policy.retry_delay(message.receive_count, None), "the job record vanished")
+            return self._seen_before(existing, claim.fingerprint, message)
+        except StaleJob:
+            # Moved under this invocation (canceled, say): the next delivery sees how it stands.
+            return Retry(self.policy.retry_delay(message.receive_count, None), "the job changed meanwhile")
+
+    def _end_invalid(self, invalid: InvalidRequest) -> SubmitResult:
+        now = self.clock()
+        job = Job(
+            request_id=invalid.request_id,
+            state=JobState.RECEIVED,
+            fingerprint=invalid.fingerprint,
+            created_at=now,
+            updated_at=now,
+            metadata=invalid.metadata,
+        )
+        error = EventError(code=ErrorCode.INVALID_REQUEST, message=invalid.message)
+        failed = self.finisher.final_version(job, now, error=error)
+        if not self.store.create(failed):
+            existing = self.store.get(invalid.request_id)
+            if existing is not None:
+                self._note_duplicate(existing, invalid.fingerprint)
+                return self._publish_if_owed(existing)
+            return Done()
+        logger.warning("invalid request", extra={"error_message": invalid.message})
+        self.metrics.count("JobsFailed", code=ErrorCode.INVALID_REQUEST.value)
+        self.finisher.publish(failed, now)
+        return Done()
+
+    def _seen_before(self, existing: Job, fingerprint: str, message: InboundMessage) -> SubmitResult:
+        now = self.clock()
+        if existing.state is JobState.RECEIVED and existing.fingerprint == fingerprint:
+            if not existing.lease_expired(now):
+                assert existing.lease_until is not None
+                # Another invocation holds the claim; if it dies, this message takes over later.
+                return Retry(existing.lease_until - now, "another invocation is submitting this request")
+            lease_until = self.policy.claim_lease_until(now, message.seconds_left())
+            taken = existing.moved(now, lease_until=lease_until, next_check_at=lease_until)
+            try:
+                self.store.save(taken)
+            except StaleJob:
+                return Retry(self.policy.claim_lease, "another invocation took the claim first")
+            return self._submit(taken, message)
+        self._note_duplicate(existing, fingerprint)
+        return self._publish_if_owed(existing)
+
+    def _note_duplicate(self, existing: Job, fingerprint: str) -> None:
+        self.metrics.count("DuplicateRequests")
+        # A job canceled before its message was read has no body to compare with.
+        if existing.fingerprint and existing.fingerprint != fingerprint:
+            logger.warning("a request_id already seen came again with a different body; ignored")
+            self.metrics.count("DuplicateRequestsWithDifferentBody")
+
+    def _publish_if_owed(self, existing: Job) -> SubmitResult:
+        # A final event whose publication failed earlier goes out now, with the same event_id.
+        if existing.state.final and not existing.event_published:
+            self.finisher.publish(existing, self.clock())
+        return Done()
+
+    def _submit(self, job: Job, message: InboundMessage) -> SubmitResult:
+        request = job.request
+        assert request is not None
+        if job.attempt_started_at is not None:
+            found = self._reconcile(job, message)
+            if found is not None:
+                return found
+            job = replace(job, attempt_started_at=None, attempt_reserved=0)
+        refused = self._refused_reference(request.files)
+        if refused is not None:
+            self.finisher.fail(job, ErrorCode.INVALID_REQUEST, refused, self.clock())
+            return Done()
+        reservation = self.budget.reserve(request, self.clock())
+        if isinstance(reservation, NoRoom):
+            return self._hold(job, reservation)
+        # References are held in memory until the provider has them: a bounded number at once.
+        with self.reference_slots if request.files else contextlib.nullcontext():
+            return self._fetch_and_send(job, message, reservation)
+
+    def _fetch_and_send(self, job: Job, message: InboundMessage, reservation: Reservation) -> SubmitResult:
+        assert job.request is not None
+        # Until the attempt is saved, nothing can reach the provider: any way out of this block
+        # (an answer, a retry, an unforeseen exception) gives the reserved credits back.
+        reservation_kept = False
+        try:
+            files = self._fetch_files(job.request.files)
+            if message.seconds_left() < self.policy.submit_time_margin.total_seconds():
+                return self._release(job, message, RetryLater("too little time left in this invocation to submit"))
+            now = self.clock()
+            # Marked before the call: whoever takes this claim over (this invocation may die with
+            # the answer in hand) looks in the history before it ever submits again.
+            attempt = job.moved(now, attempt_started_at=now, attempt_reserved=reservation.amount, held=None)
+            # Kept from here even when the save's answer is lost: a save that did land carries the
+            # reservation, and whoever reconciles the attempt gives it back.
+            reservation_kept = True
+            try:
+                self.store.save(attempt)
+            except StaleJob:
+                reservation_kept = False
+                return Retry(self.policy.claim_lease, "another invocation took the claim first")
+        except InvalidReference as error:
+            self.finisher.fail(job, ErrorCode.INVALID_REQUEST, str(error), self.clock())
+            return Done()
+        except ReferenceUnavailable as error:
+            return self._release(job, message, RetryLater(str(error)))
+        finally:
+            if not reservation_kept:
+                self.budget.release(reservation)
+        outcome = self.provider.submit(job.request, files, self.policy.submit_call_timeout.total_seconds())
+        match outcome:
+            case Accepted(record):
+                if not self.store.own_generation(record.uuid, job.request_id):
+                    # A job with the same prompt and settings, looking for its own lost
+                    # submission, adopted this one first: this job's is the other.
+                    text = "the generation made for this request was adopted by an identical one"
+                    return self._await_history(attempt, message, text, self.policy.reconcile_delay)
+                self._submissions.record(attempt, record, reservation)
+                return Done()
+            case Rejected(status_code, reason):
+                self.budget.release(reservation)
+                message_text = f"the provider refused the request (HTTP {status_code}): {reason}"
+                self.finisher.fail(attempt, ErrorCode.PROVIDER_REJECTED, message_text, self.clock())
+                return Done()
+            case RetryLater():
+                released = self._release(attempt, message, outcome)
+                self.budget.release(reservation)  # after the job no longer carries it
+                return released
+            case MaybeTaken(reason, retry_after):
+                self.metrics.count("SubmitAnswersLost")
+                delay = max(self.policy.reconcile_delay, self.policy.retry_delay(message.receive_count, retry_after))
+                return self._await_history(attempt, message, reason, delay)
+
+    def _reconcile(self, job: Job, message: InboundMessage) -> SubmitResult | None:
+        """None when the provider did not take the earlier attempt: the request may go again."""
+        match self._submissions.find_lost(job, message.receive_count):
+            case AwaitHistory(reason, delay):
+                return self._await_history(job, message, reason, delay)
+            case Adopted():
+                return Done()
+            case NotTaken():
+                return None
+
+    def _refused_reference(self, uris: list[str]) -> str | None:
+        for index, uri in enumerate(uris):
+            problem = self.files.problem(uri)
+            if problem is not None:
+                return f"files[{index}]: {problem}"
+        return None
+
+    def _fetch_files(self, uris: list[str]) -> list[ReferenceFile]:
+        files = []
+        for index, uri in enumerate(uris):
+            try:
+                files.append(self.files.fetch(uri))
+            except InvalidReference as error:
+                raise InvalidReference(f"files[{index}]: {error}") from error
+        return files
+
+    def _release(self, job: Job, message: InboundMessage, outcome: RetryLater) -> Retry:
+        """Give the claim back: the provider did not take the request, so a later delivery may.
+        The caller gives the reservation back."""
+        delay = self.policy.retry_delay(message.receive_count, outcome.retry_after)
+        now = self.clock()
+        released = job.moved(
+            now,
+            lease_until=None,
+            attempt_started_at=None,
+            attempt_reserved=0,
+            next_check_at=self.policy.stale_claim_check(now + delay),
+        )
+        self.store.save(released)
+        logger.warning("submission will be retried", extra={"reason": outcome.reason})
+        self.metrics.count("SubmitRetries")
+        return Retry(delay, outcome.reason)
+
+    def _await_history(self, job: Job, message: InboundMessage, reason: str, delay: timedelta) -> Retry:
+        """The provider may have taken the last attempt: this request is sent again only once
+        the history says it was not, read after `delay`. The claim is held till then, so that
+        no other delivery reads the history sooner. The reservation stays: it may be spent."""
+        now = self.clock()
+        waiting = job.moved(now, lease_until=now + delay, next_check_at=self.policy.stale_claim_check(now + delay))
+        self.store.save(waiting)
+        logger.warning("waiting to learn whether the provider took the submission", extra={"reason": reason})
+        return Retry(delay, reason)
+
+    def _hold(self, job: Job, no_room: NoRoom) -> SubmitResult:
+        """The day's credit budget has no room for it: the request waits on the queue, its job
+        saying why (`held`), until the budget has room or `max_hold` has passed.
+
+        It goes back as a new message under its request_id rather than staying hidden: each
+        receive of a held message would count towards the queue's dead-letter limit."""
+        assert job.request is not None
+        now = self.clock()
+        if not no_room.ever:
+            self.finisher.fail(job, ErrorCode.TIMED_OUT, f"not submitted: {no_room.reason}", now)
+            return Done()
+        if self.policy.held_too_long(job.created_at, now):
+            self.finisher.end_held(job, no_room.reason, now)
+            return Done()
+        # Looked at again by a sweep should the message be lost, as any released claim.
+        next_check_at = self.policy.stale_claim_check(now + no_room.recheck)
+        held = job.moved(now, lease_until=None, held=no_room.reason, next_check_at=next_check_at)
+        try:
+            self.store.save(held)
+        except StaleJob:
+            return Retry(self.policy.claim_lease, "another invocation took the claim first")
+        self.request_queue.resend(job.request_id, job.request, no_room.recheck)
+        logger.info("held by the daily credit budget", extra={"reason": no_room.reason})
+        self.metrics.count("RequestsHeld")
+        return Done()

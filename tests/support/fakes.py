@@ -1,0 +1,416 @@
+"""Plain fakes of the domain's ports: enough behaviour to be honest, nothing more."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TypeVar
+
+from sora_relay.adapters.dynamodb import shard_of
+from sora_relay.domain.events import EventType, ThumbnailObject, VideoEvent, VideoObject
+from sora_relay.domain.jobs import Job
+from sora_relay.domain.policy import Policy
+from sora_relay.domain.ports import DayLedger, DuePage, ReferenceFile, StaleJob
+from sora_relay.domain.provider import Accepted, GenerationRecord, MaybeTaken, ProviderUnavailable, SubmitOutcome
+from sora_relay.domain.request import VideoRequest
+from sora_relay.services.archive import ArchiveService
+from sora_relay.services.budget import CreditBudget
+from sora_relay.services.finisher import Finisher
+from sora_relay.services.poll.service import PollService
+from sora_relay.services.submit.service import SubmitService
+from sora_relay_tools.client.cancel import CancelService
+from sora_relay_tools.simulator import ManualClock
+
+START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+T = TypeVar("T")
+
+
+class MemoryJobStore:
+    shards = 1
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, Job] = {}
+        self.owners: dict[str, str] = {}  # a provider generation's uuid: the request_id it is for
+        self.sweep_leases: dict[int, tuple[str, datetime]] = {}  # a shard: its sweeper, until when
+        self._sweep_lock = threading.Lock()
+        # The next save that `fail_save_when` picks raises this.
+        self.fail_next_save: Exception | None = None
+        self.fail_save_when: Callable[[Job], bool] = lambda job: True
+
+    def create(self, job: Job) -> bool:
+        if job.request_id in self.jobs:
+            return False
+        self.jobs[job.request_id] = job
+        return True
+
+    def get(self, request_id: str) -> Job | None:
+        return self.jobs.get(request_id)
+
+    def save(self, job: Job) -> None:
+        if self.fail_next_save is not None and self.fail_save_when(job):
+            error, self.fail_next_save = self.fail_next_save, None
+            raise error
+        if self.jobs[job.request_id].version != job.version - 1:
+            raise StaleJob(job.request_id)
+        self.jobs[job.request_id] = job
+
+    def delete(self, job: Job) -> None:
+        if self.jobs[job.request_id].version != job.version:
+            raise StaleJob(job.request_id)
+        del self.jobs[job.request_id]
+
+    def own_generation(self, uuid: str, request_id: str) -> bool:
+        return self.owners.setdefault(uuid, request_id) == request_id
+
+    def take_sweep(self, shard: int, holder: str, until: datetime, now: datetime) -> bool:
+        with self._sweep_lock:
+            current = self.sweep_leases.get(shard)
+            if current is not None and current[0] != holder and current[1] > now:
+                return False
+            self.sweep_leases[shard] = (holder, until)
+            return True
+
+    def end_sweep(self, shard: int, holder: str) -> None:
+        with self._sweep_lock:
+            if self.sweep_leases.get(shard, ("", None))[0] == holder:
+                del self.sweep_leases[shard]
+
+    def next_due(self, shard: int) -> datetime | None:
+        times = [j.next_check_at for j in self.jobs.values() if j.next_check_at is not None]
+        return min(times, default=None)
+
+    def due(self, shard: int, now: datetime, limit: int, start: object | None = None) -> DuePage:
+        due = sorted(
+            (
+                j
+                for j in self.jobs.values()
+                if j.next_check_at is not None
+                and j.next_check_at <= now
+                and shard_of(j.request_id, self.shards) == shard
+            ),
+            key=index_key,
+        )
+        if start is not None:
+            due = [j for j in due if index_key(j) > start]
+        page = due[:limit]
+        # As DynamoDB does: a full page says where the next one starts, even if it is empty.
+        return DuePage(page, index_key(page[-1]) if len(page) == limit else None)
+
+
+def index_key(job: Job) -> tuple[datetime, str]:
+    assert job.next_check_at is not None
+    return (job.next_check_at, job.request_id)
+
+
+@dataclass(frozen=True)
+class TakenThenLost:
+    """A submit outcome for the fake: the provider takes the generation (it is in the history,
+    and paid), and its answer is lost as `answer`."""
+
+    answer: SubmitOutcome = field(default_factory=lambda: MaybeTaken("the provider answered HTTP 504"))
+
+
+@dataclass
+class FakeProvider:
+    """Every accepted submission is a generation in the account's history (`history`, oldest
+    first), with a uuid of its own: `sora_abc` for the first, then `sora_1`, `sora_2`..."""
+
+    clock: ManualClock
+    outcomes: list[SubmitOutcome | TakenThenLost] = field(default_factory=list)
+    records: list[GenerationRecord | Exception] = field(default_factory=list)
+    submitted: list[VideoRequest] = field(default_factory=list)
+    status_calls: list[str] = field(default_factory=list)
+    history: list[GenerationRecord] = field(default_factory=list)
+    history_failures: list[ProviderUnavailable] = field(default_factory=list)
+    history_reads: int = 0
+    timeouts: list[float] = field(default_factory=list)
+    # Raised once the next submission is taken: the invocation dies with the answer in hand.
+    die_after_taking: BaseException | None = None
+
+    def submit(self, request: VideoRequest, files: Sequence[ReferenceFile], timeout: float) -> SubmitOutcome:
+        self.submitted.append(request)
+        self.timeouts.append(timeout)
+        outcome = self.outcomes.pop(0) if self.outcomes else Accepted(record(status=1))
+        if self.die_after_taking is not None:
+            self._take(request, record(status=1))
+            error, self.die_after_taking = self.die_after_taking, None
+            raise error
+        if isinstance(outcome, TakenThenLost):
+            self._take(request, record(status=1))
+            return outcome.answer
+        if isinstance(outcome, Accepted):
+            return Accepted(self._take(request, outcome.record))
+        return outcome
+
+    def _take(self, request: VideoRequest, answer: GenerationRecord) -> GenerationRecord:
+        taken = {generation.uuid for generation in self.history}
+        uuid = answer.uuid if answer.uuid not in taken else f"sora_{len(self.history)}"
+        generation = answer.model_copy(
+            update={
+                "uuid": uuid,
+                "created_at": self.clock(),
+                "input_text": request.prompt,
+                "model_name": request.model.value,
+                "duration": request.duration,
+                "resolution": request.resolution.value,
+                "aspect_ratio": request.aspect_ratio.value,
+            }
+        )
+        self.history.append(generation)
+        return generation
+
+    def recent_generations(self, since: datetime) -> list[GenerationRecord]:
+        self.history_reads += 1
+        if self.history_failures:
+            raise self.history_failures.pop(0)
+        return [g for g in reversed(self.history) if g.created_at is None or g.created_at >= since]
+
+    def status(self, uuid: str) -> GenerationRecord:
+        self.status_calls.append(uuid)
+        answer = self.records.pop(0) if self.records else record(status=1, status_percentage=40)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def record(**fields: object) -> GenerationRecord:
+    base: dict[str, object] = {
+        "uuid": "sora_abc",
+        "id": 7,
+        "status": 1,
+        "estimated_credit": 30,
+        "expired_at": (START + timedelta(days=1)).isoformat(),
+        "media_type": "video/mp4",
+    }
+    return GenerationRecord.model_validate({**base, **fields})
+
+
+@dataclass
+class FakeFiles:
+    failures: dict[str, Exception] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)  # uri: why the policy refuses it
+    fetched: list[str] = field(default_factory=list)
+    # Called during each fetch (what else happens while a request's files are read).
+    meanwhile: Callable[[], None] = lambda: None
+
+    def problem(self, uri: str) -> str | None:
+        return self.refused.get(uri)
+
+    def fetch(self, uri: str) -> ReferenceFile:
+        self.fetched.append(uri)
+        self.meanwhile()
+        if uri in self.failures:
+            raise self.failures[uri]
+        return ReferenceFile(uri.rsplit("/", 1)[-1], "image/png", b"png")
+
+
+@dataclass
+class FakePublisher:
+    published: list[VideoEvent] = field(default_factory=list)  # in the order published
+    failures: list[Exception] = field(default_factory=list)
+    # Which events the next `failures` strike (by default only final events).
+    fail_when: Callable[[VideoEvent], bool] = lambda event: event.event.final
+
+    def publish(self, event: VideoEvent) -> None:
+        if self.failures and self.fail_when(event):
+            raise self.failures.pop(0)
+        self.published.append(event)
+
+    @property
+    def finals(self) -> list[VideoEvent]:
+        return [event for event in self.published if event.event.final]
+
+    def of(self, kind: EventType) -> list[VideoEvent]:
+        return [event for event in self.published if event.event is kind]
+
+
+@dataclass
+class FakeRequestQueue:
+    resent: list[tuple[str, VideoRequest]] = field(default_factory=list)
+    delays: list[timedelta] = field(default_factory=list)
+
+    def resend(self, request_id: str, request: VideoRequest, delay: timedelta = timedelta(0)) -> None:
+        self.resent.append((request_id, request))
+        self.delays.append(delay)
+
+
+@dataclass
+class MemoryLedger:
+    spent: dict[date, float] = field(default_factory=dict)
+    quotes: dict[str, float] = field(default_factory=dict)
+
+    def day(self, day: date) -> DayLedger:
+        return DayLedger(self.spent.get(day, 0), dict(self.quotes))
+
+    def reserve(self, day: date, amount: float, limit: float) -> bool:
+        if self.spent.get(day, 0) + amount > limit:
+            return False
+        self.adjust(day, amount)
+        return True
+
+    def adjust(self, day: date, amount: float, quote: tuple[str, float] | None = None) -> None:
+        self.spent[day] = self.spent.get(day, 0) + amount
+        if quote is not None:
+            self.quotes[quote[0]] = quote[1]
+
+
+@dataclass
+class FakeSweepQueue:
+    fanned_out: list[int] = field(default_factory=list)
+
+    def fan_out(self, shards: list[int]) -> None:
+        self.fanned_out.extend(shards)
+
+
+@dataclass
+class FakeArchiveQueue:
+    sent: list[str] = field(default_factory=list)
+
+    def enqueue(self, request_id: str) -> None:
+        self.sent.append(request_id)
+
+
+@dataclass
+class FakeArchive:
+    failure: Exception | None = None  # every copy fails so, after `failures`
+    failures: list[Exception] = field(default_factory=list)  # the next copies fail so, one each
+    copies: list[tuple[str, str]] = field(default_factory=list)
+    # Called during each copy, before it succeeds (what else happens while a copy runs).
+    meanwhile: Callable[[], None] = lambda: None
+    thumbnails: list[tuple[str, str, float]] = field(default_factory=list)  # url, key stem, seconds given
+    thumbnail_failure: Exception | None = None
+
+    def copy(self, url: str, key: str, content_type: str) -> VideoObject:
+        self.copies.append((url, key))
+        if self.failures:
+            raise self.failures.pop(0)
+        if self.failure is not None:
+            raise self.failure
+        self.meanwhile()
+        return VideoObject(
+            bucket="archive", key=key, uri=f"s3://archive/{key}", size=3, sha256="ab" * 32, content_type=content_type
+        )
+
+    def copy_thumbnail(self, url: str, key_stem: str, within: float) -> ThumbnailObject:
+        self.thumbnails.append((url, key_stem, within))
+        if self.thumbnail_failure is not None:
+            raise self.thumbnail_failure
+        key = f"{key_stem}.jpg"
+        return ThumbnailObject(bucket="archive", key=key, uri=f"s3://archive/{key}", size=2, content_type="image/jpeg")
+
+
+@dataclass
+class FakeMetrics:
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def count(self, name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None:
+        key = name + "".join(f"[{k}={v}]" for k, v in sorted(dimensions.items()))
+        self.counts[key] += value
+
+
+@dataclass
+class World:
+    """One set of fakes wired into all three services."""
+
+    clock: ManualClock = field(default_factory=lambda: ManualClock(START))
+    store: MemoryJobStore = field(default_factory=MemoryJobStore)
+    provider: FakeProvider = field(init=False)
+    files: FakeFiles = field(default_factory=FakeFiles)
+    publisher: FakePublisher = field(default_factory=FakePublisher)
+    request_queue: FakeRequestQueue = field(default_factory=FakeRequestQueue)
+    archive_queue: FakeArchiveQueue = field(default_factory=FakeArchiveQueue)
+    sweep_queue: FakeSweepQueue = field(default_factory=FakeSweepQueue)
+    archive: FakeArchive = field(default_factory=FakeArchive)
+    metrics: FakeMetrics = field(default_factory=FakeMetrics)
+    policy: Policy = field(default_factory=Policy)
+    ledger: MemoryLedger = field(default_factory=MemoryLedger)
+    daily_credit_budget: float | None = None
+    progress_events: bool = False
+
+    record = staticmethod(record)
+
+    def __post_init__(self) -> None:
+        self.provider = FakeProvider(self.clock)
+
+    @property
+    def finisher(self) -> Finisher:
+        return Finisher(self.store, self.publisher, self.metrics, self.policy)
+
+    @property
+    def budget(self) -> CreditBudget:
+        return CreditBudget(self.ledger, self.daily_credit_budget)
+
+    @property
+    def submitter(self) -> SubmitService:
+        return SubmitService(
+            self.store,
+            self.provider,
+            self.files,
+            self.finisher,
+            self.metrics,
+            self.policy,
+            self.clock,
+            self.budget,
+            self.request_queue,
+        )
+
+    @property
+    def poller(self) -> PollService:
+        return PollService(
+            self.store,
+            1,
+            self.provider,
+            self.request_queue,
+            self.archive_queue,
+            self.sweep_queue,
+            self.finisher,
+            self.metrics,
+            self.policy,
+            self.clock,
+            self.budget,
+            progress_events=self.progress_events,
+            sleep=self.clock.sleep,
+        )
+
+    @property
+    def canceler(self) -> CancelService:
+        return CancelService(self.store, self.finisher, self.clock)
+
+    @property
+    def archiver(self) -> ArchiveService:
+        return ArchiveService(
+            self.store,
+            self.archive,
+            self.provider,
+            self.finisher,
+            self.metrics,
+            self.policy,
+            self.clock,
+            sleep=self.clock.sleep,
+        )
+
+
+class InFlight:
+    """Wraps a call so that each takes `pause` seconds, and counts the most in flight at once."""
+
+    def __init__(self, pause: float) -> None:
+        self.most = 0
+        self._now = 0
+        self._pause = pause
+        self._lock = threading.Lock()
+
+    def around(self, call: Callable[..., T]) -> Callable[..., T]:
+        def counted(*args: object) -> T:
+            with self._lock:
+                self._now += 1
+                self.most = max(self.most, self._now)
+            time.sleep(self._pause)
+            with self._lock:
+                self._now -= 1
+            return call(*args)
+
+        return counted

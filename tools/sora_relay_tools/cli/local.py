@@ -1,0 +1,161 @@
+"""`sora-relay local`: the whole stack on this machine."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+import click
+from rich.console import Console
+
+from sora_relay_tools.local.stack import LocalStack, Provider
+
+DEFAULT_BASE_URL = "https://api.geminigen.ai"
+
+
+@click.group()
+def local() -> None:
+    """The whole stack on this machine: moto as AWS, the simulator (or the real provider)."""
+
+
+_template = click.option(
+    "--template", type=click.Path(exists=True, path_type=Path), default=Path("template.yaml"), show_default=True
+)
+_schedule = click.option(
+    "--schedule-seconds", type=float, default=1.0, show_default=True, help="Run the poller this often."
+)
+_parameters = click.option(
+    "--parameter",
+    "parameters",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A template parameter, such as DailyCreditBudget=100 (repeatable).",
+)
+_generation = click.option(
+    "--generation-seconds", type=float, default=6.0, show_default=True, help="How long the simulator takes a video."
+)
+
+
+@local.command("run")
+@click.argument("prompts", nargs=-1)
+@_template
+@click.option("--events", type=click.Path(exists=True, path_type=Path), default=Path("events"), show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("out"), show_default=True)
+@click.option("--timeout", type=float, default=900.0, show_default=True, help="Give up on jobs after this long.")
+@_schedule
+@_generation
+@_parameters
+def run_command(
+    prompts: tuple[str, ...],
+    template: Path,
+    events: Path,
+    out: Path,
+    timeout: float,
+    schedule_seconds: float,
+    generation_seconds: float,
+    parameters: tuple[str, ...],
+) -> None:
+    """Send PROMPTS (or the sample requests in events/) through a local stack; videos land in --out.
+
+    With GEMINIGEN_API_KEY set, the requests go to the real provider (GEMINIGEN_BASE_URL,
+    default https://api.geminigen.ai) and spend real credits; AWS stays local.
+    """
+    from sora_relay_tools.local.run import function_output_to, plan, report, run
+
+    console = output_console()
+    with contextlib.ExitStack() as resources:
+        provider, simulated = _provider(resources, generation_seconds, console)
+        planned = plan(events, prompts, simulated=simulated)
+        log_file = out / "sora-relay-local.log"
+        resources.enter_context(function_output_to(log_file))
+        console.print(f"Deploying {template} into moto; the functions log to {log_file}")
+        stack = resources.enter_context(_stack(template, provider, schedule_seconds, parameters, port=0))
+        tracked = run(stack, planned, out_dir=out, timeout=timeout, console=console)
+    ok = report(tracked, console)
+    sys.exit(0 if ok else 1)
+
+
+@local.command("up")
+@_template
+@click.option("--port", type=int, default=4599, show_default=True, help="moto's port on 127.0.0.1.")
+@click.option("--log-file", type=click.Path(path_type=Path), default=Path("out/sora-relay-local.log"))
+@_schedule
+@_generation
+@_parameters
+def up_command(
+    template: Path,
+    port: int,
+    log_file: Path,
+    schedule_seconds: float,
+    generation_seconds: float,
+    parameters: tuple[str, ...],
+) -> None:
+    """Keep a local stack up until interrupted, and print its events as they come."""
+    from sora_relay_tools.local.run import function_output_to
+
+    console = output_console()
+    with contextlib.ExitStack() as resources:
+        provider, _ = _provider(resources, generation_seconds, console)
+        resources.enter_context(function_output_to(log_file))
+        stack = resources.enter_context(_stack(template, provider, schedule_seconds, parameters, port=port))
+        console.print(f"[bold]sora-relay is up[/] (functions log to {log_file}). In another terminal:\n")
+        for line in instructions(stack.endpoint_url, stack.outputs):
+            console.print(line, markup=False, highlight=False)
+        console.print("\nEvents on the completion topic follow. Ctrl-C stops.")
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                for event in stack.drain_events():
+                    console.print_json(data=event)
+                time.sleep(0.5)
+
+
+def output_console(file: IO[str] | None = None) -> Console:
+    """Standard output, where a long value (a queue URL) stays on one line to be copied whole,
+    whatever the terminal's width, or none (rich assumes 80 columns when piped)."""
+    return Console(file=file or sys.stdout, soft_wrap=True)
+
+
+def instructions(endpoint_url: str, outputs: dict[str, str]) -> list[str]:
+    """What to type in another terminal, as it works when pasted: the AWS CLI gets
+    --endpoint-url itself (version 1, as pip installs it, ignores AWS_ENDPOINT_URL for SQS);
+    boto3, and so the sora-relay command, reads AWS_ENDPOINT_URL."""
+    queue = outputs["RequestQueueUrl"]
+    lines = [
+        f"  export AWS_ENDPOINT_URL={endpoint_url}",
+        "  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1",
+        f"  aws --endpoint-url {endpoint_url} sqs send-message --queue-url {queue} "
+        "--message-body file://events/request.json",
+        '  sora-relay submit "a red kite over the hills" --wait --download out/',
+        "",
+    ]
+    lines += [f"  {name:<28} {value}" for name, value in sorted(outputs.items())]
+    return lines
+
+
+def _provider(resources: contextlib.ExitStack, generation_seconds: float, console: Console) -> tuple[Provider, bool]:
+    api_key = os.environ.get("GEMINIGEN_API_KEY")
+    if api_key:
+        base_url = os.environ.get("GEMINIGEN_BASE_URL", DEFAULT_BASE_URL)
+        console.print(f"[yellow]Using the real provider at {base_url}: every request spends real credits.[/]")
+        return Provider(base_url, api_key), False
+    from sora_relay_tools.simulator import GeminiGenSimulator
+
+    simulator = resources.enter_context(GeminiGenSimulator(generation_seconds=generation_seconds))
+    return Provider(simulator.base_url, simulator.api_key), True
+
+
+def _stack(
+    template: Path, provider: Provider, schedule_seconds: float, parameters: tuple[str, ...], *, port: int
+) -> LocalStack:
+    given = dict(parameter.partition("=")[::2] for parameter in parameters)
+    return LocalStack(
+        template,
+        provider,
+        port=port,
+        schedule_interval=schedule_seconds,
+        parameters={"PollIntervalSeconds": "2", **given},
+    )

@@ -1,0 +1,345 @@
+"""Crash anywhere: kill an invocation at its k-th AWS or provider call, let the system carry on,
+then check that every request still ends once, paid once, with a whole video."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import random
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sora_relay import wiring
+from sora_relay.domain.events import EventType
+from sora_relay_tools.local.deploy import QueueTrigger
+from sora_relay_tools.local.stack import LocalStack, Provider
+from sora_relay_tools.simulator import Fault, GeminiGenSimulator, ManualClock
+
+SUBMIT_CALL = "http.POST /uapi/v1/video-gen/sora"
+# Between two rounds of invocations, more time passes than any lease, retry delay or watchdog.
+ROUND = timedelta(minutes=21)
+MAX_ROUNDS = 12
+# With a third of the answers lost and a third of the invocations killed, a request may take
+# several rounds: each crash also returns the rest of its batch.
+LOSSY_ROUNDS = 40
+
+
+class ContainerDied(BaseException):
+    """Raised from an SDK or HTTP call, like a Lambda timeout or a dead container: it is a
+    BaseException so that no `except Exception` in the code under test can absorb it."""
+
+
+@dataclass
+class CrashInjector:
+    """Counts the outbound calls made inside invocations, and kills the one at `crash_at`, or,
+    with `kill_after_submitting(share, seed)`, that share of the calls that follow a submission:
+    the invocation dies with the provider's answer in hand."""
+
+    crash_at: int | None = None
+    after_submitting: float = 0.0
+    calls: list[str] = field(default_factory=list)
+    crashed_after: list[str] = field(default_factory=list)  # the calls up to and including the crash
+    crashes: int = 0
+    _inside: bool = False
+    _dead: bool = False
+    _random: random.Random = field(default_factory=random.Random)
+
+    def kill_after_submitting(self, share: float, seed: int = 0) -> None:
+        self.after_submitting = share
+        self._random = random.Random(seed)  # nosec B311  # which invocations a drill kills
+
+    def __call__(self, call: str) -> None:
+        if not self._inside:
+            return
+        if self._dead:  # a dead container makes no more calls
+            raise ContainerDied(call)
+        after_a_submission = bool(self.calls) and self.calls[-1] == SUBMIT_CALL
+        self.calls.append(call)
+        if len(self.calls) == self.crash_at or (after_a_submission and self._random.random() < self.after_submitting):
+            self._dead = True
+            self.crashes += 1
+            self.crashed_after = list(self.calls)
+            raise ContainerDied(call)
+
+    @contextlib.contextmanager
+    def invocation(self) -> Iterator[None]:
+        self._inside, self._dead = True, False
+        try:
+            yield
+        finally:
+            self._inside, self._dead = False, False
+
+    @property
+    def in_paid_window(self) -> bool:
+        """The crash came right after the provider accepted a submission, before it was recorded."""
+        return len(self.crashed_after) >= 2 and self.crashed_after[-2] == SUBMIT_CALL
+
+
+@dataclass(frozen=True)
+class Expectation:
+    request_id: str
+    body: str
+    event: str
+    error_code: str | None = None
+
+
+@dataclass
+class RunResult:
+    crash_at: int | None
+    crashed_call: str | None
+    in_paid_window: bool
+    requests: int
+    lost_events: int = 0
+    conflicting_events: int = 0
+    unexpected_outcomes: int = 0
+    duplicate_submissions: int = 0
+    corrupt_objects: int = 0
+    unfinished_jobs: int = 0
+    unmet_faults: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (
+            self.duplicate_submissions
+            or self.lost_events
+            or self.conflicting_events
+            or self.unexpected_outcomes
+            or self.corrupt_objects
+            or self.unfinished_jobs
+            or self.unmet_faults
+        )
+
+
+class CrashDrill:
+    """One local stack for all runs; each run uses request ids of its own."""
+
+    def __init__(self, template: Path) -> None:
+        self.clock = ManualClock()
+        self.injector = CrashInjector()
+        self._template = template
+        self._resources = contextlib.ExitStack()
+        self.runs = 0
+        self._returned: list[tuple[str, str]] = []
+
+    def __enter__(self) -> CrashDrill:
+        self.simulator = self._resources.enter_context(GeminiGenSimulator(clock=self.clock))
+        provider = Provider(self.simulator.base_url, self.simulator.api_key)
+        self.stack = self._resources.enter_context(
+            LocalStack(
+                self._template,
+                provider,
+                in_process=True,
+                drive=False,
+                parameters={"PollIntervalSeconds": "30"},
+                # One submission, job check and part at a time, and one index shard: the k-th call
+                # is the same call every run. (With several submissions in flight, a crash in one
+                # thread also ends the others: each of those is in the paid window too.)
+                environment={
+                    "SUBMIT_CONCURRENCY": "1",
+                    "POLL_CONCURRENCY": "1",
+                    "POLL_SHARDS": "1",
+                    "ARCHIVE_CONCURRENCY": "1",
+                },
+            )
+        )
+        # The functions' pauses pass on the virtual clock, as their waits do.
+        wiring.reset(clock=self.clock, sleep=self.clock.sleep, on_outbound_call=self.injector)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        wiring.reset()
+        self._resources.close()
+
+    def run(self, crash_at: int | None = None, provider_faults: Sequence[tuple[str, Fault]] = ()) -> RunResult:
+        """Three requests (one completes, one the provider refuses, one invalid) to their end."""
+        self.runs += 1
+        self.injector.crash_at = crash_at
+        for endpoint, fault in provider_faults:
+            self.simulator.inject(endpoint, fault)
+        return self._run_to_the_end(crash_at, self._send_requests(f"run{self.runs}"), MAX_ROUNDS)
+
+    def run_lossy(self, requests: int, *, lost_answers: float, crashes: float, seed: int = 0) -> RunResult:
+        """`requests` requests that complete, in pairs of the same prompt and settings, while the
+        provider loses `lost_answers` of its accepted submissions' answers and `crashes` of the
+        invocations die right after a submission."""
+        self.runs += 1
+        self.injector.crash_at = None
+        self.simulator.lose_answers(lost_answers, seed)
+        self.injector.kill_after_submitting(crashes, seed)
+        prefix = f"run{self.runs}"
+        expectations = [
+            Expectation(
+                f"{prefix}-{index}",
+                json.dumps({"request_id": f"{prefix}-{index}", "prompt": f"{prefix}: scene {index // 2}"}),
+                "video.completed",
+            )
+            for index in range(requests)
+        ]
+        for expectation in expectations:
+            self.stack.send(expectation.body)
+        try:
+            return self._run_to_the_end(None, expectations, LOSSY_ROUNDS)
+        finally:
+            self.simulator.lose_answers(0.0)
+            self.injector.kill_after_submitting(0.0)
+
+    def _run_to_the_end(self, crash_at: int | None, expectations: list[Expectation], rounds: int) -> RunResult:
+        self.injector.calls.clear()
+        self.injector.crashed_after.clear()
+        events: dict[str, list[dict[str, Any]]] = {e.request_id: [] for e in expectations}
+        for _ in range(rounds):
+            self._round()
+            for event in self.stack.drain_events():
+                events.setdefault(event["request_id"], []).append(event)
+            if all(_final(events[e.request_id]) for e in expectations) and self._all_settled(expectations):
+                break
+        result = self._verdict(crash_at, expectations, events)
+        unmet = self.simulator.clear_faults()
+        if unmet:
+            result.unmet_faults = unmet
+            result.problems.append(f"{unmet} injected provider faults were never met")
+        return result
+
+    def _send_requests(self, prefix: str) -> list[Expectation]:
+        expectations = [
+            Expectation(
+                f"{prefix}-ok",
+                json.dumps({"request_id": f"{prefix}-ok", "prompt": f"{prefix}: a fox"}),
+                "video.completed",
+            ),
+            Expectation(
+                f"{prefix}-refused",
+                json.dumps({"request_id": f"{prefix}-refused", "prompt": f"[fail] {prefix}: a storm"}),
+                "video.failed",
+                "generation_failed",
+            ),
+            Expectation(
+                f"{prefix}-invalid",
+                json.dumps({"request_id": f"{prefix}-invalid", "prompt": ""}),
+                "video.failed",
+                "invalid_request",
+            ),
+        ]
+        for expectation in expectations:
+            self.stack.send(expectation.body)
+        return expectations
+
+    def _round(self) -> None:
+        """Each trigger queue delivered once, one sweep, then time passes."""
+        driver = self.stack.driver
+        deployed = self.stack.deployed
+        assert driver is not None
+        assert deployed is not None
+        for trigger in deployed.queue_triggers:
+            self._deliver_all(trigger)
+        for schedule in deployed.schedules:
+            with contextlib.suppress(ContainerDied), self.injector.invocation():
+                driver.run_schedule_once(schedule)
+        for trigger in deployed.queue_triggers:
+            self._deliver_all(trigger)
+        self.clock.advance(ROUND)
+
+    def _deliver_all(self, trigger: QueueTrigger) -> None:
+        driver = self.stack.driver
+        assert driver is not None
+        sqs = self.stack.client("sqs")
+        while messages := driver.receive(trigger):
+            try:
+                with self.injector.invocation():
+                    failed = driver.deliver(trigger, messages)
+            except ContainerDied:
+                failed = [message["ReceiptHandle"] for message in messages]
+            # The virtual clock passes their visibility timeout (the queue's, or the handler's
+            # delay) before the next round: they come back then, not within this one.
+            self._returned.extend((trigger.queue_url, handle) for handle in failed)
+        for queue_url, handle in self._returned:
+            sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
+        self._returned.clear()
+
+    def _all_settled(self, expectations: list[Expectation]) -> bool:
+        for expectation in expectations:
+            job = self.stack.job(expectation.request_id)
+            if job is None or not job.get("event_published") or "next_check_at" in job:
+                return False
+        return True
+
+    def _verdict(
+        self, crash_at: int | None, expectations: list[Expectation], events: dict[str, list[dict[str, Any]]]
+    ) -> RunResult:
+        result = RunResult(
+            crash_at=crash_at,
+            crashed_call=self.injector.crashed_after[-1] if self.injector.crashed_after else None,
+            in_paid_window=self.injector.in_paid_window,
+            requests=len(expectations),
+        )
+        s3 = self.stack.client("s3")
+        for expectation in expectations:
+            every = events.get(expectation.request_id, [])
+            received = [event for event in every if EventType(event["event"]).final]
+            if received and "provider" in received[0] and not _submitted_first(every):
+                result.unexpected_outcomes += 1
+                result.problems.append(f"{expectation.request_id}: no video.submitted before its final event")
+            event_ids = {event["event_id"] for event in received}
+            if not received:
+                result.lost_events += 1
+                result.problems.append(f"{expectation.request_id}: no final event")
+                continue
+            if len(event_ids) > 1:
+                result.conflicting_events += 1
+                result.problems.append(f"{expectation.request_id}: events {sorted(event_ids)}")
+            event = received[0]
+            code = (event.get("error") or {}).get("code")
+            if event["event"] != expectation.event or code != expectation.error_code:
+                result.unexpected_outcomes += 1
+                result.problems.append(f"{expectation.request_id}: ended {event['event']} ({code})")
+            job = self.stack.job(expectation.request_id)
+            if job is None or not job.get("event_published") or "next_check_at" in job:
+                result.unfinished_jobs += 1
+                result.problems.append(f"{expectation.request_id}: job not settled: {job and job.get('state')}")
+            if event["event"] == "video.completed":
+                video = event["video"]
+                stored = s3.get_object(Bucket=video["bucket"], Key=video["key"])
+                digest = hashlib.sha256(stored["Body"].read()).hexdigest()
+                if not digest == video["sha256"] == stored["Metadata"].get("sha256"):
+                    result.corrupt_objects += 1
+                    result.problems.append(f"{expectation.request_id}: object does not match its sha256")
+        # Requests with the same prompt (and settings) are paid once each: no more generations.
+        asked = Counter(json.loads(expectation.body)["prompt"] for expectation in expectations)
+        for prompt, count in asked.items():
+            submitted = len(self.simulator.submissions(prompt=prompt))
+            if submitted > count:
+                result.duplicate_submissions += submitted - count
+                result.problems.append(f"{prompt!r}: {count} requests, submitted {submitted} times")
+        return result
+
+
+def _final(events: list[dict[str, Any]]) -> bool:
+    return any(EventType(event["event"]).final for event in events)
+
+
+def _submitted_first(events: list[dict[str, Any]]) -> bool:
+    """Whether a video.submitted came before the first final event."""
+    kinds = [EventType(event["event"]) for event in events]
+    first_final = next(index for index, kind in enumerate(kinds) if kind.final)
+    return EventType.SUBMITTED in kinds[:first_final]
+
+
+def summarise(results: list[RunResult]) -> dict[str, int]:
+    totals: Counter[str] = Counter()
+    for result in results:
+        totals["crash points"] += result.crash_at is not None
+        totals["requests"] += result.requests
+        totals["duplicates submitted (paid window)"] += result.duplicate_submissions if result.in_paid_window else 0
+        totals["duplicates submitted (elsewhere)"] += 0 if result.in_paid_window else result.duplicate_submissions
+        totals["events lost"] += result.lost_events
+        totals["conflicting final events"] += result.conflicting_events
+        totals["unexpected outcomes"] += result.unexpected_outcomes
+        totals["jobs left unfinished"] += result.unfinished_jobs
+        totals["objects corrupt"] += result.corrupt_objects
+    return dict(totals)

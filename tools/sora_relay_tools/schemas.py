@@ -1,0 +1,122 @@
+"""JSON Schemas of the request and of each event, generated from the models that read and write them.
+
+`python -m sora_relay_tools.schemas events/schemas` (or `make schemas`) writes them; a test fails when
+the files there differ from what the models say.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
+
+from sora_relay.domain.events import EventError, EventType, ProviderSummary, RequestSummary, VideoEvent, VideoObject
+from sora_relay.domain.request import MAX_FILE_BYTES, MAX_METADATA_BYTES, VideoRequest
+
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+BASE_ID = "https://sora-relay.dev/schemas/"
+
+
+class AbsentNotNull(GenerateJsonSchema):
+    """An optional field is absent when unset, never null: events leave unset fields out."""
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        return self.generate_inner(schema["schema"])
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        if schema.get("default", ...) is None:
+            return self.generate_inner(schema["schema"])
+        return super().default_schema(schema)
+
+
+class VideoCompleted(VideoEvent):
+    """`video.completed`: the video is in the archive bucket."""
+
+    event: Literal[EventType.COMPLETED]
+    request: RequestSummary
+    provider: ProviderSummary
+    video: VideoObject
+
+
+class VideoFailed(VideoEvent):
+    """`video.failed`: the job ended without a video; `error.code` says why."""
+
+    event: Literal[EventType.FAILED]
+    error: EventError
+
+
+class VideoSubmitted(VideoEvent):
+    """`video.submitted`: the provider accepted the job (once per job, before its final event)."""
+
+    event: Literal[EventType.SUBMITTED]
+    request: RequestSummary
+    provider: ProviderSummary
+
+
+class VideoProgress(VideoEvent):
+    """`video.progress`: the provider's progress moved (only with ProgressEvents; best effort)."""
+
+    event: Literal[EventType.PROGRESS]
+    request: RequestSummary
+    provider: ProviderSummary
+    progress: int = Field(ge=0, le=100)
+
+
+def _request_schema() -> dict[str, Any]:
+    schema = VideoRequest.model_json_schema(schema_generator=AbsentNotNull)
+    schema["description"] = "The body of one message on the request queue (RequestQueueUrl)."
+    properties = schema["properties"]
+    # What the model checks in code, said in the schema's own terms.
+    properties["prompt"]["pattern"] = r"\S"
+    properties["files"]["items"]["pattern"] = r"^(s3://[^/]+/.+|https://.+)$"
+    properties["files"]["description"] = f"Reference images or videos, each at most {MAX_FILE_BYTES} bytes."
+    properties["metadata"]["description"] = f"Echoed in every event; at most {MAX_METADATA_BYTES} bytes as JSON."
+    properties["request_id"]["description"] = "The idempotency key; default: the SQS message id."
+    return schema
+
+
+def _event_schema(model: type[VideoEvent], *absent: str) -> dict[str, Any]:
+    schema = model.model_json_schema(schema_generator=AbsentNotNull)
+    # Never on this event: the publisher leaves out what is not set.
+    for name in absent:
+        del schema["properties"][name]
+    # Always written, though the model has defaults for them.
+    required = {*schema["required"], "version", "metadata"}
+    schema["required"] = [name for name in schema["properties"] if name in required]
+    return schema
+
+
+def documents() -> dict[str, dict[str, Any]]:
+    """Each schema file's name and content."""
+    generated = {
+        "request.schema.json": _request_schema(),
+        "video.submitted.schema.json": _event_schema(VideoSubmitted, "progress", "video", "thumbnail", "error"),
+        "video.progress.schema.json": _event_schema(VideoProgress, "video", "thumbnail", "error"),
+        "video.completed.schema.json": _event_schema(VideoCompleted, "progress", "error"),
+        "video.failed.schema.json": _event_schema(VideoFailed, "progress", "video", "thumbnail"),
+    }
+    return {name: {"$schema": DRAFT, "$id": BASE_ID + name, **schema} for name, schema in generated.items()}
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=False) + "\n"
+
+
+def write(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, document in documents().items():
+        path = directory / name
+        path.write_text(render(document))
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in write(Path(sys.argv[1] if len(sys.argv) > 1 else "events/schemas")):
+        print(path)

@@ -1,0 +1,511 @@
+"""The simulator: checks the key, validates submissions, progresses over time, serves real MP4s.
+
+Behaviour a test can set:
+- `generation_seconds`, `expire_after`, `video_size` (None serves the bundled MP4; a number
+  serves a synthetic body of that many bytes, generated as it is sent);
+- `fail_when(prompt)`: generations whose prompt matches end with status 3;
+- `address_delay_checks`: how many status calls report status 2 before the address appears;
+- `thumbnails`: whether a finished generation offers a `thumbnail_url` (a small PNG);
+- `credit_used(generation)`: the `used_credit` a finished generation reports (None: not stated;
+  by default its estimate when it completed, nothing when it failed);
+- `latency`: how long each API call takes (a provider round trip);
+- `inject(endpoint, Fault(...))`: the next call to "submit", "status", "history", "media" or "thumbnail"
+  answers with that fault (an HTTP status with an optional Retry-After, a delay, a hang-up, an
+  unreadable or unexpected body, or a download cut short); with `after_accepting`, a
+  submission is taken (and paid) first and its answer is lost that way;
+- `lose_answers(share, seed)`: that share of the accepted submissions lose their answer (half
+  as a 504, half as a hang-up), drawn from `seed`; `answers_lost` counts them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.parser
+import email.policy
+import json
+import random
+import socket
+import struct
+import threading
+import time
+import zlib
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.resources import files
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+SAMPLE_MP4 = files("sora_relay_tools.simulator").joinpath("sample.mp4").read_bytes()
+_MODELS = {"sora-2", "sora-2-pro"}
+_BLOCK = 1024 * 1024
+
+
+class ManualClock:
+    """A clock that moves only when told: lets a test age a generation past its expiry."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+    def sleep(self, seconds: float) -> None:
+        """A pause of the code under test: it passes on this clock, at once."""
+        self.advance(timedelta(seconds=seconds))
+
+
+@dataclass(frozen=True)
+class Fault:
+    status: int | None = None
+    retry_after: str | None = None
+    delay: float = 0.0
+    malformed: bool = False  # a 200 whose body is not JSON
+    answer: dict[str, Any] | None = None  # a 200 with this JSON body instead of the real one
+    reset: bool = False  # hang up without answering
+    truncate_at: int | None = None  # media: announce the full length, send this many bytes, hang up
+    after_accepting: bool = False  # submit: take the generation, then answer with the fault instead
+    trickle: float = 0.0  # a 200 whose body comes a byte at a time, this many seconds apart (10 s at most)
+
+
+@dataclass
+class Generation:
+    id: int
+    uuid: str
+    fields: dict[str, str]
+    file_names: list[str]
+    created_at: datetime
+    expired_at: datetime
+    generation_seconds: float
+    fails: bool
+    video_size: int | None
+    status_calls: int = 0
+
+
+@dataclass
+class GeminiGenSimulator:
+    api_key: str = "sim-api-key"
+    host: str = "127.0.0.1"
+    port: int = 0
+    generation_seconds: float = 0.0
+    expire_after: timedelta = timedelta(days=7)
+    video_size: int | None = None
+    address_delay_checks: int = 0
+    latency: float = 0.0  # seconds each API call takes before it answers
+    most_submissions_at_once: int = 0
+    answers_lost: int = 0
+    fail_when: Callable[[str], bool] = lambda prompt: "[fail]" in prompt
+    thumbnails: bool = True
+    credit_used: Callable[[Generation], float | None] = field(
+        default=lambda generation: 0 if generation.fails else _estimate(generation)
+    )
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    generations: dict[str, Generation] = field(default_factory=dict)
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    _faults: dict[str, deque[Fault]] = field(default_factory=lambda: defaultdict(deque))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _submissions_in_flight: int = 0
+    _server: ThreadingHTTPServer | None = None
+    _lost_answers: float = 0.0
+    _random: random.Random = field(default_factory=random.Random)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> GeminiGenSimulator:
+        simulator = self
+
+        class Handler(_Handler):
+            sim = simulator
+
+        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="geminigen-simulator", daemon=True
+        ).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> GeminiGenSimulator:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "start the simulator first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    # -- what tests set and read --------------------------------------------------------------
+    def inject(self, endpoint: str, *faults: Fault) -> None:
+        assert endpoint in {"submit", "status", "history", "media", "thumbnail"}, endpoint
+        with self._lock:
+            self._faults[endpoint].extend(faults)
+
+    def lose_answers(self, share: float, seed: int = 0) -> None:
+        with self._lock:
+            self._lost_answers = share
+            self._random = random.Random(seed)  # nosec B311  # which answers a test loses
+
+    def clear_faults(self) -> int:
+        """Drop the injected faults no call has met yet; returns how many there were."""
+        with self._lock:
+            pending = sum(len(queue) for queue in self._faults.values())
+            self._faults.clear()
+        return pending
+
+    def submissions(self, prompt: str | None = None) -> list[Generation]:
+        with self._lock:
+            found = list(self.generations.values())
+        return [g for g in found if prompt is None or g.fields.get("prompt") == prompt]
+
+    def video_bytes(self, generation: Generation) -> bytes:
+        """The whole video of a generation (for tests: only for small ones)."""
+        return b"".join(self._video_chunks(generation))
+
+    @contextlib.contextmanager
+    def submission_in_flight(self) -> Iterator[None]:
+        with self._lock:
+            self._submissions_in_flight += 1
+            self.most_submissions_at_once = max(self.most_submissions_at_once, self._submissions_in_flight)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._submissions_in_flight -= 1
+
+    # -- the API --------------------------------------------------------------------------
+    def _next_fault(self, endpoint: str) -> Fault | None:
+        with self._lock:
+            queue = self._faults[endpoint]
+            return queue.popleft() if queue else None
+
+    def _submit(self, form: dict[str, str], file_names: list[str]) -> tuple[int, dict[str, Any]]:
+        problem = _validate(form)
+        if problem:
+            return 422, {"detail": problem}
+        now = self.clock()
+        with self._lock:
+            number = len(self.generations) + 1
+            generation = Generation(
+                id=number,
+                uuid=f"sora_{random.getrandbits(64):016x}",  # nosec B311  # an id, not a secret
+                fields=form,
+                file_names=file_names,
+                created_at=now,
+                expired_at=now + self.expire_after,
+                generation_seconds=self.generation_seconds,
+                fails=self.fail_when(form["prompt"]),
+                video_size=self.video_size,
+            )
+            self.generations[generation.uuid] = generation
+        return 200, self._record(generation, status=1, percentage=0)
+
+    def _lost_answer(self) -> Fault | None:
+        """The fault that loses this accepted submission's answer, if one does."""
+        with self._lock:
+            if not self._lost_answers or self._random.random() >= self._lost_answers:
+                return None
+            self.answers_lost += 1
+            return Fault(status=504) if self._random.random() < 0.5 else Fault(reset=True)
+
+    def _history(self, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        try:
+            per_page = int(query.get("items_per_page", ["10"])[0])
+            page = int(query.get("page", ["1"])[0])
+        except ValueError:
+            return 422, {"detail": "items_per_page and page are numbers"}
+        if per_page < 1 or page < 1:
+            return 422, {"detail": "items_per_page and page start at 1"}
+        with self._lock:
+            newest_first = sorted(self.generations.values(), key=lambda g: (g.created_at, g.id), reverse=True)
+        chosen = newest_first[(page - 1) * per_page : page * per_page]
+        records = [self._state(g, status_call=False) for g in chosen]
+        return 200, {"success": True, "result": [r.get("data", r) for r in records], "total": len(newest_first)}
+
+    def _status(self, uuid: str) -> tuple[int, dict[str, Any]]:
+        generation = self.generations.get(uuid)
+        if generation is None:
+            return 404, {"detail": "generation not found"}
+        return 200, self._state(generation, status_call=True)
+
+    def _state(self, generation: Generation, *, status_call: bool) -> dict[str, Any]:
+        """A generation's record now; a status call counts towards the address's delay."""
+        elapsed = (self.clock() - generation.created_at).total_seconds()
+        if elapsed < generation.generation_seconds:
+            percentage = int(100 * elapsed / generation.generation_seconds)
+            return self._record(generation, status=1, percentage=min(percentage, 99))
+        used = self.credit_used(generation)
+        finished: dict[str, object] = {"used_credit": used} if used is not None else {}
+        if generation.fails:
+            return {**self._record(generation, status=3, percentage=100, error=True), **finished}
+        generation.status_calls += status_call
+        if generation.status_calls <= self.address_delay_checks:
+            return self._record(generation, status=2, percentage=100)
+        if self.thumbnails:
+            finished["thumbnail_url"] = f"{self.base_url}/media/{generation.uuid}.thumbnail.png"
+        video_url = f"{self.base_url}/media/{generation.uuid}.mp4"
+        return {
+            "data": {
+                **self._record(generation, status=2, percentage=100),
+                **finished,
+                "generated_video": [{"video_url": video_url}],
+            }
+        }
+
+    def _record(self, generation: Generation, *, status: int, percentage: int, error: bool = False) -> dict[str, Any]:
+        return {
+            "id": generation.id,
+            "uuid": generation.uuid,
+            "model_name": generation.fields.get("model", "sora-2"),
+            "input_text": generation.fields["prompt"],
+            "duration": int(generation.fields.get("duration", "10")),
+            "resolution": generation.fields.get("resolution", "small"),
+            "aspect_ratio": generation.fields.get("aspect_ratio", "landscape"),
+            "type": "video_generation_sora",
+            "status": status,
+            "status_desc": {1: "processing", 2: "completed", 3: "failed"}[status],
+            "status_percentage": percentage,
+            "error_code": "CONTENT_POLICY" if error else "",
+            "error_message": "the prompt was refused by the content policy" if error else "",
+            "expired_at": generation.expired_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "estimated_credit": _estimate(generation),
+            "media_type": "video/mp4",
+            "created_at": generation.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        }
+
+    def thumbnail_bytes(self, generation: Generation) -> bytes:
+        """The still a finished generation offers: a small PNG of a colour of its own."""
+        shade = random.Random(generation.uuid).randbytes(3)  # nosec B311  # test data
+        return _png(16, 9, shade)
+
+    def _video_size(self, generation: Generation) -> int:
+        return len(SAMPLE_MP4) if generation.video_size is None else generation.video_size
+
+    def _video_chunks(self, generation: Generation) -> Iterator[bytes]:
+        if generation.video_size is None:
+            yield SAMPLE_MP4
+            return
+        # A synthetic body, made as it is sent: one random block per generation, repeated.
+        block = random.Random(generation.uuid).randbytes(_BLOCK)  # nosec B311  # test data
+        remaining = generation.video_size
+        while remaining > 0:
+            piece = block[: min(_BLOCK, remaining)]
+            remaining -= len(piece)
+            yield piece
+
+
+def _estimate(generation: Generation) -> int:
+    return 75 if generation.fields.get("model") == "sora-2-pro" else 30
+
+
+def _png(width: int, height: int, rgb: bytes) -> bytes:
+    """A one-colour PNG (the format's own chunks, so that no imaging library is needed)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + rgb * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def _validate(form: dict[str, str]) -> str | None:
+    if not form.get("prompt", "").strip():
+        return "prompt is required"
+    checks = {
+        "model": _MODELS,
+        "duration": {"10", "15"},
+        "resolution": {"small", "large"},
+        "aspect_ratio": {"landscape", "portrait"},
+    }
+    for name, allowed in checks.items():
+        if name in form and form[name] not in allowed:
+            return f"{name} must be one of {sorted(allowed)}"
+    return None
+
+
+_ANSWERED = object()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    sim: GeminiGenSimulator
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: with Nagle's algorithm the body would wait for
+    # the client's delayed ACK of the headers (40 ms on Linux), as no production server lets it.
+    disable_nagle_algorithm = True
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+        """Quiet: tests read the simulator's state, not its access log."""
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        path = urlsplit(self.path).path
+        self.sim.requests.append(("POST", path))
+        if path != "/uapi/v1/video-gen/sora":
+            return self._json(404, {"detail": "not found"})
+        with self.sim.submission_in_flight():
+            fault = self._fault_before_the_api("submit")
+            if fault is _ANSWERED:
+                return None
+            form, file_names = _parse_multipart(self.headers.get("content-type", ""), body)
+            if form is None:
+                return self._json(400, {"detail": "expected multipart/form-data"})
+            status, answer = self.sim._submit(form, file_names)
+            lost = fault if isinstance(fault, Fault) else self.sim._lost_answer() if status == 200 else None
+            if lost is not None and self._apply(lost):
+                return None
+            return self._json(status, answer)
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        self.sim.requests.append(("GET", path))
+        if path.startswith("/uapi/v1/history/"):
+            if self._fault_before_the_api("status") is _ANSWERED:
+                return None
+            status, answer = self.sim._status(path.rsplit("/", 1)[-1])
+            return self._json(status, answer)
+        if path == "/uapi/v1/histories":
+            if self._fault_before_the_api("history") is _ANSWERED:
+                return None
+            status, answer = self.sim._history(parse_qs(urlsplit(self.path).query))
+            return self._json(status, answer)
+        if path.startswith("/media/") and path.endswith(".thumbnail.png"):
+            return self._thumbnail(path.removeprefix("/media/").removesuffix(".thumbnail.png"))
+        if path.startswith("/media/") and path.endswith(".mp4"):
+            return self._media(path.removeprefix("/media/").removesuffix(".mp4"))
+        return self._json(404, {"detail": "not found"})
+
+    def _media(self, uuid: str) -> None:
+        generation = self.sim.generations.get(uuid)
+        if generation is None:
+            return self._json(404, {"detail": "not found"})
+        if self.sim.clock() >= generation.expired_at:
+            return self._json(410, {"detail": "this result has expired"})
+        fault = self.sim._next_fault("media")
+        if fault and fault.truncate_at is None and self._apply(fault):
+            return None
+        size = self.sim._video_size(generation)
+        self.send_response(200)
+        self.send_header("content-type", "video/mp4")
+        self.send_header("content-length", str(size))
+        self.end_headers()
+        sent = 0
+        limit = fault.truncate_at if fault and fault.truncate_at is not None else size
+        try:
+            for chunk in self.sim._video_chunks(generation):
+                piece = chunk[: max(limit - sent, 0)]
+                self.wfile.write(piece)
+                sent += len(piece)
+                if sent >= limit:
+                    break
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        if sent < size:
+            self.close_connection = True
+        return None
+
+    def _thumbnail(self, uuid: str) -> None:
+        generation = self.sim.generations.get(uuid)
+        if generation is None or not self.sim.thumbnails:
+            return self._json(404, {"detail": "not found"})
+        fault = self.sim._next_fault("thumbnail")
+        if fault and self._apply(fault):
+            return None
+        return self._raw(200, self.sim.thumbnail_bytes(generation), "image/png")
+
+    def _fault_before_the_api(self, endpoint: str) -> object:
+        """What every API call goes through: its latency, the key check, then any injected
+        fault. `_ANSWERED` when one of them has answered already; a fault that strikes once the
+        call has been acted on is returned for the caller to apply then."""
+        time.sleep(self.sim.latency)
+        if not self._authorised():
+            return _ANSWERED
+        fault = self.sim._next_fault(endpoint)
+        if fault is not None and fault.after_accepting:
+            return fault
+        return _ANSWERED if fault is not None and self._apply(fault) else None
+
+    def _authorised(self) -> bool:
+        if self.headers.get("x-api-key") != self.sim.api_key:
+            self._json(401, {"detail": "invalid API key"})
+            return False
+        return True
+
+    def _apply(self, fault: Fault) -> bool:
+        """Answer with the fault; False when it only delays the real answer."""
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.reset:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return True
+        if fault.answer is not None:
+            self._json(200, fault.answer)
+            return True
+        if fault.trickle:
+            self._trickle(fault.trickle)
+            return True
+        if fault.malformed:
+            self._raw(200, b"<html>oops</html>", "text/html")
+            return True
+        if fault.status is not None:
+            headers = {"retry-after": fault.retry_after} if fault.retry_after is not None else {}
+            self._json(fault.status, {"detail": f"injected HTTP {fault.status}"}, headers)
+            return True
+        return False
+
+    def _trickle(self, interval: float) -> None:
+        body = json.dumps({"detail": "slow " * 1000}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.close_connection = True
+        deadline = time.monotonic() + 10
+        with contextlib.suppress(OSError):
+            for byte in body:
+                if time.monotonic() > deadline:
+                    break
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(interval)
+
+    def _json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        self._raw(status, json.dumps(body).encode(), "application/json", headers)
+
+    def _raw(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str] | None, list[str]]:
+    if not content_type.startswith("multipart/form-data"):
+        return None, []
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"content-type: " + content_type.encode() + b"\r\n\r\n" + body
+    )
+    form: dict[str, str] = {}
+    file_names: list[str] = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name == "files":
+            file_names.append(part.get_filename() or "")
+        elif isinstance(name, str):
+            form[name] = part.get_content()
+    return form, file_names
