@@ -8,7 +8,7 @@ CHECKOV_VERSION := 3.3.30
 SCAN_VENV ?= .venv-scan
 CHECKOV := $(SCAN_VENV)/bin/checkov-$(CHECKOV_VERSION)
 
-.PHONY: install schemas test test-unit test-integration test-e2e lint format check bench build deploy clean run up reliability
+.PHONY: install schemas test test-unit test-integration test-e2e test-infrastructure lint format check bench build deploy clean run up reliability
 
 install: $(INSTALLED)
 
@@ -19,8 +19,8 @@ $(INSTALLED): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-test: install  ## every tier, cfn-lint included
-	$(BIN)/pytest
+test: install  ## every tier, with the coverage of the runtime and the tools
+	$(BIN)/pytest --cov --cov-report=term
 
 test-unit: install
 	$(BIN)/pytest -m unit
@@ -30,6 +30,9 @@ test-integration: install
 
 test-e2e: install
 	$(BIN)/pytest -m e2e
+
+test-infrastructure: install
+	$(BIN)/pytest -m infrastructure
 
 $(CHECKOV):
 	$(PYTHON) -m venv $(SCAN_VENV)

@@ -41,7 +41,7 @@ EXIT_CODES = {
     EXIT_AWS: "AWS error",
     EXIT_NOT_CANCELED: "too late to cancel",
 }
-# Subscription filters can use the event's message attributes (contract section 2).
+# Subscription filters can use the event's message attributes (docs/contract.md, "The events").
 FILTER_ATTRIBUTES = ("event", "request_id", "model")
 
 out = Console(highlight=False, soft_wrap=True)

@@ -1,4 +1,4 @@
-"""The events on the completion topic (contract section 2)."""
+"""The events on the completion topic (docs/contract.md, "The events")."""
 
 from __future__ import annotations
 

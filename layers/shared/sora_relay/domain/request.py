@@ -1,4 +1,4 @@
-"""The request: the body of one message on the request queue (contract section 1)."""
+"""The request: the body of one message on the request queue (docs/contract.md, "The request")."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 SINGLE_PUT_MAX = 64 * 1024**2
 # A video's still: anything larger is not one.
 MAX_THUMBNAIL_BYTES = 10 * 1024**2
-# The image types a thumbnail may have (contract section 3), and the extension each gets.
+# The image types a thumbnail may have (docs/contract.md, "The archived video"), and the extension each gets.
 THUMBNAIL_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 _GONE = {403, 404, 410}
 
