@@ -218,10 +218,8 @@ class Relay:
         assert video is not None
         path = _local_path(target, f"{request_id}.mp4")
         self._s3.download_file(video.bucket, video.key, str(path))
-        digest = hashlib.sha256()
         with path.open("rb") as downloaded:
-            for chunk in iter(lambda: downloaded.read(1 << 20), b""):
-                digest.update(chunk)
+            digest = hashlib.file_digest(downloaded, "sha256")
         if digest.hexdigest() != video.sha256:
             path.unlink()
             raise RelayError(f"the download of {video.uri} does not match its sha256; removed")

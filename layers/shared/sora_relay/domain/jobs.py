@@ -93,5 +93,10 @@ class Job:
     def lease_expired(self, now: datetime) -> bool:
         return self.lease_until is None or self.lease_until <= now
 
+    @property
+    def started_at(self) -> datetime:
+        """When the generation began: its submission, or the request's arrival before that."""
+        return self.submitted_at or self.created_at
+
     def age(self, now: datetime) -> timedelta:
-        return now - (self.submitted_at or self.created_at)
+        return now - self.started_at

@@ -77,7 +77,7 @@ class Finisher:
     def end_if_too_late_to_copy(self, job: Job, now: datetime, reason: str | None = None) -> bool:
         """End a finished video's job whose copy is past its deadline (see Policy.archive_deadline);
         False, changing nothing, while there is time left. `reason`: why the last copy failed."""
-        finished_at = job.completed_at or job.submitted_at or job.created_at
+        finished_at = job.completed_at or job.started_at
         expired_at = job.expired_at
         deadline = self.policy.archive_deadline(finished_at, expired_at)
         if now < deadline:
@@ -127,7 +127,7 @@ class Finisher:
         if job.provider is None:
             return None
         provider = job.provider.model_copy(update={"used_credit": None})
-        return _interim(job, EventType.SUBMITTED, job.submitted_at or job.created_at, provider)
+        return _interim(job, EventType.SUBMITTED, job.started_at, provider)
 
     @staticmethod
     def progress_event(job: Job, progress: int, now: datetime) -> VideoEvent | None:

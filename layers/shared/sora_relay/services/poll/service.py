@@ -188,7 +188,7 @@ class PollService:
         # Whatever this check ends in, the job's video.submitted comes first.
         job = self.finisher.announce(job)
         assert job.provider is not None
-        deadline = (job.submitted_at or job.created_at) + self.policy.max_wait
+        deadline = job.started_at + self.policy.max_wait
         try:
             with status_calls:
                 record = self.provider.status(job.provider.uuid)
@@ -238,7 +238,7 @@ class PollService:
             age=job.age(now),
             typical=typical_generation_time(job.request),
             latest=Observation(progress, now),
-            previous=trend_start(job.progress, job.progress_at, job.submitted_at or job.created_at, moved=moved),
+            previous=trend_start(job.progress, job.progress_at, job.started_at, moved=moved),
         )
         self.store.save(
             job.moved(
@@ -276,7 +276,7 @@ class PollService:
         if used is None or (job.provider is not None and job.provider.used_credit is not None):
             return
         self.metrics.count("CreditsUsed", used)
-        day = (job.submitted_at or job.created_at).astimezone(UTC).date()
+        day = job.started_at.astimezone(UTC).date()
         try:
             self.budget.settle_used(day, job.credits_counted, used)
         except Exception:
