@@ -1,3 +1,4 @@
+import math
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +14,7 @@ from sora_relay.adapters.geminigen import (
 from sora_relay.domain.ports import ReferenceFile
 from sora_relay.domain.provider import Accepted, MaybeTaken, ProviderUnavailable, Rejected, RetryLater
 from sora_relay.domain.request import VideoRequest
-from sora_relay_tools.simulator import Fault, GeminiGenSimulator
+from sora_relay_tools.simulator import Fault, GeminiGenSimulator, ManualClock
 
 TIMEOUT = 5.0
 REQUEST = VideoRequest.model_validate_json(
@@ -44,18 +45,22 @@ def test_submission_is_multipart_with_the_provider_field_names(client, simulator
 def test_refused_request_is_rejected_with_the_provider_reason(client, simulator) -> None:
     simulator.inject("submit", Fault(status=422))
     outcome = client.submit(REQUEST, [], TIMEOUT)
-    assert outcome == Rejected(422, "injected HTTP 422")
+    assert outcome == Rejected(422, "prompt: injected HTTP 422")
 
 
 def test_rate_limit_is_retryable_after_retry_after(client, simulator) -> None:
     simulator.inject("submit", Fault(status=429, retry_after="17"))
-    assert client.submit(REQUEST, [], TIMEOUT) == RetryLater("the provider answered HTTP 429", 17.0)
+    assert client.submit(REQUEST, [], TIMEOUT) == RetryLater(
+        "the provider answered HTTP 429: RATE_LIMITED: injected HTTP 429", 17.0
+    )
 
 
 @pytest.mark.parametrize("status", [409, 500, 502, 503, 504])
 def test_server_error_may_have_been_taken(client, simulator, status: int) -> None:
     simulator.inject("submit", Fault(status=status))
-    assert client.submit(REQUEST, [], TIMEOUT) == MaybeTaken(f"the provider answered HTTP {status}")
+    assert client.submit(REQUEST, [], TIMEOUT) == MaybeTaken(
+        f"the provider answered HTTP {status}: SYSTEM_ERROR: injected HTTP {status}"
+    )
 
 
 def test_gateway_error_after_the_provider_took_it_may_have_been_taken(client, simulator) -> None:
@@ -116,8 +121,9 @@ def test_status_of_a_running_generation(client, simulator) -> None:
     outcome = client.submit(REQUEST, [], TIMEOUT)
     assert isinstance(outcome, Accepted)
     record = client.status(outcome.record.uuid)
-    assert record.status == 1
+    assert record.status == 0  # queued, its first tenth
     assert not record.ready
+    assert not record.failed
 
 
 def test_status_of_a_finished_generation_has_its_address(client, simulator) -> None:
@@ -170,9 +176,10 @@ def test_unexpected_status_answer_is_read_as_still_running(client, simulator) ->
 
 
 def test_history_lists_the_generations_since_a_moment(client, simulator) -> None:
+    simulator.clock = clock = ManualClock(datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
     first = client.submit(REQUEST, [], TIMEOUT)
-    since = datetime.now(UTC)
-    time.sleep(0.01)
+    clock.advance(timedelta(minutes=1))
+    since = clock.now
     second = client.submit(REQUEST, [], TIMEOUT)
     assert isinstance(first, Accepted)
     assert isinstance(second, Accepted)
@@ -191,7 +198,9 @@ def test_history_is_read_page_by_page_back_to_the_moment(client, simulator) -> N
     for _ in range(HISTORY_PAGE_SIZE + 5):
         simulator._submit({"prompt": "a fox"}, [])
     assert len(client.recent_generations(since)) == HISTORY_PAGE_SIZE + 5
-    assert simulator.requests.count(("GET", "/uapi/v1/histories")) == 2
+    # Pages capped below the size asked for: read on until every row since the moment is seen.
+    pages = math.ceil((HISTORY_PAGE_SIZE + 5) / simulator.history_page_cap)
+    assert simulator.requests.count(("GET", "/uapi/v1/histories")) == pages
 
 
 def test_history_too_long_to_reach_the_moment_is_unavailable(client, simulator) -> None:

@@ -97,8 +97,8 @@ def test_refusal_ends_as_provider_rejected_with_request_and_metadata(stack, simu
 
 def test_one_bad_record_does_not_fail_the_batch(stack, simulator, submit) -> None:
     simulator.inject("submit", Fault(status=503))
-    stack.send_request({**REQUEST, "request_id": "first"})
-    stack.send_request({**REQUEST, "request_id": "second"})
+    stack.send_request({**REQUEST, "request_id": "first", "prompt": "a fox"})
+    stack.send_request({**REQUEST, "request_id": "second", "prompt": "a wolf"})
     failures = stack.deliver(submit)
     assert len(failures) == 1
     assert len(simulator.submissions()) == 1
@@ -111,7 +111,7 @@ def test_api_key_never_reaches_logs_or_events(stack, simulator, submit, captured
     stack.send_request({**REQUEST, "request_id": "bad", "duration": 3})
     stack.deliver(submit)
     logs = captured_logs.getvalue()
-    assert "refused the API key" in logs
+    assert "the provider refused the account (HTTP 401): API_KEY_NOT_FOUND" in logs
     assert API_KEY not in logs
     assert all(API_KEY not in str(event) for event in stack.events())
 
@@ -136,7 +136,7 @@ def test_reference_file_from_another_bucket_is_an_invalid_request(stack, simulat
 def test_records_of_a_batch_are_submitted_concurrently(stack, simulator, submit) -> None:
     simulator.latency = 0.2
     for number in range(5):
-        stack.send_request({**REQUEST, "request_id": f"c-{number}"})
+        stack.send_request({**REQUEST, "request_id": f"c-{number}", "prompt": f"scene {number}"})
     assert stack.deliver(submit) == []
     assert len(simulator.submissions()) == 5
     assert simulator.most_submissions_at_once >= 2

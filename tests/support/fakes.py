@@ -35,6 +35,7 @@ class MemoryJobStore:
     def __init__(self) -> None:
         self.jobs: dict[str, Job] = {}
         self.owners: dict[str, str] = {}  # a provider generation's uuid: the request_id it is for
+        self.prompt_holders: dict[str, str] = {}  # a recorded prompt's key: the twin that may send it
         self.sweep_leases: dict[int, tuple[str, datetime]] = {}  # a shard: its sweeper, until when
         self._sweep_lock = threading.Lock()
         # The next save that `fail_save_when` picks raises this.
@@ -65,6 +66,18 @@ class MemoryJobStore:
 
     def own_generation(self, uuid: str, request_id: str) -> bool:
         return self.owners.setdefault(uuid, request_id) == request_id
+
+    def generation_owner(self, uuid: str) -> str | None:
+        return self.owners.get(uuid)
+
+    def prompt_holder(self, prompt_key: str) -> str | None:
+        return self.prompt_holders.get(prompt_key)
+
+    def take_prompt(self, prompt_key: str, request_id: str, previous: str | None) -> bool:
+        if self.prompt_holders.get(prompt_key) not in (previous, request_id):
+            return False
+        self.prompt_holders[prompt_key] = request_id
+        return True
 
     def take_sweep(self, shard: int, holder: str, until: datetime, now: datetime) -> bool:
         with self._sweep_lock:
@@ -117,7 +130,9 @@ class TakenThenLost:
 @dataclass
 class FakeProvider:
     """Every accepted submission is a generation in the account's history (`history`, oldest
-    first), with a uuid of its own: `sora_abc` for the first, then `sora_1`, `sora_2`..."""
+    first, full records), with a uuid of its own: `sora_abc` for the first, then `sora_1`,
+    `sora_2`... The history list answers as the provider's does: lean rows (no settings), the
+    prompt cut at its first ";"; a status call of a generation in it, its full record."""
 
     clock: ManualClock
     outcomes: list[SubmitOutcome | TakenThenLost] = field(default_factory=list)
@@ -167,14 +182,23 @@ class FakeProvider:
         self.history_reads += 1
         if self.history_failures:
             raise self.history_failures.pop(0)
-        return [g for g in reversed(self.history) if g.created_at is None or g.created_at >= since]
+        return [lean(g) for g in reversed(self.history) if g.created_at is None or g.created_at >= since]
 
     def status(self, uuid: str) -> GenerationRecord:
         self.status_calls.append(uuid)
-        answer = self.records.pop(0) if self.records else record(status=1, status_percentage=40)
+        known = {generation.uuid: generation for generation in self.history}
+        default = known.get(uuid, record(status=1, status_percentage=40))
+        answer = self.records.pop(0) if self.records else default
         if isinstance(answer, Exception):
             raise answer
         return answer
+
+
+def lean(generation: GenerationRecord) -> GenerationRecord:
+    """A generation as a history row shows it: the prompt cut at its first ";" and past 120
+    characters, no settings."""
+    cut = (generation.input_text or "").split(";", 1)[0][:120]
+    return generation.model_copy(update={"input_text": cut, "duration": None, "resolution": None, "aspect_ratio": None})
 
 
 def record(**fields: object) -> GenerationRecord:

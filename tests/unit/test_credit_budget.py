@@ -79,7 +79,7 @@ def test_request_held_past_the_longest_hold_times_out_saying_why(world) -> None:
     assert world.submitter.handle(message("waits")) == Done()
     [event] = world.publisher.finals
     assert event.error.code == "timed_out"
-    assert event.error.message.startswith("not submitted: held by the daily credit budget for 48 hours")
+    assert event.error.message.startswith("not submitted: held back for 48 hours: the daily credit budget")
     assert len(world.provider.submitted) == 1
 
 
@@ -94,7 +94,7 @@ def test_held_request_whose_message_is_lost_times_out_after_the_longest_hold(wor
     world.clock.advance(world.policy.max_hold)
     assert world.poller.sweep().outcomes == {Outcome.FAILED: 1}
     [event] = world.publisher.finals
-    assert "held by the daily credit budget" in event.error.message
+    assert "held back for 48 hours: the daily credit budget" in event.error.message
 
 
 def test_request_priced_above_the_whole_daily_budget_ends_at_once(world) -> None:

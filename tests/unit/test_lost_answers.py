@@ -118,19 +118,21 @@ def test_history_is_not_read_before_it_can_show_the_attempt(world) -> None:
 def test_identical_requests_whose_answers_were_lost_get_a_generation_each(world) -> None:
     world.provider.outcomes = [TakenThenLost(), TakenThenLost()]
     world.submitter.handle(message(REQUEST))
-    world.submitter.handle(message(TWIN))
-    later(world)
-    world.submitter.handle(message(REQUEST, receive_count=2))
-    world.submitter.handle(message(TWIN, receive_count=2))
+    world.submitter.handle(message(TWIN))  # held while its twin's attempt is open
+    for count in (2, 3, 4):
+        later(world)
+        world.submitter.handle(message(REQUEST, receive_count=count))
+        world.submitter.handle(message(TWIN, receive_count=count))
+    assert len(world.provider.submitted) == 2
     uuids = {world.store.get(request_id).provider.uuid for request_id in ("ad-1", "ad-2")}
     assert uuids == {generation.uuid for generation in world.provider.history}
     assert len(uuids) == 2
 
 
 def test_generation_of_another_job_is_never_adopted(world) -> None:
+    world.submitter.handle(message(TWIN))  # accepted: its generation is in the history, and its own
     world.provider.outcomes = [MaybeTaken("the provider answered HTTP 502")]
     world.submitter.handle(message(REQUEST))
-    world.submitter.handle(message(TWIN))  # accepted: its generation is in the history, and its own
     later(world)
     world.submitter.handle(message(REQUEST, receive_count=2))
     assert world.store.get("ad-1").provider.uuid != world.store.get("ad-2").provider.uuid
@@ -148,12 +150,14 @@ def test_generation_of_another_prompt_is_never_adopted(world) -> None:
 
 
 def test_generation_of_other_settings_is_never_adopted(world) -> None:
+    world.submitter.handle(message({**TWIN, "duration": 15}))
+    world.store.owners.clear()  # as if made outside the stack: owned by no job
     world.provider.outcomes = [MaybeTaken("the provider answered HTTP 502")]
     world.submitter.handle(message(REQUEST))
-    world.submitter.handle(message({**TWIN, "duration": 15}))
     later(world)
     world.submitter.handle(message(REQUEST, receive_count=2))
     assert len(world.provider.history) == 2
+    assert world.provider.history[0].uuid in world.provider.status_calls  # its settings read in full
 
 
 def test_generation_older_than_the_attempt_is_never_adopted(world) -> None:
@@ -211,7 +215,7 @@ def test_requests_with_reference_files_hold_a_bounded_number_at_once(world) -> N
     submissions = InFlight(pause=0.02)
     world.provider.submit = submissions.around(world.provider.submit)
     submitter = world.submitter
-    bodies = [{"request_id": f"f-{i}", "prompt": "x", "files": ["s3://in/a.png"] * 4} for i in range(10)]
+    bodies = [{"request_id": f"f-{i}", "prompt": f"scene {i}", "files": ["s3://in/a.png"] * 4} for i in range(10)]
     threads = [threading.Thread(target=submitter.handle, args=(message(body),)) for body in bodies]
     for thread in threads:
         thread.start()
@@ -221,13 +225,24 @@ def test_requests_with_reference_files_hold_a_bounded_number_at_once(world) -> N
     assert len(world.provider.submitted) == 10
 
 
-def test_claim_of_an_invocation_that_died_is_put_back_on_the_queue_within_minutes(world) -> None:
+def test_claim_of_an_invocation_that_died_is_reconciled_by_the_poller_within_minutes(world) -> None:
     world.provider.die_after_taking = ContainerDied()
     with pytest.raises(ContainerDied):
         world.submitter.handle(message(REQUEST, seconds_left=120))
     world.clock.advance(timedelta(seconds=131))
     world.poller.sweep()
+    job = world.store.get("ad-1")
+    assert (job.state, job.provider.uuid) == (JobState.SUBMITTED, world.provider.history[0].uuid)
+    assert world.request_queue.resent == []
+
+
+def test_claim_of_an_attempt_not_taken_is_put_back_on_the_queue(world) -> None:
+    world.provider.outcomes = [MaybeTaken("the provider answered HTTP 502")]
+    world.submitter.handle(message(REQUEST, seconds_left=120))
+    world.clock.advance(world.policy.reconcile_delay + 2 * world.policy.claim_lease)
+    world.poller.sweep()
     assert [request_id for request_id, _ in world.request_queue.resent] == ["ad-1"]
+    assert world.store.get("ad-1").attempt_started_at is None
 
 
 def test_attempt_never_reconciled_ends_timed_out_saying_why(world) -> None:

@@ -1,9 +1,20 @@
-"""The simulator: checks the key, validates submissions, progresses over time, serves real MP4s.
+"""The simulator: checks the key, validates submissions, progresses over time, serves real MP4s,
+and answers as the real API does (`shapes`): bare records, UUIDv1 uuids, zone-less UTC times,
+status 0 while queued, a history of lean rows whose prompt is cut, pages capped below the size
+asked for, `media_type` `video`, media served as `application/octet-stream`, and error bodies
+under `detail` with the provider's codes.
 
 Behaviour a test can set:
 - `generation_seconds`, `expire_after`, `video_size` (None serves the bundled MP4; a number
   serves a synthetic body of that many bytes, generated as it is sent);
-- `fail_when(prompt)`: generations whose prompt matches end with status 3;
+- `fail_when(prompt)`: generations whose prompt matches end with status 3; `reject_when(prompt)`:
+  with status -2 (a policy rejection, as some families write it);
+- `malformed_when(prompt)`: the finished video's address comes with a bogus host in front of it;
+- `hold(prompt)` / `release(prompt)`: a held generation stays processing until released;
+- `history_page_cap`, `history_newest_first`: the history's largest page and its order;
+- `max_running`: the plan's limit on generations running at once (a 400
+  `MAX_PROCESSING_VIDEO_EXCEEDED` beyond it); `credits`: the account's balance (a 402
+  `NOT_ENOUGH_CREDIT` when a generation's estimate exceeds it; None, unlimited);
 - `address_delay_checks`: how many status calls report status 2 before the address appears;
 - `thumbnails`: whether a finished generation offers a `thumbnail_url` (a small PNG);
 - `credit_used(generation)`: the `used_credit` a finished generation reports (None: not stated;
@@ -22,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import email.parser
 import email.policy
+import hashlib
 import json
 import random
 import socket
@@ -37,6 +49,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from sora_relay_tools.simulator.shapes import (
+    MODEL_ALIASES,
+    STATUS_DESCRIPTIONS,
+    error,
+    lean_row,
+    uuid1_at,
+    validation_error,
+    zoneless,
+)
 
 SAMPLE_MP4 = files("sora_relay_tools.simulator").joinpath("sample.mp4").read_bytes()
 _MODELS = {"sora-2", "sora-2-pro"}
@@ -71,6 +93,7 @@ class Fault:
     truncate_at: int | None = None  # media: announce the full length, send this many bytes, hang up
     after_accepting: bool = False  # submit: take the generation, then answer with the fault instead
     trickle: float = 0.0  # a 200 whose body comes a byte at a time, this many seconds apart (10 s at most)
+    code: str | None = None  # the error_code of an error answer (by default the status's usual one)
 
 
 @dataclass
@@ -79,11 +102,14 @@ class Generation:
     uuid: str
     fields: dict[str, str]
     file_names: list[str]
+    file_digests: list[str]  # the sha256 of each reference file, in the order sent
     created_at: datetime
     expired_at: datetime
     generation_seconds: float
     fails: bool
     video_size: int | None
+    rejects: bool = False
+    malformed_address: bool = False
     status_calls: int = 0
 
 
@@ -100,6 +126,13 @@ class GeminiGenSimulator:
     most_submissions_at_once: int = 0
     answers_lost: int = 0
     fail_when: Callable[[str], bool] = lambda prompt: "[fail]" in prompt
+    reject_when: Callable[[str], bool] = lambda prompt: "[reject]" in prompt
+    malformed_when: Callable[[str], bool] = lambda prompt: "[bogus-host]" in prompt
+    history_page_cap: int = 20
+    history_newest_first: bool = True
+    max_running: int | None = None
+    credits: float | None = None
+    capacity_refusals: int = 0
     thumbnails: bool = True
     credit_used: Callable[[Generation], float | None] = field(
         default=lambda generation: 0 if generation.fails else _estimate(generation)
@@ -113,6 +146,8 @@ class GeminiGenSimulator:
     _server: ThreadingHTTPServer | None = None
     _lost_answers: float = 0.0
     _random: random.Random = field(default_factory=random.Random)
+    _ids: random.Random = field(default_factory=lambda: random.Random(0))  # nosec B311  # ids, not secrets
+    _held: set[str] = field(default_factory=set)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> GeminiGenSimulator:
@@ -157,6 +192,15 @@ class GeminiGenSimulator:
             self._lost_answers = share
             self._random = random.Random(seed)  # nosec B311  # which answers a test loses
 
+    def hold(self, prompt: str) -> None:
+        """Generations of this prompt stay processing until `release`."""
+        with self._lock:
+            self._held.add(prompt)
+
+    def release(self, prompt: str) -> None:
+        with self._lock:
+            self._held.discard(prompt)
+
     def clear_faults(self) -> int:
         """Drop the injected faults no call has met yet; returns how many there were."""
         with self._lock:
@@ -190,26 +234,46 @@ class GeminiGenSimulator:
             queue = self._faults[endpoint]
             return queue.popleft() if queue else None
 
-    def _submit(self, form: dict[str, str], file_names: list[str]) -> tuple[int, dict[str, Any]]:
+    def _submit(self, form: dict[str, str], files: list[tuple[str, str]]) -> tuple[int, dict[str, Any]]:
         problem = _validate(form)
         if problem:
-            return 422, {"detail": problem}
+            return problem
         now = self.clock()
         with self._lock:
-            number = len(self.generations) + 1
+            running = sum(1 for g in self.generations.values() if self._running(g, now))
+            if self.max_running is not None and running >= self.max_running:
+                self.capacity_refusals += 1
+                return 400, error(
+                    "MAX_PROCESSING_VIDEO_EXCEEDED",
+                    f"You have reached the maximum number of {self.max_running} concurrent video generations"
+                    " allowed by your plan. Please wait for one to finish before starting another.",
+                )
+            price = _price(form)
+            if self.credits is not None and price > self.credits:
+                return 402, error("NOT_ENOUGH_CREDIT", "You do not have enough credits for this generation.")
+            if self.credits is not None:
+                self.credits -= price
             generation = Generation(
-                id=number,
-                uuid=f"sora_{random.getrandbits(64):016x}",  # nosec B311  # an id, not a secret
+                id=len(self.generations) + 1,
+                uuid=uuid1_at(now, self._ids),
                 fields=form,
-                file_names=file_names,
+                file_names=[name for name, _ in files],
+                file_digests=[digest for _, digest in files],
                 created_at=now,
                 expired_at=now + self.expire_after,
                 generation_seconds=self.generation_seconds,
                 fails=self.fail_when(form["prompt"]),
+                rejects=self.reject_when(form["prompt"]),
+                malformed_address=self.malformed_when(form["prompt"]),
                 video_size=self.video_size,
             )
             self.generations[generation.uuid] = generation
-        return 200, self._record(generation, status=1, percentage=0)
+        return 200, self._record(generation, status=0, percentage=0)
+
+    def _running(self, generation: Generation, now: datetime) -> bool:
+        return generation.fields["prompt"] in self._held or (
+            (now - generation.created_at).total_seconds() < generation.generation_seconds
+        )
 
     def _lost_answer(self) -> Fault | None:
         """The fault that loses this accepted submission's answer, if one does."""
@@ -224,64 +288,78 @@ class GeminiGenSimulator:
             per_page = int(query.get("items_per_page", ["10"])[0])
             page = int(query.get("page", ["1"])[0])
         except ValueError:
-            return 422, {"detail": "items_per_page and page are numbers"}
+            return 422, validation_error("items_per_page", "value is not a valid integer", "int_parsing")
         if per_page < 1 or page < 1:
-            return 422, {"detail": "items_per_page and page start at 1"}
+            return 422, validation_error("page", "ensure this value is greater than 0", "greater_than")
+        per_page = min(per_page, self.history_page_cap)
         with self._lock:
-            newest_first = sorted(self.generations.values(), key=lambda g: (g.created_at, g.id), reverse=True)
-        chosen = newest_first[(page - 1) * per_page : page * per_page]
-        records = [self._state(g, status_call=False) for g in chosen]
-        return 200, {"success": True, "result": [r.get("data", r) for r in records], "total": len(newest_first)}
+            ordered = sorted(
+                self.generations.values(), key=lambda g: (g.created_at, g.id), reverse=self.history_newest_first
+            )
+        chosen = ordered[(page - 1) * per_page : page * per_page]
+        rows = [lean_row(self._state(g, status_call=False)) for g in chosen]
+        return 200, {"success": True, "result": rows, "total": len(ordered)}
 
     def _status(self, uuid: str) -> tuple[int, dict[str, Any]]:
         generation = self.generations.get(uuid)
         if generation is None:
-            return 404, {"detail": "generation not found"}
+            return 404, error("HISTORY_NOT_FOUND", "generation not found")
         return 200, self._state(generation, status_call=True)
 
     def _state(self, generation: Generation, *, status_call: bool) -> dict[str, Any]:
         """A generation's record now; a status call counts towards the address's delay."""
-        elapsed = (self.clock() - generation.created_at).total_seconds()
-        if elapsed < generation.generation_seconds:
-            percentage = int(100 * elapsed / generation.generation_seconds)
-            return self._record(generation, status=1, percentage=min(percentage, 99))
+        now = self.clock()
+        elapsed = (now - generation.created_at).total_seconds()
+        if self._running(generation, now):
+            # Queued (0) for its first tenth, then processing (1).
+            percentage = min(int(100 * elapsed / generation.generation_seconds), 99)
+            status = 0 if elapsed < generation.generation_seconds / 10 else 1
+            return self._record(generation, status=status, percentage=percentage if status else 0)
         used = self.credit_used(generation)
         finished: dict[str, object] = {"used_credit": used} if used is not None else {}
+        if generation.rejects:
+            return {**self._record(generation, status=-2, percentage=0), **finished}
         if generation.fails:
-            return {**self._record(generation, status=3, percentage=100, error=True), **finished}
+            return {**self._record(generation, status=3, percentage=100), **finished}
         generation.status_calls += status_call
         if generation.status_calls <= self.address_delay_checks:
             return self._record(generation, status=2, percentage=100)
         if self.thumbnails:
             finished["thumbnail_url"] = f"{self.base_url}/media/{generation.uuid}.thumbnail.png"
         video_url = f"{self.base_url}/media/{generation.uuid}.mp4"
-        return {
-            "data": {
-                **self._record(generation, status=2, percentage=100),
-                **finished,
-                "generated_video": [{"video_url": video_url}],
-            }
-        }
+        if generation.malformed_address:
+            video_url = f"https://s3.us-east-005.backblazeb2.com/{video_url}"
+        record = self._record(generation, status=2, percentage=100)
+        video = {"video_url": video_url, "last_frame": None, **{name: record[name] for name in _SETTINGS}}
+        return {**record, **finished, "generated_video": [video]}
 
-    def _record(self, generation: Generation, *, status: int, percentage: int, error: bool = False) -> dict[str, Any]:
+    def _record(self, generation: Generation, *, status: int, percentage: int) -> dict[str, Any]:
+        model = generation.fields.get("model", "sora-2")
+        failed = status == 3 or status < 0
+        code, message = ("", "")
+        if status == 3:
+            code, message = "PUBLIC_ERROR_UNSAFE_CONTENT", "the prompt was refused by the content policy"
+        elif status < 0:
+            code, message = "PUBLIC_ERROR_POLICY_VIOLATION", "the request violates the usage policy"
         return {
             "id": generation.id,
             "uuid": generation.uuid,
-            "model_name": generation.fields.get("model", "sora-2"),
+            "model_name": MODEL_ALIASES.get(model, model),
             "input_text": generation.fields["prompt"],
             "duration": int(generation.fields.get("duration", "10")),
             "resolution": generation.fields.get("resolution", "small"),
             "aspect_ratio": generation.fields.get("aspect_ratio", "landscape"),
-            "type": "video_generation_sora",
+            "type": "video",
             "status": status,
-            "status_desc": {1: "processing", 2: "completed", 3: "failed"}[status],
+            "status_desc": STATUS_DESCRIPTIONS[status],
             "status_percentage": percentage,
-            "error_code": "CONTENT_POLICY" if error else "",
-            "error_message": "the prompt was refused by the content policy" if error else "",
-            "expired_at": generation.expired_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "error_code": code if failed else "",
+            "error_message": message if failed else "",
+            "expired_at": zoneless(generation.expired_at),
             "estimated_credit": _estimate(generation),
-            "media_type": "video/mp4",
-            "created_at": generation.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "media_type": "video",
+            "created_at": zoneless(generation.created_at),
+            "updated_at": zoneless(self.clock()),
         }
 
     def thumbnail_bytes(self, generation: Generation) -> bytes:
@@ -305,8 +383,24 @@ class GeminiGenSimulator:
             yield piece
 
 
+_SETTINGS = ("duration", "resolution", "aspect_ratio")
+# The error code each status usually comes with.
+_USUAL_CODES = {400: "INVALID_INPUT", 401: "API_KEY_NOT_FOUND", 402: "NOT_ENOUGH_CREDIT", 429: "RATE_LIMITED"}
+
+
+def _error_body(status: int, code: str | None) -> dict[str, Any]:
+    """An injected error as the provider writes it: FastAPI's list for a 422, else `detail`."""
+    if status == 422 and code is None:
+        return validation_error("prompt", f"injected HTTP {status}")
+    return error(code or _USUAL_CODES.get(status, "SYSTEM_ERROR"), f"injected HTTP {status}")
+
+
+def _price(form: dict[str, str]) -> int:
+    return 75 if form.get("model") == "sora-2-pro" else 30
+
+
 def _estimate(generation: Generation) -> int:
-    return 75 if generation.fields.get("model") == "sora-2-pro" else 30
+    return _price(generation.fields)
 
 
 def _png(width: int, height: int, rgb: bytes) -> bytes:
@@ -320,9 +414,12 @@ def _png(width: int, height: int, rgb: bytes) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
-def _validate(form: dict[str, str]) -> str | None:
-    if not form.get("prompt", "").strip():
-        return "prompt is required"
+def _validate(form: dict[str, str]) -> tuple[int, dict[str, Any]] | None:
+    """FastAPI's 422 for a missing field, the provider's 400 INVALID_INPUT for a value it refuses."""
+    if "prompt" not in form:
+        return 422, validation_error("prompt", "field required", "missing")
+    if not form["prompt"].strip():
+        return 400, error("INVALID_INPUT", "The prompt must not be empty.")
     checks = {
         "model": _MODELS,
         "duration": {"10", "15"},
@@ -331,7 +428,7 @@ def _validate(form: dict[str, str]) -> str | None:
     }
     for name, allowed in checks.items():
         if name in form and form[name] not in allowed:
-            return f"{name} must be one of {sorted(allowed)}"
+            return 400, error("INVALID_INPUT", f"{name} must be one of {', '.join(sorted(allowed))}")
     return None
 
 
@@ -353,15 +450,15 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         self.sim.requests.append(("POST", path))
         if path != "/uapi/v1/video-gen/sora":
-            return self._json(404, {"detail": "not found"})
+            return self._json(404, {"detail": "Not Found"})
         with self.sim.submission_in_flight():
             fault = self._fault_before_the_api("submit")
             if fault is _ANSWERED:
                 return None
-            form, file_names = _parse_multipart(self.headers.get("content-type", ""), body)
+            form, files = _parse_multipart(self.headers.get("content-type", ""), body)
             if form is None:
-                return self._json(400, {"detail": "expected multipart/form-data"})
-            status, answer = self.sim._submit(form, file_names)
+                return self._json(422, validation_error("prompt", "field required", "missing"))
+            status, answer = self.sim._submit(form, files)
             lost = fault if isinstance(fault, Fault) else self.sim._lost_answer() if status == 200 else None
             if lost is not None and self._apply(lost):
                 return None
@@ -384,12 +481,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._thumbnail(path.removeprefix("/media/").removesuffix(".thumbnail.png"))
         if path.startswith("/media/") and path.endswith(".mp4"):
             return self._media(path.removeprefix("/media/").removesuffix(".mp4"))
-        return self._json(404, {"detail": "not found"})
+        return self._json(404, {"detail": "Not Found"})
 
     def _media(self, uuid: str) -> None:
         generation = self.sim.generations.get(uuid)
         if generation is None:
-            return self._json(404, {"detail": "not found"})
+            return self._json(404, {"detail": "Not Found"})
         if self.sim.clock() >= generation.expired_at:
             return self._json(410, {"detail": "this result has expired"})
         fault = self.sim._next_fault("media")
@@ -397,7 +494,7 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         size = self.sim._video_size(generation)
         self.send_response(200)
-        self.send_header("content-type", "video/mp4")
+        self.send_header("content-type", "application/octet-stream")  # as the provider's CDN serves it
         self.send_header("content-length", str(size))
         self.end_headers()
         sent = 0
@@ -418,7 +515,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _thumbnail(self, uuid: str) -> None:
         generation = self.sim.generations.get(uuid)
         if generation is None or not self.sim.thumbnails:
-            return self._json(404, {"detail": "not found"})
+            return self._json(404, {"detail": "Not Found"})
         fault = self.sim._next_fault("thumbnail")
         if fault and self._apply(fault):
             return None
@@ -437,8 +534,10 @@ class _Handler(BaseHTTPRequestHandler):
         return _ANSWERED if fault is not None and self._apply(fault) else None
 
     def _authorised(self) -> bool:
-        if self.headers.get("x-api-key") != self.sim.api_key:
-            self._json(401, {"detail": "invalid API key"})
+        key = self.headers.get("x-api-key")
+        if key != self.sim.api_key:
+            code = "API_KEY_REQUIRED" if not key else "API_KEY_NOT_FOUND"
+            self._json(401, error(code, "The API key is missing or not valid."))
             return False
         return True
 
@@ -461,7 +560,7 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         if fault.status is not None:
             headers = {"retry-after": fault.retry_after} if fault.retry_after is not None else {}
-            self._json(fault.status, {"detail": f"injected HTTP {fault.status}"}, headers)
+            self._json(fault.status, _error_body(fault.status, fault.code), headers)
             return True
         return False
 
@@ -494,18 +593,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str] | None, list[str]]:
+def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str] | None, list[tuple[str, str]]]:
+    """The form's fields, and each file part's name and sha256."""
     if not content_type.startswith("multipart/form-data"):
         return None, []
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
         b"content-type: " + content_type.encode() + b"\r\n\r\n" + body
     )
     form: dict[str, str] = {}
-    file_names: list[str] = []
+    files: list[tuple[str, str]] = []
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
         if name == "files":
-            file_names.append(part.get_filename() or "")
+            content = part.get_payload(decode=True)
+            content = content if isinstance(content, bytes) else b""
+            files.append((part.get_filename() or "", hashlib.sha256(content).hexdigest()))
         elif isinstance(name, str):
             form[name] = part.get_content()
-    return form, file_names
+    return form, files

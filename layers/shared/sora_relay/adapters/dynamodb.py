@@ -132,6 +132,44 @@ class DynamoJobStore:
             return False
         return True
 
+    def generation_owner(self, uuid: str) -> str | None:
+        item = self._client.get_item(
+            TableName=self._table, Key={"request_id": {"S": f"generation#{uuid}"}}, ConsistentRead=True
+        ).get("Item")
+        return item["owner"]["S"] if item else None
+
+    def prompt_holder(self, prompt_key: str) -> str | None:
+        item = self._client.get_item(
+            TableName=self._table, Key={"request_id": {"S": self._prompt_item_key(prompt_key)}}, ConsistentRead=True
+        ).get("Item")
+        return item["holder"]["S"] if item else None
+
+    def take_prompt(self, prompt_key: str, request_id: str, previous: str | None) -> bool:
+        condition = "attribute_not_exists(request_id) OR holder = :me"
+        values = {":me": {"S": request_id}}
+        if previous is not None:
+            condition += " OR holder = :previous"
+            values[":previous"] = {"S": previous}
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "request_id": {"S": self._prompt_item_key(prompt_key)},
+                    "holder": {"S": request_id},
+                    "expires_at": {"N": str(int((datetime.now(UTC) + self._finished_ttl).timestamp()))},
+                },
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    @staticmethod
+    def _prompt_item_key(prompt_key: str) -> str:
+        # `#` is in no request_id: a prompt item is never a job. Hashed: a key is user text.
+        return f"prompt#{hashlib.sha256(prompt_key.encode()).hexdigest()}"
+
     def scan(self, *, updated_since: datetime | None = None) -> Iterator[Job]:
         """Every job (a whole-table read, for people listing their jobs; the functions never scan)."""
         arguments: dict[str, Any] = {
@@ -147,12 +185,14 @@ class DynamoJobStore:
             yield from (self._from_item(item) for item in page.get("Items", []))
 
     def _is_stored(self, item: dict[str, Any]) -> bool:
-        """Whether the table holds exactly this item: a write whose answer was lost (and whose
-        retry by the SDK then failed its own condition) did happen."""
+        """Whether the table holds this very version: a write whose answer was lost (and whose
+        retry by the SDK then failed its own condition) did happen. Its `revision` is unique to
+        each version written, and compared as stored; the whole item could not be (DynamoDB
+        stores numbers normalized: 30.0 reads back as 30)."""
         stored = self._client.get_item(
             TableName=self._table, Key={"request_id": item["request_id"]}, ConsistentRead=True
-        )
-        return stored.get("Item") == item
+        ).get("Item")
+        return stored is not None and stored.get("revision") == item["revision"]
 
     def due(self, shard: int, now: datetime, limit: int, start: object | None = None) -> DuePage:
         answer = self._client.query(

@@ -1,8 +1,11 @@
-"""GeminiGen's Sora API over httpx: every answer mapped to an outcome the domain knows."""
+"""GeminiGen's Sora API over httpx: every answer mapped to an outcome the domain knows, read as
+the provider really writes it (docs/provider.md)."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -27,10 +30,11 @@ from sora_relay.domain.request import VideoRequest
 SUBMIT_PATH = "/uapi/v1/video-gen/sora"
 STATUS_PATH = "/uapi/v1/history/{uuid}"
 HISTORY_PATH = "/uapi/v1/histories"
+# The page size asked for; the provider may give fewer (its largest is not documented).
 HISTORY_PAGE_SIZE = 100
-# How far back the history is read to find one attempt's generation: pages beyond this many
-# mean thousands of generations since the attempt, and the search waits for a quieter time.
-HISTORY_PAGES = 20
+# How far the history is read to find one attempt's generation: pages beyond this many mean
+# thousands of generations to look through, and the search waits for a quieter time.
+HISTORY_PAGES = 50
 _SNIPPET = 300
 # Refusals that say "not now" and that no provider sends after acting: the request was not taken.
 _NOT_TAKEN = {408, 425, 429}
@@ -38,6 +42,11 @@ _NOT_TAKEN = {408, 425, 429}
 _MAYBE_TAKEN = {409}
 # A bad or revoked key is the operator's to fix: the requests wait for it instead of failing.
 _KEY_REFUSED = {401, 403}
+# Error codes that refuse a submission for now, without taking it: the plan's limit on running
+# generations (`MAX_PROCESSING_<KIND>_EXCEEDED`), or credit locked by running generations.
+_CAPACITY_CODES = ("MAX_PROCESSING_", "NOT_ENOUGH_AND_LOCK_CREDIT")
+# The account cannot pay: an operator must top it up; the requests wait for it.
+_OUT_OF_CREDIT = "NOT_ENOUGH_CREDIT"
 _HEADERS = {"accept": "application/json", "user-agent": "sora-relay"}
 
 
@@ -114,21 +123,43 @@ class GeminiGenClient:
 
     def recent_generations(self, since: datetime) -> list[GenerationRecord]:
         """The account's generations created at or after `since` (and any whose time cannot be
-        read), newest first: read page by page until one reaches back past `since`."""
-        found: list[GenerationRecord] = []
-        for page in range(1, HISTORY_PAGES + 1):
-            params: dict[str, str | int] = {"filter_by": "video", "items_per_page": HISTORY_PAGE_SIZE, "page": page}
-            content = self._get(HISTORY_PATH, params, "history list")
-            try:
-                records = HistoryPage.model_validate_json(content).records
-            except ValidationError as error:
-                # One record not understood could be the one sought: the search cannot conclude.
-                raise ProviderUnavailable("history list could not be read") from error
-            found += [r for r in records if r.created_at is None or r.created_at >= since]
-            reached_back = any(r.created_at is not None and r.created_at < since for r in records)
-            if reached_back or len(records) < HISTORY_PAGE_SIZE:
-                return found
-        raise ProviderUnavailable(f"the history holds more than {HISTORY_PAGES} pages since {since.isoformat()}")
+        read). Neither the history's order nor its largest page is documented: the first page
+        tells both (its rows' own times, its length), and the rest is read until every row
+        since `since` has been seen for sure: an empty page, `total` rows read, or, in an order
+        the rows themselves show, a row from before `since`."""
+        first = self._history_page(1)
+        if not first.records:
+            return []
+        seen = {record.uuid: record for record in first.records}
+        order = _order(first.records)
+        pages = math.ceil(first.total / len(first.records)) if first.total is not None else None
+        last: list[GenerationRecord] | None = first.records  # the page read last, when in order
+        numbers = range(2, HISTORY_PAGES + 1)
+        if order == "oldest" and pages is not None and pages > 1:
+            numbers, last = range(pages, 1, -1), None  # the newest rows are on the last pages
+        for number in itertools.islice(numbers, HISTORY_PAGES - 1):
+            if _seen_all_since(last, order, since, len(seen), first.total):
+                break
+            records = self._history_page(number).records
+            if not records:
+                break
+            if order is not None and _order([*(last or []), *records] if order == "newest" else records) != order:
+                order = None  # the pages do not keep the order the first showed: read them all
+            seen.update((record.uuid, record) for record in records)
+            last = records
+        else:
+            if not _seen_all_since(last, order, since, len(seen), first.total):
+                raise ProviderUnavailable(f"the history holds more than {HISTORY_PAGES} pages to read since {since}")
+        return [r for r in seen.values() if r.created_at is None or r.created_at >= since]
+
+    def _history_page(self, number: int) -> HistoryPage:
+        params: dict[str, str | int] = {"filter_by": "all", "items_per_page": HISTORY_PAGE_SIZE, "page": number}
+        content = self._get(HISTORY_PATH, params, "history list")
+        try:
+            return HistoryPage.model_validate_json(content)
+        except ValidationError as error:
+            # One record not understood could be the one sought: the search cannot conclude.
+            raise ProviderUnavailable("history list could not be read") from error
 
     def status(self, uuid: str) -> GenerationRecord:
         content = self._get(STATUS_PATH.format(uuid=uuid), {}, "status call")
@@ -150,6 +181,32 @@ class GeminiGenClient:
         return {"x-api-key": self._api_key()}
 
 
+def _order(records: list[GenerationRecord]) -> str | None:
+    """ "newest" or "oldest" first, as these rows' own times show; None when they cannot tell."""
+    times = [record.created_at for record in records]
+    if len(times) < 2 or None in times:
+        return None
+    pairs = list(itertools.pairwise(times))
+    if all(a >= b for a, b in pairs):  # type: ignore[operator]
+        return "newest"
+    if all(a <= b for a, b in pairs):  # type: ignore[operator]
+        return "oldest"
+    return None
+
+
+def _seen_all_since(
+    last: list[GenerationRecord] | None, order: str | None, since: datetime, seen: int, total: int | None
+) -> bool:
+    """Whether every row since `since` has been read: all `total` of them, or, read newest page
+    first in an order the rows show, a page whose oldest row is from before `since`."""
+    if total is not None and seen >= total:
+        return True
+    if order is None or not last:
+        return False
+    oldest = last[-1] if order == "newest" else last[0]
+    return oldest.created_at is not None and oldest.created_at < since
+
+
 def _submit_outcome(response: httpx.Response) -> SubmitOutcome:
     code = response.status_code
     if response.is_success:
@@ -157,13 +214,14 @@ def _submit_outcome(response: httpx.Response) -> SubmitOutcome:
             return Accepted(GenerationRecord.model_validate_json(response.content))
         except ValidationError:
             return MaybeTaken(f"the provider's answer (HTTP {code}) could not be read")
+    said = _provider_error(response)
     if code in _MAYBE_TAKEN or code >= 500:
-        return MaybeTaken(f"the provider answered HTTP {code}", _retry_after(response))
-    if code in _NOT_TAKEN:
-        return RetryLater(f"the provider answered HTTP {code}", _retry_after(response))
-    if code in _KEY_REFUSED:
-        return RetryLater(f"the provider refused the API key (HTTP {code})")
-    return Rejected(code, _reason(response))
+        return MaybeTaken(f"the provider answered HTTP {code}: {said}", _retry_after(response))
+    if code in _NOT_TAKEN or said.startswith(_CAPACITY_CODES):
+        return RetryLater(f"the provider answered HTTP {code}: {said}", _retry_after(response))
+    if code in _KEY_REFUSED or said.startswith(_OUT_OF_CREDIT):
+        return RetryLater(f"the provider refused the account (HTTP {code}): {said}", account_refused=True)
+    return Rejected(code, said)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -178,13 +236,27 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def _reason(response: httpx.Response) -> str:
+def _provider_error(response: httpx.Response) -> str:
+    """The provider's own words: `CODE: message` from `{"detail": {"error_code", "error_message"}}`
+    (some say `message`), FastAPI's 422 list as `field: msg` items, or the text it sent."""
     try:
         body = response.json()
     except (ValueError, RecursionError):
         return response.text[:_SNIPPET] or response.reason_phrase
-    if isinstance(body, dict):
-        for key in ("detail", "message", "error_message", "error"):
-            if body.get(key):
-                return str(body[key])[:_SNIPPET]
-    return str(body)[:_SNIPPET]
+    detail = body.get("detail", body) if isinstance(body, dict) else body
+    if isinstance(detail, dict):
+        code = detail.get("error_code") or detail.get("code")
+        message = detail.get("error_message") or detail.get("message") or detail.get("msg")
+        said = ": ".join(str(part) for part in (code, message) if part)
+    elif isinstance(detail, list):
+        said = "; ".join(_validation_item(item) for item in detail)
+    else:
+        said = str(detail)
+    return said[:_SNIPPET] or response.reason_phrase
+
+
+def _validation_item(item: Any) -> str:
+    if not isinstance(item, dict):
+        return str(item)
+    where = ".".join(str(part) for part in item.get("loc", []) if part != "body")
+    return f"{where}: {item.get('msg', '')}" if where else str(item.get("msg", ""))

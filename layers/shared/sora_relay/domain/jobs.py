@@ -90,6 +90,11 @@ class Job:
         """The final event, once it is published (what a subscriber has seen)."""
         return self.final_event if self.state.final and self.event_published else None
 
+    @property
+    def attempt_open(self) -> bool:
+        """A submission was (or is being) sent, and what the provider made of it is not known yet."""
+        return self.state is JobState.RECEIVED and self.attempt_started_at is not None
+
     def lease_expired(self, now: datetime) -> bool:
         return self.lease_until is None or self.lease_until <= now
 

@@ -81,8 +81,10 @@ class Policy:
     # A thumbnail's copy gets at most this long, and only while the invocation has this much
     # more left: it is best effort and must never hold up the video's event.
     thumbnail_time: timedelta = timedelta(seconds=20)
-    # How long the daily credit budget may hold a request back before it ends as timed_out.
+    # How long a request may be held back before it ends as timed_out (by the daily credit
+    # budget, or behind a twin whose attempt is open), and how often a twin's is looked at.
     max_hold: timedelta = timedelta(hours=48)
+    twin_recheck: timedelta = timedelta(seconds=10)
     archive_prefix: str = "videos/"
 
     def next_status_delay(

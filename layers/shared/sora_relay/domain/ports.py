@@ -55,6 +55,16 @@ class JobStore(Protocol):
         already (a conditional write: one generation is never two jobs'). True when it is this
         request's now, including when it was before."""
 
+    def generation_owner(self, uuid: str) -> str | None:
+        """The request_id whose the provider's generation `uuid` is, if any's."""
+
+    def prompt_holder(self, prompt_key: str) -> str | None:
+        """The request that last took `prompt_key` (see `take_prompt`), if any did."""
+
+    def take_prompt(self, prompt_key: str, request_id: str, previous: str | None) -> bool:
+        """Make `request_id` the holder of `prompt_key`, if `previous` still holds it (None:
+        nobody does) or it holds it already (a conditional write). True when it does now."""
+
 
 @dataclass(frozen=True)
 class ReferenceFile:
@@ -101,8 +111,9 @@ class MediaNotAllowed(Exception):
 
 
 class VideoArchive(Protocol):
-    def copy(self, url: str, key: str, content_type: str) -> VideoObject:
-        """Stream the video at `url` into the archive at `key`, whole and checksummed.
+    def copy(self, url: str, key: str, content_type: str | None) -> VideoObject:
+        """Stream the video at `url` into the archive at `key`, whole and checksummed, stored as
+        `content_type` (None: as the file's own bytes show).
 
         Raises MediaGone or MediaNotAllowed; any other exception is worth another try."""
 

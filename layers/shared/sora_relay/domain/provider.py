@@ -10,16 +10,26 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sora_relay.domain.request import VideoRequest
+from sora_relay.domain.request import Model, VideoRequest
 
 # Where public clients find the finished video's address, in the order they are tried.
 _VIDEO_URL_PLACES = ("video_url", "media_url", "generate_result")
+_SCHEMES = ("https://", "http://")
+# What the history calls a model, where it names it otherwise than the request did (public
+# clients saw `grok-3` written as `grok-video`; none has seen Sora's renamed).
+MODEL_ALIASES: dict[str, str] = {"grok-3": "grok-video"}
+# A history row's `input_text` is the prompt cut at its first ";" or with its tail cut off
+# (two independent clients report each; one matches on a 90 % prefix): a row is this prompt's
+# when its text begins the prompt and is at least this long, or the whole part before the ";".
+RECORDED_PROMPT_FLOOR = 20
 
 
 class GenerationStatus(IntEnum):
+    QUEUED = 0
     PROCESSING = 1
     COMPLETED = 2
     FAILED = 3
+    # Below 0: some families' failures (-1) and policy rejections (-2).
 
 
 class GenerationRecord(BaseModel):
@@ -57,10 +67,15 @@ class GenerationRecord(BaseModel):
                 raw = raw[wrapper]
                 break
         thumbnail = raw.get("thumbnail_url")
+        generated = raw.get("generated_video")
+        # The full record states a video's settings on the video itself.
+        video = generated[0] if isinstance(generated, list) and generated and isinstance(generated[0], dict) else {}
+        settings = {name: raw.get(name, video.get(name)) for name in ("duration", "resolution", "aspect_ratio")}
         return {
             **raw,
-            "video_url": _find_video_url(raw),
-            "thumbnail_url": thumbnail if isinstance(thumbnail, str) and _is_address(thumbnail) else None,
+            **settings,
+            "video_url": _find_video_url(raw, video),
+            "thumbnail_url": _address(thumbnail),
         }
 
     @field_validator("status", "status_percentage", "duration", mode="before")
@@ -71,7 +86,7 @@ class GenerationRecord(BaseModel):
             return None
         if isinstance(value, int):
             return value
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and value.strip().removeprefix("-").isdigit():
             return int(value)
         return None
 
@@ -118,7 +133,8 @@ class GenerationRecord(BaseModel):
 
     @property
     def failed(self) -> bool:
-        return self.status == GenerationStatus.FAILED
+        """Status 3, or a negative status (a family's failure or policy rejection): final at once."""
+        return self.status is not None and (self.status == GenerationStatus.FAILED or self.status < 0)
 
     @property
     def ready(self) -> bool:
@@ -126,10 +142,13 @@ class GenerationRecord(BaseModel):
         return self.status == GenerationStatus.COMPLETED and bool(self.video_url)
 
     def may_be(self, request: VideoRequest) -> bool:
-        """Whether this generation could be the one `request` asked for: the same prompt and model,
-        and the same settings where the record states them (not every record does; a setting it
-        leaves out cannot tell two requests apart)."""
-        if self.input_text != request.prompt or self.model_name != request.model.value:
+        """Whether this generation could be the one `request` asked for, as far as this record
+        tells: its prompt as the history records it, a model that is the request's (or a name
+        not known to be another's), and the same settings where the record states them (a list
+        row states none; a setting left out cannot tell two requests apart)."""
+        if not _could_be_prompt(self.input_text or "", request.prompt):
+            return False
+        if not _could_be_model(self.model_name, request.model):
             return False
         stated = (
             (self.duration, request.duration),
@@ -138,26 +157,71 @@ class GenerationRecord(BaseModel):
         )
         return all(theirs is None or theirs == ours for theirs, ours in stated)
 
+    @property
+    def states_settings(self) -> bool:
+        """Whether this is a full record (a list row states no settings and no video)."""
+        return self.duration is not None or self.video_url is not None
+
     def failure_message(self) -> str:
         detail = ": ".join(part for part in (self.error_code, self.error_message) if part)
-        return f"the provider reported the generation failed ({detail or 'no reason given'})"
+        status = f"status {self.status}" if self.status is not None else "failed"
+        return f"the provider reported the generation failed ({status}; {detail or 'no reason given'})"
 
 
-def _find_video_url(raw: dict[str, Any]) -> str | None:
-    generated = raw.get("generated_video")
-    if isinstance(generated, list) and generated and isinstance(generated[0], dict):
-        url = generated[0].get("video_url")
-        if isinstance(url, str) and url:
-            return url
-    for place in _VIDEO_URL_PLACES:
-        value = raw.get(place)
-        if isinstance(value, str) and _is_address(value):
-            return value
+def full_media_type(stated: str | None) -> str | None:
+    """The provider's `media_type` when it names a type the archive can state (`video/mp4`);
+    None when it does not (`video` alone, a CDN's `application/octet-stream`): then the file's
+    own bytes tell."""
+    if not stated:
+        return None
+    kind = stated.split(";", 1)[0].strip().lower()
+    main, _, sub = kind.partition("/")
+    if not main or not sub or kind == "application/octet-stream":
+        return None
+    return kind
+
+
+def recorded_prompt_key(prompt: str) -> str:
+    """What of a prompt the history could record and still be told from another's: two prompts
+    with the same key could each match the other's history row (see `_could_be_prompt`)."""
+    whole = prompt.strip()
+    return whole[: min(RECORDED_PROMPT_FLOOR, len(_before_semicolon(whole)))]
+
+
+def _before_semicolon(prompt: str) -> str:
+    return prompt.split(";", 1)[0].rstrip()
+
+
+def _could_be_prompt(input_text: str, prompt: str) -> bool:
+    recorded, whole = input_text.strip(), prompt.strip()
+    return whole.startswith(recorded) and len(recorded) >= len(recorded_prompt_key(whole))
+
+
+def _could_be_model(model_name: str | None, model: Model) -> bool:
+    """The request's model, or an alias of it; a name not known to be another model's cannot
+    tell (the provider may rename), so it does not rule the record out."""
+    if model_name is None or model_name in (model.value, MODEL_ALIASES.get(model.value)):
+        return True
+    others = {m.value for m in Model} | set(MODEL_ALIASES.values())
+    return model_name not in others
+
+
+def _find_video_url(raw: dict[str, Any], video: dict[str, Any]) -> str | None:
+    for value in (video.get("video_url"), *(raw.get(place) for place in _VIDEO_URL_PLACES)):
+        address = _address(value)
+        if address:
+            return address
     return None
 
 
-def _is_address(value: str) -> bool:
-    return value.startswith(("https://", "http://"))
+def _address(value: Any) -> str | None:
+    """An address as stated, or the one embedded in it: some come with a bogus host in front of
+    the real address (`https://s3.../https://edge-files.geminigen.ai/...`; two public clients
+    strip everything before the embedded one). Whatever it is, it is vetted before any download."""
+    if not isinstance(value, str) or not value.startswith(_SCHEMES):
+        return None
+    embedded = max(value.rfind(scheme, 1) for scheme in _SCHEMES)
+    return value[embedded:] if embedded > 0 else value
 
 
 @dataclass(frozen=True)
@@ -175,11 +239,14 @@ class Rejected:
 
 @dataclass(frozen=True)
 class RetryLater:
-    """Not taken, for sure (never sent, or refused for now: 408, 425, 429, a refused key); the
-    same request may go again."""
+    """Not taken, for sure (never sent, or refused for now: 408, 425, 429, the plan's limit on
+    running generations, credit locked by running ones); the same request may go again.
+    `account_refused`: the account itself refuses (out of credit, a refused key), which an
+    operator must fix; the request waits for it."""
 
     reason: str
     retry_after: float | None = None
+    account_refused: bool = False
 
 
 @dataclass(frozen=True)
@@ -196,11 +263,17 @@ SubmitOutcome = Accepted | Rejected | RetryLater | MaybeTaken
 
 
 class HistoryPage(BaseModel):
-    """One page of the account's history list, newest first."""
+    """One page of the account's history list (its order and largest page are not documented)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     records: list[GenerationRecord] = Field(validation_alias=AliasChoices("result", "data", "items"))
+    total: int | None = None
+
+    @field_validator("total", mode="before")
+    @classmethod
+    def _count_or_unknown(cls, value: Any) -> int | None:
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 class ProviderUnavailable(Exception):

@@ -22,7 +22,7 @@ from sora_relay.domain.ports import (
     StaleJob,
     VideoArchive,
 )
-from sora_relay.domain.provider import ProviderUnavailable
+from sora_relay.domain.provider import ProviderUnavailable, full_media_type
 from sora_relay.observability import logger
 from sora_relay.services.finisher import Finisher
 
@@ -136,7 +136,8 @@ class ArchiveService:
         pauses = self.policy.archive_pauses
         for pause in (*pauses, None):  # None: the last try
             try:
-                return self.archive.copy(url, self.policy.archive_key(job.request_id), job.media_type or "video/mp4")
+                key = self.policy.archive_key(job.request_id)
+                return self.archive.copy(url, key, full_media_type(job.media_type))
             except (MediaGone, MediaNotAllowed) as error:
                 refusals += 1
                 if refusals > len(pauses):

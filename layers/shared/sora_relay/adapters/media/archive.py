@@ -12,7 +12,7 @@ import httpx
 from boto3.s3.transfer import TransferConfig
 
 from sora_relay.adapters.media.hashing import DOWNLOAD_CHUNK, HashingReader, IncompleteDownload
-from sora_relay.adapters.media.naming import guess_type
+from sora_relay.adapters.media.naming import guess_type, sniff_video_type
 from sora_relay.domain.events import ThumbnailObject, VideoObject
 from sora_relay.domain.ports import MediaGone
 
@@ -49,7 +49,8 @@ class S3VideoArchive:
             multipart_threshold=part_size, multipart_chunksize=part_size, max_concurrency=concurrency
         )
 
-    def copy(self, url: str, key: str, content_type: str) -> VideoObject:
+    def copy(self, url: str, key: str, content_type: str | None) -> VideoObject:
+        """`content_type` None: the type the file's own first bytes show."""
         with self._http.stream("GET", url) as response:
             if response.status_code in _GONE:
                 raise MediaGone(f"the video's address answered HTTP {response.status_code}")
@@ -57,7 +58,8 @@ class S3VideoArchive:
             size = _announced_size(response)
             if size is not None and size <= self._single_put_max:
                 reader = HashingReader(response.iter_bytes(DOWNLOAD_CHUNK), size)
-                return self._put_whole(reader.read_whole(), reader, key, content_type)
+                body = reader.read_whole()
+                return self._put_whole(body, reader, key, content_type or sniff_video_type(body[:16]))
             return self._put_spooled(response, size, key, content_type)
 
     def copy_thumbnail(self, url: str, key_stem: str, within: float) -> ThumbnailObject:
@@ -103,7 +105,9 @@ class S3VideoArchive:
             raise IncompleteDownload("S3's SHA-256 of the archived object differs from the download's")
         return self._stored(key, reader, content_type)
 
-    def _put_spooled(self, response: httpx.Response, size: int | None, key: str, content_type: str) -> VideoObject:
+    def _put_spooled(
+        self, response: httpx.Response, size: int | None, key: str, content_type: str | None
+    ) -> VideoObject:
         """Too large to hold in memory, or of unknown size: written to the function's ephemeral
         storage as it downloads (and hashed), then uploaded from there with its SHA-256 already
         in the metadata: one multipart upload, parts read and sent in parallel, each checked by
@@ -114,6 +118,8 @@ class S3VideoArchive:
         with tempfile.TemporaryFile() as spool:
             for chunk in reader.chunks():
                 spool.write(chunk)
+            spool.seek(0)
+            content_type = content_type or sniff_video_type(spool.read(16))
             spool.seek(0)
             if reader.size <= self._single_put_max:  # unsized, and small after all
                 return self._put_whole(spool.read(), reader, key, content_type)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sora_relay.domain.events import ErrorCode, iso_utc
 from sora_relay.domain.jobs import Job
@@ -11,6 +11,7 @@ from sora_relay.domain.ports import ArchiveQueue, Clock, JobStore, Metrics, Requ
 from sora_relay.observability import logger
 from sora_relay.services.finisher import Finisher
 from sora_relay.services.poll.outcome import Outcome
+from sora_relay.services.submit.submissions import Adopted, AwaitHistory, GaveUp, NotTaken, Submissions
 
 
 @dataclass(frozen=True)
@@ -22,28 +23,47 @@ class Recovery:
     metrics: Metrics
     policy: Policy
     clock: Clock
+    submissions: Submissions
 
     def claim(self, job: Job) -> Outcome:
         """A claim still unsubmitted long after its message came: that message is gone (or in the
-        dead-letter queue), so the request goes back on the queue, until the maximum wait."""
+        dead-letter queue), so the request goes back on the queue, until the maximum wait. One
+        whose attempt may have been taken is first looked for in the history, however old."""
         now = self.clock()
         if not job.lease_expired(now):
             assert job.lease_until is not None
             self.store.save(job.moved(now, next_check_at=self.policy.stale_claim_check(job.lease_until)))
             return Outcome.SKIPPED
+        if job.attempt_open:
+            return self._attempt(job)
         if job.held is not None and self.policy.held_too_long(job.created_at, now):
             self.finisher.end_held(job, job.held, now)
             return Outcome.FAILED
         if job.held is None and job.age(now) > self.policy.max_wait:
             message = f"the provider did not accept the request within {self.policy.max_wait_minutes} minutes"
-            if job.attempt_started_at is not None:
-                message = (
-                    f"the answer to a submission was lost, and the provider's history did not show within"
-                    f" {self.policy.max_wait_minutes} minutes whether it was taken"
-                )
             self.finisher.fail(job, ErrorCode.TIMED_OUT, message, now)
             return Outcome.FAILED
+        return self._requeue(job)
+
+    def _attempt(self, job: Job) -> Outcome:
+        """An attempt whose submitter is gone: what the history shows decides, here and now
+        (its bound runs from the attempt, not from the request's arrival)."""
+        match self.submissions.find_lost(job, receive_count=1):
+            case Adopted():
+                return Outcome.RUNNING
+            case GaveUp():
+                return Outcome.FAILED
+            case AwaitHistory(reason, delay):
+                logger.info("the history cannot tell yet whether an attempt was taken", extra={"reason": reason})
+                now = self.clock()
+                self.store.save(job.moved(now, next_check_at=now + delay))
+                return Outcome.SKIPPED
+            case NotTaken():
+                return self._requeue(replace(job, attempt_started_at=None, attempt_reserved=0))
+
+    def _requeue(self, job: Job) -> Outcome:
         assert job.request is not None, "only a valid request is ever claimed"
+        now = self.clock()
         self.store.save(job.moved(now, next_check_at=self.policy.stale_claim_check(now)))
         self.request_queue.resend(job.request_id, job.request)
         logger.warning("unsubmitted claim put back on the request queue")

@@ -23,6 +23,7 @@ from sora_relay.services.budget import CreditBudget
 from sora_relay.services.finisher import Finisher
 from sora_relay.services.poll.outcome import Outcome, SweepReport
 from sora_relay.services.poll.recovery import Recovery
+from sora_relay.services.submit.submissions import Submissions
 
 # Another sweep starts only with this much of the invocation's time left.
 SWEEP_RESERVE = timedelta(minutes=1)
@@ -51,8 +52,18 @@ class PollService:
 
     @functools.cached_property
     def _recovery(self) -> Recovery:
+        submissions = Submissions(
+            self.store, self.provider, self.finisher, self.metrics, self.policy, self.clock, self.budget
+        )
         return Recovery(
-            self.store, self.request_queue, self.archive_queue, self.finisher, self.metrics, self.policy, self.clock
+            self.store,
+            self.request_queue,
+            self.archive_queue,
+            self.finisher,
+            self.metrics,
+            self.policy,
+            self.clock,
+            submissions,
         )
 
     def sweep(self, shards: Sequence[int] | None = None, has_time: Callable[[], bool] = lambda: True) -> SweepReport:
@@ -221,7 +232,7 @@ class PollService:
                 progress=100,
                 video_url=record.video_url,
                 thumbnail_url=record.thumbnail_url,
-                media_type=record.media_type or job.media_type or "video/mp4",
+                media_type=record.media_type or job.media_type,
             )
             completed = replace(completed, next_check_at=self.policy.handoff_check(now, completed.expired_at))
             self.store.save(completed)

@@ -30,7 +30,8 @@ from sora_relay.observability import logger
 from sora_relay.services.budget import CreditBudget, NoRoom, Reservation
 from sora_relay.services.finisher import Finisher
 from sora_relay.services.submit.messages import Done, InboundMessage, Retry, SubmitResult
-from sora_relay.services.submit.submissions import Adopted, AwaitHistory, NotTaken, Submissions
+from sora_relay.services.submit.submissions import Adopted, AwaitHistory, GaveUp, NotTaken, Submissions
+from sora_relay.services.submit.twins import Twins
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,10 @@ class SubmitService:
     @functools.cached_property
     def _submissions(self) -> Submissions:
         return Submissions(self.store, self.provider, self.finisher, self.metrics, self.policy, self.clock, self.budget)
+
+    @functools.cached_property
+    def _twins(self) -> Twins:
+        return Twins(self.store)
 
     def handle(self, message: InboundMessage) -> SubmitResult:
         now = self.clock()
@@ -165,6 +170,12 @@ class SubmitService:
             if message.seconds_left() < self.policy.submit_time_margin.total_seconds():
                 return self._release(job, message, RetryLater("too little time left in this invocation to submit"))
             now = self.clock()
+            twin = self._twins.take(job, now)
+            if twin is not None:
+                # Sent now, its generation could not be told from the twin's in the history
+                # should both answers be lost: it goes once the twin's attempt is settled.
+                reason = f"waiting for request {twin}, whose prompt the provider records alike, to be submitted"
+                return self._hold(job, NoRoom(self.policy.twin_recheck, reason))
             # Marked before the call: whoever takes this claim over (this invocation may die with
             # the answer in hand) looks in the history before it ever submits again.
             attempt = job.moved(now, attempt_started_at=now, attempt_reserved=reservation.amount, held=None)
@@ -199,7 +210,11 @@ class SubmitService:
                 message_text = f"the provider refused the request (HTTP {status_code}): {reason}"
                 self.finisher.fail(attempt, ErrorCode.PROVIDER_REJECTED, message_text, self.clock())
                 return Done()
-            case RetryLater():
+            case RetryLater(reason, _, account_refused):
+                if account_refused:
+                    # The operator's to fix (credit, key): the request waits, and an alarm says so.
+                    logger.error("the provider refused the account", extra={"reason": reason})
+                    self.metrics.count("ProviderAccountRefusals")
                 released = self._release(attempt, message, outcome)
                 self.budget.release(reservation)  # after the job no longer carries it
                 return released
@@ -213,7 +228,7 @@ class SubmitService:
         match self._submissions.find_lost(job, message.receive_count):
             case AwaitHistory(reason, delay):
                 return self._await_history(job, message, reason, delay)
-            case Adopted():
+            case Adopted() | GaveUp():
                 return Done()
             case NotTaken():
                 return None
@@ -262,8 +277,8 @@ class SubmitService:
         return Retry(delay, reason)
 
     def _hold(self, job: Job, no_room: NoRoom) -> SubmitResult:
-        """The day's credit budget has no room for it: the request waits on the queue, its job
-        saying why (`held`), until the budget has room or `max_hold` has passed.
+        """The day's credit budget has no room for it, or a twin's attempt is open: the request
+        waits on the queue, its job saying why (`held`), until it may go or `max_hold` has passed.
 
         It goes back as a new message under its request_id rather than staying hidden: each
         receive of a held message would count towards the queue's dead-letter limit."""
@@ -283,6 +298,6 @@ class SubmitService:
         except StaleJob:
             return Retry(self.policy.claim_lease, "another invocation took the claim first")
         self.request_queue.resend(job.request_id, job.request, no_room.recheck)
-        logger.info("held by the daily credit budget", extra={"reason": no_room.reason})
+        logger.info("held before submission", extra={"reason": no_room.reason})
         self.metrics.count("RequestsHeld")
         return Done()

@@ -4,9 +4,9 @@ was lost found in the account's history before anything is sent again."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from sora_relay.domain.events import ProviderSummary, iso_utc
+from sora_relay.domain.events import ErrorCode, ProviderSummary, iso_utc
 from sora_relay.domain.jobs import Job, JobState
 from sora_relay.domain.policy import Policy
 from sora_relay.domain.ports import Clock, JobStore, Metrics, Provider
@@ -35,6 +35,16 @@ class AwaitHistory:
 
 
 @dataclass(frozen=True)
+class GaveUp:
+    """The history could not tell within the bound (counted from the attempt): the job ended."""
+
+
+LostSubmission = Adopted | NotTaken | AwaitHistory | GaveUp
+# Candidates beyond this many are not each read in full: the history cannot tell them apart now.
+MOST_CANDIDATES_READ = 5
+
+
+@dataclass(frozen=True)
 class Submissions:
     store: JobStore
     provider: Provider
@@ -44,10 +54,14 @@ class Submissions:
     clock: Clock
     budget: CreditBudget
 
-    def find_lost(self, job: Job, receive_count: int) -> Adopted | NotTaken | AwaitHistory:
+    def find_lost(self, job: Job, receive_count: int) -> LostSubmission:
         """An earlier attempt may have been taken by the provider: adopt what it made, found in
-        the account's history (a generation since the attempt began, asked for as this request
-        asks, that no other job owns), and record it as submitted."""
+        the account's history as the provider writes it (a generation since the attempt began
+        that this request could have made and no other job owns), and record it as submitted.
+
+        Never a guess: rows are lean and their prompt cut, so each candidate is read in full
+        (its settings); where more than one remains, or the history cannot be read, it is read
+        again later, until `max_wait` after the attempt, when the job ends saying why."""
         assert job.request is not None
         assert job.attempt_started_at is not None
         now = self.clock()
@@ -55,23 +69,66 @@ class Submissions:
         if now < readable_at:
             return AwaitHistory("the history may not show the last attempt yet", readable_at - now)
         try:
-            generations = self.provider.recent_generations(job.attempt_started_at - self.policy.provider_clock_skew)
+            candidates = self._candidates(job)
         except ProviderUnavailable as error:
             delay = self.policy.retry_delay(receive_count, error.retry_after)
-            return AwaitHistory(f"the account's history could not be read: {error}", delay)
+            return self._await_or_end(job, f"the account's history could not be read: {error}", delay)
         reservation = self.budget.reserved(job.request, job.attempt_started_at, job.attempt_reserved)
-        candidates = [generation for generation in generations if generation.may_be(job.request)]
-        latest = datetime.max.replace(tzinfo=UTC)
-        for record in sorted(candidates, key=lambda generation: generation.created_at or latest):
-            if self.store.own_generation(record.uuid, job.request_id):
-                logger.warning("a submission whose answer was lost was found and adopted", extra={"uuid": record.uuid})
-                self.metrics.count("SubmissionsAdopted")
-                self.record(job, record, reservation)
-                return Adopted()
-        logger.info("the last attempt was not taken by the provider; submitting again")
-        self.metrics.count("AttemptsNotTaken")
-        self.budget.release(reservation)
-        return NotTaken()
+        if not candidates:
+            logger.info("the last attempt was not taken by the provider; submitting again")
+            self.metrics.count("AttemptsNotTaken")
+            self.budget.release(reservation)
+            return NotTaken()
+        if len(candidates) > 1:
+            self.metrics.count("HistoryAmbiguous")
+            reason = (
+                f"the history shows {len(candidates)} generations this request could have made"
+                " and cannot tell which is its own"
+            )
+            return self._await_or_end(job, reason, self.policy.reconcile_delay)
+        [record] = candidates
+        if not self.store.own_generation(record.uuid, job.request_id):
+            return AwaitHistory(
+                "the generation found was taken by another request meanwhile", self.policy.reconcile_delay
+            )
+        logger.warning("a submission whose answer was lost was found and adopted", extra={"uuid": record.uuid})
+        self.metrics.count("SubmissionsAdopted")
+        self.record(job, record, reservation)
+        return Adopted()
+
+    def _candidates(self, job: Job) -> list[GenerationRecord]:
+        """The generations since the attempt began that could be this request's: by the list's
+        lean rows first (prompt as recorded, model), then each one no other job owns read in
+        full (settings). One this request owns already (adopted, but not yet saved) is it."""
+        assert job.request is not None
+        assert job.attempt_started_at is not None
+        request = job.request
+        rows = self.provider.recent_generations(job.attempt_started_at - self.policy.provider_clock_skew)
+        unowned = []
+        for row in (row for row in rows if row.may_be(request)):
+            owner = self.store.generation_owner(row.uuid)
+            if owner == job.request_id:
+                return [row]
+            if owner is None:
+                unowned.append(row)
+        if len(unowned) > MOST_CANDIDATES_READ:
+            return unowned
+        full = [row if row.states_settings else self.provider.status(row.uuid) for row in unowned]
+        return [record for record in full if record.may_be(request)]
+
+    def _await_or_end(self, job: Job, reason: str, delay: timedelta) -> AwaitHistory | GaveUp:
+        """Look again after `delay`; past the bound, end the job (its reservation stays spent:
+        the provider may have taken it)."""
+        assert job.attempt_started_at is not None
+        now = self.clock()
+        if now - job.attempt_started_at < self.policy.max_wait:
+            return AwaitHistory(reason, delay)
+        message = (
+            f"the answer to a submission was lost, and the provider's history did not show within"
+            f" {self.policy.max_wait_minutes} minutes of it which generation was this request's ({reason})"
+        )
+        self.finisher.fail(job, ErrorCode.TIMED_OUT, message, now)
+        return GaveUp()
 
     def record(self, job: Job, record: GenerationRecord, reservation: Reservation) -> None:
         """The job as submitted: announced (video.submitted), saved, its credits settled."""

@@ -1,0 +1,186 @@
+"""Never paid twice against the history as the provider really writes it: the prompt cut at a
+";" or short, lean rows, renamed models; and never a generation made from another request's
+inputs (docs/reliability.md)."""
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from sora_relay.domain.jobs import JobState
+from sora_relay.domain.provider import MaybeTaken, RetryLater
+from sora_relay.services.poll.outcome import Outcome
+from sora_relay.services.submit.messages import Done, InboundMessage, Retry
+
+from ..support.fakes import TakenThenLost
+
+
+class ContainerDied(BaseException):
+    """The invocation ends where it stands."""
+
+
+def message(body: dict[str, object], receive_count: int = 1) -> InboundMessage:
+    return InboundMessage(f"m-{receive_count}", json.dumps(body), receive_count, lambda: 120.0)
+
+
+def later(world, delta: timedelta = timedelta(minutes=5)) -> None:
+    world.clock.advance(delta)
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Product shot; colour=red, studio light",
+        "A long prompt about a lighthouse at dawn " * 10,
+    ],
+    ids=["cut at the semicolon", "tail cut off"],
+)
+def test_lost_answer_of_a_prompt_the_history_cuts_is_adopted_not_paid_again(world, prompt) -> None:
+    world.provider.outcomes = [TakenThenLost()]
+    world.submitter.handle(message({"request_id": "ad-1", "prompt": prompt}))
+    later(world)
+    assert world.submitter.handle(message({"request_id": "ad-1", "prompt": prompt}, 2)) == Done()
+    assert len(world.provider.submitted) == 1
+    assert world.store.get("ad-1").provider.uuid == world.provider.history[0].uuid
+
+
+def test_history_row_of_a_renamed_model_is_adopted(world) -> None:
+    world.provider.outcomes = [TakenThenLost()]
+    world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}))
+    generation = world.provider.history[0]
+    world.provider.history[0] = generation.model_copy(update={"model_name": "sora-2-video"})
+    later(world)
+    world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}, 2))
+    assert world.store.get("ad-1").state is JobState.SUBMITTED
+    assert len(world.provider.submitted) == 1
+
+
+def test_history_row_of_another_known_model_is_never_adopted(world) -> None:
+    world.provider.outcomes = [TakenThenLost()]
+    world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}))
+    world.provider.history[0] = world.provider.history[0].model_copy(update={"model_name": "sora-2-pro"})
+    later(world)
+    world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}, 2))
+    assert len(world.provider.submitted) == 2
+
+
+def test_twin_with_other_references_waits_while_the_first_attempt_is_in_doubt(world) -> None:
+    first = {"request_id": "ad-1", "prompt": "Product shot; red", "files": ["s3://in/red.png"]}
+    twin = {"request_id": "ad-2", "prompt": "Product shot; blue", "files": ["s3://in/blue.png"]}
+    world.provider.outcomes = [TakenThenLost()]
+    world.submitter.handle(message(first))
+    assert world.submitter.handle(message(twin)) == Done()  # held: sent again later, as a new message
+    assert world.provider.submitted[-1].files == first["files"]
+    assert "waiting for request ad-1" in world.store.get("ad-2").held
+    assert [request_id for request_id, _ in world.request_queue.resent] == ["ad-2"]
+
+
+def test_twins_with_other_references_whose_answers_were_lost_each_get_their_own_video(world) -> None:
+    first = {"request_id": "ad-1", "prompt": "Product shot; red", "files": ["s3://in/red.png"]}
+    twin = {"request_id": "ad-2", "prompt": "Product shot; blue", "files": ["s3://in/blue.png"]}
+    world.provider.outcomes = [TakenThenLost(), TakenThenLost()]
+    for count in range(1, 6):
+        world.submitter.handle(message(first, count))
+        world.submitter.handle(message(twin, count))
+        later(world)
+    made_from = {g.uuid: request.files for g, request in zip(world.provider.history, world.provider.submitted)}
+    assert len(world.provider.submitted) == 2
+    for body in (first, twin):
+        job = world.store.get(body["request_id"])
+        assert job.state is JobState.SUBMITTED
+        assert made_from[job.provider.uuid] == body["files"]
+
+
+def test_twin_goes_as_soon_as_the_first_is_accepted(world) -> None:
+    world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox; red"}))
+    world.submitter.handle(message({"request_id": "ad-2", "prompt": "a fox; blue"}))
+    assert len(world.provider.submitted) == 2
+
+
+def test_twin_of_a_holder_that_died_before_sending_goes_once_its_claim_lapses(world) -> None:
+    world.files.meanwhile = lambda: None
+    world.store.prompt_holders["a fox"] = "gone"  # its job was never written
+    world.submitter.handle(message({"request_id": "ad-2", "prompt": "a fox"}))
+    assert len(world.provider.submitted) == 1
+
+
+def test_history_that_cannot_tell_two_candidates_apart_is_read_again_never_guessed(world) -> None:
+    world.provider.outcomes = [MaybeTaken("the provider answered HTTP 502")]
+    world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}))
+    # Two generations of the same prompt and settings, made outside the stack meanwhile.
+    for number in (1, 2):
+        world.provider.history.append(
+            world.record(
+                uuid=f"outside_{number}",
+                created_at=world.clock.now.isoformat(),
+                input_text="a fox",
+                model_name="sora-2",
+                duration=10,
+            )
+        )
+    later(world)
+    result = world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}, 2))
+    assert isinstance(result, Retry)
+    assert "cannot tell which" in result.reason
+    assert world.store.owners == {}
+    assert len(world.provider.submitted) == 1
+
+
+def test_history_that_never_tells_ends_the_job_within_the_bound_saying_why(world) -> None:
+    world.provider.outcomes = [MaybeTaken("the provider answered HTTP 502")]
+    world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}))
+    for number in (1, 2):
+        world.provider.history.append(
+            world.record(
+                uuid=f"outside_{number}",
+                created_at=world.clock.now.isoformat(),
+                input_text="a fox",
+                model_name="sora-2",
+                duration=10,
+            )
+        )
+    later(world, world.policy.max_wait)
+    assert world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}, 2)) == Done()
+    [event] = world.publisher.finals
+    assert event.error.code == "timed_out"
+    assert "cannot tell which is its own" in event.error.message
+    assert len(world.provider.submitted) == 1
+
+
+def test_crashed_submission_of_a_request_held_past_the_maximum_wait_is_adopted(world) -> None:
+    world.daily_credit_budget = 30
+    world.ledger.quotes["sora-2:10:small"] = 30
+    world.ledger.spent[world.clock.now.date()] = 30  # today's budget is spent: held
+    world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}))
+    assert world.store.get("ad-1").held is not None
+    later(world, world.policy.max_wait + timedelta(hours=1))
+    world.ledger.spent.clear()  # room again
+    world.provider.die_after_taking = ContainerDied()
+    with pytest.raises(ContainerDied):
+        world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}, 2))
+    later(world, 3 * world.policy.claim_lease)
+    world.poller.sweep()
+    job = world.store.get("ad-1")
+    assert (job.state, job.provider.uuid) == (JobState.SUBMITTED, world.provider.history[0].uuid)
+    assert world.publisher.finals == []
+    assert len(world.provider.submitted) == 1
+
+
+def test_attempt_of_an_old_request_is_reconciled_however_old_the_request(world) -> None:
+    world.provider.outcomes = [RetryLater("the provider answered HTTP 429")]
+    world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}))
+    later(world, world.policy.max_wait - timedelta(minutes=1))  # backing off on 429s
+    world.provider.die_after_taking = ContainerDied()
+    with pytest.raises(ContainerDied):
+        world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}, 9))
+    later(world, 3 * world.policy.claim_lease)
+    assert world.poller.sweep().outcomes == {Outcome.RUNNING: 1}
+    assert world.store.get("ad-1").state is JobState.SUBMITTED
+
+
+def test_account_refused_by_the_provider_waits_and_is_counted_for_the_alarm(world) -> None:
+    world.provider.outcomes = [RetryLater("NOT_ENOUGH_CREDIT: top up", account_refused=True)]
+    result = world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}))
+    assert isinstance(result, Retry)
+    assert world.metrics.counts["ProviderAccountRefusals"] == 1
+    assert world.publisher.finals == []
