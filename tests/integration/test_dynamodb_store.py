@@ -138,3 +138,35 @@ def test_held_reason_and_completion_time_round_trip(store) -> None:
     moved = original.moved(NOW, held="the daily credit budget (10) has 0 credits left", completed_at=NOW)
     store.save(moved)
     assert store.get("ad-1") == moved
+
+
+def test_write_that_landed_is_known_as_landed_whatever_the_number_format(stack, store) -> None:
+    original = job("ad-1")
+    store.create(original)
+    attempt = original.moved(NOW, attempt_started_at=NOW, attempt_reserved=30.0)
+    # The write landed and its answer was lost; DynamoDB stores numbers normalized (30.0 reads
+    # back as 30, where moto echoes 30.0), so the item is put here as DynamoDB would hold it.
+    landed = {**store.to_item(attempt), "attempt_reserved": {"N": "30"}}
+    stack.dynamodb.put_item(TableName=stack.table_name, Item=landed)
+    store.save(attempt)  # its condition fails against itself: found stored, not stale
+    assert store.get("ad-1").attempt_reserved == 30
+
+
+def test_generation_owner_is_read_without_claiming(store) -> None:
+    assert store.generation_owner("sora_1") is None
+    store.own_generation("sora_1", "ad-1")
+    assert store.generation_owner("sora_1") == "ad-1"
+
+
+def test_recorded_prompt_is_taken_by_one_request_at_a_time(store) -> None:
+    assert store.take_prompt("a fox", "ad-1", previous=None)
+    assert not store.take_prompt("a fox", "ad-2", previous=None)
+    assert store.prompt_holder("a fox") == "ad-1"
+    assert store.take_prompt("a fox", "ad-2", previous="ad-1")
+    assert not store.take_prompt("a fox", "ad-3", previous="ad-1")
+    assert store.prompt_holder("a fox") == "ad-2"
+
+
+def test_recorded_prompts_are_not_listed_as_jobs(store) -> None:
+    store.take_prompt("a fox", "ad-1", previous=None)
+    assert list(store.scan()) == []

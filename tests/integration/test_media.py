@@ -202,3 +202,11 @@ def test_https_reference_on_loopback_is_refused(references, simulator) -> None:
     with pytest.raises(InvalidReference, match="only https"):
         references.fetch(f"{simulator.base_url}/media/x.mp4")
     assert len(simulator.requests) == before
+
+
+@pytest.mark.parametrize("archive_kind", ["archive", "spooled_archive"])
+def test_video_of_no_stated_type_is_stored_as_its_bytes_show(stack, simulator, archive_kind, request) -> None:
+    url, _ = finished(simulator)  # served as application/octet-stream, as the provider's CDN does
+    video = request.getfixturevalue(archive_kind).copy(url, "videos/ad-1.mp4", None)
+    stored = stack.s3.head_object(Bucket=stack.bucket, Key="videos/ad-1.mp4")
+    assert video.content_type == stored["ContentType"] == "video/mp4"

@@ -303,13 +303,16 @@ class FakeArchive:
     failure: Exception | None = None  # every copy fails so, after `failures`
     failures: list[Exception] = field(default_factory=list)  # the next copies fail so, one each
     copies: list[tuple[str, str]] = field(default_factory=list)
+    content_types: list[str | None] = field(default_factory=list)  # as each copy was asked to store it
     # Called during each copy, before it succeeds (what else happens while a copy runs).
     meanwhile: Callable[[], None] = lambda: None
     thumbnails: list[tuple[str, str, float]] = field(default_factory=list)  # url, key stem, seconds given
     thumbnail_failure: Exception | None = None
 
-    def copy(self, url: str, key: str, content_type: str) -> VideoObject:
+    def copy(self, url: str, key: str, content_type: str | None) -> VideoObject:
         self.copies.append((url, key))
+        self.content_types.append(content_type)
+        content_type = content_type or "video/mp4"  # as the bytes of an MP4 show
         if self.failures:
             raise self.failures.pop(0)
         if self.failure is not None:

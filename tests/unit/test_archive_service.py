@@ -181,3 +181,18 @@ def test_handoff_for_a_job_not_completed_does_nothing(world) -> None:
     world.submitter.handle(InboundMessage("m-1", json.dumps({"request_id": "ad-2", "prompt": "a fox"})))
     assert world.archiver.archive_job("ad-2") is ArchiveOutcome.NOTHING_TO_DO
     assert world.archive.copies == []
+
+
+@pytest.mark.parametrize(("stated", "asked"), [("video", None), ("video/mp4", "video/mp4"), (None, None)])
+def test_video_is_stored_as_its_stated_type_only_when_that_is_a_full_media_type(world, stated, asked) -> None:
+    body = json.dumps({"request_id": "ad-1", "prompt": "a fox"})
+    world.submitter.handle(InboundMessage("m-1", body))
+    world.clock.advance(world.policy.poll_interval)
+    finished = {"status": 2, "generated_video": [{"video_url": URL}], "media_type": stated}
+    world.provider.records = [world.record(**finished)]
+    world.store.jobs["ad-1"] = replace(world.store.get("ad-1"), media_type=None)  # as the submit answer left it
+    world.poller.sweep()
+    world.archiver.archive_job("ad-1")
+    assert world.archive.content_types == [asked]
+    [event] = world.publisher.finals
+    assert event.video.content_type == (asked or "video/mp4")

@@ -385,3 +385,13 @@ def test_sweep_lease_of_an_invocation_that_died_runs_out(submitted) -> None:
 def test_sweep_gives_its_lease_back_when_done(submitted) -> None:
     submitted.poller.sweep_while(lambda: math.inf)
     assert submitted.store.sweep_leases == {}
+
+
+@pytest.mark.parametrize("status", [-1, -2])
+def test_negative_status_ends_the_job_as_generation_failed_at_once(submitted, status) -> None:
+    submitted.provider.records = [submitted.record(status=status, error_code="PUBLIC_ERROR_POLICY_VIOLATION")]
+    assert submitted.poller.sweep().outcomes == {Outcome.FAILED: 1}
+    [event] = submitted.publisher.finals
+    assert event.error.code == "generation_failed"
+    assert "PUBLIC_ERROR_POLICY_VIOLATION" in event.error.message
+    assert f"status {status}" in event.error.message

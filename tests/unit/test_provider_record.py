@@ -1,6 +1,6 @@
 import pytest
 
-from sora_relay.domain.provider import GenerationRecord
+from sora_relay.domain.provider import GenerationRecord, full_media_type
 
 URL = "https://cdn.geminigen.ai/v.mp4"
 
@@ -85,3 +85,39 @@ def test_unreadable_estimate_does_not_make_the_record_unreadable() -> None:
 def test_thumbnail_url_is_read_only_when_it_is_an_address(stated: object, read: object) -> None:
     record = GenerationRecord.model_validate({"data": {"uuid": "sora_1", "status": 2, "thumbnail_url": stated}})
     assert record.thumbnail_url == read
+
+
+@pytest.mark.parametrize("status", [-1, -2, "-2"])
+def test_negative_status_is_a_failure(status) -> None:
+    assert read({"uuid": "u", "status": status, "error_code": "PUBLIC_ERROR_POLICY"}).failed
+
+
+def test_queued_status_is_neither_failed_nor_ready() -> None:
+    record = read({"uuid": "u", "status": 0})
+    assert (record.status, record.failed, record.ready) == (0, False, False)
+
+
+def test_address_behind_a_bogus_host_is_read_as_the_embedded_one() -> None:
+    record = read({"uuid": "u", "status": 2, "generated_video": [{"video_url": "https://s3.example.com/" + URL}]})
+    assert record.video_url == URL
+
+
+def test_settings_stated_on_the_video_are_the_records() -> None:
+    video = {"video_url": URL, "duration": 15, "resolution": "large", "aspect_ratio": "portrait"}
+    record = read({"uuid": "u", "status": 2, "generated_video": [video]})
+    assert (record.duration, record.resolution, record.aspect_ratio) == (15, "large", "portrait")
+
+
+@pytest.mark.parametrize(
+    ("stated", "media_type"),
+    [
+        ("video/mp4", "video/mp4"),
+        ("video/MP4; codecs=avc1", "video/mp4"),
+        ("video", None),
+        ("application/octet-stream", None),
+        (None, None),
+        ("", None),
+    ],
+)
+def test_only_a_full_media_type_is_stated_as_the_objects(stated, media_type) -> None:
+    assert full_media_type(stated) == media_type

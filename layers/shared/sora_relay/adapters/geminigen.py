@@ -187,6 +187,8 @@ def _order(records: list[GenerationRecord]) -> str | None:
     if len(times) < 2 or None in times:
         return None
     pairs = list(itertools.pairwise(times))
+    if all(a == b for a, b in pairs):
+        return None  # rows of one moment show no order
     if all(a >= b for a, b in pairs):  # type: ignore[operator]
         return "newest"
     if all(a <= b for a, b in pairs):  # type: ignore[operator]
