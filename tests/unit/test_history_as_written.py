@@ -83,7 +83,9 @@ def test_twins_with_other_references_whose_answers_were_lost_each_get_their_own_
         world.submitter.handle(message(first, count))
         world.submitter.handle(message(twin, count))
         later(world)
-    made_from = {g.uuid: request.files for g, request in zip(world.provider.history, world.provider.submitted)}
+    made_from = {
+        g.uuid: request.files for g, request in zip(world.provider.history, world.provider.submitted, strict=True)
+    }
     assert len(world.provider.submitted) == 2
     for body in (first, twin):
         job = world.store.get(body["request_id"])
