@@ -46,6 +46,9 @@ def test_held_request_is_canceled_and_the_submitted_one_runs_to_its_end(budgeted
         ]
         return found[0] if found else None
 
+    # Held by the simulator until both cancels are done: however slowly the commands start, the
+    # paid job is still running when `cancel` reaches it.
+    simulator.hold("a fox")
     assert cli("submit", "a fox", "--request-id", "paid").returncode == 0
     wait_for(lambda: (stack.job("paid") or {}).get("state") == "submitted")
     assert cli("submit", "a wolf", "--request-id", "held").returncode == 0
@@ -58,6 +61,7 @@ def test_held_request_is_canceled_and_the_submitted_one_runs_to_its_end(budgeted
     assert refused.returncode == 6
     assert "was submitted to the provider" in refused.stderr
     assert f"{PRICE} credits" in refused.stderr
+    simulator.release("a fox")
 
     # The same request sent again (as a redrive would) is a repeat of a finished job.
     stack.send({"request_id": "held", "prompt": "a wolf"})

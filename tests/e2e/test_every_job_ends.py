@@ -41,7 +41,11 @@ def test_copy_outlasting_the_watchdogs_minute_completes_and_is_announced_once(st
     simulator.inject("media", Fault(delay=2.0))
     copy = threading.Thread(target=functions["archive"], args=(handoff, lambda_context()))
     copy.start()
-    time.sleep(0.5)  # the copy has its lease, and is waiting for the first byte
+    # Until the copy has its lease (then it waits 2 s for the first byte), however slow the machine.
+    deadline = time.monotonic() + 30
+    while "lease_until" not in stack.job("slow-copy"):
+        assert time.monotonic() < deadline, "the copy never took its lease"
+        time.sleep(0.02)
     clock.advance(timedelta(seconds=75))
     functions["poll"](SCHEDULE, lambda_context())
     copy.join()

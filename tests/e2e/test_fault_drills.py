@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from sora_relay_tools.faults.crash import CrashDrill, RunResult
-from sora_relay_tools.faults.suites import PROVIDER_FAULTS, crash_points, quiet, run_lossy
+from sora_relay_tools.faults.suites import LOSSY_REQUESTS, PROVIDER_FAULTS, crash_points, quiet, run_lossy
 
 from ..support.paths import TEMPLATE
 
@@ -51,9 +51,12 @@ def test_provider_fault_changes_no_outcome(drill, fault: str) -> None:
     assert result.duplicate_submissions == 0
 
 
-def test_lost_answers_and_crashes_after_accepting_pay_once_per_request(drill) -> None:
+def test_lost_answers_and_crashes_after_accepting_pay_once_per_request_with_its_own_inputs(drill) -> None:
+    before = len(drill.simulator.submissions())
     with quiet():
         row, result = run_lossy(drill, seed=7)
     assert result.problems == []
-    assert row.faults >= 10  # of about 2 x 35 % of 20 submissions, some answers lost and some invocations killed
-    assert len(drill.simulator.submissions(prompt=f"run{drill.runs}: scene 0")) == 2
+    assert row.faults >= 10  # of about 2 x 35 % of 22 submissions, some answers lost and some invocations killed
+    # One generation per request: cut and long prompts, and twins with other reference images.
+    assert len(drill.simulator.submissions()) - before == result.requests == LOSSY_REQUESTS + 2
+    assert (result.wrong_inputs, result.corrupt_objects) == (0, 0)

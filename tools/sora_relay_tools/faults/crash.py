@@ -86,6 +86,13 @@ class Expectation:
     body: str
     event: str
     error_code: str | None = None
+    # The sha256 of each reference image the request names: its video must be made from them.
+    references: tuple[str, ...] = ()
+
+
+# Reference images the lossy drill's twins name (one each: same prompt, other inputs).
+REFERENCE_IMAGES = {"red.png": b"\x89PNG red", "blue.png": b"\x89PNG blue"}
+_LONG = "a slow pan across a misty valley at dawn, birds rising from the reeds, " * 4
 
 
 @dataclass
@@ -99,6 +106,7 @@ class RunResult:
     unexpected_outcomes: int = 0
     duplicate_submissions: int = 0
     corrupt_objects: int = 0
+    wrong_inputs: int = 0  # videos made from another request's prompt or references
     unfinished_jobs: int = 0
     unmet_faults: int = 0
     problems: list[str] = field(default_factory=list)
@@ -111,6 +119,7 @@ class RunResult:
             or self.conflicting_events
             or self.unexpected_outcomes
             or self.corrupt_objects
+            or self.wrong_inputs
             or self.unfinished_jobs
             or self.unmet_faults
         )
@@ -165,22 +174,16 @@ class CrashDrill:
         return self._run_to_the_end(crash_at, self._send_requests(f"run{self.runs}"), MAX_ROUNDS)
 
     def run_lossy(self, requests: int, *, lost_answers: float, crashes: float, seed: int = 0) -> RunResult:
-        """`requests` requests that complete, in pairs of the same prompt and settings, while the
-        provider loses `lost_answers` of its accepted submissions' answers and `crashes` of the
-        invocations die right after a submission."""
+        """`requests` requests that complete, in fours whose history rows look alike (two of the
+        same prompt, cut at a ";", with other reference images; two of the same long prompt),
+        and one the provider rejects by policy and one whose address comes behind a bogus host,
+        while the provider loses `lost_answers` of its accepted submissions' answers and
+        `crashes` of the invocations die right after a submission."""
         self.runs += 1
         self.injector.crash_at = None
         self.simulator.lose_answers(lost_answers, seed)
         self.injector.kill_after_submitting(crashes, seed)
-        prefix = f"run{self.runs}"
-        expectations = [
-            Expectation(
-                f"{prefix}-{index}",
-                json.dumps({"request_id": f"{prefix}-{index}", "prompt": f"{prefix}: scene {index // 2}"}),
-                "video.completed",
-            )
-            for index in range(requests)
-        ]
+        expectations = self._lossy_requests(f"run{self.runs}", requests)
         for expectation in expectations:
             self.stack.send(expectation.body)
         try:
@@ -188,6 +191,41 @@ class CrashDrill:
         finally:
             self.simulator.lose_answers(0.0)
             self.injector.kill_after_submitting(0.0)
+
+    def _lossy_requests(self, prefix: str, requests: int) -> list[Expectation]:
+        bucket = self.stack.outputs["ArchiveBucketName"]
+        s3 = self.stack.client("s3")
+        references = {}
+        for name, content in REFERENCE_IMAGES.items():
+            s3.put_object(Bucket=bucket, Key=f"inputs/{name}", Body=content, ContentType="image/png")
+            references[name] = (f"s3://{bucket}/inputs/{name}", hashlib.sha256(content).hexdigest())
+        expectations = []
+        for index in range(requests):
+            request_id, group = f"{prefix}-{index}", index // 4
+            body: dict[str, object] = {"request_id": request_id}
+            digests: tuple[str, ...] = ()
+            if index % 4 < 2:
+                uri, digest = references["red.png" if index % 2 else "blue.png"]
+                body |= {"prompt": f"{prefix} product {group}; studio light, turntable", "files": [uri]}
+                digests = (digest,)
+            else:
+                body["prompt"] = f"{prefix} take {group}: {_LONG}"
+            expectations.append(Expectation(request_id, json.dumps(body), "video.completed", references=digests))
+        rejected, malformed = f"{prefix}-rejected", f"{prefix}-bogus-host"
+        expectations += [
+            Expectation(
+                rejected,
+                json.dumps({"request_id": rejected, "prompt": f"[reject] {prefix}: a riot"}),
+                "video.failed",
+                "generation_failed",
+            ),
+            Expectation(
+                malformed,
+                json.dumps({"request_id": malformed, "prompt": f"[bogus-host] {prefix}: a harbour"}),
+                "video.completed",
+            ),
+        ]
+        return expectations
 
     def _run_to_the_end(self, crash_at: int | None, expectations: list[Expectation], rounds: int) -> RunResult:
         self.injector.calls.clear()
@@ -262,6 +300,17 @@ class CrashDrill:
             sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
         self._returned.clear()
 
+    def _check_inputs(self, expectation: Expectation, uuid: str, result: RunResult) -> None:
+        """The request's generation was made from its own prompt and reference images."""
+        generation = self.simulator.generations.get(uuid)
+        asked = json.loads(expectation.body)["prompt"]
+        if generation is None or generation.fields.get("prompt") != asked:
+            result.wrong_inputs += 1
+            result.problems.append(f"{expectation.request_id}: given a generation of another prompt")
+        elif tuple(generation.file_digests) != expectation.references:
+            result.wrong_inputs += 1
+            result.problems.append(f"{expectation.request_id}: given a generation of other reference images")
+
     def _all_settled(self, expectations: list[Expectation]) -> bool:
         for expectation in expectations:
             job = self.stack.job(expectation.request_id)
@@ -309,7 +358,13 @@ class CrashDrill:
                 if not digest == video["sha256"] == stored["Metadata"].get("sha256"):
                     result.corrupt_objects += 1
                     result.problems.append(f"{expectation.request_id}: object does not match its sha256")
+                if not stored["ContentType"] == video["content_type"] == "video/mp4":
+                    result.corrupt_objects += 1
+                    result.problems.append(f"{expectation.request_id}: stored as {stored['ContentType']}")
+            if "provider" in event:
+                self._check_inputs(expectation, event["provider"]["uuid"], result)
         # Requests with the same prompt (and settings) are paid once each: no more generations.
+        # (Its own prompt and references: see _check_inputs.)
         asked = Counter(json.loads(expectation.body)["prompt"] for expectation in expectations)
         for prompt, count in asked.items():
             submitted = len(self.simulator.submissions(prompt=prompt))
@@ -342,4 +397,5 @@ def summarise(results: list[RunResult]) -> dict[str, int]:
         totals["unexpected outcomes"] += result.unexpected_outcomes
         totals["jobs left unfinished"] += result.unfinished_jobs
         totals["objects corrupt"] += result.corrupt_objects
+        totals["videos of another request's inputs"] += result.wrong_inputs
     return dict(totals)

@@ -53,6 +53,7 @@ class SuiteRow:
     duplicates_in_window: int
     events_lost: int
     objects_corrupt: int
+    wrong_inputs: int
     other_problems: int
 
     @classmethod
@@ -65,6 +66,7 @@ class SuiteRow:
             duplicates_in_window=sum(r.duplicate_submissions for r in results if r.in_paid_window),
             events_lost=sum(r.lost_events for r in results),
             objects_corrupt=sum(r.corrupt_objects for r in results),
+            wrong_inputs=sum(r.wrong_inputs for r in results),
             other_problems=sum(
                 r.conflicting_events + r.unexpected_outcomes + r.unfinished_jobs + r.unmet_faults for r in results
             ),
@@ -90,7 +92,7 @@ def crash_points(drill: CrashDrill, *, every: int = 1) -> tuple[list[int], RunRe
 
 
 # The lossy drill: this share of accepted submissions lose their answer, and of the invocations
-# that submitted die right after; requests in pairs of the same prompt and settings.
+# that submitted die right after; requests in fours whose history rows look alike (see run_lossy).
 LOSSY_SHARE = 0.35
 LOSSY_REQUESTS = 20
 
@@ -127,7 +129,17 @@ def run_suites(
 
 
 def table(rows: list[SuiteRow]) -> str:
-    header = ("suite", "faults", "requests", "dup. submitted", "(in window)", "events lost", "corrupt", "other")
+    header = (
+        "suite",
+        "faults",
+        "requests",
+        "dup. submitted",
+        "(in window)",
+        "events lost",
+        "corrupt",
+        "other's inputs",
+        "other",
+    )
     body = [
         (
             r.suite,
@@ -137,6 +149,7 @@ def table(rows: list[SuiteRow]) -> str:
             r.duplicates_in_window,
             r.events_lost,
             r.objects_corrupt,
+            r.wrong_inputs,
             r.other_problems,
         )
         for r in rows

@@ -310,6 +310,8 @@ class GeminiGenSimulator:
         """A generation's record now; a status call counts towards the address's delay."""
         now = self.clock()
         elapsed = (now - generation.created_at).total_seconds()
+        if generation.rejects:  # a policy rejection comes at once
+            return self._record(generation, status=-2, percentage=0)
         if self._running(generation, now):
             # Queued (0) for its first tenth, then processing (1).
             percentage = min(int(100 * elapsed / generation.generation_seconds), 99)
@@ -317,8 +319,6 @@ class GeminiGenSimulator:
             return self._record(generation, status=status, percentage=percentage if status else 0)
         used = self.credit_used(generation)
         finished: dict[str, object] = {"used_credit": used} if used is not None else {}
-        if generation.rejects:
-            return {**self._record(generation, status=-2, percentage=0), **finished}
         if generation.fails:
             return {**self._record(generation, status=3, percentage=100), **finished}
         generation.status_calls += status_call
