@@ -39,7 +39,7 @@ def test_generation_failure_ends_as_generation_failed(stack, simulator, function
     stack.send_request({"request_id": "f-1", "prompt": "[fail] a storm"})
     [event] = run_until_events(stack, functions, 1)
     assert event["body"]["error"]["code"] == "generation_failed"
-    assert "CONTENT_POLICY" in event["body"]["error"]["message"]
+    assert "status 3; PUBLIC_ERROR_UNSAFE_CONTENT" in event["body"]["error"]["message"]
     assert event["body"]["provider"]["uuid"] == simulator.submissions()[0].uuid
     assert stack.s3.list_objects_v2(Bucket=stack.bucket)["KeyCount"] == 0
 
@@ -67,6 +67,6 @@ def test_api_key_appears_in_no_log_line_or_event_even_at_debug(stack, simulator,
     events = run_until_events(stack, functions, 1)
     logs = captured_logs.getvalue()
     assert "a quiet harbour" in logs  # the prompt, at DEBUG: the capture works
-    assert "refused the API key" in logs
+    assert "the provider refused the account (HTTP 401): API_KEY_NOT_FOUND" in logs
     assert API_KEY not in logs
     assert all(API_KEY not in json.dumps(event) for event in events)

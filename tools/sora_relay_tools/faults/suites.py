@@ -20,6 +20,14 @@ PROVIDER_FAULTS: dict[str, list[tuple[str, Fault]]] = {
     "submit: 503 twice": [("submit", Fault(status=503))] * 2,
     "submit: connection reset": [("submit", Fault(reset=True))],
     "submit: 409": [("submit", Fault(status=409))],
+    "submit: 400 the plan's limit on running generations": [
+        ("submit", Fault(status=400, code="MAX_PROCESSING_VIDEO_EXCEEDED"))
+    ],
+    "submit: 400 credit locked by running generations": [
+        ("submit", Fault(status=400, code="NOT_ENOUGH_AND_LOCK_CREDIT"))
+    ],
+    "submit: 402 out of credit, twice": [("submit", Fault(status=402))] * 2,
+    "submit: 401 key refused": [("submit", Fault(status=401))],
     "submit: accepted, then 504": [("submit", Fault(status=504, after_accepting=True))],
     "submit: accepted, then the connection closed": [("submit", Fault(reset=True, after_accepting=True))],
     "submit: accepted, answer unreadable": [("submit", Fault(malformed=True, after_accepting=True))],

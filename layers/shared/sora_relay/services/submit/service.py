@@ -175,7 +175,7 @@ class SubmitService:
                 # Sent now, its generation could not be told from the twin's in the history
                 # should both answers be lost: it goes once the twin's attempt is settled.
                 reason = f"waiting for request {twin}, whose prompt the provider records alike, to be submitted"
-                return self._hold(job, NoRoom(self.policy.twin_recheck, reason))
+                return self._hold(job, NoRoom(self.policy.twin_recheck, reason), behind_twin=True)
             # Marked before the call: whoever takes this claim over (this invocation may die with
             # the answer in hand) looks in the history before it ever submits again.
             attempt = job.moved(now, attempt_started_at=now, attempt_reserved=reservation.amount, held=None)
@@ -276,7 +276,7 @@ class SubmitService:
         logger.warning("waiting to learn whether the provider took the submission", extra={"reason": reason})
         return Retry(delay, reason)
 
-    def _hold(self, job: Job, no_room: NoRoom) -> SubmitResult:
+    def _hold(self, job: Job, no_room: NoRoom, *, behind_twin: bool = False) -> SubmitResult:
         """The day's credit budget has no room for it, or a twin's attempt is open: the request
         waits on the queue, its job saying why (`held`), until it may go or `max_hold` has passed.
 
@@ -299,5 +299,8 @@ class SubmitService:
             return Retry(self.policy.claim_lease, "another invocation took the claim first")
         self.request_queue.resend(job.request_id, job.request, no_room.recheck)
         logger.info("held before submission", extra={"reason": no_room.reason})
-        self.metrics.count("RequestsHeld")
+        if behind_twin:
+            self.metrics.count("TwinsHeld")  # not the budget's: its alarm does not watch this
+        else:
+            self.metrics.count("RequestsHeld")
         return Done()
