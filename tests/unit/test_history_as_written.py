@@ -3,7 +3,7 @@
 inputs (docs/reliability.md)."""
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -186,3 +186,14 @@ def test_account_refused_by_the_provider_waits_and_is_counted_for_the_alarm(worl
     assert isinstance(result, Retry)
     assert world.metrics.counts["ProviderAccountRefusals"] == 1
     assert world.publisher.finals == []
+
+
+def test_policy_rejection_at_submission_ends_the_job_within_a_minute(world) -> None:
+    world.submitter.handle(message({"request_id": "ad-1", "prompt": "a riot"}))
+    rejected_at = world.clock.now  # the provider rejects it at once (status -2)
+    world.provider.records = [world.record(status=-2, error_code="PUBLIC_ERROR_POLICY_VIOLATION")]
+    world.clock.advance(world.policy.poll_interval)  # the first status check is due
+    world.poller.sweep()
+    [event] = world.publisher.finals
+    assert event.error.code == "generation_failed"
+    assert datetime.fromisoformat(event.occurred_at) - rejected_at <= timedelta(minutes=1)
