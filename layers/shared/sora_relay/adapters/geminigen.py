@@ -182,7 +182,7 @@ class GeminiGenClient:
 
 
 def _order(records: list[GenerationRecord]) -> str | None:
-    """ "newest" or "oldest" first, as these rows' own times show; None when they cannot tell."""
+    """Which rows come first, "newest" or "oldest", as their own times show; None when they cannot tell."""
     times = [record.created_at for record in records]
     if len(times) < 2 or None in times:
         return None

@@ -108,13 +108,17 @@ class Submissions:
         for row in (row for row in rows if row.may_be(request)):
             owner = self.store.generation_owner(row.uuid)
             if owner == job.request_id:
-                return [row]
+                return [self._in_full(row)]
             if owner is None:
                 unowned.append(row)
         if len(unowned) > MOST_CANDIDATES_READ:
             return unowned
-        full = [row if row.states_settings else self.provider.status(row.uuid) for row in unowned]
+        full = [self._in_full(row) for row in unowned]
         return [record for record in full if record.may_be(request)]
+
+    def _in_full(self, row: GenerationRecord) -> GenerationRecord:
+        """A history row as its full record (a list row states no settings, no expiry)."""
+        return row if row.states_settings else self.provider.status(row.uuid)
 
     def _await_or_end(self, job: Job, reason: str, delay: timedelta) -> AwaitHistory | GaveUp:
         """Look again after `delay`; past the bound, end the job (its reservation stays spent:
