@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sora_relay.domain.families import RequestRules
 from sora_relay.domain.policy import Policy
 
 # The template leaves the functions at this; the client writes a canceled job's index entry with it.
@@ -43,12 +44,19 @@ class Settings(BaseModel):
     progress_events: bool = Field(alias="PROGRESS_EVENTS", default=False)
     finished_job_ttl_days: int = Field(alias="FINISHED_JOB_TTL_DAYS", default=30, ge=1)
     secret_cache_seconds: int = Field(alias="SECRET_CACHE_SECONDS", default=300, ge=0)
+    # The ExtraModels and DefaultModel parameters (docs/models.md).
+    extra_models: str = Field(alias="EXTRA_MODELS", default="")
+    default_model: str = Field(alias="DEFAULT_MODEL", default="sora-2")
     # Lambda's own variable.
     function_memory_mib: int = Field(alias="AWS_LAMBDA_FUNCTION_MEMORY_SIZE", default=512, ge=128)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         return cls.model_validate(dict(os.environ if environ is None else environ))
+
+    def request_rules(self) -> RequestRules:
+        """The catalogue with the models the operator allows, and the model of a request that names none."""
+        return RequestRules.of(self.extra_models, self.default_model)
 
     def policy(self) -> Policy:
         return Policy(

@@ -182,6 +182,7 @@ def submit_service() -> SubmitService:
         budget=_budget(),
         request_queue=request_queue(),
         reference_slots=_reference_slots(),
+        rules=settings().request_rules(),
     )
 
 

@@ -11,6 +11,7 @@ import click
 from sora_relay_tools.cli.dead_letters import dlq
 from sora_relay_tools.cli.jobs import cancel, download, list_jobs, status, url
 from sora_relay_tools.cli.local import local
+from sora_relay_tools.cli.models import models
 from sora_relay_tools.cli.session import EXIT_CODES
 from sora_relay_tools.cli.submitting import submit, submit_many
 from sora_relay_tools.cli.watching import events
@@ -19,8 +20,8 @@ from sora_relay_tools.cli.watching import events
 @click.group(epilog="Exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()))
 @click.version_option(package_name="sora-relay")
 def main() -> None:
-    """sora-relay: a queue in front of GeminiGen's Sora API. Drop requests, get videos in S3."""
+    """sora-relay: a queue in front of GeminiGen's video API. Drop requests, get videos in S3."""
 
 
-for command in (submit, submit_many, status, list_jobs, download, url, cancel, events, dlq, local):
+for command in (submit, submit_many, status, list_jobs, download, url, cancel, events, dlq, local, models):
     main.add_command(command)

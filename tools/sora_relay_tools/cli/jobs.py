@@ -28,7 +28,7 @@ def describe(job: Job) -> dict[str, Any]:
     if job.held is not None:
         described["held"] = job.held
     if job.request is not None:
-        described["model"] = job.request.model.value
+        described["model"] = job.request.model
         described["prompt"] = job.request.prompt
     if job.provider is not None:
         described["provider"] = job.provider.model_dump(mode="json", exclude_none=True)
@@ -92,7 +92,7 @@ def list_jobs(session: Session, state: str | None, since: datetime | None, limit
         result = f"held: {job.held}" if job.held is not None else ""
         if job.final_event is not None:
             result = job.final_event.video.uri if job.final_event.video else str(job.final_event.error.code)  # type: ignore[union-attr]
-        model = job.request.model.value if job.request else ""
+        model = job.request.model if job.request else ""
         created = f"{job.created_at:%Y-%m-%d %H:%M:%S}"
         table.add_row(shown(job.request_id), job.state.value, f"{job.progress}%", model, created, shown(result))
     out.print(table)

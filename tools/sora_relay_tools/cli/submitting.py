@@ -14,7 +14,6 @@ from rich.table import Table
 
 from sora_relay.domain.events import VideoEvent
 from sora_relay.domain.jobs import Job
-from sora_relay.domain.request import AspectRatio, Model, Resolution
 from sora_relay_tools.cli.session import EXIT_FAILED, EXIT_OK, Command, Session, err, out, shown, user_command
 from sora_relay_tools.client import JobHandle, WaitTimedOut
 
@@ -44,11 +43,14 @@ def _wait_options(function: Command) -> Command:
 
 @click.command()
 @click.argument("prompt")
-@click.option("--model", type=click.Choice([m.value for m in Model]), help="Default sora-2.")
-@click.option("--duration", type=click.Choice(["10", "15"]), help="Seconds; default 10.")
-@click.option("--resolution", type=click.Choice([r.value for r in Resolution]), help="Default small (720p).")
-@click.option("--aspect-ratio", type=click.Choice([a.value for a in AspectRatio]), help="Default landscape.")
-@click.option("--file", "files", multiple=True, help="Reference: a local path (uploaded), s3:// or https://.")
+@click.option("--model", help="A model of `sora-relay models` (default: the stack's DefaultModel).")
+@click.option("--duration", type=int, help="Seconds, as the model takes (see `sora-relay models`).")
+@click.option("--resolution", help="As the model's family spells it: small, large, 720p, 1080p, 480p...")
+@click.option("--aspect-ratio", help="As the model's family spells it: landscape, portrait, 16:9, 9:16, 1:1...")
+@click.option("--mode", help="Kling, Seedance and Grok: standard, professional, fast, pro, normal...")
+@click.option("--mode-image", help="Veo, with reference images: frame or ingredient.")
+@click.option("--extend", help="Continue the video of this earlier request_id (no model or settings).")
+@click.option("--file", "files", multiple=True, help="Reference image: a local path (uploaded), s3:// or https://.")
 @click.option("--meta", "metadata", multiple=True, callback=_key_value, help="KEY=VALUE, echoed in the events.")
 @click.option("--request-id", help="Your idempotency key (default: the SQS message id).")
 @_wait_options
@@ -57,9 +59,12 @@ def submit(
     session: Session,
     prompt: str,
     model: str | None,
-    duration: str | None,
+    duration: int | None,
     resolution: str | None,
     aspect_ratio: str | None,
+    mode: str | None,
+    mode_image: str | None,
+    extend: str | None,
     files: tuple[str, ...],
     metadata: dict[str, str],
     request_id: str | None,
@@ -71,9 +76,12 @@ def submit(
     job = session.relay.submit(
         prompt,
         model=model,
-        duration=int(duration) if duration else None,
+        duration=duration,
         resolution=resolution,
         aspect_ratio=aspect_ratio,
+        mode=mode,
+        mode_image=mode_image,
+        extend=extend,
         files=files,
         metadata=metadata,
         request_id=request_id,

@@ -16,9 +16,10 @@ import boto3
 from sora_relay.adapters.dynamodb import DynamoJobStore
 from sora_relay.adapters.messaging import SnsEventPublisher
 from sora_relay.domain.events import ThumbnailObject, VideoEvent
+from sora_relay.domain.families import RequestRules, parse_request
 from sora_relay.domain.jobs import Job, JobState
 from sora_relay.domain.policy import Policy
-from sora_relay.domain.request import InvalidRequest, parse_request
+from sora_relay.domain.request import REFERENCE_FIELDS, InvalidRequest, VideoRequest
 from sora_relay.services.finisher import Finisher
 from sora_relay.settings import DEFAULT_POLL_SHARDS
 from sora_relay_tools.client.cancel import Canceled, CancelService
@@ -67,6 +68,10 @@ class Relay:
         publisher = SnsEventPublisher(self._sns, resources["CompletionTopicArn"])
         finisher = Finisher(store=self._jobs, publisher=publisher, metrics=_Uncounted(), policy=Policy())
         self._canceler = CancelService(store=self._jobs, finisher=finisher, clock=_utc_now)
+        # Requests are judged as the stack judges them: its catalogue, ExtraModels and DefaultModel.
+        self.rules = RequestRules.of(
+            resources.outputs.get("ExtraModels", ""), resources.outputs.get("DefaultModel") or "sora-2"
+        )
 
     @classmethod
     def from_stack(cls, name: str, session: boto3.Session | None = None) -> Relay:
@@ -86,22 +91,26 @@ class Relay:
         prompt: str,
         *,
         model: str | None = None,
-        duration: int | None = None,
-        resolution: str | None = None,
-        aspect_ratio: str | None = None,
         files: Iterable[str] = (),
+        extend: str | None = None,
         metadata: Mapping[str, str] | None = None,
         request_id: str | None = None,
+        **settings: str | int | None,
     ) -> dict[str, Any]:
-        """A request body from arguments, unset ones left to the stack's defaults."""
+        """A request body from arguments, unset ones left to the stack's defaults. `settings` are
+        the model's family's fields by the provider's names (duration, resolution, aspect_ratio,
+        mode, mode_image); `files` are reference images, put in the field the model's family
+        takes them in; `extend` continues an earlier request's video."""
+        references = list(files)
+        spec = self.rules.catalogue.model(model or self.rules.default_model)
+        field = self.rules.catalogue.family_of(spec).references.field if spec is not None else "files"
         fields = {
             "request_id": request_id,
             "prompt": prompt,
             "model": model,
-            "duration": duration,
-            "resolution": resolution,
-            "aspect_ratio": aspect_ratio,
-            "files": list(files) or None,
+            "extend": {"request_id": extend} if extend else None,
+            **settings,
+            field: references or None,
             "metadata": dict(metadata) if metadata else None,
         }
         return {name: value for name, value in fields.items() if value is not None}
@@ -153,21 +162,26 @@ class Relay:
 
     def _prepare(self, body: Mapping[str, Any]) -> dict[str, Any]:
         prepared = dict(body)
-        if isinstance(prepared.get("files"), list):
-            prepared["files"] = [self._uploaded(entry) for entry in prepared["files"]]
+        for field in REFERENCE_FIELDS:
+            if isinstance(prepared.get(field), list):
+                prepared[field] = [self._uploaded(entry, field) for entry in prepared[field]]
         # Judged as the stack judges it, so a request it would fail is never sent (nor paid for).
-        parsed = parse_request(json.dumps(prepared), message_id="not-yet-sent")
+        parsed = parse_request(json.dumps(prepared), "not-yet-sent", self.rules, self._earlier_request)
         if isinstance(parsed, InvalidRequest):
             raise RelayError(f"invalid request: {parsed.message}")
         return prepared
 
-    def _uploaded(self, entry: object) -> object:
+    def _earlier_request(self, request_id: str) -> VideoRequest | None:
+        earlier = self._jobs.get(request_id)
+        return earlier.request if earlier is not None else None
+
+    def _uploaded(self, entry: object, field: str) -> object:
         """A local file's s3:// address in the stack's input location (uploaded now); others as given."""
         if not isinstance(entry, str) or entry.startswith(("s3://", "https://", "http://")):
             return entry
         path = Path(entry).expanduser()
         if not path.is_file():
-            raise RelayError(f"files: {entry} is neither a local file nor an s3:// or https:// address")
+            raise RelayError(f"{field}: {entry} is neither a local file nor an s3:// or https:// address")
         bucket, _, prefix = self.resources["InputLocation"].removeprefix("s3://").partition("/")
         key = f"{prefix}{uuid.uuid4().hex}/{path.name}"
         self._s3.upload_file(str(path), bucket, key)

@@ -19,7 +19,7 @@ from rich.live import Live
 from rich.table import Table
 
 from sora_relay.domain.events import EventType
-from sora_relay.domain.request import parse_request
+from sora_relay.domain.families import parse_request
 from sora_relay.observability import logger
 from sora_relay_tools.local.stack import LocalStack
 

@@ -50,6 +50,7 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from sora_relay_tools.simulator.families import FAMILIES, check_extension, check_submission
 from sora_relay_tools.simulator.shapes import (
     MODEL_ALIASES,
     STATUS_DESCRIPTIONS,
@@ -61,7 +62,6 @@ from sora_relay_tools.simulator.shapes import (
 )
 
 SAMPLE_MP4 = files("sora_relay_tools.simulator").joinpath("sample.mp4").read_bytes()
-_MODELS = {"sora-2", "sora-2-pro"}
 _BLOCK = 1024 * 1024
 
 
@@ -100,7 +100,9 @@ class Fault:
 class Generation:
     id: int
     uuid: str
-    fields: dict[str, str]
+    fields: dict[str, str]  # the form as received
+    family: str
+    model: str
     file_names: list[str]
     file_digests: list[str]  # the sha256 of each reference file, in the order sent
     created_at: datetime
@@ -110,6 +112,8 @@ class Generation:
     video_size: int | None
     rejects: bool = False
     malformed_address: bool = False
+    extends: str | None = None  # the uuid of the generation it continues
+    settings: dict[str, str] = field(default_factory=dict)  # as made (an extension's follow the earlier's)
     status_calls: int = 0
 
 
@@ -234,10 +238,19 @@ class GeminiGenSimulator:
             queue = self._faults[endpoint]
             return queue.popleft() if queue else None
 
-    def _submit(self, form: dict[str, str], files: list[tuple[str, str]]) -> tuple[int, dict[str, Any]]:
-        problem = _validate(form)
+    def _submit(
+        self, form: dict[str, str], files: list[tuple[str, str]], family: str = "sora", extend: bool = False
+    ) -> tuple[int, dict[str, Any]]:
+        """A new generation of `family`'s endpoint, or with `extend` one continuing `ref_history`."""
+        problem = check_extension(family, form) if extend else check_submission(family, form)
         if problem:
             return problem
+        earlier = self.generations.get(form.get("ref_history", "")) if extend else None
+        if extend and (earlier is None or earlier.family != family or self._running(earlier, self.clock())):
+            return 400, error("INVALID_INPUT", "ref_history must be a finished generation of this family")
+        model = earlier.model if earlier is not None else form.get("model") or FAMILIES[family].default_model
+        made_as = earlier.settings if earlier is not None else dict(FAMILIES[family].defaults)
+        settings = {**made_as, **_settings(form)}
         now = self.clock()
         with self._lock:
             running = sum(1 for g in self.generations.values() if self._running(g, now))
@@ -248,7 +261,7 @@ class GeminiGenSimulator:
                     f"You have reached the maximum number of {self.max_running} concurrent video generations"
                     " allowed by your plan. Please wait for one to finish before starting another.",
                 )
-            price = _price(form)
+            price = FAMILIES[family].price
             if self.credits is not None and price > self.credits:
                 return 402, error("NOT_ENOUGH_CREDIT", "You do not have enough credits for this generation.")
             if self.credits is not None:
@@ -257,6 +270,10 @@ class GeminiGenSimulator:
                 id=len(self.generations) + 1,
                 uuid=uuid1_at(now, self._ids),
                 fields=form,
+                family=family,
+                model=model,
+                extends=earlier.uuid if earlier is not None else None,
+                settings=settings,
                 file_names=[name for name, _ in files],
                 file_digests=[digest for _, digest in files],
                 created_at=now,
@@ -330,11 +347,11 @@ class GeminiGenSimulator:
         if generation.malformed_address:
             video_url = f"https://s3.us-east-005.backblazeb2.com/{video_url}"
         record = self._record(generation, status=2, percentage=100)
-        video = {"video_url": video_url, "last_frame": None, **{name: record[name] for name in _SETTINGS}}
+        video = {"video_url": video_url, "last_frame": None, **{n: record[n] for n in _SETTINGS if n in record}}
         return {**record, **finished, "generated_video": [video]}
 
     def _record(self, generation: Generation, *, status: int, percentage: int) -> dict[str, Any]:
-        model = generation.fields.get("model", "sora-2")
+        model = generation.model
         failed = status == 3 or status < 0
         code, message = ("", "")
         if status == 3:
@@ -346,9 +363,7 @@ class GeminiGenSimulator:
             "uuid": generation.uuid,
             "model_name": MODEL_ALIASES.get(model, model),
             "input_text": generation.fields["prompt"],
-            "duration": int(generation.fields.get("duration", "10")),
-            "resolution": generation.fields.get("resolution", "small"),
-            "aspect_ratio": generation.fields.get("aspect_ratio", "landscape"),
+            **{name: int(value) if name == "duration" else value for name, value in generation.settings.items()},
             "type": "video",
             "status": status,
             "status_desc": STATUS_DESCRIPTIONS[status],
@@ -383,7 +398,7 @@ class GeminiGenSimulator:
             yield piece
 
 
-_SETTINGS = ("duration", "resolution", "aspect_ratio")
+_SETTINGS = ("duration", "resolution", "aspect_ratio", "mode")
 # The error code each status usually comes with.
 _USUAL_CODES = {400: "INVALID_INPUT", 401: "API_KEY_NOT_FOUND", 402: "NOT_ENOUGH_CREDIT", 429: "RATE_LIMITED"}
 
@@ -395,12 +410,13 @@ def _error_body(status: int, code: str | None) -> dict[str, Any]:
     return error(code or _USUAL_CODES.get(status, "SYSTEM_ERROR"), f"injected HTTP {status}")
 
 
-def _price(form: dict[str, str]) -> int:
-    return 75 if form.get("model") == "sora-2-pro" else 30
+def _settings(form: dict[str, str]) -> dict[str, str]:
+    return {name: value for name, value in form.items() if name in _SETTINGS}
 
 
 def _estimate(generation: Generation) -> int:
-    return _price(generation.fields)
+    # Sora's pro models cost more, as they do at the provider.
+    return 75 if generation.model == "sora-2-pro" else FAMILIES[generation.family].price
 
 
 def _png(width: int, height: int, rgb: bytes) -> bytes:
@@ -412,24 +428,6 @@ def _png(width: int, height: int, rgb: bytes) -> bytes:
     rows = b"".join(b"\x00" + rgb * width for _ in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
-
-
-def _validate(form: dict[str, str]) -> tuple[int, dict[str, Any]] | None:
-    """FastAPI's 422 for a missing field, the provider's 400 INVALID_INPUT for a value it refuses."""
-    if "prompt" not in form:
-        return 422, validation_error("prompt", "field required", "missing")
-    if not form["prompt"].strip():
-        return 400, error("INVALID_INPUT", "The prompt must not be empty.")
-    checks = {
-        "model": _MODELS,
-        "duration": {"10", "15"},
-        "resolution": {"small", "large"},
-        "aspect_ratio": {"landscape", "portrait"},
-    }
-    for name, allowed in checks.items():
-        if name in form and form[name] not in allowed:
-            return 400, error("INVALID_INPUT", f"{name} must be one of {', '.join(sorted(allowed))}")
-    return None
 
 
 _ANSWERED = object()
@@ -449,7 +447,10 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
         path = urlsplit(self.path).path
         self.sim.requests.append(("POST", path))
-        if path != "/uapi/v1/video-gen/sora":
+        kind, _, family = path.removeprefix("/uapi/v1/").partition("/")
+        extend = kind == "video-extend"
+        known = kind == "video-gen" or (extend and FAMILIES.get(family, FAMILIES["sora"]).extend_fields is not None)
+        if not known or family not in FAMILIES:
             return self._json(404, {"detail": "Not Found"})
         with self.sim.submission_in_flight():
             fault = self._fault_before_the_api("submit")
@@ -458,7 +459,7 @@ class _Handler(BaseHTTPRequestHandler):
             form, files = _parse_multipart(self.headers.get("content-type", ""), body)
             if form is None:
                 return self._json(422, validation_error("prompt", "field required", "missing"))
-            status, answer = self.sim._submit(form, files)
+            status, answer = self.sim._submit(form, files, family, extend)
             lost = fault if isinstance(fault, Fault) else self.sim._lost_answer() if status == 200 else None
             if lost is not None and self._apply(lost):
                 return None
@@ -604,7 +605,7 @@ def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str] | N
     files: list[tuple[str, str]] = []
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
-        if name == "files":
+        if name in ("files", "ref_images"):
             content = part.get_payload(decode=True)
             content = content if isinstance(content, bytes) else b""
             files.append((part.get_filename() or "", hashlib.sha256(content).hexdigest()))

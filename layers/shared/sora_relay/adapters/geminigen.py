@@ -1,5 +1,5 @@
-"""GeminiGen's Sora API over httpx: every answer mapped to an outcome the domain knows, read as
-the provider really writes it (docs/provider.md)."""
+"""GeminiGen's video API over httpx (every family's endpoint, and extend): every answer mapped to
+an outcome the domain knows, read as the provider really writes it (docs/provider.md)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ from sora_relay.domain.provider import (
 )
 from sora_relay.domain.request import VideoRequest
 
-SUBMIT_PATH = "/uapi/v1/video-gen/sora"
+SUBMIT_PATH = "/uapi/v1/video-gen/{family}"
+EXTEND_PATH = "/uapi/v1/video-extend/{family}"
 STATUS_PATH = "/uapi/v1/history/{uuid}"
 HISTORY_PATH = "/uapi/v1/histories"
 # The page size asked for; the provider may give fewer (its largest is not documented).
@@ -85,23 +86,28 @@ class GeminiGenClient:
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
 
-    def submit(self, request: VideoRequest, files: Sequence[ReferenceFile], timeout: float) -> SubmitOutcome:
-        """Submit, the whole call ended after `timeout` seconds whatever the server does."""
-        fields = {
-            "prompt": request.prompt,
-            "model": request.model.value,
-            "duration": str(request.duration),
-            "resolution": request.resolution.value,
-            "aspect_ratio": request.aspect_ratio.value,
-        }
+    def submit(
+        self, request: VideoRequest, files: Sequence[ReferenceFile], timeout: float, extends: str | None = None
+    ) -> SubmitOutcome:
+        """Submit to the request's family's endpoint (or its extend endpoint, continuing the
+        generation `extends`), the whole call ended after `timeout` seconds whatever the server
+        does. Fields and reference parts carry the provider's own names."""
+        fields: dict[str, str] = {"prompt": request.prompt}
+        if extends is None:
+            path = SUBMIT_PATH.format(family=request.family)
+            fields["model"] = request.model
+        else:
+            path = EXTEND_PATH.format(family=request.family)
+            fields["ref_history"] = extends
+        fields |= {name: str(value) for name, value in request.settings().items()}
         # A (None, value) part is a plain form field: the request is multipart even without files.
         parts: list[tuple[str, tuple[str | None, bytes | str, str | None]]] = [
             (name, (None, value, None)) for name, value in fields.items()
         ]
-        parts += [("files", (file.filename, file.content, file.content_type)) for file in files]
-        return asyncio.run(self._post(parts, timeout))
+        parts += [(file.field, (file.filename, file.content, file.content_type)) for file in files]
+        return asyncio.run(self._post(path, parts, timeout))
 
-    async def _post(self, parts: list[Any], timeout: float) -> SubmitOutcome:
+    async def _post(self, path: str, parts: list[Any], timeout: float) -> SubmitOutcome:
         sent = False
 
         async def trace(event: str, _: dict[str, Any]) -> None:
@@ -112,7 +118,7 @@ class GeminiGenClient:
         try:
             async with self._submit_client() as http, asyncio.timeout(timeout):
                 response = await http.post(
-                    self._base_url + SUBMIT_PATH, files=parts, headers=self._auth(), extensions={"trace": trace}
+                    self._base_url + path, files=parts, headers=self._auth(), extensions={"trace": trace}
                 )
         except (TimeoutError, httpx.TransportError) as error:
             what = "no answer in time" if isinstance(error, TimeoutError) else type(error).__name__

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -57,7 +58,7 @@ class SqsRequestQueue(_SqsQueue):
     """The request queue: putting a claimed request back."""
 
     def resend(self, request_id: str, request: VideoRequest, delay: timedelta = timedelta(0)) -> None:
-        body = request.model_copy(update={"request_id": request_id}).model_dump_json()
+        body = json.dumps({**request.as_message(), "request_id": request_id})
         seconds = int(min(delay, _LONGEST_DELAY).total_seconds())
         self._client.send_message(QueueUrl=self._queue_url, MessageBody=body, DelaySeconds=seconds)
 

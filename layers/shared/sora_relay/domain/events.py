@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from sora_relay.domain.request import VideoRequest
+from sora_relay.domain.request import ExtendTarget, VideoRequest
 
 
 class EventType(StrEnum):
@@ -40,15 +40,23 @@ class _Frozen(BaseModel):
 
 
 class RequestSummary(_Frozen):
+    """The validated request: its model and family, and the fields of that family it was made
+    with (the provider's names); `extend` when it continues an earlier video."""
+
     prompt: str
     model: str
-    duration: int
-    resolution: str
-    aspect_ratio: str
+    family: str
+    duration: int | None = None
+    resolution: str | None = None
+    aspect_ratio: str | None = None
+    mode: str | None = None
+    mode_image: str | None = None
+    extend: ExtendTarget | None = None
 
     @classmethod
     def of(cls, request: VideoRequest) -> RequestSummary:
-        return cls.model_validate(request.model_dump(mode="json", include=set(cls.model_fields)))
+        fields = request.model_dump(mode="json", include=set(cls.model_fields), exclude_none=True)
+        return cls.model_validate(fields)
 
 
 class ProviderSummary(_Frozen):
@@ -118,6 +126,7 @@ class VideoEvent(_Frozen):
         attributes = {"event": self.event.value, "request_id": self.request_id}
         if self.request is not None:
             attributes["model"] = self.request.model
+            attributes["family"] = self.request.family
         return attributes
 
 

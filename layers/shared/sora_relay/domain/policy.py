@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sora_relay.domain.request import Model, Resolution, VideoRequest
+from sora_relay.domain.catalogue import Catalogue
+from sora_relay.domain.request import VideoRequest
 
 # Between two status calls of an old job, at most this long (unless the interval is longer).
 LONGEST_STATUS_INTERVAL = timedelta(minutes=5)
@@ -14,27 +15,29 @@ LONGEST_RETRY_DELAY = timedelta(minutes=15)
 FIRST_RETRY_DELAY = timedelta(seconds=5)
 ARCHIVE_FIRST_RETRY_DELAY = timedelta(seconds=30)
 
-# How long a generation typically takes. A guess (the provider publishes no figures; pro and
-# 1080p are slower, 15 s longer than 10 s), kept in this one place: each job's own progress
-# trend corrects it after the first status call.
-_TYPICAL_SECONDS = {
-    (Model.SORA_2, 10): 150,
-    (Model.SORA_2, 15): 210,
-    (Model.SORA_2_PRO, 10): 300,
-    (Model.SORA_2_PRO, 15): 420,
-}
-_LARGE_FACTOR = 1.5
+# A guess of how much longer high resolutions take than a model's default (the provider
+# publishes no figures); each job's own progress trend corrects it after the first status call.
+_HIGH_RESOLUTIONS = {"large", "1080p"}
+_HIGH_RESOLUTION_FACTOR = 1.5
+_FALLBACK_SECONDS = 180
 # Aim a little after the estimated finish: a call that comes a moment too early costs another.
 _AIM_PAST_FINISH = 1.05
 
 
-def typical_generation_time(request: VideoRequest | None) -> timedelta:
-    if request is None:
-        return timedelta(seconds=_TYPICAL_SECONDS[(Model.SORA_2, 10)])
-    seconds = _TYPICAL_SECONDS[(request.model, request.duration)]
-    if request.resolution is Resolution.LARGE:
-        seconds = int(seconds * _LARGE_FACTOR)
-    return timedelta(seconds=seconds)
+def typical_generation_time(request: VideoRequest | None, catalogue: Catalogue | None = None) -> timedelta:
+    """The catalogue's typical time for the request's model at its default duration, longer in
+    proportion for a longer video and by half for a high resolution."""
+    catalogue = catalogue or Catalogue.bundled()
+    model = catalogue.model(request.model) if request is not None else None
+    if request is None or model is None:
+        return timedelta(seconds=_FALLBACK_SECONDS)
+    seconds = float(model.typical_seconds)
+    default_duration = catalogue.defaults(model).get("duration")
+    if isinstance(default_duration, int) and request.duration:
+        seconds *= max(request.duration / default_duration, 0.5)
+    if request.resolution in _HIGH_RESOLUTIONS and catalogue.defaults(model).get("resolution") not in _HIGH_RESOLUTIONS:
+        seconds *= _HIGH_RESOLUTION_FACTOR
+    return timedelta(seconds=int(seconds))
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,8 @@ class Policy:
     # budget, or behind a twin whose attempt is open), and how often a twin's is looked at.
     max_hold: timedelta = timedelta(hours=48)
     twin_recheck: timedelta = timedelta(seconds=10)
+    # How often an extension looks again whether the video it extends has finished.
+    extension_recheck: timedelta = timedelta(minutes=1)
     archive_prefix: str = "videos/"
 
     def next_status_delay(

@@ -71,6 +71,7 @@ class ReferenceFile:
     filename: str
     content_type: str
     content: bytes
+    field: str = "files"  # the provider's part name for it (the family's reference field)
 
 
 class InvalidReference(Exception):
@@ -91,8 +92,12 @@ class ReferenceFiles(Protocol):
 
 
 class Provider(Protocol):
-    def submit(self, request: VideoRequest, files: Sequence[ReferenceFile], timeout: float) -> SubmitOutcome:
-        """One submission, over within `timeout` seconds whatever the provider does."""
+    def submit(
+        self, request: VideoRequest, files: Sequence[ReferenceFile], timeout: float, extends: str | None = None
+    ) -> SubmitOutcome:
+        """One submission, over within `timeout` seconds whatever the provider does: a new
+        generation of the request's family, or, with `extends` (an earlier generation's uuid),
+        that generation continued."""
 
     def status(self, uuid: str) -> GenerationRecord:
         """Raises ProviderUnavailable when no usable answer came."""

@@ -10,14 +10,12 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sora_relay.domain.request import Model, VideoRequest
+from sora_relay.domain.catalogue import Catalogue
+from sora_relay.domain.request import VideoRequest
 
 # Where public clients find the finished video's address, in the order they are tried.
 _VIDEO_URL_PLACES = ("video_url", "media_url", "generate_result")
 _SCHEMES = ("https://", "http://")
-# What the history calls a model, where it names it otherwise than the request did (public
-# clients saw `grok-3` written as `grok-video`; none has seen Sora's renamed).
-MODEL_ALIASES: dict[str, str] = {"grok-3": "grok-video"}
 # A history row's `input_text` is the prompt cut at its first ";" or with its tail cut off
 # (two independent clients report each; one matches on a 90 % prefix): a row is this prompt's
 # when its text begins the prompt and is at least this long, or the whole part before the ";".
@@ -152,10 +150,11 @@ class GenerationRecord(BaseModel):
             return False
         stated = (
             (self.duration, request.duration),
-            (self.resolution, request.resolution.value),
-            (self.aspect_ratio, request.aspect_ratio.value),
+            (self.resolution, request.resolution),
+            (self.aspect_ratio, request.aspect_ratio),
         )
-        return all(theirs is None or theirs == ours for theirs, ours in stated)
+        # A setting the request leaves to the provider (an extension's) cannot tell either.
+        return all(theirs is None or ours is None or theirs == ours for theirs, ours in stated)
 
     @property
     def states_settings(self) -> bool:
@@ -197,13 +196,14 @@ def _could_be_prompt(input_text: str, prompt: str) -> bool:
     return whole.startswith(recorded) and len(recorded) >= len(recorded_prompt_key(whole))
 
 
-def _could_be_model(model_name: str | None, model: Model) -> bool:
-    """The request's model, or an alias of it; a name not known to be another model's cannot
-    tell (the provider may rename), so it does not rule the record out."""
-    if model_name is None or model_name in (model.value, MODEL_ALIASES.get(model.value)):
+def _could_be_model(model_name: str | None, model: str) -> bool:
+    """The request's model, or what the history calls it (the catalogue's `history_names`); a
+    name not known to be another model's cannot tell (the provider may rename), so it does not
+    rule the record out."""
+    catalogue = Catalogue.bundled()
+    if model_name is None or model_name in catalogue.history_names(model):
         return True
-    others = {m.value for m in Model} | set(MODEL_ALIASES.values())
-    return model_name not in others
+    return model_name not in catalogue.known_names()
 
 
 def _find_video_url(raw: dict[str, Any], video: dict[str, Any]) -> str | None:

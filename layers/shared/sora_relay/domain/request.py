@@ -1,4 +1,6 @@
-"""The request: the body of one message on the request queue (docs/contract.md, "The request")."""
+"""The request: the body of one message on the request queue (docs/contract.md, "The request"),
+read in two steps: its shape here, then its model's fields against the catalogue
+(`domain/families.py`)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import idna
@@ -25,7 +27,7 @@ from pydantic import (
 
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 MAX_PROMPT_CHARS = 5_000
-MAX_FILES = 4
+MAX_FILES = 4  # the most reference images any family takes (the catalogue says each model's)
 MAX_FILE_BYTES = 25 * 1024 * 1024
 MAX_METADATA_BYTES = 2_048
 MAX_REFERENCE_CHARS = 2_048  # what browsers and CDNs reliably carry in an address
@@ -59,33 +61,42 @@ Metadata = Annotated[dict[str, str], AfterValidator(_check_metadata_size)]
 _METADATA: TypeAdapter[dict[str, str]] = TypeAdapter(Metadata)
 
 
-class Model(StrEnum):
-    SORA_2 = "sora-2"
-    SORA_2_PRO = "sora-2-pro"
+class Priority(StrEnum):
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
 
 
-class Resolution(StrEnum):
-    SMALL = "small"
-    LARGE = "large"
+class ExtendTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    request_id: RequestId
 
 
-class AspectRatio(StrEnum):
-    LANDSCAPE = "landscape"
-    PORTRAIT = "portrait"
+# The families' setting fields and reference fields, by the provider's names (which fields a
+# model takes, and which values, is the catalogue's to say).
+SETTING_FIELDS = ("duration", "resolution", "aspect_ratio", "mode", "mode_image")
+REFERENCE_FIELDS = ("files", "ref_images")
+_SETTING = Annotated[str, StringConstraints(max_length=64)]
 
 
-class VideoRequest(BaseModel):
-    """A valid request. Strict: a typo or a wrong type must never spend credits."""
+class RequestMessage(BaseModel):
+    """A message's shape. Strict: a typo or a wrong type must never spend credits."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     request_id: RequestId | None = None
     prompt: str = Field(max_length=MAX_PROMPT_CHARS)
-    model: Model = Model.SORA_2
-    duration: Literal[10, 15] = 10
-    resolution: Resolution = Resolution.SMALL
-    aspect_ratio: AspectRatio = AspectRatio.LANDSCAPE
-    files: list[ReferenceUri] = Field(default_factory=list, max_length=MAX_FILES)
+    model: _SETTING | None = None
+    priority: Priority = Priority.NORMAL
+    extend: ExtendTarget | None = None
+    duration: int | None = None
+    resolution: _SETTING | None = None
+    aspect_ratio: _SETTING | None = None
+    mode: _SETTING | None = None
+    mode_image: _SETTING | None = None
+    files: list[ReferenceUri] | None = Field(default=None, max_length=MAX_FILES)
+    ref_images: list[ReferenceUri] | None = Field(default=None, max_length=MAX_FILES)
     metadata: Metadata = Field(default_factory=dict)
 
     @field_validator("prompt")
@@ -95,10 +106,33 @@ class VideoRequest(BaseModel):
             raise ValueError("must not be blank")
         return prompt
 
+    def settings(self) -> dict[str, int | str]:
+        """The setting fields this message states."""
+        return {name: value for name in SETTING_FIELDS if (value := getattr(self, name)) is not None}
+
+
+class VideoRequest(RequestMessage):
+    """A valid request: its model known, of `family`, its family's settings filled in with their
+    defaults (an extension: the model of the video it extends, and only its extend fields)."""
+
+    model: str = "sora-2"
+    family: str = "sora"  # jobs stored before there were families were Sora's
+
+    @property
+    def references(self) -> list[tuple[str, str]]:
+        """Each reference as (the provider's field, its address), in the order given."""
+        return [(field, uri) for field in REFERENCE_FIELDS for uri in getattr(self, field) or []]
+
     def fingerprint(self) -> str:
         """What makes two messages the same job, whatever their request_id."""
-        body = self.model_dump(mode="json", exclude={"request_id"})
+        body = self.model_dump(mode="json", exclude={"request_id"}, exclude_none=True)
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+    def as_message(self) -> dict[str, Any]:
+        """The message that asks for this request again (read again, it is this request): the
+        family is the catalogue's to say, and an extension names no model."""
+        exclude = {"family", "model"} if self.extend else {"family"}
+        return self.model_dump(mode="json", exclude=exclude, exclude_none=True)
 
 
 def reference_problem(uri: str) -> str | None:
@@ -168,18 +202,15 @@ class InvalidRequest:
     metadata: dict[str, str]
 
 
-def parse_request(body: str, message_id: str) -> ParsedRequest | InvalidRequest:
-    try:
-        request = VideoRequest.model_validate_json(body)
-    except ValidationError as error:
-        raw = _loose_json(body)
-        return InvalidRequest(
-            request_id=_readable_request_id(raw) or message_id,
-            message=describe_errors(error),
-            fingerprint=hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest(),
-            metadata=_readable_metadata(raw),
-        )
-    return ParsedRequest(request_id=request.request_id or message_id, request=request)
+def invalid_message(body: str, message_id: str, message: str) -> InvalidRequest:
+    """The outcome of a message that breaks the contract, saying why (`message`)."""
+    raw = _loose_json(body)
+    return InvalidRequest(
+        request_id=_readable_request_id(raw) or message_id,
+        message=message,
+        fingerprint=hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest(),
+        metadata=_readable_metadata(raw),
+    )
 
 
 _EMPTY_NAME = '""'  # how a field whose name is the empty string is named

@@ -46,7 +46,9 @@ class NoRoom:
 
 
 def kind_of(request: VideoRequest) -> str:
-    return f"{request.model}:{request.duration}:{request.resolution}"
+    """What requests share a price: the model and its settings (an extension is a kind apart)."""
+    settings = ":".join(str(value) for value in request.settings().values())
+    return f"{request.model}:{settings}" + (":extend" if request.extend else "")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ import threading
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
+from sora_relay.domain.catalogue import Catalogue
 from sora_relay.domain.events import ErrorCode, EventError
+from sora_relay.domain.families import RequestRules, parse_request
 from sora_relay.domain.jobs import Job, JobState
 from sora_relay.domain.policy import Policy
 from sora_relay.domain.ports import (
@@ -18,18 +20,19 @@ from sora_relay.domain.ports import (
     JobStore,
     Metrics,
     Provider,
-    ReferenceFile,
     ReferenceFiles,
     ReferenceUnavailable,
     RequestQueue,
     StaleJob,
 )
 from sora_relay.domain.provider import Accepted, MaybeTaken, Rejected, RetryLater
-from sora_relay.domain.request import InvalidRequest, parse_request
+from sora_relay.domain.request import InvalidRequest, VideoRequest
 from sora_relay.observability import logger
 from sora_relay.services.budget import CreditBudget, NoRoom, Reservation
 from sora_relay.services.finisher import Finisher
+from sora_relay.services.submit.extensions import Failed, NotYet, Ready, extended_generation
 from sora_relay.services.submit.messages import Done, InboundMessage, Retry, SubmitResult
+from sora_relay.services.submit.references import fetch_references, refused_reference
 from sora_relay.services.submit.submissions import Adopted, AwaitHistory, GaveUp, NotTaken, Submissions
 from sora_relay.services.submit.twins import Twins
 
@@ -48,6 +51,7 @@ class SubmitService:
     # How many requests with reference files are fetched and sent at once: each holds up to
     # MAX_FILES x MAX_FILE_BYTES in memory, and a batch's records run in parallel.
     reference_slots: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(2))
+    rules: RequestRules = field(default_factory=lambda: RequestRules(Catalogue.bundled()))
 
     @functools.cached_property
     def _submissions(self) -> Submissions:
@@ -59,7 +63,7 @@ class SubmitService:
 
     def handle(self, message: InboundMessage) -> SubmitResult:
         now = self.clock()
-        parsed = parse_request(message.body, message.message_id)
+        parsed = parse_request(message.body, message.message_id, self.rules, self._earlier_request)
         logger.thread_safe_append_keys(request_id=parsed.request_id)  # records run on worker threads
         if isinstance(parsed, InvalidRequest):
             return self._end_invalid(parsed)
@@ -87,6 +91,10 @@ class SubmitService:
         except StaleJob:
             # Moved under this invocation (canceled, say): the next delivery sees how it stands.
             return Retry(self.policy.retry_delay(message.receive_count, None), "the job changed meanwhile")
+
+    def _earlier_request(self, request_id: str) -> VideoRequest | None:
+        earlier = self.store.get(request_id)
+        return earlier.request if earlier is not None else None
 
     def _end_invalid(self, invalid: InvalidRequest) -> SubmitResult:
         now = self.clock()
@@ -149,7 +157,17 @@ class SubmitService:
             if found is not None:
                 return found
             job = replace(job, attempt_started_at=None, attempt_reserved=0)
-        refused = self._refused_reference(request.files)
+        extends = None
+        if request.extend is not None:
+            match extended_generation(self.store, request.extend.request_id):
+                case Failed(code, text):
+                    self.finisher.fail(job, code, text, self.clock())
+                    return Done()
+                case NotYet(reason):
+                    return self._hold(job, NoRoom(self.policy.extension_recheck, reason), held_for="extension")
+                case Ready(uuid):
+                    extends = uuid
+        refused = refused_reference(self.files, request.references)
         if refused is not None:
             self.finisher.fail(job, ErrorCode.INVALID_REQUEST, refused, self.clock())
             return Done()
@@ -157,16 +175,18 @@ class SubmitService:
         if isinstance(reservation, NoRoom):
             return self._hold(job, reservation)
         # References are held in memory until the provider has them: a bounded number at once.
-        with self.reference_slots if request.files else contextlib.nullcontext():
-            return self._fetch_and_send(job, message, reservation)
+        with self.reference_slots if request.references else contextlib.nullcontext():
+            return self._fetch_and_send(job, message, reservation, extends)
 
-    def _fetch_and_send(self, job: Job, message: InboundMessage, reservation: Reservation) -> SubmitResult:
+    def _fetch_and_send(
+        self, job: Job, message: InboundMessage, reservation: Reservation, extends: str | None
+    ) -> SubmitResult:
         assert job.request is not None
         # Until the attempt is saved, nothing can reach the provider: any way out of this block
         # (an answer, a retry, an unforeseen exception) gives the reserved credits back.
         reservation_kept = False
         try:
-            files = self._fetch_files(job.request.files)
+            files = fetch_references(self.files, job.request.references)
             if message.seconds_left() < self.policy.submit_time_margin.total_seconds():
                 return self._release(job, message, RetryLater("too little time left in this invocation to submit"))
             now = self.clock()
@@ -175,7 +195,7 @@ class SubmitService:
                 # Sent now, its generation could not be told from the twin's in the history
                 # should both answers be lost: it goes once the twin's attempt is settled.
                 reason = f"waiting for request {twin}, whose prompt the provider records alike, to be submitted"
-                return self._hold(job, NoRoom(self.policy.twin_recheck, reason), behind_twin=True)
+                return self._hold(job, NoRoom(self.policy.twin_recheck, reason), held_for="twin")
             # Marked before the call: whoever takes this claim over (this invocation may die with
             # the answer in hand) looks in the history before it ever submits again.
             attempt = job.moved(now, attempt_started_at=now, attempt_reserved=reservation.amount, held=None)
@@ -195,7 +215,7 @@ class SubmitService:
         finally:
             if not reservation_kept:
                 self.budget.release(reservation)
-        outcome = self.provider.submit(job.request, files, self.policy.submit_call_timeout.total_seconds())
+        outcome = self.provider.submit(job.request, files, self.policy.submit_call_timeout.total_seconds(), extends)
         match outcome:
             case Accepted(record):
                 if not self.store.own_generation(record.uuid, job.request_id):
@@ -233,22 +253,6 @@ class SubmitService:
             case NotTaken():
                 return None
 
-    def _refused_reference(self, uris: list[str]) -> str | None:
-        for index, uri in enumerate(uris):
-            problem = self.files.problem(uri)
-            if problem is not None:
-                return f"files[{index}]: {problem}"
-        return None
-
-    def _fetch_files(self, uris: list[str]) -> list[ReferenceFile]:
-        files = []
-        for index, uri in enumerate(uris):
-            try:
-                files.append(self.files.fetch(uri))
-            except InvalidReference as error:
-                raise InvalidReference(f"files[{index}]: {error}") from error
-        return files
-
     def _release(self, job: Job, message: InboundMessage, outcome: RetryLater) -> Retry:
         """Give the claim back: the provider did not take the request, so a later delivery may.
         The caller gives the reservation back."""
@@ -276,9 +280,10 @@ class SubmitService:
         logger.warning("waiting to learn whether the provider took the submission", extra={"reason": reason})
         return Retry(delay, reason)
 
-    def _hold(self, job: Job, no_room: NoRoom, *, behind_twin: bool = False) -> SubmitResult:
-        """The day's credit budget has no room for it, or a twin's attempt is open: the request
-        waits on the queue, its job saying why (`held`), until it may go or `max_hold` has passed.
+    def _hold(self, job: Job, no_room: NoRoom, *, held_for: str = "budget") -> SubmitResult:
+        """The day's credit budget has no room for it, a twin's attempt is open, or the video it
+        extends is not finished: the request waits on the queue, its job saying why (`held`),
+        until it may go or `max_hold` has passed.
 
         It goes back as a new message under its request_id rather than staying hidden: each
         receive of a held message would count towards the queue's dead-letter limit."""
@@ -299,8 +304,11 @@ class SubmitService:
             return Retry(self.policy.claim_lease, "another invocation took the claim first")
         self.request_queue.resend(job.request_id, job.request, no_room.recheck)
         logger.info("held before submission", extra={"reason": no_room.reason})
-        if behind_twin:
-            self.metrics.count("TwinsHeld")  # not the budget's: its alarm does not watch this
+        # Counted apart: the budget's alarm watches only its own.
+        if held_for == "twin":
+            self.metrics.count("TwinsHeld")
+        elif held_for == "extension":
+            self.metrics.count("ExtensionsWaiting")
         else:
             self.metrics.count("RequestsHeld")
         return Done()

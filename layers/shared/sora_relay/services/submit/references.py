@@ -1,0 +1,28 @@
+"""A request's reference images: asked of the policy before any credit is reserved, then fetched,
+each named by its field and place in the request (`ref_images[1]`) when it is refused."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sora_relay.domain.ports import InvalidReference, ReferenceFile, ReferenceFiles
+
+
+def refused_reference(files: ReferenceFiles, references: list[tuple[str, str]]) -> str | None:
+    """Why the first reference the stack may not read is refused, or None."""
+    for index, (name, uri) in enumerate(references):
+        problem = files.problem(uri)
+        if problem is not None:
+            return f"{name}[{index}]: {problem}"
+    return None
+
+
+def fetch_references(files: ReferenceFiles, references: list[tuple[str, str]]) -> list[ReferenceFile]:
+    """Each reference's bytes, to go to the provider as a part of its field's name."""
+    fetched = []
+    for index, (name, uri) in enumerate(references):
+        try:
+            fetched.append(replace(files.fetch(uri), field=name))
+        except InvalidReference as error:
+            raise InvalidReference(f"{name}[{index}]: {error}") from error
+    return fetched
