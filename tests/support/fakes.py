@@ -138,6 +138,7 @@ class FakeProvider:
     outcomes: list[SubmitOutcome | TakenThenLost] = field(default_factory=list)
     records: list[GenerationRecord | Exception] = field(default_factory=list)
     submitted: list[VideoRequest] = field(default_factory=list)
+    extended: list[str | None] = field(default_factory=list)  # each submission's ref_history
     status_calls: list[str] = field(default_factory=list)
     history: list[GenerationRecord] = field(default_factory=list)
     history_failures: list[ProviderUnavailable] = field(default_factory=list)
@@ -146,8 +147,11 @@ class FakeProvider:
     # Raised once the next submission is taken: the invocation dies with the answer in hand.
     die_after_taking: BaseException | None = None
 
-    def submit(self, request: VideoRequest, files: Sequence[ReferenceFile], timeout: float) -> SubmitOutcome:
+    def submit(
+        self, request: VideoRequest, files: Sequence[ReferenceFile], timeout: float, extends: str | None = None
+    ) -> SubmitOutcome:
         self.submitted.append(request)
+        self.extended.append(extends)
         self.timeouts.append(timeout)
         outcome = self.outcomes.pop(0) if self.outcomes else Accepted(record(status=1))
         if self.die_after_taking is not None:
@@ -169,10 +173,10 @@ class FakeProvider:
                 "uuid": uuid,
                 "created_at": self.clock(),
                 "input_text": request.prompt,
-                "model_name": request.model.value,
+                "model_name": request.model,
                 "duration": request.duration,
-                "resolution": request.resolution.value,
-                "aspect_ratio": request.aspect_ratio.value,
+                "resolution": request.resolution,
+                "aspect_ratio": request.aspect_ratio,
             }
         )
         self.history.append(generation)

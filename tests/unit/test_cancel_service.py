@@ -141,9 +141,9 @@ def test_reservation_of_a_request_canceled_while_it_was_prepared_is_given_back(w
 def test_submission_saved_first_makes_the_cancel_refuse(world) -> None:
     refused = []
 
-    def cancel_meanwhile(request, files, timeout):
+    def cancel_meanwhile(request, files, timeout, extends=None):
         refused.append(world.canceler.cancel("ad-1"))
-        return submit(request, files, timeout)
+        return submit(request, files, timeout, extends)
 
     submit, world.provider.submit = world.provider.submit, cancel_meanwhile
     assert deliver(world) == Done()

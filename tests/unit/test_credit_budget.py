@@ -117,7 +117,7 @@ def test_held_request_is_submitted_the_next_day(world) -> None:
     _, request = world.request_queue.resent[0]
     assert (
         world.submitter.handle(
-            InboundMessage("m-again", request.model_copy(update={"request_id": "tomorrow"}).model_dump_json())
+            InboundMessage("m-again", json.dumps({**request.as_message(), "request_id": "tomorrow"}))
         )
         == Done()
     )

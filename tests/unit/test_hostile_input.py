@@ -177,11 +177,11 @@ def test_malformed_reference_reserves_nothing_and_valid_requests_behind_it_are_s
 def test_reference_the_policy_refuses_ends_invalid_before_any_reservation() -> None:
     world = World(daily_credit_budget=400)
     world.files.refused["https://evil.example/x.png"] = "host evil.example is not in the allowed hosts"
-    body = {"prompt": "a fox", "files": ["s3://refs/ok.png", "https://evil.example/x.png"]}
+    body = {"prompt": "a fox", "model": "veo-3.1", "ref_images": ["s3://refs/ok.png", "https://evil.example/x.png"]}
     world.submitter.handle(InboundMessage("m-1", json.dumps(body)))
     [event] = world.publisher.finals
     assert event.error is not None
-    assert event.error.message == "files[1]: host evil.example is not in the allowed hosts"
+    assert event.error.message == "ref_images[1]: host evil.example is not in the allowed hosts"
     assert (world.files.fetched, world.ledger.spent) == ([], {})
 
 

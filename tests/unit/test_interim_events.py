@@ -39,7 +39,7 @@ def test_accepted_submission_publishes_video_submitted_with_the_uuid_and_estimat
     assert event.request.prompt == "a fox"
     assert event.metadata == {"campaign": "spring"}
     assert (event.video, event.error) == (None, None)
-    assert event.attributes() == {"event": "video.submitted", "request_id": "ad-1", "model": "sora-2"}
+    assert event.attributes() == {"event": "video.submitted", "request_id": "ad-1", "model": "sora-2", "family": "sora"}
     assert world.store.get("ad-1").submitted_event_published
     assert matches_schema(event)
 

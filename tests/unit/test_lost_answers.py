@@ -215,7 +215,15 @@ def test_requests_with_reference_files_hold_a_bounded_number_at_once(world) -> N
     submissions = InFlight(pause=0.02)
     world.provider.submit = submissions.around(world.provider.submit)
     submitter = world.submitter
-    bodies = [{"request_id": f"f-{i}", "prompt": f"scene {i}", "files": ["s3://in/a.png"] * 4} for i in range(10)]
+    bodies = [
+        {
+            "request_id": f"f-{i}",
+            "prompt": f"a kite, scene {i}",
+            "model": "kling-video-2-6",
+            "ref_images": ["s3://in/a.png"] * 4,
+        }
+        for i in range(10)
+    ]
     threads = [threading.Thread(target=submitter.handle, args=(message(body),)) for body in bodies]
     for thread in threads:
         thread.start()

@@ -52,7 +52,8 @@ def test_typical_time_grows_with_model_duration_and_resolution() -> None:
     pro_large = VideoRequest.model_validate_json(
         '{"prompt": "x", "model": "sora-2-pro", "duration": 15, "resolution": "large"}'
     )
-    assert typical_generation_time(pro_large) == timedelta(seconds=630)
+    # The catalogue's 300 s for sora-2-pro at 10 s, x 1.5 for 15 s, x 1.5 for large.
+    assert typical_generation_time(pro_large) == timedelta(seconds=675)
     assert typical_generation_time(None) == TYPICAL
 
 

@@ -198,7 +198,7 @@ def test_requeued_claim_is_submitted_once_under_its_request_id(stranded) -> None
     stranded.clock.advance(2 * stranded.policy.claim_lease)
     stranded.poller.sweep()
     [(request_id, request)] = stranded.request_queue.resent
-    body = request.model_copy(update={"request_id": request_id}).model_dump_json()
+    body = json.dumps({**request.as_message(), "request_id": request_id})  # as the request queue resends it
     stranded.submitter.handle(InboundMessage("m-8", body))
     assert stranded.store.get("m-7").state is JobState.SUBMITTED
     assert len(stranded.provider.submitted) == 1

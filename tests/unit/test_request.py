@@ -2,12 +2,12 @@ import json
 
 import pytest
 
+from sora_relay.domain.families import parse_request
 from sora_relay.domain.request import (
     MAX_LISTED_PROBLEMS,
     MAX_PROMPT_CHARS,
     InvalidRequest,
     ParsedRequest,
-    parse_request,
 )
 
 
@@ -24,13 +24,13 @@ def invalid(body: object) -> InvalidRequest:
 def test_minimal_request_takes_the_contract_defaults() -> None:
     result = parse({"prompt": "a fox"})
     assert isinstance(result, ParsedRequest)
-    assert result.request.model_dump(mode="json", exclude={"prompt"}) == {
-        "request_id": None,
+    assert result.request.model_dump(mode="json", exclude={"prompt"}, exclude_none=True) == {
         "model": "sora-2",
+        "family": "sora",
+        "priority": "normal",
         "duration": 10,
         "resolution": "small",
         "aspect_ratio": "landscape",
-        "files": [],
         "metadata": {},
     }
 
@@ -70,6 +70,7 @@ def test_body_that_is_not_an_object_is_invalid() -> None:
         ({"prompt": "a", "duration": "10"}, "duration"),
         ({"prompt": "a", "resolution": "medium"}, "resolution"),
         ({"prompt": "a", "aspect_ratio": "square"}, "aspect_ratio"),
+        ({"prompt": "a", "files": ["s3://b/k"] * 2}, "files"),
         ({"prompt": "a", "files": "s3://b/k"}, "files"),
         ({"prompt": "a", "files": ["ftp://host/x.png"]}, "files[0]"),
         ({"prompt": "a", "files": ["s3://bucket-only"]}, "files[0]"),

@@ -119,10 +119,12 @@ def test_claim_whose_lease_ran_out_is_taken_over(world) -> None:
 
 def test_missing_reference_file_is_an_invalid_request(world) -> None:
     world.files.failures["s3://in/missing.png"] = InvalidReference("s3://in/missing.png cannot be read (NoSuchKey)")
-    world.submitter.handle(message({**REQUEST, "files": ["s3://in/ok.png", "s3://in/missing.png"]}))
+    world.submitter.handle(
+        message({**REQUEST, "model": "veo-3.1", "ref_images": ["s3://in/ok.png", "s3://in/missing.png"]})
+    )
     [event] = world.publisher.finals
     assert event.error.code == "invalid_request"
-    assert event.error.message.startswith("files[1]: ")
+    assert event.error.message.startswith("ref_images[1]: ")
     assert world.provider.submitted == []
 
 

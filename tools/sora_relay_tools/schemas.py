@@ -15,8 +15,9 @@ from pydantic import Field
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
+from sora_relay.domain.catalogue import Catalogue
 from sora_relay.domain.events import EventError, EventType, ProviderSummary, RequestSummary, VideoEvent, VideoObject
-from sora_relay.domain.request import MAX_FILE_BYTES, MAX_METADATA_BYTES, VideoRequest
+from sora_relay.domain.request import MAX_FILE_BYTES, MAX_METADATA_BYTES, Priority, RequestMessage
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 BASE_ID = "https://sora-relay.dev/schemas/"
@@ -68,16 +69,77 @@ class VideoProgress(VideoEvent):
 
 
 def _request_schema() -> dict[str, Any]:
-    schema = VideoRequest.model_json_schema(schema_generator=AbsentNotNull)
-    schema["description"] = "The body of one message on the request queue (RequestQueueUrl)."
-    properties = schema["properties"]
+    """One variant per family, from the catalogue (its models, its fields and the values its
+    models take, its reference field), and one for an extension: a message is valid when one of
+    them takes it. A message naming no model is the DefaultModel's (`sora-2` unless set)."""
+    catalogue = Catalogue.bundled()
+    common = RequestMessage.model_json_schema(schema_generator=AbsentNotNull)["properties"]
     # What the model checks in code, said in the schema's own terms.
-    properties["prompt"]["pattern"] = r"\S"
-    properties["files"]["items"]["pattern"] = r"^(s3://[^/]+/.+|https://.+)$"
-    properties["files"]["description"] = f"Reference images or videos, each at most {MAX_FILE_BYTES} bytes."
-    properties["metadata"]["description"] = f"Echoed in every event; at most {MAX_METADATA_BYTES} bytes as JSON."
-    properties["request_id"]["description"] = "The idempotency key; default: the SQS message id."
-    return schema
+    shared = {
+        "request_id": {**common["request_id"], "description": "The idempotency key; default: the SQS message id."},
+        "prompt": {**common["prompt"], "pattern": r"\S"},
+        "priority": {"enum": [priority.value for priority in Priority], "default": Priority.NORMAL.value},
+        "metadata": {
+            **common["metadata"],
+            "description": f"Echoed in every event; at most {MAX_METADATA_BYTES} bytes as JSON.",
+        },
+    }
+    reference = {
+        "type": "string",
+        "pattern": r"^(s3://[^/]+/.+|https://.+)$",
+        "description": f"A reference image, at most {MAX_FILE_BYTES} bytes.",
+    }
+    variants = []
+    for name, family in catalogue.families.items():
+        models = [spec for spec in catalogue.models.values() if spec.family == name]
+        fields = {
+            field: {
+                "type": spec.type,
+                "enum": sorted({value for model in models for value in catalogue.allowed(model, field) or []}, key=str),
+            }
+            for field, spec in family.fields.items()
+        }
+        most = max(catalogue.most_references(model) for model in models)
+        properties = {
+            **shared,
+            "model": {"enum": [model.name for model in models]},
+            **fields,
+            family.references.field: {"type": "array", "items": reference, "maxItems": most},
+        }
+        if family.shortest_prompt > 1:
+            properties["prompt"] = {**properties["prompt"], "minLength": family.shortest_prompt}
+        required = ["prompt"] if catalogue.model("sora-2") in models else ["prompt", "model"]
+        variants.append(_variant(f"A {name} request", properties, required))
+    extend_fields = {
+        field: family.fields[field] for family in catalogue.families.values() for field in family.extend_fields or []
+    }
+    extension = {
+        **shared,
+        "extend": {
+            "type": "object",
+            "properties": {"request_id": common["request_id"]},
+            "required": ["request_id"],
+            "additionalProperties": False,
+            "description": "Continue the video of this earlier request (veo, kling, seedance or grok).",
+        },
+        **{field: {"type": spec.type} for field, spec in extend_fields.items()},
+    }
+    variants.append(_variant("An extension of an earlier video", extension, ["prompt", "extend"]))
+    return {
+        "title": "VideoRequest",
+        "description": "The body of one message on the request queue (RequestQueueUrl).",
+        "anyOf": variants,
+    }
+
+
+def _variant(title: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {
+        "title": title,
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
 
 
 def _event_schema(model: type[VideoEvent], *absent: str) -> dict[str, Any]:

@@ -43,7 +43,7 @@ def models(session: Session) -> None:
     if session.as_json:
         session.emit({"models": described})
         return
-    table = Table("model", "family", "fields ([default])", "references", "extend", "typical")
+    table = Table("model", "family", "fields (default first)", "references", "extend", "typical")
     for column in table.columns:
         column.overflow = "fold"  # every value whole, however narrow the terminal
     for model in described:

@@ -19,7 +19,7 @@ ARCHIVE_FIRST_RETRY_DELAY = timedelta(seconds=30)
 # publishes no figures); each job's own progress trend corrects it after the first status call.
 _HIGH_RESOLUTIONS = {"large", "1080p"}
 _HIGH_RESOLUTION_FACTOR = 1.5
-_FALLBACK_SECONDS = 180
+_FALLBACK_SECONDS = 150  # no request, or a model no catalogue knows: as sora-2 at 10 s
 # Aim a little after the estimated finish: a call that comes a moment too early costs another.
 _AIM_PAST_FINISH = 1.05
 

@@ -46,9 +46,10 @@ class NoRoom:
 
 
 def kind_of(request: VideoRequest) -> str:
-    """What requests share a price: the model and its settings (an extension is a kind apart)."""
-    settings = ":".join(str(value) for value in request.settings().values())
-    return f"{request.model}:{settings}" + (":extend" if request.extend else "")
+    """What requests share a price: the model, the duration, and the resolution or mode (a
+    Sora request's kind is what it was before there were families); an extension is a kind apart."""
+    kind = f"{request.model}:{request.duration}:{request.resolution or request.mode}"
+    return kind + (":extend" if request.extend else "")
 
 
 @dataclass(frozen=True)
