@@ -70,9 +70,9 @@ def test_request_without_an_id_is_known_by_its_message_id(relay, stack) -> None:
 def test_local_file_is_uploaded_to_the_input_location(relay, stack, tmp_path) -> None:
     reference = tmp_path / "style.png"
     reference.write_bytes(b"png")
-    relay.submit("in this style", files=[str(reference), "https://example.com/a.png"])
+    relay.submit("in this style", model="veo-3.1", files=[str(reference), "https://example.com/a.png"])
     [body] = queued(stack)
-    uploaded, linked = body["files"]
+    uploaded, linked = body["ref_images"]  # the field Veo takes its references in
     assert linked == "https://example.com/a.png"
     bucket, _, key = uploaded.removeprefix("s3://").partition("/")
     assert (bucket, key.startswith("inputs/"), key.endswith("/style.png")) == (stack.bucket, True, True)

@@ -18,7 +18,8 @@ from sora_relay_tools.simulator import Fault, GeminiGenSimulator, ManualClock
 
 TIMEOUT = 5.0
 REQUEST = VideoRequest.model_validate_json(
-    '{"prompt": "a fox in the snow", "model": "sora-2-pro", "duration": 15, "resolution": "large"}'
+    '{"prompt": "a fox in the snow", "model": "sora-2-pro", "duration": 15, "resolution": "large",'
+    ' "aspect_ratio": "landscape"}'
 )
 
 
@@ -220,3 +221,60 @@ def test_history_that_cannot_be_read_is_unavailable(client, simulator) -> None:
     simulator.inject("history", Fault(answer={"success": True, "result": [{"id": 1}]}))
     with pytest.raises(ProviderUnavailable, match="could not be read"):
         client.recent_generations(datetime.now(UTC))
+
+
+FAMILY_REQUESTS = {
+    "veo": (
+        '{"prompt": "a lighthouse", "model": "veo-3.1-fast", "family": "veo", "duration": 8,'
+        ' "resolution": "720p", "aspect_ratio": "16:9"}'
+    ),
+    "kling": (
+        '{"prompt": "a lighthouse at dawn", "model": "kling-video-2-6", "family": "kling", "duration": 5,'
+        ' "mode": "standard", "aspect_ratio": "16:9"}'
+    ),
+    "seedance": (
+        '{"prompt": "a lighthouse", "model": "seedance-2", "family": "seedance", "duration": 5,'
+        ' "mode": "fast", "resolution": "720p", "aspect_ratio": "16:9"}'
+    ),
+    "grok": (
+        '{"prompt": "a lighthouse", "model": "grok-3", "family": "grok", "duration": 6,'
+        ' "resolution": "480p", "aspect_ratio": "landscape", "mode": "normal"}'
+    ),
+}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILY_REQUESTS))
+def test_each_family_goes_to_its_endpoint_with_the_providers_field_names(client, simulator, family) -> None:
+    request = VideoRequest.model_validate_json(FAMILY_REQUESTS[family])
+    outcome = client.submit(
+        request,
+        [ReferenceFile("ref.png", "image/png", b"\x89PNG", field="ref_images")] if family != "grok" else [],
+        TIMEOUT,
+    )
+    assert isinstance(outcome, Accepted), outcome
+    assert simulator.requests[-1] == ("POST", f"/uapi/v1/video-gen/{family}")
+    [generation] = simulator.submissions()
+    expected = request.model_dump(
+        include={"prompt", "model", "duration", "resolution", "aspect_ratio", "mode"}, exclude_none=True
+    )
+    assert generation.fields == {name: str(value) for name, value in expected.items()}
+    assert generation.file_names == ([] if family == "grok" else ["ref.png"])
+
+
+def test_extension_goes_to_the_extend_endpoint_with_ref_history(client, simulator) -> None:
+    first = client.submit(VideoRequest.model_validate_json(FAMILY_REQUESTS["kling"]), [], TIMEOUT)
+    assert isinstance(first, Accepted)
+    extension = VideoRequest.model_validate_json(
+        '{"prompt": "the camera rises over the sea", "model": "kling-video-2-6", "family": "kling",'
+        ' "duration": 10, "extend": {"request_id": "scene-1"}}'
+    )
+    outcome = client.submit(extension, [], TIMEOUT, extends=first.record.uuid)
+    assert isinstance(outcome, Accepted), outcome
+    assert simulator.requests[-1] == ("POST", "/uapi/v1/video-extend/kling")
+    generation = simulator.generations[outcome.record.uuid]
+    assert generation.fields == {
+        "prompt": "the camera rises over the sea",
+        "ref_history": first.record.uuid,
+        "duration": "10",
+    }
+    assert (generation.model, generation.extends) == ("kling-video-2-6", first.record.uuid)

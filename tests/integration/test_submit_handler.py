@@ -86,13 +86,14 @@ def test_refusal_ends_as_provider_rejected_with_request_and_metadata(stack, simu
     assert body["request"] == {
         "prompt": "a fox in the snow",
         "model": "sora-2",
+        "family": "sora",
         "duration": 10,
         "resolution": "small",
         "aspect_ratio": "landscape",
     }
     assert body["metadata"] == {"campaign": "spring"}
     assert "provider" not in body
-    assert event["attributes"] == {"event": "video.failed", "request_id": "ad-1", "model": "sora-2"}
+    assert event["attributes"] == {"event": "video.failed", "request_id": "ad-1", "model": "sora-2", "family": "sora"}
 
 
 def test_one_bad_record_does_not_fail_the_batch(stack, simulator, submit) -> None:
