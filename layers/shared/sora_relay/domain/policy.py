@@ -89,7 +89,7 @@ class Policy:
     max_hold: timedelta = timedelta(hours=48)
     twin_recheck: timedelta = timedelta(seconds=10)
     # How often an extension looks again whether the video it extends has finished.
-    extension_recheck: timedelta = timedelta(minutes=1)
+    extension_recheck: timedelta = timedelta(seconds=15)
     archive_prefix: str = "videos/"
 
     def next_status_delay(
