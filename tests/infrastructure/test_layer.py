@@ -108,7 +108,8 @@ def test_every_runtime_module_is_imported_by_a_handler() -> None:
 def test_built_layer_holds_the_runtime_package_and_only_it(built_layer: Path) -> None:
     assert sorted(path.name for path in built_layer.iterdir()) == ["sora_relay"]
     built = {path.relative_to(built_layer) for path in built_layer.rglob("*") if path.is_file()}
-    assert built == {path.relative_to(RUNTIME.parent) for path in RUNTIME.rglob("*.py")}
+    runtime = [*RUNTIME.rglob("*.py"), RUNTIME / "catalogue.json"]  # the model catalogue is data of the runtime
+    assert built == {path.relative_to(RUNTIME.parent) for path in runtime}
 
 
 def test_built_layer_holds_no_tool_module(built_layer: Path) -> None:

@@ -207,3 +207,13 @@ def test_request_that_loses_the_last_room_to_one_running_alongside_is_looked_at_
     assert world.submitter.handle(message("second")) == Done()
     assert world.provider.submitted == []
     assert world.request_queue.delays == [RECHECK_RACED]
+
+
+def test_model_the_budget_has_not_seen_is_never_refused_for_good_on_a_guessed_price(world) -> None:
+    world.daily_credit_budget = 50
+    world.ledger.quotes["sora-2-pro:15:large"] = 120  # dearer than the whole day, but another kind's
+    body = {"request_id": "veo-1", "prompt": "a lighthouse", "model": "veo-3.1-fast"}
+    assert world.submitter.handle(InboundMessage("m-1", json.dumps(body))) == Done()
+    assert world.publisher.finals == []
+    assert world.store.get("veo-1").held is None  # a day with nothing spent has room for its guess
+    assert world.provider.submitted[-1].model == "veo-3.1-fast"

@@ -64,8 +64,13 @@ class CreditBudget:
             return Reservation(day, kind_of(request), 0)
         ledger = self.ledger.day(day)
         left = self.daily_limit - ledger.spent
-        price = ledger.quotes.get(kind_of(request), max(ledger.quotes.values(), default=left))
-        if price > self.daily_limit:
+        quoted = ledger.quotes.get(kind_of(request))
+        # A kind not quoted yet (a model the budget has not seen) is priced at the dearest quote
+        # so far, and at most the whole day: a guess, which may hold it back (until a day has
+        # that room), but never refuses it for good.
+        guessed = min(max(ledger.quotes.values(), default=left), self.daily_limit)
+        price = quoted if quoted is not None else guessed
+        if quoted is not None and price > self.daily_limit:
             reason = f"its price ({price:g} credits) is above the whole daily credit budget ({self.daily_limit:g})"
             return NoRoom(hold_delay(now), reason, ever=False)
         if price <= 0 or not self.ledger.reserve(day, price, self.daily_limit):

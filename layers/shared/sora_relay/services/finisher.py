@@ -93,7 +93,7 @@ class Finisher:
     def archive(self, job: Job, video: VideoObject, now: datetime, thumbnail: ThumbnailObject | None = None) -> Job:
         archived = self.final_version(job, now, video=video, thumbnail=thumbnail)
         self.store.save(archived)
-        self.metrics.count("JobsCompleted")
+        self.metrics.count("JobsCompleted", family=job.request.family if job.request else "unknown")
         return self.publish(archived, now)
 
     def publish(self, job: Job, now: datetime) -> Job:

@@ -163,7 +163,7 @@ class Submissions:
         self.store.save(submitted)
         self.budget.settle(reservation, record.estimated_credit)
         logger.info("submitted", extra={"provider_uuid": record.uuid})
-        self.metrics.count("JobsSubmitted")
+        self.metrics.count("JobsSubmitted", family=job.request.family if job.request else "unknown")
         if record.estimated_credit is not None:
             self.metrics.count("CreditsEstimated", record.estimated_credit)
 
