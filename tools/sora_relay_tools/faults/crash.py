@@ -88,6 +88,17 @@ class Expectation:
     error_code: str | None = None
     # The sha256 of each reference image the request names: its video must be made from them.
     references: tuple[str, ...] = ()
+    extends: str | None = None  # the request whose video it continues
+
+
+# The lossy drill's fours, each of one family (its model, its reference field).
+LOSSY_MODELS = (
+    ("sora-2", "files"),
+    ("veo-3.1-fast", "ref_images"),
+    ("kling-video-2-6", "ref_images"),
+    ("seedance-2", "ref_images"),
+    ("grok-3", "files"),
+)
 
 
 # Reference images the lossy drill's twins name (one each: same prompt, other inputs).
@@ -185,7 +196,13 @@ class CrashDrill:
         self.injector.kill_after_submitting(crashes, seed)
         expectations = self._lossy_requests(f"run{self.runs}", requests)
         for expectation in expectations:
-            self.stack.send(expectation.body)
+            if expectation.extends is None:
+                self.stack.send(expectation.body)
+        # An extension names a request the stack has read (else it is invalid at once).
+        self._round()
+        for expectation in expectations:
+            if expectation.extends is not None:
+                self.stack.send(expectation.body)
         try:
             return self._run_to_the_end(None, expectations, LOSSY_ROUNDS)
         finally:
@@ -202,15 +219,25 @@ class CrashDrill:
         expectations = []
         for index in range(requests):
             request_id, group = f"{prefix}-{index}", index // 4
-            body: dict[str, object] = {"request_id": request_id}
+            model, field = LOSSY_MODELS[group % len(LOSSY_MODELS)]
+            body: dict[str, object] = {"request_id": request_id, "model": model}
             digests: tuple[str, ...] = ()
             if index % 4 < 2:
                 uri, digest = references["red.png" if index % 2 else "blue.png"]
-                body |= {"prompt": f"{prefix} product {group}; studio light, turntable", "files": [uri]}
+                body |= {"prompt": f"{prefix} product {group}; studio light, turntable", field: [uri]}
                 digests = (digest,)
             else:
                 body["prompt"] = f"{prefix} take {group}: {_LONG}"
             expectations.append(Expectation(request_id, json.dumps(body), "video.completed", references=digests))
+        # An extension of the first Veo request (it waits for that video, then continues it).
+        extended = next(e for e in expectations if json.loads(e.body)["model"].startswith("veo"))
+        extension = f"{prefix}-extension"
+        body = {
+            "request_id": extension,
+            "prompt": f"{prefix}: the camera rises",
+            "extend": {"request_id": extended.request_id},
+        }
+        expectations.append(Expectation(extension, json.dumps(body), "video.completed", extends=extended.request_id))
         rejected, malformed = f"{prefix}-rejected", f"{prefix}-bogus-host"
         expectations += [
             Expectation(
@@ -301,15 +328,20 @@ class CrashDrill:
         self._returned.clear()
 
     def _check_inputs(self, expectation: Expectation, uuid: str, result: RunResult) -> None:
-        """The request's generation was made from its own prompt and reference images."""
+        """The request's generation was made from its own prompt and reference images, and an
+        extension's continues the generation of the request it extends."""
         generation = self.simulator.generations.get(uuid)
         asked = json.loads(expectation.body)["prompt"]
+        extended = self.stack.job(expectation.extends) if expectation.extends else None
         if generation is None or generation.fields.get("prompt") != asked:
             result.wrong_inputs += 1
             result.problems.append(f"{expectation.request_id}: given a generation of another prompt")
         elif tuple(generation.file_digests) != expectation.references:
             result.wrong_inputs += 1
             result.problems.append(f"{expectation.request_id}: given a generation of other reference images")
+        elif extended is not None and generation.extends != json.loads(extended["provider"])["uuid"]:
+            result.wrong_inputs += 1
+            result.problems.append(f"{expectation.request_id}: extends another generation than its earlier request's")
 
     def _all_settled(self, expectations: list[Expectation]) -> bool:
         for expectation in expectations:
