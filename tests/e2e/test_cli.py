@@ -176,3 +176,37 @@ def test_dlq_redrive_brings_a_request_back_under_its_first_message_id(local_stac
     finished = cli("submit", "ignored", "--request-id", message_id, "--wait", "--json")
     assert json.loads(finished.stdout)["event"] == "video.completed"
     assert json.loads(cli("status", message_id, "--json").stdout)["prompt"] == "again"
+
+
+def test_submit_of_a_veo_request_with_its_familys_options_completes(local_stack, module_simulator) -> None:
+    done = cli(
+        "submit", "a lighthouse at dawn", "--model", "veo-3.1-fast", "--resolution", "720p",
+        "--aspect-ratio", "16:9", "--request-id", "cli-veo", "--wait", "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["event"] == "video.completed"
+    job = local_stack.job("cli-veo")
+    request = json.loads(job["request"])
+    assert (request["family"], request["resolution"], request["aspect_ratio"]) == ("veo", "720p", "16:9")
+    generation = module_simulator.generations[json.loads(job["provider"])["uuid"]]
+    assert (generation.family, generation.fields["model"]) == ("veo", "veo-3.1-fast")
+
+
+def test_submit_with_an_option_the_model_does_not_take_is_refused_before_sending(local_stack) -> None:
+    done = cli("submit", "a lighthouse at dawn", "--model", "veo-3.1", "--resolution", "small")
+    assert done.returncode == 2
+    assert "resolution: 'small' is not a value veo-3.1 takes; it takes 720p, 1080p" in done.stderr
+
+
+def test_models_lists_the_catalogue() -> None:
+    done = cli("models", "--json")
+    assert done.returncode == 0, done.stderr
+    models = {model["model"]: model for model in json.loads(done.stdout)["models"]}
+    assert {"sora-2", "veo-3.1-fast", "kling-video-2-6", "seedance-2", "grok-3"} <= set(models)
+    veo = models["veo-3.1-fast"]
+    assert (veo["family"], veo["fields"]["resolution"]["default"], veo["references"]) == (
+        "veo",
+        "720p",
+        {"field": "ref_images", "most": 3},
+    )
+    assert not models["sora-2"]["extendable"]
