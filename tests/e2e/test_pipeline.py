@@ -31,7 +31,12 @@ def test_request_ends_as_an_archived_video_and_one_completed_event(stack, simula
     assert stored["Body"].read() == SAMPLE_MP4
     assert stored["Metadata"]["sha256"] == body.video.sha256
     assert stored["ContentType"] == "video/mp4"
-    assert event["attributes"] == {"event": "video.completed", "request_id": "ad-2291", "model": "sora-2"}
+    assert event["attributes"] == {
+        "event": "video.completed",
+        "request_id": "ad-2291",
+        "model": "sora-2",
+        "family": "sora",
+    }
     assert stack.job("ad-2291")["state"]["S"] == "archived"
 
 
