@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -6,6 +7,7 @@ import pytest
 from sora_relay.domain.jobs import JobState
 from sora_relay.domain.ports import InvalidReference, ReferenceUnavailable
 from sora_relay.domain.provider import Rejected, RetryLater
+from sora_relay.domain.request import VideoRequest
 from sora_relay.services.submit.messages import Done, InboundMessage, Retry
 
 
@@ -151,3 +153,30 @@ def test_submission_is_not_started_with_too_little_time_left(world) -> None:
     assert isinstance(world.submitter.handle(short), Retry)
     assert world.provider.submitted == []
     assert world.store.get("ad-1").lease_until is None
+
+
+def test_held_request_claimed_before_families_existed_still_goes_when_its_message_comes(world) -> None:
+    # As an earlier version stored it: its request without a family, `files: []`, and a
+    # fingerprint taken over those fields.
+    stored = VideoRequest.model_validate_json(
+        '{"prompt": "a fox", "model": "sora-2", "duration": 10, "resolution": "small",'
+        ' "aspect_ratio": "landscape", "files": [], "metadata": {}}'
+    )
+    world.submitter.handle(message({**REQUEST, "request_id": "old"}))
+    job = world.store.get("old")
+    world.store.jobs["old"] = replace(
+        job,
+        state=JobState.RECEIVED,
+        provider=None,
+        request=stored,
+        fingerprint="an earlier version's",
+        lease_until=None,
+    )
+    world.provider.submitted.clear()
+    resent = (
+        '{"request_id": "old", "prompt": "a fox", "model": "sora-2", "duration": 10, "resolution": "small",'
+        ' "aspect_ratio": "landscape", "files": [], "metadata": {}}'
+    )
+    assert world.submitter.handle(InboundMessage("m-9", resent)) == Done()
+    assert len(world.provider.submitted) == 1
+    assert world.metrics.counts["DuplicateRequestsWithDifferentBody"] == 0

@@ -106,6 +106,12 @@ class RequestMessage(BaseModel):
             raise ValueError("must not be blank")
         return prompt
 
+    @field_validator("files", "ref_images")
+    @classmethod
+    def _none_is_no_list(cls, references: list[str] | None) -> list[str] | None:
+        """No references, whether left out or an empty list (as jobs stored before families say)."""
+        return references or None
+
     def settings(self) -> dict[str, int | str]:
         """The setting fields this message states."""
         return {name: value for name in SETTING_FIELDS if (value := getattr(self, name)) is not None}
