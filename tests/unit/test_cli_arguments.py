@@ -44,3 +44,7 @@ def test_status_of_a_held_request_says_why_it_waits() -> None:
     now = datetime(2026, 11, 23, tzinfo=UTC)
     job = Job("h-1", JobState.RECEIVED, "f", now, now, held="the daily credit budget (10) has 0 credits left")
     assert describe(job)["held"] == "the daily credit budget (10) has 0 credits left"
+
+
+def test_filter_on_a_family_becomes_its_attribute() -> None:
+    assert filter_policy(("family=veo", "family=kling")) == {"family": ["veo", "kling"]}

@@ -42,7 +42,7 @@ EXIT_CODES = {
     EXIT_NOT_CANCELED: "too late to cancel",
 }
 # Subscription filters can use the event's message attributes (docs/contract.md, "The events").
-FILTER_ATTRIBUTES = ("event", "request_id", "model")
+FILTER_ATTRIBUTES = ("event", "request_id", "model", "family")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)

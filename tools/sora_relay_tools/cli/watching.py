@@ -25,7 +25,9 @@ def filter_policy(filters: tuple[str, ...]) -> dict[str, list[Any]]:
 
 @click.command()
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until interrupted.")
-@click.option("--filter", "filters", multiple=True, help="KEY=VALUE on event, request_id or model (VALUE* = prefix).")
+@click.option(
+    "--filter", "filters", multiple=True, help="KEY=VALUE on event, request_id, model or family (VALUE* = prefix)."
+)
 @click.option("--finals", is_flag=True, help="Only video.completed and video.failed.")
 @click.option("--count", type=int, help="Stop after this many events.")
 @click.option("--timeout", type=float, default=20, show_default=True, help="Without --follow, listen this long.")
