@@ -27,6 +27,15 @@ def later(world, delta: timedelta = timedelta(minutes=5)) -> None:
     world.clock.advance(delta)
 
 
+def twins_made_outside(world) -> None:
+    """Two generations of the same prompt ("a fox") and settings, made outside the stack now."""
+    for number in (1, 2):
+        fields = {"input_text": "a fox", "model_name": "sora-2", "duration": 10}
+        world.provider.history.append(
+            world.record(uuid=f"outside_{number}", created_at=world.clock.now.isoformat(), **fields)
+        )
+
+
 @pytest.mark.parametrize(
     "prompt",
     [
@@ -100,7 +109,6 @@ def test_twin_goes_as_soon_as_the_first_is_accepted(world) -> None:
 
 
 def test_twin_of_a_holder_that_died_before_sending_goes_once_its_claim_lapses(world) -> None:
-    world.files.meanwhile = lambda: None
     world.store.prompt_holders["a fox"] = "gone"  # its job was never written
     world.submitter.handle(message({"request_id": "ad-2", "prompt": "a fox"}))
     assert len(world.provider.submitted) == 1
@@ -109,17 +117,7 @@ def test_twin_of_a_holder_that_died_before_sending_goes_once_its_claim_lapses(wo
 def test_history_that_cannot_tell_two_candidates_apart_is_read_again_never_guessed(world) -> None:
     world.provider.outcomes = [MaybeTaken("the provider answered HTTP 502")]
     world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}))
-    # Two generations of the same prompt and settings, made outside the stack meanwhile.
-    for number in (1, 2):
-        world.provider.history.append(
-            world.record(
-                uuid=f"outside_{number}",
-                created_at=world.clock.now.isoformat(),
-                input_text="a fox",
-                model_name="sora-2",
-                duration=10,
-            )
-        )
+    twins_made_outside(world)
     later(world)
     result = world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}, 2))
     assert isinstance(result, Retry)
@@ -131,16 +129,7 @@ def test_history_that_cannot_tell_two_candidates_apart_is_read_again_never_guess
 def test_history_that_never_tells_ends_the_job_within_the_bound_saying_why(world) -> None:
     world.provider.outcomes = [MaybeTaken("the provider answered HTTP 502")]
     world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}))
-    for number in (1, 2):
-        world.provider.history.append(
-            world.record(
-                uuid=f"outside_{number}",
-                created_at=world.clock.now.isoformat(),
-                input_text="a fox",
-                model_name="sora-2",
-                duration=10,
-            )
-        )
+    twins_made_outside(world)
     later(world, world.policy.max_wait)
     assert world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}, 2)) == Done()
     [event] = world.publisher.finals
