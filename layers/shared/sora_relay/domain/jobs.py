@@ -90,6 +90,14 @@ class Job:
         """The final event, once it is published (what a subscriber has seen)."""
         return self.final_event if self.state.final and self.event_published else None
 
+    def asks_for(self, fingerprint: str) -> bool:
+        """Whether a message of this `fingerprint` asks for what the job holds: by the fingerprint
+        taken when it was claimed, or by its stored request read as this version reads requests
+        (a job claimed by an earlier version, whose fingerprints were taken otherwise, still goes)."""
+        return self.fingerprint == fingerprint or (
+            self.request is not None and self.request.fingerprint() == fingerprint
+        )
+
     @property
     def attempt_open(self) -> bool:
         """A submission was (or is being) sent, and what the provider made of it is not known yet."""

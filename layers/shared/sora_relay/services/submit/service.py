@@ -121,7 +121,7 @@ class SubmitService:
 
     def _seen_before(self, existing: Job, fingerprint: str, message: InboundMessage) -> SubmitResult:
         now = self.clock()
-        if existing.state is JobState.RECEIVED and _same_body(existing, fingerprint):
+        if existing.state is JobState.RECEIVED and existing.asks_for(fingerprint):
             if not existing.lease_expired(now):
                 assert existing.lease_until is not None
                 # Another invocation holds the claim; if it dies, this message takes over later.
@@ -139,7 +139,7 @@ class SubmitService:
     def _note_duplicate(self, existing: Job, fingerprint: str) -> None:
         self.metrics.count("DuplicateRequests")
         # A job canceled before its message was read has no body to compare with.
-        if existing.fingerprint and not _same_body(existing, fingerprint):
+        if existing.fingerprint and not existing.asks_for(fingerprint):
             logger.warning("a request_id already seen came again with a different body; ignored")
             self.metrics.count("DuplicateRequestsWithDifferentBody")
 
@@ -312,12 +312,3 @@ class SubmitService:
         else:
             self.metrics.count("RequestsHeld")
         return Done()
-
-
-def _same_body(existing: Job, fingerprint: str) -> bool:
-    """Whether a message asks for what the job holds: by the fingerprint taken when it was
-    claimed, or by its stored request read as this version reads requests (a job claimed by an
-    earlier version, whose fingerprints were taken otherwise: a held request must still go)."""
-    return existing.fingerprint == fingerprint or (
-        existing.request is not None and existing.request.fingerprint() == fingerprint
-    )
