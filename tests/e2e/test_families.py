@@ -28,14 +28,9 @@ SETTINGS = ("duration", "resolution", "aspect_ratio", "mode")
 
 
 @pytest.fixture(scope="module")
-def simulator() -> Iterator[GeminiGenSimulator]:
-    with GeminiGenSimulator() as provider:
-        yield provider
-
-
-@pytest.fixture(scope="module")
-def stack(simulator: GeminiGenSimulator) -> Iterator[LocalStack]:
-    provider = Provider(simulator.base_url, simulator.api_key)
+def stack(module_simulator: GeminiGenSimulator) -> Iterator[LocalStack]:
+    """The local stack, as the e2e conftest's, with a model the catalogue does not know allowed."""
+    provider = Provider(module_simulator.base_url, module_simulator.api_key)
     parameters = {"PollIntervalSeconds": "1", "ExtraModels": "veo-3.2-preview"}
     with LocalStack(TEMPLATE, provider, schedule_interval=0.3, parameters=parameters) as local:
         yield local
@@ -47,7 +42,7 @@ def send(stack: LocalStack, tmp_path: Path, *bodies: dict, expect: str = "video.
 
 
 def test_one_request_per_family_completes_at_its_own_endpoint_with_the_providers_fields(
-    stack, simulator, tmp_path
+    stack, module_simulator, tmp_path
 ) -> None:
     bodies = [json.loads((ROOT / "events" / sample).read_text()) for sample in SAMPLES]
     tracked = send(stack, tmp_path, *bodies)
@@ -61,8 +56,8 @@ def test_one_request_per_family_completes_at_its_own_endpoint_with_the_providers
         assert all(event["request"][name] == body[name] for name in SETTINGS if name in body)
         stored = s3.head_object(Bucket=event["video"]["bucket"], Key=event["video"]["key"])
         assert stored["ContentType"] == "video/mp4"
-        generation = simulator.generations[event["provider"]["uuid"]]
-        assert ("POST", f"/uapi/v1/video-gen/{family}") in simulator.requests
+        generation = module_simulator.generations[event["provider"]["uuid"]]
+        assert ("POST", f"/uapi/v1/video-gen/{family}") in module_simulator.requests
         sent = {name: str(value) for name, value in event["request"].items() if name in (*SETTINGS, "model", "prompt")}
         assert generation.fields == sent
 
@@ -77,27 +72,27 @@ def test_one_request_per_family_completes_at_its_own_endpoint_with_the_providers
     ],
 )
 def test_cross_family_mistake_ends_invalid_naming_the_field_and_reaches_no_endpoint(
-    stack, simulator, tmp_path, body, field
+    stack, module_simulator, tmp_path, body, field
 ) -> None:
-    before = len(simulator.requests)
+    before = len(module_simulator.requests)
     request = {"request_id": f"mistake-{field}", "prompt": "a lighthouse at dawn", **body}
     [job] = send(stack, tmp_path, request, expect="video.failed")
     assert job.event["error"]["code"] == "invalid_request"
     assert job.event["error"]["message"].startswith(f"{field}: ")
-    assert not [call for call in simulator.requests[before:] if call[0] == "POST"]
+    assert not [call for call in module_simulator.requests[before:] if call[0] == "POST"]
 
 
 def test_extension_of_a_veo_video_goes_to_its_extend_endpoint_and_completes_with_its_own_video(
-    stack, simulator, tmp_path
+    stack, module_simulator, tmp_path
 ) -> None:
     scene_1 = {"request_id": "scene-1", "prompt": "a lighthouse at dawn", "model": "veo-3.1-fast"}
     scene_2 = {"request_id": "scene-2", "prompt": "the camera rises over the sea", "extend": {"request_id": "scene-1"}}
     first, second = send(stack, tmp_path, scene_1, scene_2)
     assert (first.problems, second.problems) == ([], [])
     earlier = first.event["provider"]["uuid"]
-    generation = simulator.generations[second.event["provider"]["uuid"]]
+    generation = module_simulator.generations[second.event["provider"]["uuid"]]
     assert generation.fields == {"prompt": scene_2["prompt"], "ref_history": earlier}
-    assert ("POST", "/uapi/v1/video-extend/veo") in simulator.requests
+    assert ("POST", "/uapi/v1/video-extend/veo") in module_simulator.requests
     assert second.event["request"]["extend"] == {"request_id": "scene-1"}
     assert second.event["video"]["key"] == "videos/scene-2.mp4"
     assert second.event["video"]["sha256"]
@@ -114,9 +109,9 @@ def test_extension_of_a_sora_video_or_an_unknown_request_is_invalid_naming_exten
     assert job.event["error"]["message"].startswith("extend: ")
 
 
-def test_model_allowed_by_extra_models_reaches_its_familys_endpoint(stack, simulator, tmp_path) -> None:
+def test_model_allowed_by_extra_models_reaches_its_familys_endpoint(stack, module_simulator, tmp_path) -> None:
     body = {"request_id": "preview-1", "prompt": "a lighthouse at dawn", "model": "veo-3.2-preview"}
     [job] = send(stack, tmp_path, body)
     assert job.problems == []
-    generation = simulator.generations[job.event["provider"]["uuid"]]
+    generation = module_simulator.generations[job.event["provider"]["uuid"]]
     assert (generation.family, generation.fields["model"]) == ("veo", "veo-3.2-preview")
