@@ -52,8 +52,12 @@ def test_typical_time_grows_with_model_duration_and_resolution() -> None:
     pro_large = VideoRequest.model_validate_json(
         '{"prompt": "x", "model": "sora-2-pro", "duration": 15, "resolution": "large"}'
     )
-    # The catalogue's 300 s for sora-2-pro at 10 s, x 1.5 for 15 s, x 1.5 for large.
-    assert typical_generation_time(pro_large) == timedelta(seconds=675)
+    # The catalogue's 420 s for sora-2-pro at 15 s, x 1.5 for large.
+    assert typical_generation_time(pro_large) == timedelta(seconds=630)
+    veo_4s = VideoRequest.model_validate_json(
+        '{"prompt": "x", "model": "veo-3.1-fast", "family": "veo", "duration": 4}'
+    )
+    assert typical_generation_time(veo_4s) == timedelta(seconds=37)  # 75 s at 8 s, in proportion
     assert typical_generation_time(None) == TYPICAL
 
 

@@ -234,7 +234,8 @@ class DynamoJobStore:
             "revision": job.revision,
         }
         optional: dict[str, Any] = {
-            "request": job.request.model_dump_json() if job.request else None,
+            # Unset fields left out: each write of a job is billed by the kilobyte.
+            "request": job.request.model_dump_json(exclude_none=True) if job.request else None,
             "lease_until": job.lease_until.isoformat() if job.lease_until else None,
             "attempt_started_at": job.attempt_started_at.isoformat() if job.attempt_started_at else None,
             "attempt_reserved": _number(job.attempt_reserved) if job.attempt_reserved else None,

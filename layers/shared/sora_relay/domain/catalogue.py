@@ -51,7 +51,8 @@ class ModelSpec(BaseModel):
 
     name: str = ""
     family: str
-    typical_seconds: int = Field(default=180, ge=1)
+    typical_seconds: int = Field(default=180, ge=1)  # at its default duration
+    typical_seconds_by_duration: dict[int, int] = {}  # at other durations, where known
     values: dict[str, list[Setting]] = {}  # narrower than the family's
     defaults: dict[str, Setting] = {}  # over the family's
     most_references: int | None = None

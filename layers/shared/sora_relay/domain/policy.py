@@ -25,15 +25,18 @@ _AIM_PAST_FINISH = 1.05
 
 
 def typical_generation_time(request: VideoRequest | None, catalogue: Catalogue | None = None) -> timedelta:
-    """The catalogue's typical time for the request's model at its default duration, longer in
-    proportion for a longer video and by half for a high resolution."""
+    """The catalogue's typical time for the request's model at its duration (where the catalogue
+    knows it, else in proportion to its default duration's), and half as long again for a high
+    resolution."""
     catalogue = catalogue or Catalogue.bundled()
     model = catalogue.model(request.model) if request is not None else None
     if request is None or model is None:
         return timedelta(seconds=_FALLBACK_SECONDS)
     seconds = float(model.typical_seconds)
     default_duration = catalogue.defaults(model).get("duration")
-    if isinstance(default_duration, int) and request.duration:
+    if request.duration in model.typical_seconds_by_duration:
+        seconds = float(model.typical_seconds_by_duration[request.duration])
+    elif isinstance(default_duration, int) and request.duration:
         seconds *= max(request.duration / default_duration, 0.5)
     if request.resolution in _HIGH_RESOLUTIONS and catalogue.defaults(model).get("resolution") not in _HIGH_RESOLUTIONS:
         seconds *= _HIGH_RESOLUTION_FACTOR
