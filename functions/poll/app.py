@@ -17,6 +17,7 @@ from sora_relay.wiring import poll_service
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     schedule = ScheduledEvent.model_validate(event)
     logger.debug("scheduled sweep", extra={"scheduled_at": schedule.time.isoformat()})
+    poll_service().tend_line()
     outcomes = poll_service().sweep_while(seconds_left(context))
     # The poller-silent alarm breaches when this is missing: a poll that never ran or never finished.
     metrics.add_metric(name="PollsCompleted", unit=MetricUnit.Count, value=1)

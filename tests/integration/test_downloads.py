@@ -50,7 +50,7 @@ def video_archive(stack, origin: HttpsOrigin, resolver=lambda host: [LOOPBACK]) 
 
 def test_https_reference_is_read_from_the_vetted_address_with_the_host_named(https_origin) -> None:
     https_origin.answers["/style.png"] = Answer(body=b"\x89PNG", content_type="image/png")
-    file = reference_fetcher(https_origin).fetch(https_origin.url("images.test", "/style.png"))
+    file = reference_fetcher(https_origin).fetch(https_origin.url("images.test", "/style.png"), 60.0)
     assert (file.filename, file.content_type, file.content) == ("style.png", "image/png", b"\x89PNG")
     assert https_origin.seen[0].host == f"images.test:{https_origin.port}"
 
@@ -60,30 +60,30 @@ def test_host_that_rebinds_to_a_private_address_after_the_check_is_refused(https
     # Two checks pass: the fetcher's own, before any credit is reserved, and the request's.
     resolver = Rebinding(first=LOOPBACK, then="10.0.0.7", checks=2)
     with pytest.raises(InvalidReference, match=r"non-public address \(10\.0\.0\.7\)"):
-        reference_fetcher(https_origin, resolver).fetch(https_origin.url("images.test", "/style.png"))
+        reference_fetcher(https_origin, resolver).fetch(https_origin.url("images.test", "/style.png"), 60.0)
     assert https_origin.seen == []
 
 
 def test_missing_https_reference_is_invalid(https_origin) -> None:
     with pytest.raises(InvalidReference, match="answered HTTP 404"):
-        reference_fetcher(https_origin).fetch(https_origin.url("images.test", "/gone.png"))
+        reference_fetcher(https_origin).fetch(https_origin.url("images.test", "/gone.png"), 60.0)
 
 
 def test_oversized_https_reference_is_invalid(https_origin) -> None:
     https_origin.answers["/big.png"] = Answer(body=b"x" * 2048)
     with pytest.raises(InvalidReference, match="larger than 1024 bytes"):
-        reference_fetcher(https_origin).fetch(https_origin.url("images.test", "/big.png"))
+        reference_fetcher(https_origin).fetch(https_origin.url("images.test", "/big.png"), 60.0)
 
 
 def test_https_reference_answering_503_is_worth_another_try(https_origin) -> None:
     https_origin.answers["/busy.png"] = Answer(status=503)
     with pytest.raises(ReferenceUnavailable):
-        reference_fetcher(https_origin).fetch(https_origin.url("images.test", "/busy.png"))
+        reference_fetcher(https_origin).fetch(https_origin.url("images.test", "/busy.png"), 60.0)
 
 
 def test_https_reference_on_a_host_not_allowed_is_invalid_without_a_request(https_origin) -> None:
     with pytest.raises(InvalidReference, match="not in the allowed hosts"):
-        reference_fetcher(https_origin).fetch(f"https://images.example:{https_origin.port}/x.png")
+        reference_fetcher(https_origin).fetch(f"https://images.example:{https_origin.port}/x.png", 60.0)
     assert https_origin.seen == []
 
 
@@ -115,4 +115,4 @@ def test_https_reference_whose_lookup_fails_is_worth_another_try(https_origin) -
         raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
 
     with pytest.raises(ReferenceUnavailable):
-        reference_fetcher(https_origin, failing).fetch(https_origin.url("images.test", "/style.png"))
+        reference_fetcher(https_origin, failing).fetch(https_origin.url("images.test", "/style.png"), 60.0)

@@ -177,30 +177,30 @@ def references(stack) -> ReferenceFetcher:
 
 def test_s3_reference_is_read_with_its_type(stack, references) -> None:
     stack.s3.put_object(Bucket=stack.bucket, Key="in/ref.png", Body=b"\x89PNG", ContentType="image/png")
-    file = references.fetch(f"s3://{stack.bucket}/in/ref.png")
+    file = references.fetch(f"s3://{stack.bucket}/in/ref.png", 60.0)
     assert (file.filename, file.content_type, file.content) == ("ref.png", "image/png", b"\x89PNG")
 
 
 def test_missing_s3_reference_is_invalid(stack, references) -> None:
     with pytest.raises(InvalidReference, match="NoSuchKey"):
-        references.fetch(f"s3://{stack.bucket}/in/missing.png")
+        references.fetch(f"s3://{stack.bucket}/in/missing.png", 60.0)
 
 
 def test_oversized_s3_reference_is_invalid(stack, references) -> None:
     stack.s3.put_object(Bucket=stack.bucket, Key="in/big.png", Body=b"x" * 2048)
     with pytest.raises(InvalidReference, match="larger than 1024"):
-        references.fetch(f"s3://{stack.bucket}/in/big.png")
+        references.fetch(f"s3://{stack.bucket}/in/big.png", 60.0)
 
 
 def test_s3_reference_from_a_bucket_not_allowed_is_invalid_without_reading_it(references) -> None:
     with pytest.raises(InvalidReference, match="bucket someone-elses-bucket is not one"):
-        references.fetch("s3://someone-elses-bucket/secret.png")
+        references.fetch("s3://someone-elses-bucket/secret.png", 60.0)
 
 
 def test_https_reference_on_loopback_is_refused(references, simulator) -> None:
     before = len(simulator.requests)
     with pytest.raises(InvalidReference, match="only https"):
-        references.fetch(f"{simulator.base_url}/media/x.mp4")
+        references.fetch(f"{simulator.base_url}/media/x.mp4", 60.0)
     assert len(simulator.requests) == before
 
 

@@ -6,7 +6,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
@@ -14,12 +14,13 @@ from sora_relay.adapters.dynamodb import shard_of
 from sora_relay.domain.events import EventType, ThumbnailObject, VideoEvent, VideoObject
 from sora_relay.domain.jobs import Job
 from sora_relay.domain.policy import Policy
-from sora_relay.domain.ports import DayLedger, DuePage, ReferenceFile, StaleJob
+from sora_relay.domain.ports import DayLedger, DuePage, Places, ReferenceFile, StaleJob
 from sora_relay.domain.provider import Accepted, GenerationRecord, MaybeTaken, ProviderUnavailable, SubmitOutcome
-from sora_relay.domain.request import VideoRequest
+from sora_relay.domain.request import Priority, VideoRequest
 from sora_relay.services.archive import ArchiveService
 from sora_relay.services.budget import CreditBudget
 from sora_relay.services.finisher import Finisher
+from sora_relay.services.line import Line
 from sora_relay.services.poll.service import PollService
 from sora_relay.services.submit.service import SubmitService
 from sora_relay_tools.client.cancel import CancelService
@@ -112,6 +113,59 @@ class MemoryJobStore:
         page = due[:limit]
         # As DynamoDB does: a full page says where the next one starts, even if it is empty.
         return DuePage(page, index_key(page[-1]) if len(page) == limit else None)
+
+
+class MemoryLine:
+    """The line over a MemoryJobStore's waiting jobs, and the places as one record."""
+
+    def __init__(self, store: MemoryJobStore) -> None:
+        self.store = store
+        self.state = Places()
+        self.taken: list[str] = []  # every place taken, in order
+
+    def _waiting(self, priority: str | None = None) -> list[Job]:
+        rank = {p.value: i for i, p in enumerate(Priority)}
+        waiting = [
+            job
+            for job in self.store.jobs.values()
+            if job.waiting and (priority is None or (job.request and job.request.priority.value == priority))
+        ]
+        return sorted(waiting, key=lambda j: (rank[j.request.priority.value if j.request else "normal"], j.created_at))
+
+    def head(self, limit: int) -> list[str]:
+        return [job.request_id for job in self._waiting()[:limit]]
+
+    def length(self, priority: str) -> tuple[int, datetime | None]:
+        waiting = self._waiting(priority)
+        return len(waiting), min((job.created_at for job in waiting), default=None)
+
+    def places(self) -> Places:
+        return self.state
+
+    def take_place(self, request_id: str, limit: int, now: datetime) -> bool:
+        if request_id in self.state.holders:
+            return True
+        if len(self.state.holders) >= limit or self.state.paused(now):
+            return False
+        self.state = replace(self.state, holders=self.state.holders | {request_id})
+        self.taken.append(request_id)
+        return True
+
+    def free_place(self, request_id: str) -> None:
+        self.state = replace(self.state, holders=self.state.holders - {request_id})
+
+    def slow_down(self, learned_limit: int, learned_until: datetime, resume_at: datetime, reason: str) -> None:
+        self.state = replace(
+            self.state,
+            learned_limit=learned_limit,
+            learned_until=learned_until,
+            resume_at=resume_at,
+            reason=reason,
+            refusals=self.state.refusals + 1,
+        )
+
+    def speed_up(self) -> None:
+        self.state = replace(self.state, refusals=0, resume_at=None, reason=None)
 
 
 def index_key(job: Job) -> tuple[datetime, str]:
@@ -228,7 +282,7 @@ class FakeFiles:
     def problem(self, uri: str) -> str | None:
         return self.refused.get(uri)
 
-    def fetch(self, uri: str) -> ReferenceFile:
+    def fetch(self, uri: str, within: float) -> ReferenceFile:
         self.fetched.append(uri)
         self.meanwhile()
         if uri in self.failures:
@@ -361,11 +415,18 @@ class World:
     ledger: MemoryLedger = field(default_factory=MemoryLedger)
     daily_credit_budget: float | None = None
     progress_events: bool = False
+    places: int = 100  # MaxActiveGenerations
+    waiting: MemoryLine = field(init=False)
 
     record = staticmethod(record)
 
     def __post_init__(self) -> None:
         self.provider = FakeProvider(self.clock)
+        self.waiting = MemoryLine(self.store)
+
+    @property
+    def line(self) -> Line:
+        return Line(self.store, self.waiting, self.request_queue, self.metrics, self.policy, self.clock, self.places)
 
     @property
     def finisher(self) -> Finisher:
@@ -387,6 +448,7 @@ class World:
             self.clock,
             self.budget,
             self.request_queue,
+            self.line,
         )
 
     @property
@@ -403,6 +465,7 @@ class World:
             self.policy,
             self.clock,
             self.budget,
+            self.line,
             progress_events=self.progress_events,
             sleep=self.clock.sleep,
         )

@@ -55,13 +55,16 @@ def test_request_held_by_the_budget_is_canceled_and_never_submitted(world) -> No
     assert event.metadata == {"k": "v"}
 
 
-def test_request_backing_off_after_a_429_is_canceled(world) -> None:
+def test_request_back_in_line_after_a_429_is_canceled_and_never_started_again(world) -> None:
     world.provider.outcomes = [RetryLater("HTTP 429", retry_after=60)]
-    assert isinstance(deliver(world), Retry)
+    assert deliver(world) == Done()
+    assert world.store.get("ad-1").waiting
     assert isinstance(world.canceler.cancel("ad-1"), Canceled)
     world.clock.advance(timedelta(minutes=1))
-    assert deliver(world) == Done()
+    world.poller.tend_line()
+    assert world.request_queue.resent == []
     assert len(world.provider.submitted) == 1  # the 429 only
+    assert not world.store.get("ad-1").waiting
     canceled_event(world)
 
 

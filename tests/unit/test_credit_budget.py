@@ -10,7 +10,7 @@ from sora_relay.domain.provider import Accepted, Rejected, RetryLater
 from sora_relay.domain.request import VideoRequest
 from sora_relay.services.budget import RECHECK_HELD, RECHECK_RACED, RECHECK_UNPRICED, Reservation, hold_delay
 from sora_relay.services.poll.outcome import Outcome
-from sora_relay.services.submit.messages import Done, InboundMessage, Retry
+from sora_relay.services.submit.messages import Done, InboundMessage
 
 from ..support.fakes import START, MemoryLedger, World, record
 
@@ -169,7 +169,8 @@ def test_submission_to_retry_gives_its_credits_back(world) -> None:
     world.daily_credit_budget = 100
     world.provider.outcomes = [quoted(40), RetryLater("busy")]
     world.submitter.handle(message("ok"))
-    assert isinstance(world.submitter.handle(message("later")), Retry)
+    world.submitter.handle(message("later"))
+    assert world.store.get("later").waiting  # back in line
     assert world.ledger.day(START.date()).spent == 40
 
 

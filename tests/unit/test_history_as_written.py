@@ -160,7 +160,8 @@ def test_crashed_submission_of_a_request_held_past_the_maximum_wait_is_adopted(w
 def test_attempt_of_an_old_request_is_reconciled_however_old_the_request(world) -> None:
     world.provider.outcomes = [RetryLater("the provider answered HTTP 429")]
     world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}))
-    later(world, world.policy.max_wait - timedelta(minutes=1))  # backing off on 429s
+    later(world, world.policy.max_wait - timedelta(minutes=1))  # back in line after the 429
+    world.poller.tend_line()  # its turn: started again
     world.provider.die_after_taking = ContainerDied()
     with pytest.raises(ContainerDied):
         world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}, 9))
@@ -171,8 +172,9 @@ def test_attempt_of_an_old_request_is_reconciled_however_old_the_request(world) 
 
 def test_account_refused_by_the_provider_waits_and_is_counted_for_the_alarm(world) -> None:
     world.provider.outcomes = [RetryLater("NOT_ENOUGH_CREDIT: top up", account_refused=True)]
-    result = world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}))
-    assert isinstance(result, Retry)
+    world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}))
+    assert world.store.get("ad-1").waiting
+    assert world.waiting.state.paused(world.clock.now)
     assert world.metrics.counts["ProviderAccountRefusals"] == 1
     assert world.publisher.finals == []
 

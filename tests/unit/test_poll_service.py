@@ -1,5 +1,6 @@
 import json
 import math
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -10,6 +11,7 @@ import pytest
 from sora_relay.adapters.dynamodb import shard_of
 from sora_relay.domain.jobs import JobState
 from sora_relay.domain.provider import Accepted, ProviderUnavailable
+from sora_relay.services.poll import service as poll_service_module
 from sora_relay.services.poll.outcome import Outcome
 from sora_relay.services.submit.messages import InboundMessage
 
@@ -273,7 +275,8 @@ def test_backlog_left_when_time_runs_out_is_fanned_out_by_shard(world) -> None:
     world.clock.advance(world.policy.poll_interval)
     poller = replace(world.poller, batch_size=2)
     outcomes = poller.sweep_while(lambda: 0)
-    assert sum(outcomes.values()) == 2
+    assert outcomes == {Outcome.LEFT_DUE: 2}  # the first page's checks, queued and not made
+    assert world.provider.status_calls == []
     assert world.sweep_queue.fanned_out == [0]
 
 
@@ -285,20 +288,47 @@ def test_sweep_of_one_shard_checks_only_that_shard(world) -> None:
 
 
 def test_no_backlog_fans_nothing_out(submitted) -> None:
-    submitted.poller.sweep_while(lambda: 0)
+    submitted.poller.sweep_while(lambda: math.inf)
     assert submitted.sweep_queue.fanned_out == []
 
 
-def test_only_backlogged_shards_are_fanned_out(world) -> None:
-    world.store.shards = 3
-    request_ids = [f"r-{number}" for number in range(6)]
+def test_only_shards_left_with_due_jobs_are_fanned_out(world) -> None:
+    world.store.shards = 8
+    request_ids = [f"r-{number}" for number in range(3)]
     for request_id in request_ids:
         world.submitter.handle(InboundMessage(request_id, json.dumps({"request_id": request_id, "prompt": "a fox"})))
     world.clock.advance(world.policy.poll_interval)
-    per_shard = Counter(shard_of(request_id, 3) for request_id in request_ids)
-    poller = replace(world.poller, batch_size=2, shards=3)
+    poller = replace(world.poller, batch_size=2, shards=8)
     poller.sweep_while(lambda: 0)
-    assert world.sweep_queue.fanned_out == sorted(shard for shard, count in per_shard.items() if count >= 2)
+    assert world.sweep_queue.fanned_out == sorted({shard_of(request_id, 8) for request_id in request_ids})
+
+
+def test_checks_queued_when_status_calls_are_slow_are_left_due_and_the_sweep_ends_in_time(world) -> None:
+    for number in range(40):
+        world.submitter.handle(InboundMessage(f"m-{number}", json.dumps({"prompt": f"fox {number}"})))
+    world.clock.advance(world.policy.poll_interval)
+    world.provider.status = InFlight(pause=0.05).around(world.provider.status)  # type: ignore[method-assign]
+    reserve = poll_service_module.SWEEP_RESERVE.total_seconds()
+    ends_at = time.monotonic() + 0.3  # the invocation's deadline, less its reserve, in 0.3 s
+    given_back: list[int] = []
+    world.sweep_queue.fan_out = lambda shards: given_back.append(len(world.store.sweep_leases))  # type: ignore[method-assign]
+    poller = replace(world.poller, concurrency=2, window=timedelta(0))
+    outcomes = poller.sweep_while(lambda: ends_at - time.monotonic() + reserve)
+    assert time.monotonic() - ends_at < 0.2  # at most the calls in flight ran past it
+    assert outcomes[Outcome.LEFT_DUE] > 0
+    assert outcomes[Outcome.RUNNING] + outcomes[Outcome.LEFT_DUE] == 40
+    assert given_back == [0]  # fanned out after the sweep lease was given back
+
+
+def test_a_429_to_a_status_call_pauses_the_whole_sweeps_calls(world) -> None:
+    for number in range(6):
+        world.submitter.handle(InboundMessage(f"m-{number}", json.dumps({"prompt": f"fox {number}"})))
+    world.clock.advance(world.policy.poll_interval)
+    world.provider.records = [ProviderUnavailable("status answered HTTP 429", 60, throttled=True)]
+    outcomes = replace(world.poller, concurrency=1).sweep().outcomes
+    assert outcomes == {Outcome.UNREACHABLE: 6}
+    assert len(world.provider.status_calls) == 1
+    assert all(job.next_check_at >= world.clock.now + timedelta(seconds=60) for job in world.store.jobs.values())
 
 
 def test_without_a_window_no_next_due_time_is_read(submitted, monkeypatch) -> None:

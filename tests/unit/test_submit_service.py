@@ -76,25 +76,33 @@ def test_provider_refusal_ends_as_provider_rejected(world) -> None:
     assert world.store.get("ad-1").state is JobState.FAILED
 
 
-def test_retryable_answer_asks_for_redelivery_after_retry_after(world) -> None:
+def test_provider_too_busy_puts_the_request_back_in_line_and_pauses_starts_for_its_retry_after(world) -> None:
     world.provider.outcomes = [RetryLater("HTTP 429", retry_after=42)]
-    result = world.submitter.handle(message(REQUEST))
-    assert result == Retry(timedelta(seconds=42), "HTTP 429")
+    assert world.submitter.handle(message(REQUEST)) == Done()
+    job = world.store.get("ad-1")
+    assert (job.waiting, job.placed_at, job.attempt_started_at) == (True, None, None)
+    assert world.waiting.state.resume_at == world.clock.now + timedelta(seconds=42)
+    assert world.waiting.state.holders == frozenset()
 
 
-def test_retryable_answer_without_retry_after_backs_off_with_each_delivery(world) -> None:
+def test_refusals_in_a_row_pause_the_line_longer_each_time(world) -> None:
     world.provider.outcomes = [RetryLater("HTTP 503"), RetryLater("HTTP 503")]
-    first = world.submitter.handle(message(REQUEST, receive_count=1))
-    second = world.submitter.handle(message(REQUEST, receive_count=2))
-    assert isinstance(first, Retry)
-    assert isinstance(second, Retry)
-    assert second.delay == 2 * first.delay
+    world.submitter.handle(message(REQUEST))
+    first = world.waiting.state.resume_at - world.clock.now
+    world.clock.advance(first)
+    world.poller.tend_line()
+    world.submitter.handle(message(REQUEST, message_id="started"))
+    second = world.waiting.state.resume_at - world.clock.now
+    assert second == 2 * first
 
 
-def test_redelivery_after_retryable_answer_submits_again(world) -> None:
+def test_request_refused_once_is_started_again_when_the_line_resumes(world) -> None:
     world.provider.outcomes = [RetryLater("HTTP 429", retry_after=1)]
     world.submitter.handle(message(REQUEST))
-    assert world.submitter.handle(message(REQUEST, receive_count=2)) == Done()
+    world.clock.advance(world.waiting.state.resume_at - world.clock.now)
+    world.poller.tend_line()
+    assert [request_id for request_id, _ in world.request_queue.resent] == ["ad-1"]
+    assert world.submitter.handle(message(REQUEST, message_id="started")) == Done()
     assert len(world.provider.submitted) == 2
     assert world.store.get("ad-1").state is JobState.SUBMITTED
 
@@ -111,7 +119,8 @@ def test_claim_held_by_a_live_invocation_is_not_submitted_again(world) -> None:
 def test_claim_whose_lease_ran_out_is_taken_over(world) -> None:
     world.provider.outcomes = [RetryLater("HTTP 429")]
     world.store.fail_next_save = RuntimeError("the release was lost")
-    world.store.fail_save_when = lambda job: job.attempt_started_at is None
+    # The write that puts the refused request back in line (after its attempt was saved).
+    world.store.fail_save_when = lambda job: job.waiting and world.store.jobs["ad-1"].attempt_open
     with pytest.raises(RuntimeError):
         world.submitter.handle(message(REQUEST))
     world.clock.advance(world.policy.claim_lease + timedelta(seconds=1))

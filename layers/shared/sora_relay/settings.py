@@ -47,6 +47,9 @@ class Settings(BaseModel):
     # The ExtraModels and DefaultModel parameters (docs/models.md).
     extra_models: str = Field(alias="EXTRA_MODELS", default="")
     default_model: str = Field(alias="DEFAULT_MODEL", default="sora-2")
+    # The line (docs/line.md): the account's places the stack may hold, and how long a request may wait.
+    max_active_generations: int = Field(alias="MAX_ACTIVE_GENERATIONS", default=5, ge=1, le=1000)
+    max_line_hours: int = Field(alias="MAX_LINE_HOURS", default=48, ge=1, le=336)
     # Lambda's own variable.
     function_memory_mib: int = Field(alias="AWS_LAMBDA_FUNCTION_MEMORY_SIZE", default=512, ge=128)
 
@@ -62,5 +65,6 @@ class Settings(BaseModel):
         return Policy(
             poll_interval=timedelta(seconds=self.poll_interval_seconds),
             max_wait=timedelta(minutes=self.max_wait_minutes),
+            max_line=timedelta(hours=self.max_line_hours),
             archive_prefix=self.archive_prefix,
         )

@@ -19,6 +19,7 @@ from botocore.config import Config
 from sora_relay.adapters.credit_ledger import DynamoCreditLedger
 from sora_relay.adapters.dynamodb import DynamoJobStore
 from sora_relay.adapters.geminigen import GeminiGenClient, make_http_client, make_submit_client
+from sora_relay.adapters.line import DynamoLine
 from sora_relay.adapters.media.archive import S3VideoArchive
 from sora_relay.adapters.media.client import vetted_client
 from sora_relay.adapters.media.policy import MediaPolicy, ReferencePolicy
@@ -30,6 +31,7 @@ from sora_relay.observability import PowertoolsMetrics
 from sora_relay.services.archive import ArchiveService
 from sora_relay.services.budget import CreditBudget
 from sora_relay.services.finisher import Finisher
+from sora_relay.services.line import Line
 from sora_relay.services.poll.service import PollService
 from sora_relay.services.submit.service import SubmitService
 from sora_relay.settings import Settings
@@ -169,6 +171,18 @@ def _budget() -> CreditBudget:
     )
 
 
+def _line() -> Line:
+    return Line(
+        store=_store(),
+        places=DynamoLine(_client("dynamodb"), settings().jobs_table_name),
+        request_queue=request_queue(),
+        metrics=PowertoolsMetrics(),
+        policy=settings().policy(),
+        clock=_seams.clock,
+        size=settings().max_active_generations,
+    )
+
+
 @cache
 def submit_service() -> SubmitService:
     return SubmitService(
@@ -181,6 +195,7 @@ def submit_service() -> SubmitService:
         clock=_seams.clock,
         budget=_budget(),
         request_queue=request_queue(),
+        line=_line(),
         reference_slots=_reference_slots(),
         rules=settings().request_rules(),
     )
@@ -217,6 +232,7 @@ def poll_service() -> PollService:
         policy=settings().policy(),
         clock=_seams.clock,
         budget=_budget(),
+        line=_line(),
         progress_events=settings().progress_events,
         concurrency=settings().poll_concurrency,
         window=timedelta(seconds=settings().poll_sweep_window_seconds),

@@ -244,6 +244,8 @@ class DynamoJobStore:
             "credits_counted": _number(job.credits_counted) if job.credits_counted else None,
             "progress_at": job.progress_at.isoformat() if job.progress_at else None,
             "completed_at": job.completed_at.isoformat() if job.completed_at else None,
+            "placed_at": job.placed_at.isoformat() if job.placed_at else None,
+            "reference_failures": job.reference_failures or None,
             "held": job.held,
             "video_url": job.video_url,
             "thumbnail_url": job.thumbnail_url,
@@ -255,6 +257,10 @@ class DynamoJobStore:
             # Both index keys are present only while the job owes work: that keeps the index sparse.
             item["next_check_at"] = _millis(job.next_check_at)
             item["poll_shard"] = str(shard_of(job.request_id, self.shards))
+        if job.waiting:
+            # The line index's keys, only while the job waits (adapters/line.py reads them).
+            item["line"] = job.request.priority.value if job.request else "normal"
+            item["line_order"] = f"{_millis(job.created_at):013d}#{job.request_id}"
         if job.state.final:
             item["expires_at"] = int((job.updated_at + self._finished_ttl).timestamp())
         return {name: _serializer.serialize(value) for name, value in item.items()}
@@ -289,6 +295,9 @@ class DynamoJobStore:
             credits_counted=float(item.get("credits_counted", 0)),
             progress_at=moment("progress_at"),
             completed_at=moment("completed_at"),
+            placed_at=moment("placed_at"),
+            reference_failures=int(item.get("reference_failures", 0)),
+            waiting="line" in item,
             held=item.get("held"),
             video_url=item.get("video_url"),
             thumbnail_url=item.get("thumbnail_url"),

@@ -180,7 +180,11 @@ class GeminiGenClient:
         except httpx.TransportError as error:
             raise ProviderUnavailable(f"{what} failed ({type(error).__name__})") from error
         if not response.is_success:
-            raise ProviderUnavailable(f"{what} answered HTTP {response.status_code}", _retry_after(response))
+            raise ProviderUnavailable(
+                f"{what} answered HTTP {response.status_code}",
+                _retry_after(response),
+                throttled=response.status_code == 429,
+            )
         return response.content
 
     def _auth(self) -> dict[str, str]:

@@ -68,6 +68,12 @@ class Job:
     revision: str = field(default_factory=lambda: uuid.uuid4().hex)
     # Why the daily credit budget holds the request back (a received job only), when it does.
     held: str | None = None
+    # In the line of requests waiting for one of the account's places (docs/line.md).
+    waiting: bool = False
+    # Since when the job holds one of the account's places: from its start out of the line
+    # until the provider refused it or its generation ended.
+    placed_at: datetime | None = None
+    reference_failures: int = 0  # attempts whose reference files could not be read in time
 
     def moved(self, now: datetime, **changes: object) -> Job:
         """The next version of this job."""
@@ -107,9 +113,16 @@ class Job:
         return self.lease_until is None or self.lease_until <= now
 
     @property
+    def holds_place(self) -> bool:
+        """Whether the job may be taking one of the account's places: started out of the line
+        and not yet refused, or running at the provider."""
+        return self.state is JobState.SUBMITTED or (self.state is JobState.RECEIVED and self.placed_at is not None)
+
+    @property
     def started_at(self) -> datetime:
-        """When the generation began: its submission, or the request's arrival before that."""
-        return self.submitted_at or self.created_at
+        """When the generation began: its submission, or its start out of the line (or its
+        arrival) before that."""
+        return self.submitted_at or self.placed_at or self.created_at
 
     def age(self, now: datetime) -> timedelta:
         return now - self.started_at

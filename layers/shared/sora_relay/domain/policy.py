@@ -93,6 +93,16 @@ class Policy:
     twin_recheck: timedelta = timedelta(seconds=10)
     # How often an extension looks again whether the video it extends has finished.
     extension_recheck: timedelta = timedelta(seconds=15)
+    # How long a request may wait in line for a place before it ends as timed_out (MaxLineHours).
+    max_line: timedelta = timedelta(hours=48)
+    # A request started out of the line not claimed by then is sent again by a sweep (its
+    # message may be lost); a place whose holder has not moved in this long may be freed.
+    start_watchdog: timedelta = timedelta(minutes=2)
+    # After the provider said the account is full, the line holds no more places than it held
+    # then, for this long (the account may run generations of its own; a bigger plan is noticed).
+    learned_limit_hold: timedelta = timedelta(minutes=10)
+    # A request whose reference files could not be read this many times ends as invalid_request.
+    reference_attempts: int = 5
     archive_prefix: str = "videos/"
 
     def next_status_delay(

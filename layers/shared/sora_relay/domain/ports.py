@@ -67,6 +67,56 @@ class JobStore(Protocol):
 
 
 @dataclass(frozen=True)
+class Places:
+    """The account's places as the line holds them: who holds one, and what the provider taught it."""
+
+    holders: frozenset[str] = frozenset()
+    # Fewer places than configured, learned from a refusal, until `learned_until`.
+    learned_limit: int | None = None
+    learned_until: datetime | None = None
+    # No start before this (after a refusal, backing off), and why.
+    resume_at: datetime | None = None
+    refusals: int = 0  # in a row, since the last accepted submission
+    reason: str | None = None
+
+    def limit(self, configured: int, now: datetime) -> int:
+        """How many places may be held now."""
+        if self.learned_limit is not None and self.learned_until is not None and now < self.learned_until:
+            return min(configured, self.learned_limit)
+        return configured
+
+    def paused(self, now: datetime) -> bool:
+        return self.resume_at is not None and now < self.resume_at
+
+
+class LineStore(Protocol):
+    """The line of waiting requests (jobs saved `waiting`) and the account's places."""
+
+    def head(self, limit: int) -> list[str]:
+        """The request_ids of up to `limit` waiting jobs, in the order they start: by priority,
+        then by arrival."""
+
+    def length(self, priority: str) -> tuple[int, datetime | None]:
+        """How many jobs of one priority wait, and when the first of them arrived."""
+
+    def places(self) -> Places: ...
+
+    def take_place(self, request_id: str, limit: int, now: datetime) -> bool:
+        """Make `request_id` a holder if fewer than `limit` (and the learned limit) hold one and
+        starts are not paused (a conditional write); True also when it holds one already."""
+
+    def free_place(self, request_id: str) -> None:
+        """`request_id` holds no place any more (whether it held one or not)."""
+
+    def slow_down(self, learned_limit: int, learned_until: datetime, resume_at: datetime, reason: str) -> None:
+        """After a refusal: fewer places until `learned_until`, no start before `resume_at`; one
+        more refusal in a row."""
+
+    def speed_up(self) -> None:
+        """An accepted submission: the refusals in a row are over."""
+
+
+@dataclass(frozen=True)
 class ReferenceFile:
     filename: str
     content_type: str
@@ -87,8 +137,9 @@ class ReferenceFiles(Protocol):
         """Why `uri` may not be read (a bucket or host this stack does not read from), or None:
         asked before any credit is reserved for the request."""
 
-    def fetch(self, uri: str) -> ReferenceFile:
-        """Raises InvalidReference (the user's to fix) or ReferenceUnavailable (worth another try)."""
+    def fetch(self, uri: str, within: float) -> ReferenceFile:
+        """The file, read whole within `within` seconds. Raises InvalidReference (the user's to
+        fix) or ReferenceUnavailable (worth another try: also when it was not read in time)."""
 
 
 class Provider(Protocol):

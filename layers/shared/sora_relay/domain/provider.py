@@ -279,6 +279,7 @@ class HistoryPage(BaseModel):
 class ProviderUnavailable(Exception):
     """A status call that got no usable answer this time."""
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(self, reason: str, retry_after: float | None = None, *, throttled: bool = False) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+        self.throttled = throttled  # the provider said too many calls (HTTP 429)

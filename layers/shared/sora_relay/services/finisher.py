@@ -57,6 +57,7 @@ class Finisher:
             final_event=event,
             event_published=False,
             lease_until=None,
+            waiting=False,  # out of the line, if it was in it (canceled there, or never started)
             # Stays in the outstanding index until the event is confirmed published.
             next_check_at=now + self.policy.publish_watchdog,
         )

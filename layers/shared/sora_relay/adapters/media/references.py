@@ -3,6 +3,7 @@ the vetted client, each with a size cap."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 _MISSING_S3 = {"NoSuchKey", "NoSuchBucket", "AccessDenied", "403", "404"}
+# The longest wait for any one read: httpx's timeouts are per read, so the whole deadline is
+# checked between reads, and a server that trickles is cut off at most this long after it.
+_LONGEST_READ = 10.0
 
 
 class ReferenceFetcher:
@@ -34,14 +38,16 @@ class ReferenceFetcher:
         except ValueError as error:  # an address urllib cannot take apart
             return f"is not a valid address ({error})"
 
-    def fetch(self, uri: str) -> ReferenceFile:
+    def fetch(self, uri: str, within: float) -> ReferenceFile:
         problem = self.problem(uri)
         if problem:
             raise InvalidReference(problem)
+        if within <= 0:
+            raise ReferenceUnavailable(f"{uri} was not read: no time was left to read it")
         if uri.startswith("s3://"):
             return self._from_s3(uri)
         try:
-            return self._from_https(uri)
+            return self._from_https(uri, within)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, UnicodeError) as error:
             # request.reference_problem lets no such address through; should one slip past it,
             # it is still the user's to fix, never a retry.
@@ -62,9 +68,11 @@ class ReferenceFetcher:
         content_type = answer.get("ContentType") or guess_type(key)
         return ReferenceFile(filename(key), content_type, answer["Body"].read())
 
-    def _from_https(self, uri: str) -> ReferenceFile:
+    def _from_https(self, uri: str, within: float) -> ReferenceFile:
+        deadline = time.monotonic() + within
+        read = min(within, _LONGEST_READ)
         try:
-            with self._http.stream("GET", uri) as response:
+            with self._http.stream("GET", uri, timeout=httpx.Timeout(read, connect=read)) as response:
                 if response.status_code >= 500 or response.status_code in {408, 429}:
                     raise ReferenceUnavailable(f"{uri} answered HTTP {response.status_code}")
                 if not response.is_success:
@@ -74,7 +82,13 @@ class ReferenceFetcher:
                     content += chunk
                     if len(content) > self._max_bytes:
                         raise InvalidReference(f"{uri} is larger than {self._max_bytes} bytes")
+                    if time.monotonic() > deadline:
+                        raise ReferenceUnavailable(f"{uri} was not read within {within:.0f} seconds")
                 content_type = response.headers.get("content-type") or guess_type(uri)
+        except httpx.TimeoutException as error:
+            raise ReferenceUnavailable(
+                f"{uri} was not read within {within:.0f} seconds ({type(error).__name__})"
+            ) from error
         except httpx.TransportError as error:
             raise ReferenceUnavailable(f"{uri} could not be read this time ({type(error).__name__})") from error
         return ReferenceFile(filename(urlsplit(uri).path), content_type, bytes(content))

@@ -14,6 +14,7 @@ class Outcome(StrEnum):
     REQUEUED = "requeued"
     SKIPPED = "skipped"
     ERRORED = "errored"  # the check raised; the job is checked again after a backoff
+    LEFT_DUE = "left_due"  # not checked: too little time was left; handed on with its shard
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from sora_relay.domain.events import ErrorCode, iso_utc
 from sora_relay.domain.jobs import Job
@@ -10,6 +11,7 @@ from sora_relay.domain.policy import Policy
 from sora_relay.domain.ports import ArchiveQueue, Clock, JobStore, Metrics, RequestQueue
 from sora_relay.observability import logger
 from sora_relay.services.finisher import Finisher
+from sora_relay.services.line import Line
 from sora_relay.services.poll.outcome import Outcome
 from sora_relay.services.submit.submissions import Adopted, AwaitHistory, GaveUp, NotTaken, Submissions
 
@@ -24,11 +26,13 @@ class Recovery:
     policy: Policy
     clock: Clock
     submissions: Submissions
+    line: Line
 
     def claim(self, job: Job) -> Outcome:
-        """A claim still unsubmitted long after its message came: that message is gone (or in the
-        dead-letter queue), so the request goes back on the queue, until the maximum wait. One
-        whose attempt may have been taken is first looked for in the history, however old."""
+        """A request not yet submitted: one waiting in line at the line's bound ends; one started
+        but unclaimed long after (its message is gone, or in the dead-letter queue) goes back on
+        the queue, until the maximum wait from its start. One whose attempt may have been taken
+        is first looked for in the history, however old."""
         now = self.clock()
         if not job.lease_expired(now):
             assert job.lease_until is not None
@@ -39,11 +43,27 @@ class Recovery:
         if job.held is not None and self.policy.held_too_long(job.created_at, now):
             self.finisher.end_held(job, job.held, now)
             return Outcome.FAILED
-        if job.held is None and job.age(now) > self.policy.max_wait:
-            message = f"the provider did not accept the request within {self.policy.max_wait_minutes} minutes"
+        if job.placed_at is not None and job.age(now) > self.policy.max_wait:
+            minutes = self.policy.max_wait_minutes
+            message = f"the provider did not accept the request within {minutes} minutes of its start"
             self.finisher.fail(job, ErrorCode.TIMED_OUT, message, now)
+            self.line.free_and_fill(job)
             return Outcome.FAILED
+        if job.placed_at is None and job.held is None and now >= job.created_at + self.policy.max_line:
+            return self._never_started(job, now)
+        if job.waiting:
+            self.store.save(job.moved(now, next_check_at=job.created_at + self.policy.max_line))
+            return Outcome.SKIPPED
         return self._requeue(job)
+
+    def _never_started(self, job: Job, now: datetime) -> Outcome:
+        hours = f"{self.policy.max_line.total_seconds() / 3600:g}"
+        message = (
+            f"never started: waited {hours} hours in line for one of the {self.line.size} places this stack"
+            " may hold at the provider (MaxActiveGenerations); nothing was submitted and nothing was charged"
+        )
+        self.finisher.fail(job, ErrorCode.TIMED_OUT, message, now)
+        return Outcome.FAILED
 
     def _attempt(self, job: Job) -> Outcome:
         """An attempt whose submitter is gone: what the history shows decides, here and now
@@ -52,6 +72,7 @@ class Recovery:
             case Adopted():
                 return Outcome.RUNNING
             case GaveUp():
+                self.line.free_and_fill(job)
                 return Outcome.FAILED
             case AwaitHistory(reason, delay):
                 logger.info("the history cannot tell yet whether an attempt was taken", extra={"reason": reason})

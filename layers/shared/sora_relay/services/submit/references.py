@@ -3,9 +3,14 @@ each named by its field and place in the request (`ref_images[1]`) when it is re
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
-from sora_relay.domain.ports import InvalidReference, ReferenceFile, ReferenceFiles
+from sora_relay.domain.ports import InvalidReference, ReferenceFile, ReferenceFiles, ReferenceUnavailable
+
+# The longest all of a request's references may take to read, whatever their servers do: one
+# that trickles its bytes is cut off, and the invocation keeps the time to submit.
+REFERENCES_TIME = 60.0
 
 
 def refused_reference(files: ReferenceFiles, references: list[tuple[str, str]]) -> str | None:
@@ -17,12 +22,16 @@ def refused_reference(files: ReferenceFiles, references: list[tuple[str, str]]) 
     return None
 
 
-def fetch_references(files: ReferenceFiles, references: list[tuple[str, str]]) -> list[ReferenceFile]:
-    """Each reference's bytes, to go to the provider as a part of its field's name."""
+def fetch_references(files: ReferenceFiles, references: list[tuple[str, str]], within: float) -> list[ReferenceFile]:
+    """Each reference's bytes, to go to the provider as a part of its field's name, all read
+    within `within` seconds (ReferenceUnavailable past it)."""
+    deadline = time.monotonic() + within
     fetched = []
     for index, (name, uri) in enumerate(references):
         try:
-            fetched.append(replace(files.fetch(uri), field=name))
+            fetched.append(replace(files.fetch(uri, deadline - time.monotonic()), field=name))
         except InvalidReference as error:
             raise InvalidReference(f"{name}[{index}]: {error}") from error
+        except ReferenceUnavailable as error:
+            raise ReferenceUnavailable(f"{name}[{index}]: {error}") from error
     return fetched

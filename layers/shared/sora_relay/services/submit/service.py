@@ -30,9 +30,11 @@ from sora_relay.domain.request import InvalidRequest, VideoRequest
 from sora_relay.observability import logger
 from sora_relay.services.budget import CreditBudget, NoRoom, Reservation
 from sora_relay.services.finisher import Finisher
+from sora_relay.services.line import Line
 from sora_relay.services.submit.extensions import Failed, NotYet, Ready, extended_generation
+from sora_relay.services.submit.holds import Holds
 from sora_relay.services.submit.messages import Done, InboundMessage, Retry, SubmitResult
-from sora_relay.services.submit.references import fetch_references, refused_reference
+from sora_relay.services.submit.references import REFERENCES_TIME, fetch_references, refused_reference
 from sora_relay.services.submit.submissions import Adopted, AwaitHistory, GaveUp, NotTaken, Submissions
 from sora_relay.services.submit.twins import Twins
 
@@ -48,6 +50,7 @@ class SubmitService:
     clock: Clock
     budget: CreditBudget
     request_queue: RequestQueue
+    line: Line
     # How many requests with reference files are fetched and sent at once: each holds up to
     # MAX_FILES x MAX_FILE_BYTES in memory, and a batch's records run in parallel.
     reference_slots: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(2))
@@ -56,6 +59,10 @@ class SubmitService:
     @functools.cached_property
     def _submissions(self) -> Submissions:
         return Submissions(self.store, self.provider, self.finisher, self.metrics, self.policy, self.clock, self.budget)
+
+    @functools.cached_property
+    def _holds(self) -> Holds:
+        return Holds(self.store, self.finisher, self.request_queue, self.metrics, self.policy, self.clock, self.line)
 
     @functools.cached_property
     def _twins(self) -> Twins:
@@ -122,6 +129,8 @@ class SubmitService:
     def _seen_before(self, existing: Job, fingerprint: str, message: InboundMessage) -> SubmitResult:
         now = self.clock()
         if existing.state is JobState.RECEIVED and existing.asks_for(fingerprint):
+            if existing.waiting:
+                return Done()  # in line already: it starts when its turn comes
             if not existing.lease_expired(now):
                 assert existing.lease_until is not None
                 # Another invocation holds the claim; if it dies, this message takes over later.
@@ -161,19 +170,27 @@ class SubmitService:
         if request.extend is not None:
             match extended_generation(self.store, request.extend.request_id):
                 case Failed(code, text):
-                    self.finisher.fail(job, code, text, self.clock())
+                    self._end(job, code, text)
                     return Done()
                 case NotYet(reason):
-                    return self._hold(job, NoRoom(self.policy.extension_recheck, reason), held_for="extension")
+                    return self._holds.hold(job, NoRoom(self.policy.extension_recheck, reason), held_for="extension")
                 case Ready(uuid):
                     extends = uuid
         refused = refused_reference(self.files, request.references)
         if refused is not None:
-            self.finisher.fail(job, ErrorCode.INVALID_REQUEST, refused, self.clock())
+            self._end(job, ErrorCode.INVALID_REQUEST, refused)
             return Done()
+        if job.placed_at is None:
+            # Every request goes through the line: it starts now only if a place is free and
+            # nobody waits before it.
+            started = self.line.fill(wanted=self.line.join(job), lease_until=job.lease_until)
+            if started is None:
+                logger.info("waiting in line for a place")
+                return Done()
+            job = started
         reservation = self.budget.reserve(request, self.clock())
         if isinstance(reservation, NoRoom):
-            return self._hold(job, reservation)
+            return self._holds.hold(job, reservation)
         # References are held in memory until the provider has them: a bounded number at once.
         with self.reference_slots if request.references else contextlib.nullcontext():
             return self._fetch_and_send(job, message, reservation, extends)
@@ -186,16 +203,18 @@ class SubmitService:
         # (an answer, a retry, an unforeseen exception) gives the reserved credits back.
         reservation_kept = False
         try:
-            files = fetch_references(self.files, job.request.references)
+            # Read within a whole deadline that leaves this invocation the time to submit.
+            within = min(message.seconds_left() - self.policy.submit_time_margin.total_seconds(), REFERENCES_TIME)
+            files = fetch_references(self.files, job.request.references, within)
             if message.seconds_left() < self.policy.submit_time_margin.total_seconds():
-                return self._release(job, message, RetryLater("too little time left in this invocation to submit"))
+                return self._release(job, message, "too little time left in this invocation to submit")
             now = self.clock()
             twin = self._twins.take(job, now)
             if twin is not None:
                 # Sent now, its generation could not be told from the twin's in the history
                 # should both answers be lost: it goes once the twin's attempt is settled.
                 reason = f"waiting for request {twin}, whose prompt the provider records alike, to be submitted"
-                return self._hold(job, NoRoom(self.policy.twin_recheck, reason), held_for="twin")
+                return self._holds.hold(job, NoRoom(self.policy.twin_recheck, reason), held_for="twin")
             # Marked before the call: whoever takes this claim over (this invocation may die with
             # the answer in hand) looks in the history before it ever submits again.
             attempt = job.moved(now, attempt_started_at=now, attempt_reserved=reservation.amount, held=None)
@@ -208,10 +227,14 @@ class SubmitService:
                 reservation_kept = False
                 return Retry(self.policy.claim_lease, "another invocation took the claim first")
         except InvalidReference as error:
-            self.finisher.fail(job, ErrorCode.INVALID_REQUEST, str(error), self.clock())
+            self._end(job, ErrorCode.INVALID_REQUEST, str(error))
             return Done()
         except ReferenceUnavailable as error:
-            return self._release(job, message, RetryLater(str(error)))
+            if job.reference_failures + 1 >= self.policy.reference_attempts:
+                text = f"{error} ({self.policy.reference_attempts} attempts)"
+                self._end(job, ErrorCode.INVALID_REQUEST, text)
+                return Done()
+            return self._release(replace(job, reference_failures=job.reference_failures + 1), message, str(error))
         finally:
             if not reservation_kept:
                 self.budget.release(reservation)
@@ -224,20 +247,21 @@ class SubmitService:
                     text = "the generation made for this request was adopted by an identical one"
                     return self._await_history(attempt, message, text, self.policy.reconcile_delay)
                 self._submissions.record(attempt, record, reservation)
+                self.line.accepted()
                 return Done()
             case Rejected(status_code, reason):
                 self.budget.release(reservation)
                 message_text = f"the provider refused the request (HTTP {status_code}): {reason}"
-                self.finisher.fail(attempt, ErrorCode.PROVIDER_REJECTED, message_text, self.clock())
+                self._end(attempt, ErrorCode.PROVIDER_REJECTED, message_text)
                 return Done()
-            case RetryLater(reason, _, account_refused):
+            case RetryLater(reason, retry_after, account_refused):
                 if account_refused:
-                    # The operator's to fix (credit, key): the request waits, and an alarm says so.
+                    # The operator's to fix (credit, key): the line waits, and an alarm says so.
                     logger.error("the provider refused the account", extra={"reason": reason})
                     self.metrics.count("ProviderAccountRefusals")
-                released = self._release(attempt, message, outcome)
+                self.line.refused(attempt, reason, retry_after)
                 self.budget.release(reservation)  # after the job no longer carries it
-                return released
+                return Done()
             case MaybeTaken(reason, retry_after):
                 self.metrics.count("SubmitAnswersLost")
                 delay = max(self.policy.reconcile_delay, self.policy.retry_delay(message.receive_count, retry_after))
@@ -248,67 +272,46 @@ class SubmitService:
         match self._submissions.find_lost(job, message.receive_count):
             case AwaitHistory(reason, delay):
                 return self._await_history(job, message, reason, delay)
-            case Adopted() | GaveUp():
+            case GaveUp():
+                self.line.free_and_fill(job)
+                return Done()
+            case Adopted():
                 return Done()
             case NotTaken():
                 return None
 
-    def _release(self, job: Job, message: InboundMessage, outcome: RetryLater) -> Retry:
-        """Give the claim back: the provider did not take the request, so a later delivery may.
+    def _end(self, job: Job, code: ErrorCode, text: str) -> None:
+        """The job fails, and its place (if it holds one) goes to the next in line."""
+        self.finisher.fail(job, code, text, self.clock())
+        self.line.free_and_fill(job)
+
+    def _release(self, job: Job, message: InboundMessage, reason: str) -> Retry:
+        """Give the claim and the place back: a reference could not be read, or there is too
+        little time left; the message comes again after a backoff, and goes back in line.
         The caller gives the reservation back."""
-        delay = self.policy.retry_delay(message.receive_count, outcome.retry_after)
+        delay = self.policy.retry_delay(message.receive_count, None)
         now = self.clock()
         released = job.moved(
             now,
             lease_until=None,
+            placed_at=None,
             attempt_started_at=None,
             attempt_reserved=0,
             next_check_at=self.policy.stale_claim_check(now + delay),
         )
         self.store.save(released)
-        logger.warning("submission will be retried", extra={"reason": outcome.reason})
+        self.line.free_and_fill(job)
+        logger.warning("submission will be retried", extra={"reason": reason})
         self.metrics.count("SubmitRetries")
-        return Retry(delay, outcome.reason)
+        return Retry(delay, reason)
 
     def _await_history(self, job: Job, message: InboundMessage, reason: str, delay: timedelta) -> Retry:
         """The provider may have taken the last attempt: this request is sent again only once
         the history says it was not, read after `delay`. The claim is held till then, so that
-        no other delivery reads the history sooner. The reservation stays: it may be spent."""
+        no other delivery reads the history sooner. The reservation stays: it may be spent,
+        and so does the place."""
         now = self.clock()
         waiting = job.moved(now, lease_until=now + delay, next_check_at=self.policy.stale_claim_check(now + delay))
         self.store.save(waiting)
         logger.warning("waiting to learn whether the provider took the submission", extra={"reason": reason})
         return Retry(delay, reason)
-
-    def _hold(self, job: Job, no_room: NoRoom, *, held_for: str = "budget") -> SubmitResult:
-        """The day's credit budget has no room for it, a twin's attempt is open, or the video it
-        extends is not finished: the request waits on the queue, its job saying why (`held`),
-        until it may go or `max_hold` has passed.
-
-        It goes back as a new message under its request_id rather than staying hidden: each
-        receive of a held message would count towards the queue's dead-letter limit."""
-        assert job.request is not None
-        now = self.clock()
-        if not no_room.ever:
-            self.finisher.fail(job, ErrorCode.TIMED_OUT, f"not submitted: {no_room.reason}", now)
-            return Done()
-        if self.policy.held_too_long(job.created_at, now):
-            self.finisher.end_held(job, no_room.reason, now)
-            return Done()
-        # Looked at again by a sweep should the message be lost, as any released claim.
-        next_check_at = self.policy.stale_claim_check(now + no_room.recheck)
-        held = job.moved(now, lease_until=None, held=no_room.reason, next_check_at=next_check_at)
-        try:
-            self.store.save(held)
-        except StaleJob:
-            return Retry(self.policy.claim_lease, "another invocation took the claim first")
-        self.request_queue.resend(job.request_id, job.request, no_room.recheck)
-        logger.info("held before submission", extra={"reason": no_room.reason})
-        # Counted apart: the budget's alarm watches only its own.
-        if held_for == "twin":
-            self.metrics.count("TwinsHeld")
-        elif held_for == "extension":
-            self.metrics.count("ExtensionsWaiting")
-        else:
-            self.metrics.count("RequestsHeld")
-        return Done()

@@ -1,0 +1,156 @@
+"""The line: requests wait in the jobs table for one of the account's places, and start in order
+of priority, then of arrival, as places come free (docs/line.md).
+
+Waiting costs nothing: no provider call, no credit reservation, no SQS message. A place is
+taken with a conditional write before a request is sent, and freed when the provider refused it
+or its generation ended; a place whose holder died is found and freed by `heal`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sora_relay.domain.jobs import Job, JobState
+from sora_relay.domain.policy import Policy
+from sora_relay.domain.ports import Clock, JobStore, LineStore, Metrics, RequestQueue, StaleJob
+from sora_relay.domain.request import Priority
+from sora_relay.observability import logger
+
+# Read past the places that are free: the index may still show a few jobs started a moment ago.
+_HEAD_SLACK = 5
+
+
+@dataclass(frozen=True)
+class Line:
+    store: JobStore
+    places: LineStore
+    request_queue: RequestQueue
+    metrics: Metrics
+    policy: Policy
+    clock: Clock
+    size: int  # MaxActiveGenerations: the places of the account the stack may hold
+
+    def join(self, job: Job) -> Job:
+        """The job waits in line, saved so; a job that goes back (refused) keeps its place in
+        the line, which is its arrival. It ends if it has not started by the line's bound."""
+        now = self.clock()
+        waiting = job.moved(
+            now,
+            waiting=True,
+            placed_at=None,
+            lease_until=None,
+            attempt_started_at=None,
+            attempt_reserved=0,
+            held=None,
+            next_check_at=job.created_at + self.policy.max_line,
+        )
+        self.store.save(waiting)
+        return waiting
+
+    def fill(self, wanted: Job | None = None, lease_until: datetime | None = None) -> Job | None:
+        """Start waiting requests while places are free: each is given a place and sent to the
+        submit function, except `wanted` (a job its caller just put in line), which is returned
+        started, with its caller's claim until `lease_until`, for the caller to submit itself.
+        None when it did not start."""
+        now = self.clock()
+        places = self.places.places()
+        free = places.limit(self.size, now) - len(places.holders)
+        if free <= 0 or places.paused(now):
+            return None
+        started_wanted = None
+        head = self.places.head(free + _HEAD_SLACK)
+        if wanted is not None and len(head) < free + _HEAD_SLACK and wanted.request_id not in head:
+            # Every job the index shows will start: the one just put in line, which the index
+            # may not show yet, goes after them.
+            head.append(wanted.request_id)
+        for request_id in head:
+            if free == 0 or not self.places.take_place(request_id, places.limit(self.size, now), now):
+                break
+            mine = wanted is not None and request_id == wanted.request_id
+            started = self._start(request_id, now, lease_until if mine else None)
+            if started is None:
+                continue
+            free -= 1
+            if mine:
+                started_wanted = started
+            else:
+                assert started.request is not None, "only a valid request waits in line"
+                self.request_queue.resend(request_id, started.request)
+            self.metrics.count("LineStarts")
+        return started_wanted
+
+    def _start(self, request_id: str, now: datetime, lease_until: datetime | None) -> Job | None:
+        """The job out of the line with the place just taken for it; None (its place given
+        back, unless its job holds it) when it is no longer waiting: started by another
+        invocation meanwhile, or canceled."""
+        job = self.store.get(request_id)
+        if job is not None and job.waiting and job.state is JobState.RECEIVED:
+            # Looked at by a sweep should the message that starts it be lost, or its claim's holder die.
+            check_at = lease_until or now + self.policy.start_watchdog
+            started = job.moved(now, waiting=False, placed_at=now, lease_until=lease_until, next_check_at=check_at)
+            try:
+                self.store.save(started)
+                return started
+            except StaleJob:
+                job = self.store.get(request_id)
+        if job is None or not job.holds_place:
+            self.places.free_place(request_id)
+        return None
+
+    def free(self, job: Job) -> None:
+        """The job's generation ended, or it was never sent: its place is free."""
+        if job.holds_place:
+            self.places.free_place(job.request_id)
+
+    def free_and_fill(self, job: Job) -> None:
+        """The job's place, if it held one, goes to the next in line at once."""
+        if job.holds_place:
+            self.places.free_place(job.request_id)
+            self.fill()
+
+    def refused(self, job: Job, reason: str, retry_after: float | None) -> Job:
+        """The provider would not take the request now (no place free at the account, credit
+        locked or out, a refused key, unreachable before it was sent): it goes back to the
+        head of its line, and the line slows down: no more places than it holds now, for a
+        while, and no start for a backoff that grows with each refusal in a row."""
+        waiting = self.join(job)  # first: a place freed before would let a dying invocation lose it
+        self.places.free_place(job.request_id)
+        now = self.clock()
+        places = self.places.places()
+        delay = self.policy.retry_delay(places.refusals + 1, retry_after)
+        self.places.slow_down(max(1, len(places.holders)), now + self.policy.learned_limit_hold, now + delay, reason)
+        logger.warning("the provider refused a start; back to the head of the line", extra={"reason": reason})
+        self.metrics.count("CapacityRefusals")
+        return waiting
+
+    def accepted(self) -> None:
+        """A submission was taken: refusals in a row are over."""
+        if self.places.places().refusals:
+            self.places.speed_up()
+
+    def heal(self) -> None:
+        """Free the places whose holders no longer hold them (an invocation died between taking
+        a place and saving its job, or before freeing it). A holder's job moved in the last
+        `start_watchdog` is left alone: it may be being started right now."""
+        now = self.clock()
+        for holder in self.places.places().holders:
+            job = self.store.get(holder)
+            if job is None or (not job.holds_place and now - job.updated_at > self.policy.start_watchdog):
+                logger.warning("a place whose holder no longer holds it was freed", extra={"holder": holder})
+                self.places.free_place(holder)
+                self.metrics.count("PlacesRecovered")
+
+    def report(self) -> None:
+        """The line's length per priority, its oldest request's wait, and the places held
+        against the limit, as metrics."""
+        now = self.clock()
+        oldest: datetime | None = None
+        for priority in Priority:
+            length, since = self.places.length(priority.value)
+            self.metrics.count("LineLength", length, priority=priority.value)
+            if since is not None and (oldest is None or since < oldest):
+                oldest = since
+        self.metrics.count("OldestWaiting", (now - oldest).total_seconds() if oldest else 0, unit="Seconds")
+        places = self.places.places()
+        self.metrics.count("PlacesHeld", len(places.holders))
+        self.metrics.count("PlacesLimit", places.limit(self.size, now))
