@@ -1,8 +1,10 @@
+import time
+
 import pytest
 
 from sora_relay_tools.simulator import Fault
 
-from ..support.aws import API_KEY, lambda_context, load_function
+from ..support.aws import API_KEY, lambda_context, load_function, scheduled_event
 
 REQUEST = {"request_id": "ad-1", "prompt": "a fox in the snow", "metadata": {"campaign": "spring"}}
 
@@ -10,6 +12,11 @@ REQUEST = {"request_id": "ad-1", "prompt": "a fox in the snow", "metadata": {"ca
 @pytest.fixture(scope="module")
 def submit():
     return load_function("SubmitFunction")
+
+
+@pytest.fixture(scope="module")
+def poll():
+    return load_function("PollFunction")
 
 
 def test_request_is_submitted_and_recorded(stack, simulator, submit) -> None:
@@ -61,19 +68,43 @@ def test_message_that_is_not_json_fails_under_its_message_id(stack, simulator, s
     assert event["body"]["event_id"] == f"{message_id}:video.failed"
 
 
-def test_rate_limit_then_success_submits_once_and_sets_the_redelivery_delay(stack, simulator, submit) -> None:
+def test_rate_limited_request_goes_back_in_line_and_its_message_is_consumed(stack, simulator, submit) -> None:
     simulator.inject("submit", Fault(status=429, retry_after="7"))
-    message_id = stack.send_request(REQUEST)
-    event = stack.receive(stack.request_queue_url)
-    assert submit(event, lambda_context()) == {"batchItemFailures": [{"itemIdentifier": message_id}]}
-    # Visibility is now Retry-After: the message is hidden.
+    stack.send_request(REQUEST)
+    assert stack.deliver(submit) == []  # no batch-item failure: no receive counted
     assert stack.receive(stack.request_queue_url)["Records"] == []
-    stack.sqs.change_message_visibility(
-        QueueUrl=stack.request_queue_url, ReceiptHandle=event["Records"][0]["receiptHandle"], VisibilityTimeout=0
+    job = stack.job("ad-1")
+    assert (job["state"]["S"], job["line"]["S"]) == ("received", "normal")
+    places = stack.item("line#places")
+    assert int(places["resume_at"]["N"]) / 1000 - time.time() == pytest.approx(7, abs=2)
+    assert "holders" not in places
+
+
+def test_rate_limited_request_starts_from_the_line_once_the_pause_ends(stack, simulator, submit, poll) -> None:
+    simulator.inject("submit", Fault(status=429))
+    stack.send_request(REQUEST)
+    stack.deliver(submit)
+    stack.dynamodb.update_item(  # the pause runs out
+        TableName=stack.table_name, Key={"request_id": {"S": "line#places"}}, UpdateExpression="REMOVE resume_at"
     )
+    poll(scheduled_event(), lambda_context())
     assert stack.deliver(submit) == []
     assert len(simulator.submissions()) == 1
     assert stack.job("ad-1")["state"]["S"] == "submitted"
+
+
+def test_capacity_refusal_never_ends_a_request_and_holds_the_line_to_the_places_held(stack, simulator, submit) -> None:
+    simulator.max_running = 1
+    simulator.generation_seconds = 600
+    stack.send_request({**REQUEST, "request_id": "first"})
+    stack.deliver(submit)
+    stack.send_request({**REQUEST, "request_id": "second", "prompt": "a wolf in the snow"})
+    assert stack.deliver(submit) == []
+    assert stack.events() == []
+    assert stack.job("second")["line"]["S"] == "normal"
+    places = stack.item("line#places")
+    assert (places["holders"]["SS"], places["learned_limit"]["N"]) == (["first"], "1")
+    assert "MAX_PROCESSING_VIDEO_EXCEEDED" in places["reason"]["S"]
 
 
 def test_refusal_ends_as_provider_rejected_with_request_and_metadata(stack, simulator, submit) -> None:

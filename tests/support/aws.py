@@ -26,6 +26,11 @@ def lambda_context() -> LocalContext:
     return LocalContext(function_name="sora-relay-test", timeout_seconds=300)
 
 
+def scheduled_event() -> dict[str, Any]:
+    """The poller's trigger, as events/schedule.json holds it."""
+    return json.loads((ROOT / "events" / "schedule.json").read_text())
+
+
 def load_function(logical_id: str) -> Handler:
     """The handler a template function names, loaded from its CodeUri as Lambda would."""
     properties = load_template()["Resources"][logical_id]["Properties"]
@@ -96,7 +101,11 @@ class Stack:
                 self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def job(self, request_id: str) -> dict[str, Any]:
-        return self.dynamodb.get_item(TableName=self.table_name, Key={"request_id": {"S": request_id}})["Item"]
+        return self.item(request_id)
+
+    def item(self, key: str) -> dict[str, Any]:
+        """An item of the jobs table (a job, or the stack's own, such as `line#places`)."""
+        return self.dynamodb.get_item(TableName=self.table_name, Key={"request_id": {"S": key}})["Item"]
 
 
 def create_stack() -> Stack:

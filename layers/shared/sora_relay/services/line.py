@@ -52,6 +52,26 @@ class Line:
         submit function, except `wanted` (a job its caller just put in line), which is returned
         started, with its caller's claim until `lease_until`, for the caller to submit itself.
         None when it did not start."""
+        started = self._fill(wanted, lease_until)
+        if wanted is None or started is not None:
+            return started
+        # Started meanwhile by another invocation's fill (requests arriving together): its
+        # message is on its way, but the caller, here now, submits it (the message finds it
+        # claimed, then submitted: a repeat).
+        now = self.clock()
+        job = self.store.get(wanted.request_id)
+        if job is None or job.state is not JobState.RECEIVED or job.waiting or job.placed_at is None:
+            return None
+        if job.attempt_open or not job.lease_expired(now):
+            return None
+        claimed = job.moved(now, lease_until=lease_until, next_check_at=lease_until or job.next_check_at)
+        try:
+            self.store.save(claimed)
+        except StaleJob:
+            return None
+        return claimed
+
+    def _fill(self, wanted: Job | None, lease_until: datetime | None) -> Job | None:
         now = self.clock()
         places = self.places.places()
         free = places.limit(self.size, now) - len(places.holders)

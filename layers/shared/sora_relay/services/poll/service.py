@@ -127,6 +127,7 @@ class PollService:
                 self._tally(checking, outcomes, late)
                 checking = reading
             self._tally(checking, outcomes, late)
+        self._fill_line()
         logger.info("sweep done", extra={k.value: v for k, v in outcomes.items()})
         return SweepReport(outcomes=outcomes, backlogged=sorted(late | set(starts)))
 
@@ -181,7 +182,6 @@ class PollService:
         while shards:
             report = self.sweep(shards, has_time)
             total.update(report.outcomes)
-            self._fill_line()
             if report.backlog:
                 backlogged += report.backlogged
                 return total

@@ -1,0 +1,199 @@
+"""The line: at most MaxActiveGenerations generations run at once; the rest wait in the jobs
+table, start by priority then arrival as places free, and waiting spends nothing."""
+
+import json
+from datetime import timedelta
+
+from sora_relay.domain.jobs import JobState
+from sora_relay.domain.provider import RetryLater
+from sora_relay.services.poll.outcome import Outcome
+from sora_relay.services.submit.messages import Done, InboundMessage
+
+from ..support.fakes import World
+
+
+def arrive(world: World, request_id: str, priority: str = "normal", **fields: object) -> object:
+    body = {"request_id": request_id, "prompt": f"a fox number {request_id}", "priority": priority, **fields}
+    return world.submitter.handle(InboundMessage(f"m-{request_id}", json.dumps(body)))
+
+
+def started_messages(world: World) -> list[str]:
+    """Deliver every message the line sent to start a request; the request_ids, in order."""
+    started = []
+    while world.request_queue.resent:
+        request_id, request = world.request_queue.resent.pop(0)
+        body = json.dumps({**request.as_message(), "request_id": request_id})
+        world.submitter.handle(InboundMessage(f"start-{request_id}", body))
+        started.append(request_id)
+    return started
+
+
+def finish(world: World, request_id: str) -> None:
+    """The provider finishes the request's generation, and a sweep sees it."""
+    job = world.store.get(request_id)
+    world.clock.advance(world.policy.poll_interval)
+    world.provider.records = [world.record(uuid=job.provider.uuid, status=2, video_url="https://x.geminigen.ai/v.mp4")]
+    world.store.jobs[request_id] = job.moved(world.clock.now, next_check_at=world.clock.now)
+    outcomes = world.poller.sweep().outcomes
+    assert outcomes[Outcome.HANDED_OFF] == 1
+
+
+def test_requests_beyond_the_places_wait_without_a_provider_call() -> None:
+    world = World(places=2)
+    for number in range(5):
+        assert arrive(world, f"r{number}") == Done()
+    assert [r.prompt for r in world.provider.submitted] == ["a fox number r0", "a fox number r1"]
+    waiting = [job.request_id for job in world.store.jobs.values() if job.waiting]
+    assert waiting == ["r2", "r3", "r4"]
+    assert world.request_queue.resent == []  # waiting is not a message
+
+
+def test_waiting_reserves_no_credits() -> None:
+    world = World(places=1, daily_credit_budget=1000)
+    world.provider.outcomes = []
+    arrive(world, "r0")
+    spent = world.ledger.day(world.clock.now.date()).spent
+    arrive(world, "r1")
+    assert world.ledger.day(world.clock.now.date()).spent == spent
+
+
+def test_a_finished_generation_starts_the_next_in_line_at_once() -> None:
+    world = World(places=1)
+    arrive(world, "r0")
+    arrive(world, "r1")
+    finish(world, "r0")
+    assert started_messages(world) == ["r1"]
+    assert world.store.get("r1").state is JobState.SUBMITTED
+
+
+def test_high_priority_starts_before_earlier_normal_and_low() -> None:
+    world = World(places=1)
+    arrive(world, "running")
+    arrive(world, "low", "low")
+    arrive(world, "normal-1")
+    arrive(world, "high", "high")
+    arrive(world, "normal-2")
+    order = []
+    for _ in range(4):
+        finish(world, order[-1] if order else "running")
+        order += started_messages(world)
+    assert order == ["high", "normal-1", "normal-2", "low"]
+
+
+def test_a_repeat_of_a_waiting_requests_message_changes_nothing() -> None:
+    world = World(places=1)
+    arrive(world, "r0")
+    arrive(world, "r1")
+    before = world.store.get("r1")
+    assert arrive(world, "r1") == Done()
+    assert world.store.get("r1") == before
+
+
+def test_a_capacity_refusal_puts_the_request_back_at_the_head_and_holds_the_line_to_its_places() -> None:
+    world = World(places=3)
+    arrive(world, "r0")
+    world.provider.outcomes = [RetryLater("MAX_PROCESSING_VIDEO_EXCEEDED: the plan runs 1 at once")]
+    arrive(world, "r1")  # refused: back in line, ahead of r2
+    arrive(world, "r2")
+    assert world.store.get("r1").waiting and world.store.get("r2").waiting
+    assert world.waiting.state.limit(3, world.clock.now) == 1  # as many as held when refused
+    world.clock.advance(world.waiting.state.resume_at - world.clock.now)
+    world.poller.tend_line()
+    assert started_messages(world) == []  # the learned limit: one place, r0's
+    finish(world, "r0")
+    assert started_messages(world) == ["r1"]
+    assert world.metrics.counts["CapacityRefusals"] == 1
+
+
+def test_a_refused_request_spends_no_credits_and_keeps_no_place() -> None:
+    world = World(places=2, daily_credit_budget=1000)
+    world.provider.outcomes = [RetryLater("HTTP 429")]
+    arrive(world, "r0")
+    assert world.ledger.day(world.clock.now.date()).spent == 0
+    assert world.waiting.state.holders == frozenset()
+
+
+def test_a_request_that_never_starts_ends_at_the_lines_bound_saying_it_cost_nothing() -> None:
+    world = World(places=1)
+    arrive(world, "r0")
+    arrive(world, "r1")
+    world.clock.advance(world.policy.max_line)
+    world.poller.sweep()
+    [event] = [e for e in world.publisher.finals if e.request_id == "r1"]
+    assert event.error.code == "timed_out"
+    assert "never started" in event.error.message
+    assert "nothing was charged" in event.error.message
+    assert not world.store.get("r1").waiting
+
+
+def test_max_wait_counts_from_the_start_not_from_arrival() -> None:
+    world = World(places=1)
+    arrive(world, "r0")
+    arrive(world, "r1")
+    world.clock.advance(world.policy.max_wait + timedelta(minutes=1))
+    finish(world, "r0")
+    started_messages(world)
+    world.clock.advance(world.policy.poll_interval)
+    world.provider.records = [world.record(uuid=world.store.get("r1").provider.uuid, status=1)]
+    world.poller.sweep()
+    assert world.store.get("r1").state is JobState.SUBMITTED
+
+
+def test_a_waiting_request_is_canceled_and_never_started() -> None:
+    world = World(places=1)
+    arrive(world, "r0")
+    arrive(world, "r1")
+    world.canceler.cancel("r1")
+    finish(world, "r0")
+    assert started_messages(world) == []
+    assert len(world.provider.submitted) == 1
+
+
+def test_a_place_whose_holder_died_before_starting_it_is_freed_by_the_poll() -> None:
+    world = World(places=1)
+    arrive(world, "r0")
+    world.waiting.free_place("r0")
+    world.waiting.take_place("ghost", 1, world.clock.now)  # taken, then its invocation died
+    arrive(world, "r1")
+    assert world.store.get("r1").waiting
+    world.clock.advance(world.policy.start_watchdog)
+    world.poller.tend_line()
+    assert started_messages(world) == ["r1"]
+    assert world.metrics.counts["PlacesRecovered"] == 1
+
+
+def test_a_started_request_whose_message_was_lost_is_sent_again_by_a_sweep() -> None:
+    world = World(places=1)
+    arrive(world, "r0")
+    arrive(world, "r1")
+    finish(world, "r0")
+    world.request_queue.resent.clear()  # the message that starts r1 is lost
+    world.clock.advance(world.policy.start_watchdog)
+    world.poller.sweep()
+    assert started_messages(world) == ["r1"]
+    assert world.store.get("r1").state is JobState.SUBMITTED
+
+
+def test_a_place_is_never_given_twice_when_a_start_races_another() -> None:
+    world = World(places=1)
+    arrive(world, "r0")
+    arrive(world, "r1")
+    arrive(world, "r2")
+    world.waiting.free_place("r0")
+    world.line.fill()
+    world.line.fill()  # a second invocation, at the same moment
+    assert [request_id for request_id, _ in world.request_queue.resent] == ["r1"]
+    assert world.waiting.state.holders == frozenset({"r1"})
+
+
+def test_the_line_is_reported_by_priority_with_its_oldest_wait() -> None:
+    world = World(places=1)
+    arrive(world, "r0")
+    arrive(world, "r1", "high")
+    world.clock.advance(timedelta(minutes=3))
+    arrive(world, "r2", "low")
+    world.poller.tend_line()
+    counts = world.metrics.counts
+    assert (counts["LineLength[priority=high]"], counts["LineLength[priority=low]"]) == (1, 1)
+    assert counts["OldestWaiting"] == 180
+    assert (counts["PlacesHeld"], counts["PlacesLimit"]) == (1, 1)
