@@ -18,6 +18,9 @@ CONTRACT_PARAMETERS = {
     "PollIntervalSeconds",
     "MaxWaitMinutes",
     "AllowedMediaHosts",
+    "MaxActiveGenerations",
+    "ExtraModels",
+    "DefaultModel",
 }
 CONTRACT_OUTPUTS = {"RequestQueueUrl", "CompletionTopicArn", "ArchiveBucketName", "JobsTableName"}
 
@@ -158,3 +161,35 @@ def test_archive_function_writes_only_under_the_archive_prefix(template) -> None
         if any(action.startswith("s3:") for action in statement["Action"])
     }
     assert s3_resources == {"${ArchiveBucket.Arn}/${ArchivePrefix}*"}
+
+
+def test_the_line_index_is_sparse_and_projects_only_its_keys(template) -> None:
+    table = template["Resources"]["JobsTable"]["Properties"]
+    [index] = [index for index in table["GlobalSecondaryIndexes"] if index["IndexName"] == "line"]
+    assert [key["AttributeName"] for key in index["KeySchema"]] == ["line", "line_order"]
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+
+
+def test_the_functions_that_start_requests_may_read_the_line_and_write_the_places(template) -> None:
+    poller = template["Resources"]["PollerPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    submit = functions(template)["SubmitFunction"]["Policies"][0]["Statement"]
+    for statements in (poller, submit):
+        actions = {action for statement in statements for action in _actions(statement)}
+        assert {"dynamodb:UpdateItem", "dynamodb:Query"} <= actions
+        line_index = {"Fn::Sub": "${JobsTable.Arn}/index/line"}
+        assert any(
+            line_index == statement["Resource"] or line_index in statement["Resource"]
+            for statement in statements
+            if "dynamodb:Query" in _actions(statement)
+        )
+
+
+def test_the_line_parameters_reach_every_function(template) -> None:
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["MAX_ACTIVE_GENERATIONS"] == {"Ref": "MaxActiveGenerations"}
+    assert variables["MAX_LINE_HOURS"] == {"Ref": "MaxLineHours"}
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement.get("Action", [])
+    return [action] if isinstance(action, str) else action

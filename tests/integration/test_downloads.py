@@ -3,6 +3,7 @@ the policy vetted, with the certificate checked for the host name."""
 
 import gzip
 import socket
+import time
 from collections.abc import Iterator
 
 import boto3
@@ -116,3 +117,12 @@ def test_https_reference_whose_lookup_fails_is_worth_another_try(https_origin) -
 
     with pytest.raises(ReferenceUnavailable):
         reference_fetcher(https_origin, failing).fetch(https_origin.url("images.test", "/style.png"), 60.0)
+
+
+@pytest.mark.parametrize("pause", [0.1, 5.0], ids=["bytes-coming-slowly", "a-byte-now-and-then"])
+def test_reference_that_trickles_is_cut_off_at_its_whole_deadline(https_origin, pause: float) -> None:
+    https_origin.answers["/slow.png"] = Answer(body=b"\x89PNG" + bytes(60), trickle=pause)
+    started = time.monotonic()
+    with pytest.raises(ReferenceUnavailable, match="not read within 1 seconds"):
+        reference_fetcher(https_origin).fetch(https_origin.url("images.test", "/slow.png"), 1.0)
+    assert time.monotonic() - started < 2.5

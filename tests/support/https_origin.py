@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -18,6 +19,8 @@ class Answer:
     content_type: str = "application/octet-stream"
     # Compress the body whatever the request asks for, as some CDNs do.
     gzip: bool = False
+    # Seconds between two bytes of the body: a server that trickles it.
+    trickle: float = 0
 
 
 @dataclass
@@ -53,7 +56,13 @@ class HttpsOrigin:
                 if answer.gzip:
                     self.send_header("Content-Encoding", "gzip")
                 self.end_headers()
-                self.wfile.write(body)
+                if not answer.trickle:
+                    self.wfile.write(body)
+                    return
+                for byte in body:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(answer.trickle)
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
                 pass

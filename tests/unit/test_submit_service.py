@@ -189,3 +189,18 @@ def test_held_request_claimed_before_families_existed_still_goes_when_its_messag
     assert world.submitter.handle(InboundMessage("m-9", resent)) == Done()
     assert len(world.provider.submitted) == 1
     assert world.metrics.counts["DuplicateRequestsWithDifferentBody"] == 0
+
+
+def test_reference_too_slow_to_read_is_retried_holding_nothing_then_ends_naming_it(world) -> None:
+    world.daily_credit_budget = 1000
+    world.files.failures["s3://in/slow.png"] = ReferenceUnavailable("s3://in/slow.png was not read within 60 seconds")
+    body = {**REQUEST, "files": ["s3://in/slow.png"]}
+    for attempt in range(1, world.policy.reference_attempts):
+        assert isinstance(world.submitter.handle(message(body, receive_count=attempt)), Retry)
+        assert world.ledger.day(world.clock.now.date()).spent == 0
+        assert world.waiting.state.holders == frozenset()
+    assert world.submitter.handle(message(body, receive_count=5)) == Done()
+    [event] = world.publisher.finals
+    assert event.error.code == "invalid_request"
+    assert event.error.message.startswith("files[0]: s3://in/slow.png was not read within 60 seconds")
+    assert world.provider.submitted == []

@@ -170,7 +170,10 @@ class Line:
             self.metrics.count("LineLength", length, priority=priority.value)
             if since is not None and (oldest is None or since < oldest):
                 oldest = since
-        self.metrics.count("OldestWaiting", (now - oldest).total_seconds() if oldest else 0, unit="Seconds")
+        waited = (now - oldest).total_seconds() if oldest else 0
+        self.metrics.count("OldestWaiting", waited, unit="Seconds")
+        # The line's alarm: how near the oldest request is to ending unstarted.
+        self.metrics.count("LineBoundUsed", 100 * waited / self.policy.max_line.total_seconds(), unit="Percent")
         places = self.places.places()
         self.metrics.count("PlacesHeld", len(places.holders))
         self.metrics.count("PlacesLimit", places.limit(self.size, now))
