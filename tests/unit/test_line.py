@@ -95,7 +95,8 @@ def test_a_capacity_refusal_puts_the_request_back_at_the_head_and_holds_the_line
     world.provider.outcomes = [RetryLater("MAX_PROCESSING_VIDEO_EXCEEDED: the plan runs 1 at once")]
     arrive(world, "r1")  # refused: back in line, ahead of r2
     arrive(world, "r2")
-    assert world.store.get("r1").waiting and world.store.get("r2").waiting
+    assert world.store.get("r1").waiting
+    assert world.store.get("r2").waiting
     assert world.waiting.state.limit(3, world.clock.now) == 1  # as many as held when refused
     world.clock.advance(world.waiting.state.resume_at - world.clock.now)
     world.poller.tend_line()
