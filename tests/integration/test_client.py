@@ -6,6 +6,7 @@ import time
 import boto3
 import pytest
 
+from sora_relay import wiring
 from sora_relay_tools.client import CannotCancel, Relay, RelayError, StackNotFound, StackResources
 
 from ..support.aws import load_function
@@ -129,3 +130,36 @@ def test_cancel_of_a_submitted_request_raises_saying_what_was_spent(relay, stack
     with pytest.raises(CannotCancel, match=r"was submitted to the provider .*30 credits estimated"):
         relay.cancel("too-late")
     assert [event["body"]["event"] for event in stack.events(every=True)] == ["video.submitted"]
+
+
+def one_place(monkeypatch) -> None:
+    """The stack's functions, deployed with MaxActiveGenerations=1."""
+    monkeypatch.setenv("MAX_ACTIVE_GENERATIONS", "1")
+    wiring.rebuild()
+
+
+def test_waiting_requests_show_their_place_in_the_line_and_why(stack, simulator, monkeypatch) -> None:
+    one_place(monkeypatch)
+    relay = Relay(outputs(stack, MaxActiveGenerations="1"))
+    simulator.generation_seconds = 600
+    submit = load_function("SubmitFunction")
+    for request_id, priority in (("running", "normal"), ("second", "normal"), ("first", "high")):
+        stack.send_request({"request_id": request_id, "prompt": f"a fox called {request_id}", "priority": priority})
+        stack.deliver(submit)
+    jobs = [relay.record(request_id) for request_id in ("running", "second", "first")]
+    places = relay.line_places(jobs)
+    assert {request_id: place.ahead for request_id, place in places.items()} == {"first": 0, "second": 1}
+    assert places["second"].why == "1 of 1 places taken by running generations"
+
+
+def test_a_waiting_request_is_canceled_and_leaves_the_line(stack, simulator, monkeypatch) -> None:
+    one_place(monkeypatch)
+    relay = Relay(outputs(stack, MaxActiveGenerations="1"))
+    simulator.generation_seconds = 600
+    submit = load_function("SubmitFunction")
+    for request_id in ("running", "waiting"):
+        stack.send_request({"request_id": request_id, "prompt": f"a fox called {request_id}"})
+        stack.deliver(submit)
+    relay.cancel("waiting")
+    assert relay.line_places([relay.record("waiting")]) == {}
+    assert "line" not in stack.job("waiting")

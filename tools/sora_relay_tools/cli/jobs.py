@@ -13,10 +13,11 @@ from rich.table import Table
 from sora_relay.domain.jobs import Job, JobState
 from sora_relay_tools.cli.session import Session, out, shown, user_command
 from sora_relay_tools.client import JobNotFound
+from sora_relay_tools.client.line import LinePlace
 
 
-def describe(job: Job) -> dict[str, Any]:
-    """A job as people read it (and as --json prints it)."""
+def describe(job: Job, place: LinePlace | None = None) -> dict[str, Any]:
+    """A job as people read it (and as --json prints it); `place`, its place in the line."""
     described: dict[str, Any] = {
         "request_id": job.request_id,
         "state": job.state.value,
@@ -27,6 +28,8 @@ def describe(job: Job) -> dict[str, Any]:
     }
     if job.held is not None:
         described["held"] = job.held
+    if place is not None:
+        described["waiting"] = {"ahead": place.ahead, "why": place.why}
     if job.request is not None:
         described["model"] = job.request.model
         described["prompt"] = job.request.prompt
@@ -52,7 +55,7 @@ def status(session: Session, request_id: str) -> None:
     job = session.relay.record(request_id)
     if job is None:
         raise JobNotFound(f"no job {request_id!r} (not sent, not yet read by the stack, or expired)")
-    described = describe(job)
+    described = describe(job, session.relay.line_places([job]).get(request_id))
     if session.as_json:
         session.emit(described)
         return
@@ -84,12 +87,15 @@ def _since(_: click.Context, __: click.Parameter, value: str | None) -> datetime
 def list_jobs(session: Session, state: str | None, since: datetime | None, limit: int) -> None:
     """List jobs, newest first (reads the whole jobs table)."""
     jobs = session.relay.jobs(state=JobState(state) if state else None, since=since)[:limit]
+    places = session.relay.line_places(jobs)
     if session.as_json:
-        session.emit([describe(job) for job in jobs])
+        session.emit([describe(job, places.get(job.request_id)) for job in jobs])
         return
     table = Table("request_id", "state", "progress", "model", "created", "result")
     for job in jobs:
         result = f"held: {job.held}" if job.held is not None else ""
+        if job.request_id in places:
+            result = f"waiting in line, {places[job.request_id].ahead} ahead: {places[job.request_id].why}"
         if job.final_event is not None:
             result = job.final_event.video.uri if job.final_event.video else str(job.final_event.error.code)  # type: ignore[union-attr]
         model = job.request.model if job.request else ""

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 
 from sora_relay.adapters.dynamodb import DynamoJobStore
+from sora_relay.adapters.line import DynamoLine
 from sora_relay.adapters.messaging import SnsEventPublisher
 from sora_relay.domain.events import ThumbnailObject, VideoEvent
 from sora_relay.domain.families import RequestRules, parse_request
@@ -33,6 +34,7 @@ from sora_relay_tools.client.errors import (
 )
 from sora_relay_tools.client.event_stream import EventStream
 from sora_relay_tools.client.handles import JobHandle
+from sora_relay_tools.client.line import LinePlace, LineView
 from sora_relay_tools.client.stack import SQS_BATCH, DeadLetterQueue, StackResources
 
 
@@ -68,6 +70,10 @@ class Relay:
         publisher = SnsEventPublisher(self._sns, resources["CompletionTopicArn"])
         finisher = Finisher(store=self._jobs, publisher=publisher, metrics=_Uncounted(), policy=Policy())
         self._canceler = CancelService(store=self._jobs, finisher=finisher, clock=_utc_now)
+        self._line = LineView(
+            DynamoLine(session.client("dynamodb"), resources["JobsTableName"]),
+            int(resources.outputs.get("MaxActiveGenerations", "5")),
+        )
         # Requests are judged as the stack judges them: its catalogue, ExtraModels and DefaultModel.
         self.rules = RequestRules.of(
             resources.outputs.get("ExtraModels", ""), resources.outputs.get("DefaultModel") or "sora-2"
@@ -200,6 +206,11 @@ class Relay:
         """Jobs, newest first, optionally of one state and changed since a moment (a table scan)."""
         found = [job for job in self._jobs.scan(updated_since=since) if state is None or job.state is state]
         return sorted(found, key=lambda job: job.created_at, reverse=True)
+
+    def line_places(self, jobs: Iterable[Job]) -> dict[str, LinePlace]:
+        """Where each of `jobs` that waits in line stands (how many start before it) and why it
+        waits, by request_id."""
+        return self._line.places_of(jobs)
 
     def cancel(self, request_id: str) -> Canceled:
         """End a request before it is submitted: one `video.failed` event (code `canceled`), and

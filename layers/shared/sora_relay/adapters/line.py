@@ -5,6 +5,7 @@ places are one item, `line#places`, whose string set names their holders."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -39,6 +40,19 @@ class DynamoLine:
             )
             ids += [item["request_id"]["S"] for item in answer.get("Items", [])]
         return ids
+
+    def in_order(self) -> Iterator[str]:
+        """Every waiting request_id, in the order they start (a read of the whole line: for
+        people asking where their requests stand; the functions read only its head)."""
+        for priority in Priority:
+            pages = self._client.get_paginator("query").paginate(
+                TableName=self._table,
+                IndexName=LINE_INDEX,
+                KeyConditionExpression="line = :priority",
+                ExpressionAttributeValues={":priority": {"S": priority.value}},
+            )
+            for page in pages:
+                yield from (item["request_id"]["S"] for item in page.get("Items", []))
 
     def length(self, priority: str) -> tuple[int, datetime | None]:
         arguments: dict[str, Any] = {
