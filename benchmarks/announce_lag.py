@@ -3,7 +3,7 @@ its `video.completed` event, for a batch of jobs with spread-out generation time
 
     .venv/bin/python benchmarks/announce_lag.py [--jobs 40] [--seed 7]
 
-The local stack on a virtual clock (see virtual_batch.py): the template's functions, the
+The local stack on a virtual clock (see sora_relay_tools/local/virtual.py): the template's functions, the
 simulator, the poller invoked each minute. Three pollers in the same run, on the same batch:
 - fixed 30 s, one sweep a minute: every job asked every 30 s, each invocation sweeping once
   (the baseline);
@@ -18,10 +18,10 @@ import statistics
 from datetime import timedelta
 from unittest import mock
 
-from common import print_table
-from virtual_batch import BatchRun, plan_jobs, virtual_stack
+from common import TEMPLATE, print_table
 
 from sora_relay.domain.policy import Policy
+from sora_relay_tools.local.virtual import BatchRun, plan_jobs, virtual_stack
 
 
 def fixed_interval(policy: Policy, **_: object) -> timedelta:
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     runs: dict[str, BatchRun] = {}
-    with virtual_stack(environment={}) as stack:
+    with virtual_stack(TEMPLATE, environment={}) as stack:
         with mock.patch.object(Policy, "next_status_delay", fixed_interval):
             stack.configure(POLL_SWEEP_WINDOW_SECONDS="0")
             runs["fixed 30 s, one sweep a minute"] = stack.run(plan_jobs(args.jobs, args.seed, "fixed-once"))

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/cost.py [--jobs 20] [--video-mib 32] [--latency 0.3]
 
-The batch runs through the local stack on a virtual clock (see virtual_batch.py), every
+The batch runs through the local stack on a virtual clock (see sora_relay_tools/local/virtual.py), every
 provider call taking `--latency` seconds and every video `--video-mib` MiB. Counted from what
 the functions did: each invocation's billed time (the real time it worked, plus the virtual
 time it waited within its invocation) at its function's memory size; DynamoDB read and
@@ -20,8 +20,9 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from common import print_table
-from virtual_batch import BatchRun, plan_jobs, virtual_stack
+from common import TEMPLATE, print_table
+
+from sora_relay_tools.local.virtual import BatchRun, plan_jobs, virtual_stack
 
 # AWS on-demand list prices, us-east-1, as published on each service's pricing page (read
 # 2025-10; the DynamoDB figures are those after its 2024-11-01 on-demand price cut). No free tier.
@@ -156,7 +157,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.3, help="Seconds each provider call takes.")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    with virtual_stack(latency=args.latency, video_size=args.video_mib * 1024 * 1024, environment={}) as stack:
+    with virtual_stack(
+        TEMPLATE, latency=args.latency, video_size=args.video_mib * 1024 * 1024, environment={}
+    ) as stack:
         stack.run(plan_jobs(2, args.seed, "warm-up"))  # containers, clients and the key, as a busy stack has them
         run = stack.run(plan_jobs(args.jobs, args.seed, "batch"))
         memory = {name: function.memory for name, function in stack.stack.deployed.functions.items()}  # type: ignore[union-attr]

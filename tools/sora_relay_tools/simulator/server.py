@@ -135,6 +135,9 @@ class GeminiGenSimulator:
     history_page_cap: int = 20
     history_newest_first: bool = True
     max_running: int | None = None
+    most_running: int = 0  # the most generations that ran at once
+    # How long the generation of a prompt takes, when it is not `generation_seconds`.
+    generation_time: Callable[[str], float | None] = lambda prompt: None
     credits: float | None = None
     capacity_refusals: int = 0
     thumbnails: bool = True
@@ -278,13 +281,14 @@ class GeminiGenSimulator:
                 file_digests=[digest for _, digest in files],
                 created_at=now,
                 expired_at=now + self.expire_after,
-                generation_seconds=self.generation_seconds,
+                generation_seconds=self.generation_time(form["prompt"]) or self.generation_seconds,
                 fails=self.fail_when(form["prompt"]),
                 rejects=self.reject_when(form["prompt"]),
                 malformed_address=self.malformed_when(form["prompt"]),
                 video_size=self.video_size,
             )
             self.generations[generation.uuid] = generation
+            self.most_running = max(self.most_running, running + 1)
         return 200, self._record(generation, status=0, percentage=0)
 
     def _running(self, generation: Generation, now: datetime) -> bool:

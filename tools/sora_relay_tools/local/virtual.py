@@ -34,7 +34,6 @@ from sora_relay_tools.local.run import function_output_into
 from sora_relay_tools.local.stack import LocalStack, Provider
 from sora_relay_tools.simulator import GeminiGenSimulator, ManualClock
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 MINUTE = timedelta(minutes=1)
 AWS_SWEEP_WINDOW = Settings.model_fields["poll_sweep_window_seconds"].default
 
@@ -48,7 +47,7 @@ class PlannedJob:
 def plan_jobs(count: int, seed: int, tag: str) -> list[PlannedJob]:
     """Requests of mixed kinds, each taking its kind's typical time times a log-normal spread
     (sigma 0.35), as benchmark 3 draws them."""
-    rng = random.Random(seed)  # nosec B311  # a reproducible simulation, no secret
+    rng = random.Random(seed)  # noqa: S311  # nosec B311  # a reproducible simulation, no secret
     jobs = []
     for number in range(count):
         body = {
@@ -91,7 +90,10 @@ class BatchRun:
 
 
 class VirtualStack:
-    def __init__(self, *, latency: float = 0.0, video_size: int | None = None, environment: dict[str, str]) -> None:
+    def __init__(
+        self, template: Path, *, latency: float = 0.0, video_size: int | None = None, environment: dict[str, str]
+    ) -> None:
+        self._template = template
         self.clock = ManualClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
         self._latency = latency
         self._video_size = video_size
@@ -101,16 +103,22 @@ class VirtualStack:
         self._usage = Usage()
         self._waited = 0.0  # virtual seconds the running invocation waited
         self._nested = 0.0  # real seconds of invocations made while another waited
+        self._seconds: dict[str, float] = {}  # a planned prompt: how long its generation takes
 
     def __enter__(self) -> VirtualStack:
         self._logs = io.StringIO()
         self._resources.enter_context(function_output_into(self._logs))
         self.simulator = self._resources.enter_context(
-            GeminiGenSimulator(clock=self.clock, latency=self._latency, video_size=self._video_size)
+            GeminiGenSimulator(
+                clock=self.clock,
+                latency=self._latency,
+                video_size=self._video_size,
+                generation_time=lambda prompt: self._seconds.get(prompt),
+            )
         )
         self.stack = self._resources.enter_context(
             LocalStack(
-                TEMPLATE,
+                self._template,
                 Provider(self.simulator.base_url, self.simulator.api_key),
                 in_process=True,
                 drive=False,
@@ -144,12 +152,9 @@ class VirtualStack:
         for job in planned:
             self.stack.send(json.dumps(job.body))
             self._usage.calls.append(("sqs.SendMessage", {}))  # the user's
+        self._seconds = {job.body["prompt"]: job.generation_seconds for job in planned}
         self.stack.driver.enter_environment(self.stack.deployed.functions["SubmitFunction"])  # type: ignore[union-attr]
         self._deliver_all("SubmitFunction")
-        seconds = {job.body["prompt"]: job.generation_seconds for job in planned}
-        for generation in self.simulator.submissions():
-            if generation.fields["prompt"] in seconds:
-                generation.generation_seconds = seconds[generation.fields["prompt"]]
         announced: dict[str, datetime] = {}
         wanted = {job.body["request_id"] for job in planned}
         tick = started
@@ -157,6 +162,7 @@ class VirtualStack:
             tick += MINUTE
             self.clock.now = max(self.clock.now, tick)
             self._invoke_poll()
+            self._deliver_all("SubmitFunction")  # the requests the line started
             self._deliver_all("ArchiveFunction")
             for event in self.stack.drain_events():
                 if EventType(event["event"]).final and event["request_id"] in wanted:
@@ -180,6 +186,7 @@ class VirtualStack:
 
     def _wait(self, seconds: float) -> None:
         """A function's pause: what the triggers would start meanwhile runs, then time passes."""
+        self._deliver_all("SubmitFunction")
         self._deliver_all("ArchiveFunction")
         self.clock.advance(timedelta(seconds=seconds))
         self._waited += seconds
@@ -219,6 +226,6 @@ class VirtualStack:
 
 
 @contextlib.contextmanager
-def virtual_stack(**options: Any) -> Iterator[VirtualStack]:
-    with VirtualStack(**options) as stack:
+def virtual_stack(template: Path, **options: Any) -> Iterator[VirtualStack]:
+    with VirtualStack(template, **options) as stack:
         yield stack
