@@ -58,7 +58,7 @@ check: lint test  ## everything CI runs
 schemas: install  ## regenerate events/schemas/ from the models (a test fails when they are stale)
 	$(BIN)/python -m sora_relay_tools.schemas events/schemas
 
-bench: install  ## the seven benchmarks, each printing its table (minutes; not part of make test)
+bench: install  ## the eight benchmarks, each printing its table (minutes; not part of make test)
 	cd benchmarks && ../$(BIN)/python submit_batch.py
 	cd benchmarks && ../$(BIN)/python poll_sweep.py
 	cd benchmarks && ../$(BIN)/python polling_policy.py
@@ -67,6 +67,7 @@ bench: install  ## the seven benchmarks, each printing its table (minutes; not p
 	cd benchmarks && ../$(BIN)/python cold_start.py
 	cd benchmarks && ../$(BIN)/python announce_lag.py
 	cd benchmarks && ../$(BIN)/python cost.py
+	cd benchmarks && ../$(BIN)/python line.py
 
 build:  ## needs the AWS SAM CLI
 	sam build

@@ -370,13 +370,15 @@ def main() -> None:
     planned = plan_jobs(args.jobs, args.seed, "line")
     lined = run(planned, args.places)
     free = run(planned, args.jobs)
-    fifth = run(planned[: max(args.jobs // 5, 1)], args.places)
+    shorter = planned[: max(args.jobs // 5, 1)]
+    fifth = run(shorter, args.places)
     ideal = ideal_makespan(planned, args.places)
     mean = sum(job.generation_seconds for job in planned) / len(planned)
     bound = math.ceil(len(planned) / args.places) * mean
     idle, span = idle_while_waiting(lined.spans, args.places)
-    runs = (("line", lined, args.jobs), ("free", free, args.jobs), ("fifth", fifth, max(args.jobs // 5, 1)))
+    runs = (("line", lined, args.jobs), ("free", free, args.jobs), ("fifth", fifth, len(shorter)))
     per_request = {name: sum(result.calls.values()) / count for name, result, count in runs}
+    idle_share = f"{100 * idle / (args.places * span):.2f} % of {span / 3600:.1f} h"
     print_table(
         f"Benchmark 8: {args.jobs:,} requests at once, {args.places} places (seed {args.seed})",
         ["measure", "value"],
@@ -384,19 +386,13 @@ def main() -> None:
             ["makespan (first request to last video)", f"{lined.makespan / 3600:.2f} h"],
             ["ideal schedule (arrival order, no gap)", f"{ideal / 3600:.2f} h ({lined.makespan / ideal:.3f}x)"],
             ["ceil(n / places) x mean generation", f"{bound / 3600:.2f} h ({lined.makespan / bound:.3f}x)"],
-            [
-                "idle place-time while requests waited",
-                f"{100 * idle / (args.places * span):.2f} % of {span / 3600:.1f} h",
-            ],
+            ["idle place-time while requests waited", idle_share],
             ["most running at once (places)", f"{lined.most_running} ({args.places})"],
             ["capacity refusals", lined.refusals],
             ["AWS requests per request, through the line", f"{per_request['line']:.2f}"],
             ["the same with a place for each (nothing waits)", f"{per_request['free']:.2f}"],
             ["waiting's cost per request", f"{per_request['line'] - per_request['free']:+.2f}"],
-            [
-                f"through the line, {max(args.jobs // 5, 1):,} requests (waits 5x shorter)",
-                f"{per_request['fifth']:.2f}",
-            ],
+            [f"through the line, {len(shorter):,} requests (waits 5x shorter)", f"{per_request['fifth']:.2f}"],
             ["real time of the line's run", f"{lined.real_seconds:.0f} s"],
         ],
     )

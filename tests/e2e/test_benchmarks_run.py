@@ -30,3 +30,9 @@ def test_cost_benchmark_prices_the_batch_per_thousand_videos() -> None:
     printed = benchmark("cost.py", "--jobs", "2", "--video-mib", "1", "--latency", "0")
     assert "1,000 videos: $" in printed
     assert "DynamoDB" in printed
+
+
+def test_line_benchmark_compares_the_makespan_with_the_ideal_and_prices_waiting() -> None:
+    printed = benchmark("line.py", "--jobs", "60", "--places", "4")
+    assert "ideal schedule (arrival order, no gap)" in printed
+    assert "waiting's cost per request" in printed
