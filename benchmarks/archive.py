@@ -86,7 +86,7 @@ def archive_in_child(url: str, base_url: str, part_mib: int, concurrency: int, r
     )
     baseline = current_rss_mib()
     started = time.perf_counter()
-    video = archive.copy(url, "videos/bench.mp4", "video/mp4")
+    video = archive.copy(url, "videos/bench.mp4", "video/mp4", 600.0)
     seconds = time.perf_counter() - started
     results.put({"size": video.size, "seconds": seconds, "baseline": baseline, "peak": peak_rss_mib()})
 

@@ -11,6 +11,7 @@ import pytest
 
 from sora_relay.adapters.media.archive import S3VideoArchive
 from sora_relay.adapters.media.client import vetted_client
+from sora_relay.adapters.media.hashing import IncompleteDownload
 from sora_relay.adapters.media.policy import MediaPolicy, ReferencePolicy
 from sora_relay.adapters.media.references import ReferenceFetcher
 from sora_relay.domain.ports import InvalidReference, MediaNotAllowed, ReferenceUnavailable
@@ -90,7 +91,9 @@ def test_https_reference_on_a_host_not_allowed_is_invalid_without_a_request(http
 
 def test_video_download_asks_for_the_bytes_unencoded(stack, https_origin) -> None:
     https_origin.answers["/v.mp4"] = Answer(body=VIDEO, content_type="video/mp4")
-    stored = video_archive(stack, https_origin).copy(https_origin.url("cdn.test", "/v.mp4"), "v.mp4", "video/mp4")
+    stored = video_archive(stack, https_origin).copy(
+        https_origin.url("cdn.test", "/v.mp4"), "v.mp4", "video/mp4", 600.0
+    )
     assert https_origin.seen[0].accept_encoding == "identity"
     assert stored.size == len(VIDEO)
 
@@ -98,7 +101,9 @@ def test_video_download_asks_for_the_bytes_unencoded(stack, https_origin) -> Non
 def test_video_gzipped_by_the_cdn_anyway_is_stored_decoded_and_counted_as_stored(stack, https_origin) -> None:
     https_origin.answers["/v.mp4"] = Answer(body=VIDEO, content_type="video/mp4", gzip=True)
     assert len(gzip.compress(VIDEO)) < len(VIDEO)
-    stored = video_archive(stack, https_origin).copy(https_origin.url("cdn.test", "/v.mp4"), "v.mp4", "video/mp4")
+    stored = video_archive(stack, https_origin).copy(
+        https_origin.url("cdn.test", "/v.mp4"), "v.mp4", "video/mp4", 600.0
+    )
     assert stored.size == len(VIDEO)
     assert stack.s3.get_object(Bucket=stack.bucket, Key="v.mp4")["Body"].read() == VIDEO
 
@@ -107,7 +112,7 @@ def test_video_host_that_rebinds_to_a_private_address_is_not_downloaded(stack, h
     https_origin.answers["/v.mp4"] = Answer(body=VIDEO)
     archive = video_archive(stack, https_origin, Rebinding(first=LOOPBACK, then="169.254.169.254"))
     with pytest.raises(MediaNotAllowed, match="non-public address"):
-        archive.copy(https_origin.url("cdn.test", "/v.mp4"), "v.mp4", "video/mp4")
+        archive.copy(https_origin.url("cdn.test", "/v.mp4"), "v.mp4", "video/mp4", 600.0)
     assert https_origin.seen == []
 
 
@@ -125,4 +130,13 @@ def test_reference_that_trickles_is_cut_off_at_its_whole_deadline(https_origin, 
     started = time.monotonic()
     with pytest.raises(ReferenceUnavailable, match="not read within 1 seconds"):
         reference_fetcher(https_origin).fetch(https_origin.url("images.test", "/slow.png"), 1.0)
+    assert time.monotonic() - started < 2.5
+
+
+def test_video_that_trickles_is_cut_off_at_its_whole_deadline(stack, https_origin) -> None:
+    https_origin.answers["/slow.mp4"] = Answer(body=VIDEO[:200], trickle=0.05)
+    started = time.monotonic()
+    archive = video_archive(stack, https_origin)
+    with pytest.raises(IncompleteDownload, match="not read within 1 s"):
+        archive.copy(https_origin.url("cdn.test", "/slow.mp4"), "v.mp4", "video/mp4", 1.0)
     assert time.monotonic() - started < 2.5

@@ -46,7 +46,7 @@ def s3_calls(archive: S3VideoArchive) -> list[str]:
 
 def test_video_is_archived_byte_for_byte_with_its_sha256(stack, simulator, archive) -> None:
     url, content = finished(simulator)
-    video = archive.copy(url, "videos/ad-1.mp4", "video/mp4")
+    video = archive.copy(url, "videos/ad-1.mp4", "video/mp4", 600.0)
     stored = stack.s3.get_object(Bucket=stack.bucket, Key="videos/ad-1.mp4")
     assert stored["Body"].read() == content == SAMPLE_MP4
     assert video.sha256 == hashlib.sha256(content).hexdigest()
@@ -59,7 +59,7 @@ def test_video_of_typical_size_is_written_with_one_put(stack, simulator, archive
     simulator.video_size = 12 * MIB
     url, content = finished(simulator)
     calls = s3_calls(archive)
-    video = archive.copy(url, "videos/one.mp4", "video/mp4")
+    video = archive.copy(url, "videos/one.mp4", "video/mp4", 600.0)
     assert calls == ["PutObject"]
     assert video.sha256 == hashlib.sha256(content).hexdigest()
     stored = stack.s3.get_object(Bucket=stack.bucket, Key="videos/one.mp4")
@@ -74,7 +74,7 @@ def test_video_above_the_single_put_size_goes_up_in_parts_to_its_key_with_no_cop
     simulator.video_size = 12 * MIB
     url, content = finished(simulator)
     calls = s3_calls(archive)
-    video = archive.copy(url, "videos/parts.mp4", "video/mp4")
+    video = archive.copy(url, "videos/parts.mp4", "video/mp4", 600.0)
     assert calls == [
         "CreateMultipartUpload",
         "UploadPart",
@@ -92,7 +92,7 @@ def test_put_that_states_no_checksum_is_not_taken_as_verified(stack, simulator, 
     archive._s3.meta.events.register("after-call.s3.PutObject", lambda parsed, **_: parsed.pop("ChecksumSHA256", None))
     url, _ = finished(simulator)
     with pytest.raises(IncompleteDownload, match="no SHA-256"):
-        archive.copy(url, "videos/unchecked.mp4", "video/mp4")
+        archive.copy(url, "videos/unchecked.mp4", "video/mp4", 600.0)
 
 
 def test_put_whose_checksum_differs_is_not_taken_as_verified(stack, simulator, archive) -> None:
@@ -100,13 +100,13 @@ def test_put_whose_checksum_differs_is_not_taken_as_verified(stack, simulator, a
     archive._s3.meta.events.register("after-call.s3.PutObject", lambda parsed, **_: parsed.update(ChecksumSHA256=other))
     url, _ = finished(simulator)
     with pytest.raises(IncompleteDownload, match="differs"):
-        archive.copy(url, "videos/altered.mp4", "video/mp4")
+        archive.copy(url, "videos/altered.mp4", "video/mp4", 600.0)
 
 
 def test_large_video_goes_up_in_parts_each_checked_by_its_sha256(stack, simulator, spooled_archive) -> None:
     simulator.video_size = 12 * MIB
     url, content = finished(simulator)
-    video = spooled_archive.copy(url, "videos/big.mp4", "video/mp4")
+    video = spooled_archive.copy(url, "videos/big.mp4", "video/mp4", 600.0)
     assert video.sha256 == hashlib.sha256(content).hexdigest()
     head = stack.s3.head_object(Bucket=stack.bucket, Key="videos/big.mp4", ChecksumMode="ENABLED")
     assert head["ContentLength"] == 12 * MIB
@@ -120,7 +120,7 @@ def test_archived_object_without_a_checksum_is_not_taken_as_verified(stack, simu
     archive._s3.meta.events.register("after-call.s3.HeadObject", lambda parsed, **_: parsed.pop("ChecksumSHA256", None))
     url, _ = finished(simulator)
     with pytest.raises(IncompleteDownload, match="no SHA-256"):
-        archive.copy(url, "videos/unchecked.mp4", "video/mp4")
+        archive.copy(url, "videos/unchecked.mp4", "video/mp4", 600.0)
 
 
 def test_archived_object_whose_checksum_differs_is_not_taken_as_verified(stack, simulator, spooled_archive) -> None:
@@ -131,7 +131,7 @@ def test_archived_object_whose_checksum_differs_is_not_taken_as_verified(stack, 
     )
     url, _ = finished(simulator)
     with pytest.raises(IncompleteDownload, match="differs"):
-        archive.copy(url, "videos/altered.mp4", "video/mp4")
+        archive.copy(url, "videos/altered.mp4", "video/mp4", 600.0)
 
 
 def test_download_cut_short_in_the_spool_uploads_nothing(stack, simulator, spooled_archive) -> None:
@@ -140,7 +140,7 @@ def test_download_cut_short_in_the_spool_uploads_nothing(stack, simulator, spool
     simulator.inject("media", Fault(truncate_at=7 * MIB))
     calls = s3_calls(spooled_archive)
     with pytest.raises(IncompleteDownload, match="broke off"):
-        spooled_archive.copy(url, "videos/cut.mp4", "video/mp4")
+        spooled_archive.copy(url, "videos/cut.mp4", "video/mp4", 600.0)
     assert calls == []
     assert stack.s3.list_objects_v2(Bucket=stack.bucket)["KeyCount"] == 0
 
@@ -150,7 +150,7 @@ def test_download_cut_short_leaves_no_object_and_no_open_upload(stack, simulator
     url, _ = finished(simulator)
     simulator.inject("media", Fault(truncate_at=7 * MIB))
     with pytest.raises(IncompleteDownload, match="broke off"):
-        archive.copy(url, "videos/cut.mp4", "video/mp4")
+        archive.copy(url, "videos/cut.mp4", "video/mp4", 600.0)
     assert stack.s3.list_objects_v2(Bucket=stack.bucket)["KeyCount"] == 0
     assert stack.s3.list_multipart_uploads(Bucket=stack.bucket).get("Uploads", []) == []
 
@@ -159,13 +159,13 @@ def test_expired_address_is_gone(simulator, archive) -> None:
     simulator.expire_after = -simulator.expire_after
     url, _ = finished(simulator)
     with pytest.raises(MediaGone, match="410"):
-        archive.copy(url, "videos/old.mp4", "video/mp4")
+        archive.copy(url, "videos/old.mp4", "video/mp4", 600.0)
 
 
 def test_address_on_a_host_not_allowed_is_not_fetched(simulator, archive) -> None:
     before = len(simulator.requests)
     with pytest.raises(MediaNotAllowed, match="https"):
-        archive.copy("http://localhost:1/media/x.mp4", "videos/x.mp4", "video/mp4")
+        archive.copy("http://localhost:1/media/x.mp4", "videos/x.mp4", "video/mp4", 600.0)
     assert len(simulator.requests) == before
 
 
@@ -207,6 +207,6 @@ def test_https_reference_on_loopback_is_refused(references, simulator) -> None:
 @pytest.mark.parametrize("archive_kind", ["archive", "spooled_archive"])
 def test_video_of_no_stated_type_is_stored_as_its_bytes_show(stack, simulator, archive_kind, request) -> None:
     url, _ = finished(simulator)  # served as application/octet-stream, as the provider's CDN does
-    video = request.getfixturevalue(archive_kind).copy(url, "videos/ad-1.mp4", None)
+    video = request.getfixturevalue(archive_kind).copy(url, "videos/ad-1.mp4", None, 600.0)
     stored = stack.s3.head_object(Bucket=stack.bucket, Key="videos/ad-1.mp4")
     assert video.content_type == stored["ContentType"] == "video/mp4"

@@ -167,9 +167,9 @@ class MediaNotAllowed(Exception):
 
 
 class VideoArchive(Protocol):
-    def copy(self, url: str, key: str, content_type: str | None) -> VideoObject:
+    def copy(self, url: str, key: str, content_type: str | None, within: float) -> VideoObject:
         """Stream the video at `url` into the archive at `key`, whole and checksummed, stored as
-        `content_type` (None: as the file's own bytes show).
+        `content_type` (None: as the file's own bytes show), within `within` seconds.
 
         Raises MediaGone or MediaNotAllowed; any other exception is worth another try."""
 

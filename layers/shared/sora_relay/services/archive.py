@@ -137,7 +137,9 @@ class ArchiveService:
         for pause in (*pauses, None):  # None: the last try
             try:
                 key = self.policy.archive_key(job.request_id)
-                return self.archive.copy(url, key, full_media_type(job.media_type))
+                # Whole within the invocation, leaving it the time to commit.
+                within = seconds_left() - _TIME_TO_COMMIT.total_seconds()
+                return self.archive.copy(url, key, full_media_type(job.media_type), within)
             except (MediaGone, MediaNotAllowed) as error:
                 refusals += 1
                 if refusals > len(pauses):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -28,6 +29,8 @@ MAX_THUMBNAIL_BYTES = 10 * 1024**2
 # The image types a thumbnail may have (docs/contract.md, "The archived video"), and the extension each gets.
 THUMBNAIL_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 _GONE = {403, 404, 410}
+# The longest wait for one read of a download (the whole has its own deadline).
+_LONGEST_READ = 30.0
 
 
 class S3VideoArchive:
@@ -49,18 +52,23 @@ class S3VideoArchive:
             multipart_threshold=part_size, multipart_chunksize=part_size, max_concurrency=concurrency
         )
 
-    def copy(self, url: str, key: str, content_type: str | None) -> VideoObject:
-        """`content_type` None: the type the file's own first bytes show."""
-        with self._http.stream("GET", url) as response:
+    def copy(self, url: str, key: str, content_type: str | None, within: float) -> VideoObject:
+        """`content_type` None: the type the file's own first bytes show. The download ends within
+        `within` seconds (httpx's timeouts bound each read: the whole is checked between reads)."""
+        deadline = time.monotonic() + within
+        read = max(min(within, _LONGEST_READ), 1.0)
+        with self._http.stream("GET", url, timeout=httpx.Timeout(read, connect=min(read, 10.0))) as response:
             if response.status_code in _GONE:
                 raise MediaGone(f"the video's address answered HTTP {response.status_code}")
             response.raise_for_status()
             size = _announced_size(response)
+            # As each read arrives (not gathered into larger chunks), so the deadline is checked often.
+            chunks = _by(deadline, within, response.iter_bytes())
             if size is not None and size <= self._single_put_max:
-                reader = HashingReader(response.iter_bytes(DOWNLOAD_CHUNK), size)
+                reader = HashingReader(chunks, size)
                 body = reader.read_whole()
                 return self._put_whole(body, reader, key, content_type or sniff_video_type(body[:16]))
-            return self._put_spooled(response, size, key, content_type)
+            return self._put_spooled(chunks, size, key, content_type)
 
     def copy_thumbnail(self, url: str, key_stem: str, within: float) -> ThumbnailObject:
         """A small image, read whole within `within` seconds (httpx's timeouts bound each read,
@@ -106,7 +114,7 @@ class S3VideoArchive:
         return self._stored(key, reader, content_type)
 
     def _put_spooled(
-        self, response: httpx.Response, size: int | None, key: str, content_type: str | None
+        self, chunks: Iterator[bytes], size: int | None, key: str, content_type: str | None
     ) -> VideoObject:
         """Too large to hold in memory, or of unknown size: written to the function's ephemeral
         storage as it downloads (and hashed), then uploaded from there with its SHA-256 already
@@ -114,7 +122,7 @@ class S3VideoArchive:
         S3; the key appears only when it completes. No staging object, no server-side copy.
         The file is unlinked from the start: it goes with the process, whatever happens."""
         part_size = self._upload.multipart_chunksize  # the parts S3's checksum of parts is of
-        reader = HashingReader(response.iter_bytes(DOWNLOAD_CHUNK), size, part_size=part_size)
+        reader = HashingReader(chunks, size, part_size=part_size)
         with tempfile.TemporaryFile() as spool:
             for chunk in reader.chunks():
                 spool.write(chunk)
@@ -159,6 +167,14 @@ class S3VideoArchive:
             raise IncompleteDownload("S3 stated no SHA-256 of the archived object: it cannot be verified")
         if stored.split("-")[0] not in reader.s3_checksums():  # "-N": an object of N parts
             raise IncompleteDownload("S3's SHA-256 of the archived object differs from the download's")
+
+
+def _by(deadline: float, within: float, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The chunks, as long as they come before the deadline."""
+    for chunk in chunks:
+        if time.monotonic() > deadline:
+            raise IncompleteDownload(f"the video was not read within {within:.0f} s")
+        yield chunk
 
 
 def _announced_size(response: httpx.Response) -> int | None:
