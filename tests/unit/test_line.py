@@ -198,3 +198,27 @@ def test_the_line_is_reported_by_priority_with_its_oldest_wait() -> None:
     assert (counts["LineLength[priority=high]"], counts["LineLength[priority=low]"]) == (1, 1)
     assert counts["OldestWaiting"] == 180
     assert (counts["PlacesHeld"], counts["PlacesLimit"]) == (1, 1)
+
+
+def test_a_request_starts_at_once_with_one_write_when_nobody_waits() -> None:
+    world = World(places=2)
+    saves = []
+    save = world.store.save
+    world.store.save = lambda job: (saves.append(job), save(job))[1]  # type: ignore[method-assign]
+    arrive(world, "r0")
+    assert not any(job.waiting for job in saves)  # never saved in line
+    assert [job.attempt_started_at is not None for job in saves] == [True, False]  # the attempt, then submitted
+    assert world.store.get("r0").placed_at == world.clock.now
+
+
+def test_a_place_held_by_a_live_claim_is_not_healed_away() -> None:
+    world = World(places=1)
+
+    def slow_read_while_the_poll_runs() -> None:
+        world.clock.advance(world.policy.start_watchdog + timedelta(seconds=1))
+        world.poller.tend_line()
+
+    world.files.meanwhile = slow_read_while_the_poll_runs
+    arrive(world, "r0", files=["s3://in/ref.png"])
+    assert world.metrics.counts["PlacesRecovered"] == 0
+    assert world.store.get("r0").state is JobState.SUBMITTED

@@ -7,7 +7,7 @@ or its generation ended; a place whose holder died is found and freed by `heal`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sora_relay.domain.jobs import Job, JobState
@@ -46,6 +46,20 @@ class Line:
         )
         self.store.save(waiting)
         return waiting
+
+    def start_at_once(self, job: Job) -> Job | None:
+        """The job started without waiting, when nobody waits and a place is free: only the
+        place is written (the job's own next write, its attempt, records `placed_at`). None
+        when it must join the line."""
+        now = self.clock()
+        places = self.places.places()
+        limit = places.limit(self.size, now)
+        if places.paused(now) or len(places.holders) >= limit or self.places.head(1):
+            return None
+        if not self.places.take_place(job.request_id, limit, now):
+            return None
+        self.metrics.count("LineStarts")
+        return replace(job, placed_at=now)
 
     def fill(self, wanted: Job | None = None, lease_until: datetime | None = None) -> Job | None:
         """Start waiting requests while places are free: each is given a place and sent to the
@@ -150,12 +164,12 @@ class Line:
 
     def heal(self) -> None:
         """Free the places whose holders no longer hold them (an invocation died between taking
-        a place and saving its job, or before freeing it). A holder's job moved in the last
-        `start_watchdog` is left alone: it may be being started right now."""
+        a place and saving its job, or before freeing it). A holder whose claim is held, or
+        whose job moved in the last `start_watchdog`, is left alone: it may be starting now."""
         now = self.clock()
         for holder in self.places.places().holders:
             job = self.store.get(holder)
-            if job is None or (not job.holds_place and now - job.updated_at > self.policy.start_watchdog):
+            if job is None or not (job.holds_place or _being_started(job, now, self.policy)):
                 logger.warning("a place whose holder no longer holds it was freed", extra={"holder": holder})
                 self.places.free_place(holder)
                 self.metrics.count("PlacesRecovered")
@@ -177,3 +191,9 @@ class Line:
         places = self.places.places()
         self.metrics.count("PlacesHeld", len(places.holders))
         self.metrics.count("PlacesLimit", places.limit(self.size, now))
+
+
+def _being_started(job: Job, now: datetime, policy: Policy) -> bool:
+    """A received job an invocation may be starting: its claim held, or moved a moment ago."""
+    recent = now - job.updated_at <= policy.start_watchdog
+    return job.state is JobState.RECEIVED and (not job.lease_expired(now) or recent)

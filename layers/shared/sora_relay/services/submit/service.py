@@ -181,9 +181,9 @@ class SubmitService:
             self._end(job, ErrorCode.INVALID_REQUEST, refused)
             return Done()
         if job.placed_at is None:
-            # Every request goes through the line: it starts now only if a place is free and
-            # nobody waits before it.
-            started = self.line.fill(wanted=self.line.join(job), lease_until=job.lease_until)
+            # At once if nobody waits and a place is free; else in line, in its turn.
+            started = self.line.start_at_once(job)
+            started = started or self.line.fill(wanted=self.line.join(job), lease_until=job.lease_until)
             if started is None:
                 logger.info("waiting in line for a place")
                 return Done()
