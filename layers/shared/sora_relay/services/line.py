@@ -163,11 +163,15 @@ class Line:
             self.places.speed_up()
 
     def heal(self) -> None:
-        """Free the places whose holders no longer hold them (an invocation died between taking
-        a place and saving its job, or before freeing it). A holder whose claim is held, or
-        whose job moved in the last `start_watchdog`, is left alone: it may be starting now."""
+        """When requests wait and every place is taken: free the places whose holders no longer
+        hold them (an invocation died between taking a place and saving its job, or before
+        freeing it). A holder whose claim is held, or whose job moved in the last
+        `start_watchdog`, is left alone: it may be starting now."""
         now = self.clock()
-        for holder in self.places.places().holders:
+        places = self.places.places()
+        if len(places.holders) < places.limit(self.size, now) or not self.places.head(1):
+            return  # a place is free, or nobody waits: a lost one harms no one yet
+        for holder in places.holders:
             job = self.store.get(holder)
             if job is None or not (job.holds_place or _being_started(job, now, self.policy)):
                 logger.warning("a place whose holder no longer holds it was freed", extra={"holder": holder})

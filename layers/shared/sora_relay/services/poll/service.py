@@ -83,8 +83,8 @@ class PollService:
         )
 
     def _fill_line(self) -> None:
-        """The places the sweep freed go to the next in line at once; should the line fail,
-        the sweep goes on (the next minute's poll fills it)."""
+        """Start what may start; should the line fail, the sweep goes on (the next minute's
+        poll fills it)."""
         try:
             self.line.fill()
         except Exception:
@@ -127,7 +127,8 @@ class PollService:
                 self._tally(checking, outcomes, late)
                 checking = reading
             self._tally(checking, outcomes, late)
-        self._fill_line()
+        if outcomes[Outcome.FAILED] or outcomes[Outcome.HANDED_OFF]:
+            self._fill_line()  # generations ended: their places go to the next in line at once
         logger.info("sweep done", extra={k.value: v for k, v in outcomes.items()})
         return SweepReport(outcomes=outcomes, backlogged=sorted(late | set(starts)))
 
