@@ -30,7 +30,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -39,7 +39,7 @@ from common import print_table
 from sora_relay.domain.events import VideoObject
 from sora_relay.domain.jobs import Job
 from sora_relay.domain.policy import Policy
-from sora_relay.domain.ports import DayLedger, DuePage, Places, ReferenceFile, StaleJob
+from sora_relay.domain.ports import DayLedger, DuePage, ReferenceFile, StaleJob
 from sora_relay.domain.provider import Accepted, GenerationRecord, RetryLater, SubmitOutcome
 from sora_relay.domain.request import Priority, VideoRequest
 from sora_relay.services.budget import CreditBudget
@@ -49,20 +49,21 @@ from sora_relay.services.poll.service import PollService
 from sora_relay.services.submit.messages import InboundMessage
 from sora_relay.services.submit.service import SubmitService
 from sora_relay_tools.local.virtual import PlannedJob, plan_jobs
+from sora_relay_tools.places import MemoryPlaces
 from sora_relay_tools.simulator import ManualClock
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 RANK = {priority.value: rank for rank, priority in enumerate(Priority)}
 
 
-class Tables:
+class Tables(MemoryPlaces):
     """The jobs table with its outstanding and line indexes, and the places item, in memory."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.jobs: dict[str, Job] = {}
         self.outstanding: list[tuple[datetime, str]] = []  # sorted, as the index's sort key
         self.line: list[tuple[int, datetime, str]] = []  # priority rank, arrival, request_id
-        self.state = Places()
         self.owners: dict[str, str] = {}
         self.prompts: dict[str, str] = {}
 
@@ -134,33 +135,6 @@ class Tables:
         start = bisect.bisect_left(self.line, (rank,))
         end = bisect.bisect_left(self.line, (rank + 1,))
         return end - start, self.line[start][1] if end > start else None
-
-    def places(self) -> Places:
-        return self.state
-
-    def take_place(self, request_id: str, limit: int, now: datetime) -> bool:
-        if request_id in self.state.holders:
-            return True
-        if len(self.state.holders) >= limit or self.state.paused(now):
-            return False
-        self.state = replace(self.state, holders=self.state.holders | {request_id})
-        return True
-
-    def free_place(self, request_id: str) -> None:
-        self.state = replace(self.state, holders=self.state.holders - {request_id})
-
-    def slow_down(self, learned_limit: int, learned_until: datetime, resume_at: datetime, reason: str) -> None:
-        self.state = replace(
-            self.state,
-            learned_limit=learned_limit,
-            learned_until=learned_until,
-            resume_at=resume_at,
-            reason=reason,
-            refusals=self.state.refusals + 1,
-        )
-
-    def speed_up(self) -> None:
-        self.state = replace(self.state, refusals=0, resume_at=None, reason=None)
 
 
 def _due_key(job: Job) -> tuple[datetime, str] | None:

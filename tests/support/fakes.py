@@ -6,7 +6,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
@@ -14,7 +14,7 @@ from sora_relay.adapters.dynamodb import shard_of
 from sora_relay.domain.events import EventType, ThumbnailObject, VideoEvent, VideoObject
 from sora_relay.domain.jobs import Job
 from sora_relay.domain.policy import Policy
-from sora_relay.domain.ports import DayLedger, DuePage, Places, ReferenceFile, StaleJob
+from sora_relay.domain.ports import DayLedger, DuePage, ReferenceFile, StaleJob
 from sora_relay.domain.provider import Accepted, GenerationRecord, MaybeTaken, ProviderUnavailable, SubmitOutcome
 from sora_relay.domain.request import Priority, VideoRequest
 from sora_relay.services.archive import ArchiveService
@@ -24,6 +24,7 @@ from sora_relay.services.line import Line
 from sora_relay.services.poll.service import PollService
 from sora_relay.services.submit.service import SubmitService
 from sora_relay_tools.client.cancel import CancelService
+from sora_relay_tools.places import MemoryPlaces
 from sora_relay_tools.simulator import ManualClock
 
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -115,13 +116,12 @@ class MemoryJobStore:
         return DuePage(page, index_key(page[-1]) if len(page) == limit else None)
 
 
-class MemoryLine:
+class MemoryLine(MemoryPlaces):
     """The line over a MemoryJobStore's waiting jobs, and the places as one record."""
 
     def __init__(self, store: MemoryJobStore) -> None:
+        super().__init__()
         self.store = store
-        self.state = Places()
-        self.taken: list[str] = []  # every place taken, in order
 
     def _waiting(self, priority: str | None = None) -> list[Job]:
         rank = {p.value: i for i, p in enumerate(Priority)}
@@ -138,34 +138,6 @@ class MemoryLine:
     def length(self, priority: str) -> tuple[int, datetime | None]:
         waiting = self._waiting(priority)
         return len(waiting), min((job.created_at for job in waiting), default=None)
-
-    def places(self) -> Places:
-        return self.state
-
-    def take_place(self, request_id: str, limit: int, now: datetime) -> bool:
-        if request_id in self.state.holders:
-            return True
-        if len(self.state.holders) >= limit or self.state.paused(now):
-            return False
-        self.state = replace(self.state, holders=self.state.holders | {request_id})
-        self.taken.append(request_id)
-        return True
-
-    def free_place(self, request_id: str) -> None:
-        self.state = replace(self.state, holders=self.state.holders - {request_id})
-
-    def slow_down(self, learned_limit: int, learned_until: datetime, resume_at: datetime, reason: str) -> None:
-        self.state = replace(
-            self.state,
-            learned_limit=learned_limit,
-            learned_until=learned_until,
-            resume_at=resume_at,
-            reason=reason,
-            refusals=self.state.refusals + 1,
-        )
-
-    def speed_up(self) -> None:
-        self.state = replace(self.state, refusals=0, resume_at=None, reason=None)
 
 
 def index_key(job: Job) -> tuple[datetime, str]:

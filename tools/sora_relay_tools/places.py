@@ -1,0 +1,45 @@
+"""The account's places held in memory, as the `line#places` item holds them: for the tests'
+fakes and the line's benchmark, which keep the rest of the line in their own stores."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from sora_relay.domain.ports import Places
+
+
+class MemoryPlaces:
+    """The LineStore port's places; `head` and `length` are the store's that holds the jobs."""
+
+    def __init__(self) -> None:
+        self.state = Places()
+        self.taken: list[str] = []  # every place taken, in order
+
+    def places(self) -> Places:
+        return self.state
+
+    def take_place(self, request_id: str, limit: int, now: datetime) -> bool:
+        if request_id in self.state.holders:
+            return True
+        if len(self.state.holders) >= limit or self.state.paused(now):
+            return False
+        self.state = replace(self.state, holders=self.state.holders | {request_id})
+        self.taken.append(request_id)
+        return True
+
+    def free_place(self, request_id: str) -> None:
+        self.state = replace(self.state, holders=self.state.holders - {request_id})
+
+    def slow_down(self, learned_limit: int, learned_until: datetime, resume_at: datetime, reason: str) -> None:
+        self.state = replace(
+            self.state,
+            learned_limit=learned_limit,
+            learned_until=learned_until,
+            resume_at=resume_at,
+            reason=reason,
+            refusals=self.state.refusals + 1,
+        )
+
+    def speed_up(self) -> None:
+        self.state = replace(self.state, refusals=0, resume_at=None, reason=None)
