@@ -163,3 +163,13 @@ def test_a_waiting_request_is_canceled_and_leaves_the_line(stack, simulator, mon
     relay.cancel("waiting")
     assert relay.line_places([relay.record("waiting")]) == {}
     assert "line" not in stack.job("waiting")
+
+
+def test_jobs_take_a_state_and_an_age_as_the_command_does(relay, stack, simulator) -> None:
+    submit = load_function("SubmitFunction")
+    stack.send_request({"request_id": "fine", "prompt": "a fox in the snow"})
+    stack.send_request({"request_id": "broken", "prompt": "a fox", "duration": 12})
+    stack.deliver(submit)
+    assert [job.request_id for job in relay.jobs(state="failed")] == ["broken"]
+    assert sorted(job.request_id for job in relay.jobs(since="30m")) == ["broken", "fine"]
+    assert relay.jobs(since="2099-01-01T00:00") == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from sora_relay.domain.jobs import Job, JobState
 from sora_relay_tools.cli.session import Session, out, shown, user_command
 from sora_relay_tools.client import JobNotFound
 from sora_relay_tools.client.line import LinePlace
+from sora_relay_tools.client.relay import moment_since
 
 
 def describe(job: Job, place: LinePlace | None = None) -> dict[str, Any]:
@@ -69,14 +70,10 @@ def _since(_: click.Context, __: click.Parameter, value: str | None) -> datetime
     """An ISO 8601 moment, or an age such as 30m, 6h, 2d."""
     if value is None:
         return None
-    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-    if value[:-1].isdigit() and value[-1] in units:
-        return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
     try:
-        moment = datetime.fromisoformat(value)
+        return moment_since(value)
     except ValueError as error:
         raise click.BadParameter("an ISO 8601 time (2026-11-23T10:00) or an age (30m, 6h, 2d)") from error
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 @click.command("ls")

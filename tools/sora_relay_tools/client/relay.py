@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 from sora_relay.adapters.dynamodb import DynamoJobStore
 from sora_relay.adapters.line import DynamoLine
@@ -59,7 +60,8 @@ class Relay:
         session = session or boto3.Session()
         self._sqs = session.client("sqs")
         self._sns = session.client("sns")
-        self._s3 = session.client("s3")
+        # SigV4 links: buckets made since mid-2020 refuse SigV2's (and 7 days is SigV4's limit).
+        self._s3 = session.client("s3", config=Config(signature_version="s3v4"))
         self._jobs = DynamoJobStore(
             session.client("dynamodb"),
             resources["JobsTableName"],
@@ -202,9 +204,13 @@ class Relay:
         """The job's record in the jobs table (None until the stack has read its message)."""
         return self._jobs.get(request_id)
 
-    def jobs(self, *, state: JobState | None = None, since: datetime | None = None) -> list[Job]:
-        """Jobs, newest first, optionally of one state and changed since a moment (a table scan)."""
-        found = [job for job in self._jobs.scan(updated_since=since) if state is None or job.state is state]
+    def jobs(self, *, state: JobState | str | None = None, since: datetime | str | None = None) -> list[Job]:
+        """Jobs, newest first, optionally of one state (`"failed"` or `JobState.FAILED`) and
+        changed since a moment (a datetime, an ISO 8601 time or an age such as `30m`, `6h`,
+        `2d`); a table scan."""
+        wanted = JobState(state) if state is not None else None
+        moment = moment_since(since) if isinstance(since, str) else since
+        found = [job for job in self._jobs.scan(updated_since=moment) if wanted is None or job.state == wanted]
         return sorted(found, key=lambda job: job.created_at, reverse=True)
 
     def line_places(self, jobs: Iterable[Job]) -> dict[str, LinePlace]:
@@ -304,3 +310,17 @@ def _local_path(target: Path | str, name: str) -> Path:
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def moment_since(value: str) -> datetime:
+    """An ISO 8601 moment (UTC unless it says otherwise), or an age such as 30s, 30m, 6h, 2d."""
+    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+    if value[:-1].isdigit() and value[-1:] in units:
+        return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise ValueError(
+            f"{value!r} is neither an ISO 8601 time (2026-11-23T10:00) nor an age (30m, 6h, 2d)"
+        ) from error
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
