@@ -123,9 +123,6 @@ class Tables(MemoryPlaces):
         self.prompts[prompt_key] = request_id
         return True
 
-    def delete(self, job: Job) -> None:
-        raise NotImplementedError
-
     # --- the LineStore port -------------------------------------------------------------
     def head(self, limit: int) -> list[str]:
         return [request_id for _, _, request_id in self.line[:limit]]

@@ -193,3 +193,17 @@ def test_the_line_parameters_reach_every_function(template) -> None:
 def _actions(statement: dict[str, Any]) -> list[str]:
     action = statement.get("Action", [])
     return [action] if isinstance(action, str) else action
+
+
+def test_no_function_may_delete_jobs(template) -> None:
+    # Nothing deletes a job: a finished one expires by its TTL, and a forgotten request_id
+    # would be paid again.
+    statements = [
+        statement
+        for properties in functions(template).values()
+        for policy in properties.get("Policies", [])
+        if isinstance(policy, dict)
+        for statement in policy.get("Statement", [])
+    ]
+    statements += template["Resources"]["PollerPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert not [statement for statement in statements if "dynamodb:DeleteItem" in _actions(statement)]

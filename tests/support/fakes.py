@@ -61,11 +61,6 @@ class MemoryJobStore:
             raise StaleJob(job.request_id)
         self.jobs[job.request_id] = job
 
-    def delete(self, job: Job) -> None:
-        if self.jobs[job.request_id].version != job.version:
-            raise StaleJob(job.request_id)
-        del self.jobs[job.request_id]
-
     def own_generation(self, uuid: str, request_id: str) -> bool:
         return self.owners.setdefault(uuid, request_id) == request_id
 

@@ -69,19 +69,6 @@ class DynamoJobStore:
             if not self._is_stored(item):
                 raise StaleJob(job.request_id) from error
 
-    def delete(self, job: Job) -> None:
-        """Remove a job that is exactly as read; raises StaleJob if it moved since."""
-        try:
-            self._client.delete_item(
-                TableName=self._table,
-                Key={"request_id": {"S": job.request_id}},
-                ConditionExpression="version = :read",
-                ExpressionAttributeValues={":read": {"N": str(job.version)}},
-            )
-        except self._client.exceptions.ConditionalCheckFailedException as error:
-            if self.get(job.request_id) is not None:
-                raise StaleJob(job.request_id) from error
-
     def take_sweep(self, shard: int, holder: str, until: datetime, now: datetime) -> bool:
         try:
             self._client.put_item(

@@ -40,9 +40,6 @@ class JobStore(Protocol):
     def next_due(self, shard: int) -> datetime | None:
         """The soonest `next_check_at` of one index shard (a one-item read)."""
 
-    def delete(self, job: Job) -> None:
-        """Remove a job exactly as read; raises StaleJob if it moved since."""
-
     def take_sweep(self, shard: int, holder: str, until: datetime, now: datetime) -> bool:
         """Make `holder` the only sweeper of one index shard until `until`, unless another holds
         it now (a conditional write). True when it is `holder`'s now."""
