@@ -1,6 +1,7 @@
 """What the command prints of users' and the provider's text: shown literally, never obeyed."""
 
 import io
+import json
 
 import pytest
 from rich.console import Console
@@ -58,6 +59,15 @@ def test_local_up_instructions_give_the_aws_cli_the_endpoint_itself() -> None:
     [send] = [line for line in instructions("http://127.0.0.1:4599", outputs) if "send-message" in line]
     assert send.split()[:3] == ["aws", "--endpoint-url", "http://127.0.0.1:4599"]
     assert f"--queue-url {outputs['RequestQueueUrl']} " in send
+
+
+def test_local_up_instructions_activate_the_virtualenv_and_send_a_request_of_its_own() -> None:
+    outputs = {"RequestQueueUrl": "http://127.0.0.1:4599/123456789012/sora-relay-RequestQueue-ABCDEFGHIJKL"}
+    lines = instructions("http://127.0.0.1:4599", outputs)
+    assert lines[0].split()[:2] == ["source", ".venv/bin/activate"]
+    [send] = [line for line in lines if "send-message" in line]
+    body = json.loads(send.split("--message-body ", 1)[1].strip("'"))
+    assert "request_id" not in body  # a new request at each send, never a repeat of the docs' ad-2291
 
 
 def test_local_up_instructions_stay_whole_lines_when_piped() -> None:

@@ -120,15 +120,19 @@ def output_console(file: IO[str] | None = None) -> Console:
 
 
 def instructions(endpoint_url: str, outputs: dict[str, str]) -> list[str]:
-    """What to type in another terminal, as it works when pasted: the AWS CLI gets
-    --endpoint-url itself (version 1, as pip installs it, ignores AWS_ENDPOINT_URL for SQS);
-    boto3, and so the sora-relay command, reads AWS_ENDPOINT_URL."""
+    """What to type in another terminal, from the repository, as it works when pasted: the
+    virtualenv first (the command is installed there); the AWS CLI gets --endpoint-url itself
+    (version 1, as pip installs it, ignores AWS_ENDPOINT_URL for SQS); boto3, and so the
+    sora-relay command, reads AWS_ENDPOINT_URL."""
     queue = outputs["RequestQueueUrl"]
+    # No request_id in the body: each send is a new request (its id is the message's), where the
+    # sample's `ad-2291` would be a repeat of the docs' first example, and ignored.
+    body = '{"prompt": "A golden retriever puppy in a field of sunflowers", "model": "veo-3.1-fast"}'
     lines = [
+        "  source .venv/bin/activate   # the sora-relay command, where make installed it",
         f"  export AWS_ENDPOINT_URL={endpoint_url}",
         "  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1",
-        f"  aws --endpoint-url {endpoint_url} sqs send-message --queue-url {queue} "
-        "--message-body file://events/request.json",
+        f"  aws --endpoint-url {endpoint_url} sqs send-message --queue-url {queue} --message-body '{body}'",
         '  sora-relay submit "a red kite over the hills" --wait --download out/',
         "",
     ]
