@@ -48,3 +48,19 @@ def test_status_of_a_held_request_says_why_it_waits() -> None:
 
 def test_filter_on_a_family_becomes_its_attribute() -> None:
     assert filter_policy(("family=veo", "family=kling")) == {"family": ["veo", "kling"]}
+
+
+def test_local_stack_without_its_extra_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from sora_relay_tools.cli import local as local_module
+
+    real_find_spec = local_module.importlib.util.find_spec
+    monkeypatch.setattr(
+        local_module.importlib.util, "find_spec", lambda name: None if name == "moto" else real_find_spec(name)
+    )
+    result = CliRunner().invoke(local_module.local, ["run"])
+    assert result.exit_code == 1
+    assert "needs moto" in result.output
+    assert "pip install '.[local]'" in result.output
+    assert "Traceback" not in result.output

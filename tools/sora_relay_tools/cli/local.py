@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import sys
 import time
@@ -17,9 +18,19 @@ from sora_relay_tools.local.stack import LocalStack, Provider
 DEFAULT_BASE_URL = "https://api.geminigen.ai"
 
 
+# What the local stack needs beyond the command (the `local` extra), by import name.
+LOCAL_MODULES = ("moto", "samtranslator", "waitress")
+
+
 @click.group()
 def local() -> None:
     """The whole stack on this machine: moto as AWS, the simulator (or the real provider)."""
+    missing = [name for name in LOCAL_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise click.ClickException(
+            f"the local stack needs {', '.join(missing)}, which `pip install '.[cli]'` does not install:"
+            " run `make run` (it makes .venv with everything), or `pip install '.[local]'`"
+        )
 
 
 _template = click.option(
