@@ -51,9 +51,11 @@ def test_filter_on_a_family_becomes_its_attribute() -> None:
 
 
 def test_local_stack_without_its_extra_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
     from click.testing import CliRunner
 
-    from sora_relay_tools.cli import local as local_module
+    local_module = importlib.import_module("sora_relay_tools.cli.local")
 
     real_find_spec = local_module.importlib.util.find_spec
     monkeypatch.setattr(
