@@ -211,3 +211,13 @@ def test_models_lists_the_catalogue() -> None:
         {"field": "ref_images", "most": 3},
     )
     assert not models["sora-2"]["extendable"]
+
+
+def test_piped_plain_output_holds_ids_uris_and_digests_whole(local_stack) -> None:
+    request_id = "5f0c3d2e-9b7a-4c1e-8f6d-2a1b3c4d5e6f-with-a-long-tail"
+    assert cli("submit", "a harbour", "--request-id", request_id, "--wait").returncode == 0
+    video = json.loads(cli("status", request_id, "--json").stdout)["video"]
+    status = cli("status", request_id, columns=None).stdout
+    assert video["uri"] in status
+    assert video["sha256"] in status
+    assert request_id in cli("ls", columns=None).stdout

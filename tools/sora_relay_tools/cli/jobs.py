@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
+from rich.table import Column, Table
 
 from sora_relay.domain.jobs import Job, JobState
 from sora_relay_tools.cli.session import Session, out, shown, user_command
@@ -60,7 +60,8 @@ def status(session: Session, request_id: str) -> None:
     if session.as_json:
         session.emit(described)
         return
-    table = Table(show_header=False, box=None)
+    # Folded, never cut with "…": a request id, an S3 URI and a SHA-256 are there to be copied.
+    table = Table(Column(no_wrap=True), Column(overflow="fold"), show_header=False, box=None)
     for name, value in described.items():
         table.add_row(f"[bold]{name}[/]", shown(value if isinstance(value, str) else json.dumps(value)))
     out.print(table)
@@ -88,7 +89,14 @@ def list_jobs(session: Session, state: str | None, since: datetime | None, limit
     if session.as_json:
         session.emit([describe(job, places.get(job.request_id)) for job in jobs])
         return
-    table = Table("request_id", "state", "progress", "model", "created", "result")
+    table = Table(
+        Column("request_id", overflow="fold", min_width=len("request_id")),
+        "state",
+        "progress",
+        "model",
+        "created",
+        Column("result", overflow="fold"),
+    )
     for job in jobs:
         result = f"held: {job.held}" if job.held is not None else ""
         if job.request_id in places:

@@ -44,7 +44,9 @@ EXIT_CODES = {
 # Subscription filters can use the event's message attributes (docs/contract.md, "The events").
 FILTER_ATTRIBUTES = ("event", "request_id", "model", "family")
 
-out = Console(highlight=False, soft_wrap=True)
+# Piped, rich would assume 80 columns and cut ids, URIs and digests with "…" or fold them: then
+# lines are as long as what they hold (a terminal's own width still applies when there is one).
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 100_000)
 err = Console(stderr=True, highlight=False)
 
 # C0 and C1 control characters (ESC starts terminal sequences) and the bidirectional overrides
