@@ -196,3 +196,20 @@ def test_video_is_stored_as_its_stated_type_only_when_that_is_a_full_media_type(
     assert world.archive.content_types == [asked]
     [event] = world.publisher.finals
     assert event.video.content_type == (asked or "video/mp4")
+
+
+def test_copy_longer_than_ten_minutes_is_made_once(completed) -> None:
+    """The archive function may run 15 minutes: its copy's lease covers all of them, so the
+    poll's watchdog, running meanwhile, never hands the video off for a second copy."""
+    watchdog_runs = []
+
+    def slow_copy() -> None:
+        for _ in range(14):
+            completed.clock.advance(timedelta(minutes=1))
+            watchdog_runs.append(completed.poller.sweep().outcomes)
+
+    completed.archive.meanwhile = slow_copy
+    sent_before = list(completed.archive_queue.sent)
+    assert completed.archiver.archive_job("ad-1", seconds_left=lambda: 900.0) is ArchiveOutcome.ARCHIVED
+    assert len(completed.archive.copies) == 1
+    assert completed.archive_queue.sent == sent_before  # handed off no second time

@@ -170,6 +170,14 @@ class Policy:
         held = min(self.claim_lease.total_seconds(), seconds_left + self.lease_margin.total_seconds())
         return now + timedelta(seconds=held)
 
+    def invocation_lease_until(self, now: datetime, seconds_left: float) -> datetime:
+        """Until when a lease taken now covers its whole invocation (a copy, which may run as
+        long as the archive function may: 15 minutes), and a margin; `claim_lease` at most when
+        the invocation states no deadline."""
+        if seconds_left == float("inf"):
+            return now + self.claim_lease
+        return now + timedelta(seconds=seconds_left) + self.lease_margin
+
     def stale_claim_check(self, now: datetime) -> datetime:
         """When a sweep looks at a claim whose message may be gone (after SQS had its chances)."""
         return now + 2 * self.claim_lease

@@ -86,9 +86,10 @@ class ArchiveService:
             return ArchiveOutcome.COPYING
         if self.finisher.end_if_too_late_to_copy(job, now):
             return ArchiveOutcome.EXPIRED
-        # The copy lease: while it runs, the poll's watchdog leaves the job alone (a new version
-        # would fail this copy's save), and another hand-off of it copies nothing.
-        lease_until = self.policy.claim_lease_until(now, seconds_left())
+        # The copy lease, as long as this invocation may run: while it runs, the poll's watchdog
+        # leaves the job alone (a new version would fail this copy's save), and another
+        # hand-off of it copies nothing. The copy itself ends before the invocation does.
+        lease_until = self.policy.invocation_lease_until(now, seconds_left())
         copying = job.moved(now, lease_until=lease_until, next_check_at=lease_until)
         try:
             self.store.save(copying)
