@@ -12,7 +12,7 @@ from pydantic import Json
 
 from sora_relay.domain.handoff import ArchiveHandOff
 from sora_relay.invocation import seconds_left
-from sora_relay.observability import logger, metrics, tracer
+from sora_relay.observability import logger, metrics, record_failures, tracer
 from sora_relay.services.archive import ArchiveFailed
 from sora_relay.wiring import archive_queue, archive_service
 
@@ -28,7 +28,8 @@ def handle_record(record: ArchiveRecord, time_left: Callable[[], float]) -> None
     logger.append_keys(request_id=record.body.request_id)
     receive_count = int(record.attributes.ApproximateReceiveCount)
     try:
-        archive_service().archive_job(record.body.request_id, receive_count, time_left)
+        with record_failures(ArchiveFailed):
+            archive_service().archive_job(record.body.request_id, receive_count, time_left)
     except ArchiveFailed as failed:
         # The record fails, and comes again soon rather than after the visibility timeout.
         archive_queue().delay(record.receiptHandle, failed.retry_in)
@@ -39,6 +40,7 @@ def handle_record(record: ArchiveRecord, time_left: Callable[[], float]) -> None
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    archive_service()  # the settings and the wiring, checked before any record: a bad environment fails loudly
     return process_partial_response(
         event=event,
         record_handler=functools.partial(handle_record, time_left=seconds_left(context)),

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sora_relay.invocation import seconds_left
-from sora_relay.observability import logger, metrics, tracer
+from sora_relay.observability import logger, metrics, record_failures, tracer
 from sora_relay.services.submit.messages import InboundMessage, Retry
 from sora_relay.wiring import request_queue, submit_service, submit_workers
 
@@ -36,7 +36,8 @@ def handle_record(record: RequestRecord, time_left: Callable[[], float]) -> None
         seconds_left=time_left,
     )
     try:
-        result = submit_service().handle(message)
+        with record_failures():
+            result = submit_service().handle(message)
     finally:
         logger.thread_safe_remove_keys(["request_id"])
     if isinstance(result, Retry):
@@ -49,6 +50,7 @@ def handle_record(record: RequestRecord, time_left: Callable[[], float]) -> None
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     time_left = seconds_left(context)
+    submit_service()  # the settings and the wiring, checked before any record: a bad environment fails loudly
 
     async def handle_concurrently(record: RequestRecord) -> None:
         await asyncio.get_running_loop().run_in_executor(submit_workers(), handle_record, record, time_left)

@@ -10,7 +10,7 @@ from pydantic import Json
 
 from sora_relay.domain.handoff import ShardSweep
 from sora_relay.invocation import seconds_left
-from sora_relay.observability import logger, metrics, tracer
+from sora_relay.observability import logger, metrics, record_failures, tracer
 from sora_relay.wiring import poll_service
 
 
@@ -25,8 +25,11 @@ processor = BatchProcessor(event_type=EventType.SQS, model=SweepRecord, raise_on
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    poll_service()  # the settings and the wiring, checked before any record: a bad environment fails loudly
+
     def sweep_shard(record: SweepRecord) -> None:
         # A backlog left when time runs out is handed on again by the sweep itself.
-        poll_service().sweep_while(seconds_left(context), shards=[record.body.shard])
+        with record_failures():
+            poll_service().sweep_while(seconds_left(context), shards=[record.body.shard])
 
     return process_partial_response(event=event, record_handler=sweep_shard, processor=processor, context=context)

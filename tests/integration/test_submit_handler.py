@@ -1,7 +1,12 @@
+import io
+import json
 import time
 
 import pytest
+from pydantic import ValidationError
 
+from sora_relay import wiring
+from sora_relay.observability import logger
 from sora_relay_tools.simulator import Fault
 
 from ..support.aws import API_KEY, lambda_context, load_function, scheduled_event
@@ -172,3 +177,35 @@ def test_records_of_a_batch_are_submitted_concurrently(stack, simulator, submit)
     assert stack.deliver(submit) == []
     assert len(simulator.submissions()) == 5
     assert simulator.most_submissions_at_once >= 2
+
+
+def test_unexpected_failure_of_a_record_is_logged_at_error_with_its_request_id_and_counted(
+    stack, simulator, submit, monkeypatch, capsys
+) -> None:
+    from sora_relay.services.submit.service import SubmitService
+
+    def broken(self, job, message):  # type: ignore[no-untyped-def]
+        raise RuntimeError("a bug nobody foresaw")
+
+    monkeypatch.setattr(SubmitService, "_submit", broken)
+    message_id = stack.send_request(REQUEST)
+    event = stack.receive(stack.request_queue_url)
+    logged = io.StringIO()
+    stream = logger.registered_handler.setStream(logged)  # the logger kept the stdout it found
+    try:
+        assert submit(event, lambda_context()) == {"batchItemFailures": [{"itemIdentifier": message_id}]}
+    finally:
+        logger.registered_handler.setStream(stream)
+    [error] = [json.loads(line) for line in logged.getvalue().splitlines() if '"level":"ERROR"' in line]
+    assert error["request_id"] == "ad-1"
+    assert "a bug nobody foresaw" in error["exception"]
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [record["RecordsFailed"] for record in metrics if "RecordsFailed" in record] == [[1.0]]
+
+
+def test_container_with_a_broken_environment_fails_its_invocation(stack, submit, monkeypatch) -> None:
+    monkeypatch.delenv("JOBS_TABLE_NAME")
+    wiring.rebuild()
+    stack.send_request(REQUEST)
+    with pytest.raises(ValidationError, match="JOBS_TABLE_NAME"):
+        submit(stack.receive(stack.request_queue_url), lambda_context())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
@@ -32,3 +35,19 @@ class PowertoolsMetrics:
         ) as metric:
             for dimension, dimension_value in dimensions.items():
                 metric.add_dimension(name=dimension, value=dimension_value)
+
+
+@contextlib.contextmanager
+def record_failures(*expected: type[BaseException]) -> Iterator[None]:
+    """An exception escaping one record's handling, other than an `expected` one (a retry the
+    handler asked for), is logged at error level with the record's keys (its request_id) and
+    counted: Powertools' batch utility turns it into a batch-item failure and logs it at debug
+    level only, and the invocation itself succeeds, so no Errors alarm would say so."""
+    try:
+        yield
+    except expected:
+        raise
+    except Exception:
+        logger.exception("a record failed unexpectedly; SQS will deliver it again")
+        metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=1)
+        raise
