@@ -102,3 +102,44 @@ def test_asyncapi_event_attributes_are_the_published_ones() -> None:
     attributes = document["components"]["schemas"]["eventAttributes"]["properties"]
     event = build_event(request_id="a", occurred_at=NOW, request=REQUEST, provider=PROVIDER, metadata={}, video=VIDEO)
     assert set(attributes) == set(event.attributes())
+
+
+# What version 1 promises each event always holds (docs/contract.md, "How the contract evolves"):
+# a release may add to these, never take one away.
+VERSION_1_REQUIRED = {
+    "video.submitted.schema.json": {"version", "event", "event_id", "request_id", "occurred_at", "provider"},
+    "video.progress.schema.json": {"version", "event", "event_id", "request_id", "occurred_at", "progress"},
+    "video.completed.schema.json": {"version", "event", "event_id", "request_id", "occurred_at", "video"},
+    "video.failed.schema.json": {"version", "event", "event_id", "request_id", "occurred_at", "error"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(VERSION_1_REQUIRED))
+def test_event_schema_keeps_every_field_version_1_requires(name: str) -> None:
+    assert VERSION_1_REQUIRED[name] <= set(schema(name)["required"])
+
+
+@pytest.mark.parametrize("name", sorted(VERSION_1_REQUIRED))
+def test_todays_event_schema_accepts_an_event_with_fields_added_later(name: str) -> None:
+    """A subscriber validating with today's schema keeps accepting later releases' events."""
+    error = EventError(code=ErrorCode.GENERATION_FAILED, message="status 3")
+    failed = name == "video.failed.schema.json"
+    event = build_event(
+        request_id="a",
+        occurred_at=NOW,
+        request=REQUEST,
+        provider=PROVIDER,
+        metadata={},
+        video=None if failed else VIDEO,
+        error=error if failed else None,
+    )
+    published = json.loads(event.to_json())
+    if name in ("video.submitted.schema.json", "video.progress.schema.json"):
+        published = {key: value for key, value in published.items() if key not in ("video", "error")}
+        published["event"] = name.removesuffix(".schema.json")
+        published["progress"] = 40
+    grown = {**published, "a_field_of_a_later_release": {"any": "thing"}}
+    for nested in ("provider", "request", "video", "error"):
+        if isinstance(grown.get(nested), dict):
+            grown[nested] = {**grown[nested], "added_later": 1}
+    assert valid(grown, name)

@@ -143,13 +143,24 @@ def _variant(title: str, properties: dict[str, Any], required: list[str]) -> dic
 
 
 def _event_schema(model: type[VideoEvent], *absent: str) -> dict[str, Any]:
-    schema = model.model_json_schema(schema_generator=AbsentNotNull)
+    # Open to fields added later (docs/contract.md, "How the contract evolves"): a subscriber
+    # validating with this schema keeps accepting the events of every later release of version 1.
+    schema = _open(model.model_json_schema(schema_generator=AbsentNotNull))
     # Never on this event: the publisher leaves out what is not set.
     for name in absent:
         del schema["properties"][name]
     # Always written, though the model has defaults for them.
     required = {*schema["required"], "version", "metadata"}
     schema["required"] = [name for name in schema["properties"] if name in required]
+    return schema
+
+
+def _open(schema: Any) -> Any:
+    """The schema with no object closed to properties it does not name."""
+    if isinstance(schema, dict):
+        return {key: _open(value) for key, value in schema.items() if (key, value) != ("additionalProperties", False)}
+    if isinstance(schema, list):
+        return [_open(item) for item in schema]
     return schema
 
 
