@@ -145,7 +145,7 @@ def _variant(title: str, properties: dict[str, Any], required: list[str]) -> dic
 def _event_schema(model: type[VideoEvent], *absent: str) -> dict[str, Any]:
     # Open to fields added later (docs/contract.md, "How the contract evolves"): a subscriber
     # validating with this schema keeps accepting the events of every later release of version 1.
-    schema = _open(model.model_json_schema(schema_generator=AbsentNotNull))
+    schema: dict[str, Any] = _open(model.model_json_schema(schema_generator=AbsentNotNull))
     # Never on this event: the publisher leaves out what is not set.
     for name in absent:
         del schema["properties"][name]
