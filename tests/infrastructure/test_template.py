@@ -207,3 +207,10 @@ def test_no_function_may_delete_jobs(template) -> None:
     ]
     statements += template["Resources"]["PollerPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert not [statement for statement in statements if "dynamodb:DeleteItem" in _actions(statement)]
+
+
+def test_the_poll_parameters_reach_every_function_and_the_client(template) -> None:
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["POLL_SHARDS"] == {"Ref": "PollShards"}
+    assert variables["POLL_CONCURRENCY"] == {"Ref": "PollConcurrency"}
+    assert template["Outputs"]["PollShards"]["Value"] == {"Ref": "PollShards"}

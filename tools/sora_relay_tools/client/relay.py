@@ -65,7 +65,8 @@ class Relay:
         self._jobs = DynamoJobStore(
             session.client("dynamodb"),
             resources["JobsTableName"],
-            shards=DEFAULT_POLL_SHARDS,
+            # The stack's own: a canceled job's index entry must fall in a shard its sweeps read.
+            shards=int(resources.outputs.get("PollShards", DEFAULT_POLL_SHARDS)),
             # A canceled job is kept as long as the stack keeps any (its message may come late).
             finished_ttl=timedelta(days=int(resources.outputs.get("FinishedJobTtlDays", "30"))),
         )
