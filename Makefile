@@ -13,6 +13,7 @@ CHECKOV := $(SCAN_VENV)/bin/checkov-$(CHECKOV_VERSION)
 install: $(INSTALLED)
 
 $(INSTALLED): pyproject.toml
+	@echo "Installing sora-relay with its tools into $(VENV) (the first time: a minute or two)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
