@@ -1,8 +1,15 @@
 # The commands people type. Everything runs in .venv, made on first use.
-PYTHON ?= python3
+# The Lambda runtime's Python (the template's python3.13) where this machine has one, else
+# python3 (the code runs on 3.11 and later too): the first that runs.
+ifndef PYTHON
+PYTHON := $(firstword $(foreach candidate,python3.13 $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) python3,$(if $(shell $(candidate) -c 'import sys' 2>/dev/null && echo yes),$(candidate))))
+endif
+# checkov pins its own libraries, and is only a scanner: it keeps the machine's python3.
+SCAN_PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-INSTALLED := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# Made again when pyproject.toml or the Python changes.
+INSTALLED := $(VENV)/.installed-$(shell (cat pyproject.toml; $(PYTHON) --version) | cksum | cut -d' ' -f1)
 # checkov pins its own versions of boto3 and others: it lives in a venv of its own.
 CHECKOV_VERSION := 3.3.30
 SCAN_VENV ?= .venv-scan
@@ -13,8 +20,8 @@ CHECKOV := $(SCAN_VENV)/bin/checkov-$(CHECKOV_VERSION)
 install: $(INSTALLED)
 
 $(INSTALLED): pyproject.toml
-	@echo "Installing sora-relay with its tools into $(VENV) (the first time: a minute or two)..."
-	$(PYTHON) -m venv $(VENV)
+	@echo "Installing sora-relay with its tools into $(VENV), on $$($(PYTHON) --version) (the first time: a minute or two)..."
+	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-*
@@ -36,7 +43,7 @@ test-infrastructure: install
 	$(BIN)/pytest -m infrastructure
 
 $(CHECKOV):
-	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_PYTHON) -m venv $(SCAN_VENV)
 	$(SCAN_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(SCAN_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
 	ln -sf checkov $@

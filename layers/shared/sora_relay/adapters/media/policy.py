@@ -52,6 +52,10 @@ def _patterns(text: str) -> tuple[str, ...]:
 
 def is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.sixtofour is not None:
+        # A 6to4 address reaches the IPv4 address it carries, and is judged by it: Python 3.13
+        # (the Lambda runtime) counts all of 2002::/16 as not global, 3.11 all of it as global.
+        return ip.sixtofour.is_global
     if not ip.is_global:
         return False
     if isinstance(ip, ipaddress.IPv6Address):
