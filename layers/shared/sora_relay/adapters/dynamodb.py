@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from sora_relay.adapters.line import line_order, millis
 from sora_relay.domain.events import ProviderSummary, VideoEvent
 from sora_relay.domain.jobs import Job, JobState
 from sora_relay.domain.ports import DuePage, StaleJob
@@ -75,7 +75,7 @@ class DynamoJobStore:
                 TableName=self._table,
                 Item=self._sweep_lease(shard, holder, until),
                 ConditionExpression="attribute_not_exists(request_id) OR lease_until <= :now OR holder = :me",
-                ExpressionAttributeValues={":now": {"N": str(_millis(now))}, ":me": {"S": holder}},
+                ExpressionAttributeValues={":now": {"N": str(millis(now))}, ":me": {"S": holder}},
             )
         except self._client.exceptions.ConditionalCheckFailedException:
             return False
@@ -98,7 +98,7 @@ class DynamoJobStore:
         return {
             "request_id": {"S": f"sweep#{shard}"},
             "holder": {"S": holder},
-            "lease_until": {"N": str(_millis(until))},
+            "lease_until": {"N": str(millis(until))},
         }
 
     def own_generation(self, uuid: str, request_id: str) -> bool:
@@ -186,7 +186,7 @@ class DynamoJobStore:
             TableName=self._table,
             IndexName=OUTSTANDING_INDEX,
             KeyConditionExpression="poll_shard = :shard AND next_check_at <= :now",
-            ExpressionAttributeValues={":shard": {"S": str(shard)}, ":now": {"N": str(_millis(now))}},
+            ExpressionAttributeValues={":shard": {"S": str(shard)}, ":now": {"N": str(millis(now))}},
             Limit=limit,
             **({"ExclusiveStartKey": start} if start is not None else {}),  # type: ignore[arg-type]
         )
@@ -242,12 +242,12 @@ class DynamoJobStore:
         item.update({name: value for name, value in optional.items() if value is not None})
         if job.next_check_at is not None:
             # Both index keys are present only while the job owes work: that keeps the index sparse.
-            item["next_check_at"] = _millis(job.next_check_at)
+            item["next_check_at"] = millis(job.next_check_at)
             item["poll_shard"] = str(shard_of(job.request_id, self.shards))
         if job.waiting:
             # The line index's keys, only while the job waits (adapters/line.py reads them).
             item["line"] = job.request.priority.value if job.request else "normal"
-            item["line_order"] = f"{_millis(job.created_at):013d}#{job.request_id}"
+            item["line_order"] = line_order(job.created_at, job.request_id)
         if job.state.final:
             item["expires_at"] = int((job.updated_at + self._finished_ttl).timestamp())
         return {name: _serializer.serialize(value) for name, value in item.items()}
@@ -294,10 +294,6 @@ class DynamoJobStore:
                 datetime.fromtimestamp(int(item["next_check_at"]) / 1000, UTC) if "next_check_at" in item else None
             ),
         )
-
-
-def _millis(moment: datetime) -> int:
-    return math.ceil(moment.timestamp() * 1000)
 
 
 def _number(value: float) -> Decimal:

@@ -64,12 +64,11 @@ class DynamoLine:
         first = self._client.query(**arguments, Limit=1).get("Items", [])
         if not first:
             return 0, None
-        arrived_ms = int(first[0]["line_order"]["S"].split("#", 1)[0])
         count = 0
         # Only the index's keys are read: about 100 bytes a waiting job.
         for page in self._client.get_paginator("query").paginate(**arguments, Select="COUNT"):
             count += page["Count"]
-        return count, datetime.fromtimestamp(arrived_ms / 1000, UTC)
+        return count, _arrival(first[0]["line_order"]["S"])
 
     def places(self) -> Places:
         item = self._client.get_item(TableName=self._table, Key=self._PLACES_KEY, ConsistentRead=True).get("Item", {})
@@ -101,7 +100,7 @@ class DynamoLine:
                     ":me": {"SS": [request_id]},
                     ":id": {"S": request_id},
                     ":limit": {"N": str(limit)},
-                    ":now": {"N": str(_millis(now))},
+                    ":now": {"N": str(millis(now))},
                 },
             )
         except self._client.exceptions.ConditionalCheckFailedException:
@@ -124,8 +123,8 @@ class DynamoLine:
             " reason = :reason ADD refusals :one",
             ExpressionAttributeValues={
                 ":limit": {"N": str(learned_limit)},
-                ":until": {"N": str(_millis(learned_until))},
-                ":resume": {"N": str(_millis(resume_at))},
+                ":until": {"N": str(millis(learned_until))},
+                ":resume": {"N": str(millis(resume_at))},
                 ":reason": {"S": reason[:500]},
                 ":one": {"N": "1"},
             },
@@ -140,5 +139,16 @@ class DynamoLine:
         )
 
 
-def _millis(moment: datetime) -> int:
+def millis(moment: datetime) -> int:
+    """A moment as the jobs table stores it: whole milliseconds since the epoch, rounded up."""
     return math.ceil(moment.timestamp() * 1000)
+
+
+def line_order(created_at: datetime, request_id: str) -> str:
+    """A waiting job's sort key in the line index: its arrival, then its request_id."""
+    return f"{millis(created_at):013d}#{request_id}"
+
+
+def _arrival(order: str) -> datetime:
+    """The arrival a `line_order` key holds."""
+    return datetime.fromtimestamp(int(order.split("#", 1)[0]) / 1000, UTC)

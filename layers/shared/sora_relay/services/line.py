@@ -139,7 +139,7 @@ class Line:
     def free_and_fill(self, job: Job) -> None:
         """The job's place, if it held one, goes to the next in line at once."""
         if job.holds_place:
-            self.places.free_place(job.request_id)
+            self.free(job)
             self.fill()
 
     def refused(self, job: Job, reason: str, retry_after: float | None) -> Job:
