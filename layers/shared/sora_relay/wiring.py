@@ -55,6 +55,9 @@ class _Seams:
     on_outbound_call: Callable[[str], None] | None = None
     on_aws_request: Callable[[str, dict[str, Any]], None] | None = None
     on_aws_answer: Callable[[str, dict[str, Any]], None] | None = None
+    # The function's own credentials, where one process runs several functions (Lambda gives
+    # each its role's through the environment).
+    aws_credentials: dict[str, str] | None = None
 
 
 _seams = _Seams()
@@ -67,7 +70,7 @@ def settings() -> Settings:
 
 @cache
 def _session() -> boto3.Session:
-    session = boto3.Session()
+    session = boto3.Session(**(_seams.aws_credentials or {}))
     observe = _seams.on_outbound_call
     if observe is not None:
         session.events.register("before-call", lambda event_name, **_: observe(event_name.removeprefix("before-call.")))
@@ -135,12 +138,17 @@ def _finisher() -> Finisher:
 _api_key_lock = threading.Lock()
 
 
+@cache
+def _secrets() -> parameters.SecretsProvider:
+    return parameters.SecretsProvider(boto3_client=_client("secretsmanager"))
+
+
 def _api_key() -> str:
     # Cached by Powertools for max_age; never logged. One thread fetches it: without the lock,
     # a sweep's first status calls would each make a client and fetch it at once.
     with _api_key_lock:
-        secret = parameters.get_secret(settings().geminigen_api_key_secret, max_age=settings().secret_cache_seconds)
-    return secret if isinstance(secret, str) else secret.decode()
+        secret = _secrets().get(settings().geminigen_api_key_secret, max_age=settings().secret_cache_seconds)
+    return secret.decode() if isinstance(secret, bytes) else str(secret)
 
 
 def _provider() -> GeminiGenClient:
@@ -269,6 +277,7 @@ def reset(
     on_outbound_call: Callable[[str], None] | None = None,
     on_aws_request: Callable[[str, dict[str, Any]], None] | None = None,
     on_aws_answer: Callable[[str, dict[str, Any]], None] | None = None,
+    aws_credentials: dict[str, str] | None = None,
 ) -> None:
     """Forget every cached service and client, for a new environment (tests, local runs).
 
@@ -276,13 +285,24 @@ def reset(
     `on_outbound_call` is told of every AWS API call
     and HTTP request the services make before it goes out (a fault drill raises from it);
     `on_aws_request` of every AWS call with its parameters, and `on_aws_answer` of every AWS
-    answer (a benchmark counts what was written and read)."""
+    answer (a benchmark counts what was written and read); `aws_credentials` are the
+    function's own (`aws_access_key_id`, `aws_secret_access_key`, `aws_session_token`), else
+    the environment's."""
     _seams.clock = clock or utc_now
     _seams.sleep = sleep or time.sleep
     _seams.on_outbound_call = on_outbound_call
     _seams.on_aws_request = on_aws_request
     _seams.on_aws_answer = on_aws_answer
+    _seams.aws_credentials = aws_credentials
     rebuild()
+
+
+def run_as(aws_credentials: dict[str, str]) -> None:
+    """The services from now on call AWS with these credentials (a local stack runs each
+    function as its own role); rebuilt only when they change."""
+    if aws_credentials != _seams.aws_credentials:
+        _seams.aws_credentials = aws_credentials
+        rebuild()
 
 
 def rebuild() -> None:
@@ -291,6 +311,7 @@ def rebuild() -> None:
         settings,
         _session,
         _client,
+        _secrets,
         submit_service,
         submit_workers,
         request_queue,

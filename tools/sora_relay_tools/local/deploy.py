@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import re
@@ -25,6 +26,7 @@ class FunctionSpec:
     name: str
     arn: str
     code_dir: Path
+    role_arn: str
     handler: str
     timeout: int
     memory: int
@@ -86,7 +88,63 @@ def deploy(
     cloudformation.get_waiter("stack_create_complete").wait(
         StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
     )
+    _complete_roles(stack_name, translated)
     return _read_back(stack_name, template, code_dirs)
+
+
+def _complete_roles(stack_name: str, translated: dict[str, Any]) -> None:
+    """Attach the stack's own managed policies to its roles, as CloudFormation does on AWS and
+    moto's does not. AWS-managed ones (logs, X-Ray: Lambda's own, never called by the code)
+    are not in the emulator."""
+    iam = boto3.client("iam")
+    physical = _physical_ids(stack_name)
+    for logical_id, resource in translated["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for arn in resource["Properties"].get("ManagedPolicyArns", []):
+            if isinstance(arn, dict) and "Ref" in arn:
+                iam.attach_role_policy(RoleName=physical[logical_id].rsplit("/", 1)[-1], PolicyArn=physical[arn["Ref"]])
+
+
+def role_statements(role_arn: str) -> list[dict[str, Any]]:
+    """Every statement of a role's inline and attached policies, as IAM holds them."""
+    iam = boto3.client("iam")
+    role = role_arn.rsplit("/", 1)[-1]
+    documents = [
+        iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        for name in iam.list_role_policies(RoleName=role)["PolicyNames"]
+    ]
+    for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+        version = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
+        policy = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=version)["PolicyVersion"]
+        documents.append(policy["Document"])
+    statements: list[dict[str, Any]] = []
+    for document in documents:
+        parsed = _document(document)
+        listed = parsed["Statement"]
+        # moto's CloudFormation leaves an `AWS::NoValue` statement as None where AWS drops it.
+        statements += [statement for statement in (listed if isinstance(listed, list) else [listed]) if statement]
+    return statements
+
+
+def _document(document: str | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(document, dict):
+        return document
+    try:
+        parsed: dict[str, Any] = json.loads(document)
+    except json.JSONDecodeError:
+        # moto's CloudFormation keeps a role's inline policy as Python's text of a dict.
+        parsed = ast.literal_eval(document)
+    return parsed
+
+
+def _physical_ids(stack_name: str) -> dict[str, str]:
+    cloudformation = boto3.client("cloudformation")
+    return {
+        resource["LogicalResourceId"]: resource.get("PhysicalResourceId", "")
+        for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name)
+        for resource in page["StackResourceSummaries"]
+    }
 
 
 def _package(template: dict[str, Any], root: Path, bucket: str) -> dict[str, Path]:
@@ -122,11 +180,7 @@ def _read_back(stack_name: str, template: dict[str, Any], code_dirs: dict[str, P
     events = boto3.client("events")
     stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     outputs = {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
-    physical = {
-        resource["LogicalResourceId"]: resource.get("PhysicalResourceId", "")
-        for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name)
-        for resource in page["StackResourceSummaries"]
-    }
+    physical = _physical_ids(stack_name)
     functions: dict[str, FunctionSpec] = {}
     triggers: list[QueueTrigger] = []
     for logical_id, resource in template["Resources"].items():
@@ -138,6 +192,7 @@ def _read_back(stack_name: str, template: dict[str, Any], code_dirs: dict[str, P
             name=configuration["FunctionName"],
             arn=configuration["FunctionArn"],
             code_dir=code_dirs[logical_id],
+            role_arn=configuration["Role"],
             handler=configuration["Handler"],
             timeout=configuration["Timeout"],
             memory=configuration["MemorySize"],

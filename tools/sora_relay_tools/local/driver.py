@@ -37,11 +37,15 @@ class LambdaDriver:
         base_environment: dict[str, str],
         schedule_interval: float | None = None,
         on_environment_change: Callable[[], None] | None = None,
+        run_as: Callable[[str], None] | None = None,
     ) -> None:
+        """`run_as` is told which function (its logical id) is about to run, before each
+        invocation: its services then call AWS as that function's role."""
         self._stack = stack
         self._base_environment = base_environment
         self._schedule_interval = schedule_interval
         self._on_environment_change = on_environment_change
+        self._run_as = run_as
         self._sqs = boto3.client("sqs")
         self._stop = threading.Event()
         self._invoking = threading.Lock()
@@ -73,6 +77,8 @@ class LambdaDriver:
         function = self._stack.functions[logical_id]
         with self._invoking:
             self.enter_environment(function)
+            if self._run_as is not None:
+                self._run_as(logical_id)
             handler = load_handler(function.code_dir, function.handler)
             context = LocalContext(
                 function_name=function.name,

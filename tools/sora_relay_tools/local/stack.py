@@ -17,8 +17,9 @@ import boto3
 import httpx
 
 from sora_relay import wiring
-from sora_relay_tools.local.deploy import DeployedStack, deploy
+from sora_relay_tools.local.deploy import DeployedStack, deploy, role_statements
 from sora_relay_tools.local.driver import LambdaDriver
+from sora_relay_tools.local.permissions import Identity, Permissions
 
 STACK_NAME = "sora-relay"
 SECRET_NAME = "sora-relay/geminigen-api-key"  # noqa: S105  # nosec B105  # the name, not the secret
@@ -102,12 +103,15 @@ class LocalStack:
         server_process: bool = False,
         drive: bool = True,
         environment: dict[str, str] | None = None,
+        enforce_permissions: bool = True,
     ) -> None:
         """`in_process` serves AWS from moto inside this process (no HTTP server): faster, for
         drills that step the functions themselves (`drive=False`, then `driver.deliver`...).
         `server_process` runs moto's server as a process of its own, so that its work does not
         share this interpreter's lock with the functions' (for benchmarks).
-        `environment` adds variables to every function's own."""
+        `environment` adds variables to every function's own.
+        Each function calls AWS as its own role, and a call its role does not allow is refused
+        as AWS refuses it; with `enforce_permissions` off it is only recorded (`permissions`)."""
         self._template = template
         self._provider = provider
         self._port = port
@@ -117,6 +121,9 @@ class LocalStack:
         self._server_process = server_process
         self._drive = drive
         self._extra_environment = environment or {}
+        self._enforce_permissions = enforce_permissions
+        self.permissions: Permissions | None = None
+        self._judging: contextlib.ExitStack | None = None
         self._saved_environment: dict[str, str] | None = None
         self._server: Any = None
         self.driver: LambdaDriver | None = None
@@ -157,12 +164,17 @@ class LocalStack:
                 api_key=self._provider.api_key,
             )
             self._events_queue_url = self._subscribe_events_queue()
+            self.permissions = self._roles(self.deployed)
+            self._judging = contextlib.ExitStack()
+            self._judging.enter_context(self.permissions.judging())
             wiring.reset()
+            permissions = self.permissions
             self.driver = LambdaDriver(
                 self.deployed,
                 base_environment={**aws, **_LOCAL_FUNCTIONS, **self._extra_environment},
                 schedule_interval=self._schedule_interval,
                 on_environment_change=wiring.rebuild,
+                run_as=lambda function: wiring.run_as(permissions.credentials(function)),
             )
             if self._drive:
                 self.driver.start()
@@ -181,6 +193,9 @@ class LocalStack:
                     httpx.post(f"{self.endpoint_url}/moto-api/reset", timeout=10)
             self._server.stop()
         self._clients.clear()
+        if self._judging is not None:
+            self._judging.close()
+            self._judging = None
         wiring.reset()
         if self._saved_environment is not None:
             os.environ.clear()
@@ -229,6 +244,27 @@ class LocalStack:
         if "Item" not in item:
             return None
         return {name: TypeDeserializer().deserialize(value) for name, value in item["Item"].items()}
+
+    def _roles(self, deployed: DeployedStack) -> Permissions:
+        """Each function's role as deployed, assumed through STS as Lambda assumes it."""
+        sts = self.client("sts")
+        identities = []
+        for function in deployed.functions.values():
+            assumed = sts.assume_role(RoleArn=function.role_arn, RoleSessionName=function.name)["Credentials"]
+            identities.append(
+                Identity(
+                    function=function.logical_id,
+                    role_arn=function.role_arn,
+                    statements=role_statements(function.role_arn),
+                    credentials={
+                        "aws_access_key_id": assumed["AccessKeyId"],
+                        "aws_secret_access_key": assumed["SecretAccessKey"],
+                        "aws_session_token": assumed["SessionToken"],
+                    },
+                )
+            )
+        secret_arn = self.client("secretsmanager").describe_secret(SecretId=SECRET_NAME)["ARN"]
+        return Permissions(identities, {SECRET_NAME: secret_arn}, enforce=self._enforce_permissions)
 
     def _subscribe_events_queue(self) -> str:
         """A queue on the completion topic, as a subscriber would have."""

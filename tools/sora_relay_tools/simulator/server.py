@@ -116,6 +116,10 @@ class Generation:
     settings: dict[str, str] = field(default_factory=dict)  # as made (an extension's follow the earlier's)
     status_calls: int = 0
 
+    @property
+    def estimated_credit(self) -> int:
+        return _estimate(self)
+
 
 @dataclass
 class GeminiGenSimulator:
