@@ -15,14 +15,17 @@ CHECKOV_VERSION := 3.3.30
 SCAN_VENV ?= .venv-scan
 CHECKOV := $(SCAN_VENV)/bin/checkov-$(CHECKOV_VERSION)
 
-.PHONY: install schemas test test-unit test-integration test-e2e test-infrastructure lint format check bench build deploy clean run up reliability
+.PHONY: install lock schemas test test-unit test-integration test-e2e test-infrastructure lint format check bench build deploy clean run up reliability
 
 install: $(INSTALLED)
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml layers/shared/requirements.txt
 	@echo "Installing sora-relay with its tools into $(VENV), on $$($(PYTHON) --version) (the first time: a minute or two)..."
 	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# The runtime's locked versions first, checked by their hashes (the layer ships the same),
+	# then the tools around them.
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r layers/shared/requirements.txt
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-*
 	touch $@
@@ -56,6 +59,14 @@ lint: install $(CHECKOV)  ## ruff, mypy, cfn-lint, bandit and checkov (skips exp
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/bandit --quiet --configfile pyproject.toml --recursive layers/shared/sora_relay tools functions benchmarks
 	$(CHECKOV) --config-file .checkov.yaml --file template.yaml
+
+# Resolved for the Lambda runtime (Python 3.13 on arm64), within what the dev tools allow (the
+# SAM translator pins pydantic), so that the tests can run the very versions the layer ships.
+LOCK_FLAGS := --python-version 3.13 --python-platform aarch64-manylinux2014 --quiet --no-annotate --custom-compile-command "make lock"
+
+lock: install  ## pin the runtime's dependencies with hashes into layers/shared/requirements.txt
+	$(BIN)/uv pip compile pyproject.toml --all-extras $(LOCK_FLAGS) -o $(VENV)/every-dependency.txt
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) --generate-hashes --constraint $(VENV)/every-dependency.txt -o layers/shared/requirements.txt
 
 format: install
 	$(BIN)/ruff check --fix .

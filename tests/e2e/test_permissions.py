@@ -46,7 +46,9 @@ def drilled() -> Iterator[tuple[LocalStack, GeminiGenSimulator, dict[str, dict[s
     waiting in line, held behind a twin, and one whose video address is refused once."""
 
     def used(generation: Any) -> float:
-        return 0 if generation.fails else generation.estimated_credit + (OVERRUN if "costly" in generation.fields["prompt"] else 0)
+        if generation.fails:
+            return 0
+        return generation.estimated_credit + (OVERRUN if "costly" in generation.fields["prompt"] else 0)
 
     with GeminiGenSimulator(generation_seconds=2, credit_used=used) as simulator:
         provider = Provider(simulator.base_url, simulator.api_key)
@@ -65,7 +67,11 @@ def drilled() -> Iterator[tuple[LocalStack, GeminiGenSimulator, dict[str, dict[s
                 {"request_id": "failing", "prompt": "[fail] a storm over the sea"},
                 # Read once its turn comes: it fails, and its place goes to the next in line.
                 {"request_id": "missing", "prompt": "a ghost in a hall", "files": [f"s3://{bucket}/inputs/none.png"]},
-                {"request_id": "referenced", "prompt": "a cat on a wall", "files": ["s3://sora-relay-references/cat.png"]},
+                {
+                    "request_id": "referenced",
+                    "prompt": "a cat on a wall",
+                    "files": ["s3://sora-relay-references/cat.png"],
+                },
                 {"request_id": "uploaded", "prompt": "a dog in the rain", "files": [f"s3://{bucket}/inputs/dog.png"]},
                 {"request_id": "waiting", "prompt": "a heron by the river"},
                 # The history could not tell it from "waiting": it waits for that one's attempt.
@@ -198,4 +204,6 @@ def test_judgement_matches_iam_wildcards() -> None:
     table = {"Action": ["dynamodb:GetItem"], "Resource": "arn:aws:dynamodb:r:1:table/jobs"}
     assert not allows([table], Call("dynamodb:Query", "arn:aws:dynamodb:r:1:table/jobs/index/line"))
     denied = {"Effect": "Deny", "Action": "dynamodb:*", "Resource": "*"}
-    assert not allows([{**table, "Effect": "Allow"}, denied], Call("dynamodb:GetItem", "arn:aws:dynamodb:r:1:table/jobs"))
+    get = Call("dynamodb:GetItem", "arn:aws:dynamodb:r:1:table/jobs")
+    assert allows([table], get)
+    assert not allows([{**table, "Effect": "Allow"}, denied], get)

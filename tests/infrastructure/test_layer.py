@@ -5,16 +5,22 @@ the tools (client, command, local stack, simulator, fault drills) are sora_relay
 the runtime must never import."""
 
 import ast
+import importlib.metadata
+import re
 import subprocess  # nosec B404
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from ..support.paths import ROOT
 
 RUNTIME = ROOT / "layers" / "shared" / "sora_relay"
+LOCK = ROOT / "layers" / "shared" / "requirements.txt"
 HANDLERS = sorted((ROOT / "functions").glob("*/app.py"))
 TOOLS = ROOT / "tools" / "sora_relay_tools"
 # One concern per module: past this, a module is split (a cookbook-sized handful of classes).
@@ -121,3 +127,48 @@ def test_built_layer_holds_no_tool_module(built_layer: Path) -> None:
 def test_no_runtime_module_is_longer_than_about_300_lines() -> None:
     lengths = {str(path.relative_to(ROOT)): len(path.read_text().splitlines()) for path in RUNTIME.rglob("*.py")}
     assert {path: length for path, length in lengths.items() if length > MAX_MODULE_LINES} == {}
+
+
+def locked() -> dict[str, str]:
+    """The lock's pins, by canonical name."""
+    pins = re.findall(r"^([A-Za-z0-9._-]+)==([^ \\;]+)", LOCK.read_text(), flags=re.MULTILINE)
+    return {canonicalize_name(name): version for name, version in pins}
+
+
+def test_lock_pins_every_declared_dependency_within_its_range_with_hashes() -> None:
+    declared = [
+        Requirement(line) for line in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    ]
+    pins = locked()
+    for requirement in declared:
+        assert requirement.specifier.contains(pins[canonicalize_name(requirement.name)]), requirement
+    assert LOCK.read_text().count("==") == len(pins)
+    assert all("--hash=sha256:" in block for block in LOCK.read_text().split("==")[1:])
+
+
+def test_tests_run_the_locked_versions() -> None:
+    installed = {name: importlib.metadata.version(name) for name in locked()}
+    assert installed == locked()
+
+
+def test_built_layer_holds_exactly_the_locked_versions(tmp_path: Path) -> None:
+    """The layer's build as `sam build` runs it, arm64 wheels for Python 3.13 from the package
+    index, each checked against the lock's hashes."""
+    subprocess.run(  # noqa: S603  # nosec B603 B607  # make, with fixed arguments
+        [  # noqa: S607
+            "make",
+            "--silent",
+            "-C",
+            str(ROOT / "layers" / "shared"),
+            "build-SharedLayer",
+            f"ARTIFACTS_DIR={tmp_path}",
+            f"PIP={sys.executable} -m pip",
+        ],
+        check=True,
+    )
+    built = {
+        canonicalize_name(match.group(1)): match.group(2)
+        for path in (tmp_path / "python").glob("*.dist-info")
+        if (match := re.fullmatch(r"(.+)-([^-]+)\.dist-info", path.name))
+    }
+    assert built == locked()

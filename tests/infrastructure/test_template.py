@@ -1,7 +1,6 @@
 """The template keeps the contract's promises (section 4) and passes cfn-lint."""
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -120,12 +119,6 @@ def test_bucket_blocks_public_access_and_is_encrypted(template) -> None:
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     policy = template["Resources"]["ArchiveBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in policy)
-
-
-def test_layer_requirements_match_the_package_dependencies() -> None:
-    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    layer = (ROOT / "layers/shared/requirements.txt").read_text().split()
-    assert sorted(layer) == sorted(declared)
 
 
 def test_every_function_logs_to_a_group_kept_log_retention_days(template) -> None:

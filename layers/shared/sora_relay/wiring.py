@@ -55,9 +55,8 @@ class _Seams:
     on_outbound_call: Callable[[str], None] | None = None
     on_aws_request: Callable[[str, dict[str, Any]], None] | None = None
     on_aws_answer: Callable[[str, dict[str, Any]], None] | None = None
-    # The function's own credentials, where one process runs several functions (Lambda gives
-    # each its role's through the environment).
-    aws_credentials: dict[str, str] | None = None
+    # (key id, secret, token) of the function's role where one process runs several functions.
+    aws_credentials: tuple[str, str, str] | None = None
 
 
 _seams = _Seams()
@@ -68,9 +67,10 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
-@cache
-def _session() -> boto3.Session:
-    session = boto3.Session(**(_seams.aws_credentials or {}))
+@cache  # one per identity: a local stack switching between functions keeps each one's
+def _session_as(credentials: tuple[str, str, str] | None) -> boto3.Session:
+    key_id, secret, token = credentials or (None, None, None)
+    session = boto3.Session(aws_access_key_id=key_id, aws_secret_access_key=secret, aws_session_token=token)
     observe = _seams.on_outbound_call
     if observe is not None:
         session.events.register("before-call", lambda event_name, **_: observe(event_name.removeprefix("before-call.")))
@@ -88,14 +88,18 @@ def _session() -> boto3.Session:
     return session
 
 
-@cache
 def _client(service: str) -> Any:
+    return _client_as(service, _session_as(_seams.aws_credentials))
+
+
+@cache
+def _client_as(service: str, session: boto3.Session) -> Any:
     # One connection per worker thread (the poller has two per status call it may make at
     # once): with fewer (the SDK keeps 10), calls beyond them open a new connection each,
     # and a TLS handshake costs more than the call.
     workers = max(2 * settings().poll_concurrency, settings().submit_concurrency, settings().archive_concurrency)
     config = AWS_CONFIG.merge(Config(max_pool_connections=max(workers, 10)))
-    return _session().client(service, config=config)  # type: ignore[call-overload]
+    return session.client(service, config=config)  # type: ignore[call-overload]
 
 
 HttpClient = TypeVar("HttpClient", httpx.Client, httpx.AsyncClient)
@@ -139,15 +143,17 @@ _api_key_lock = threading.Lock()
 
 
 @cache
-def _secrets() -> parameters.SecretsProvider:
-    return parameters.SecretsProvider(boto3_client=_client("secretsmanager"))
+def _secrets_as(client: Any) -> parameters.SecretsProvider:
+    return parameters.SecretsProvider(boto3_client=client)
 
 
 def _api_key() -> str:
     # Cached by Powertools for max_age; never logged. One thread fetches it: without the lock,
     # a sweep's first status calls would each make a client and fetch it at once.
     with _api_key_lock:
-        secret = _secrets().get(settings().geminigen_api_key_secret, max_age=settings().secret_cache_seconds)
+        secret = _secrets_as(_client("secretsmanager")).get(
+            settings().geminigen_api_key_secret, max_age=settings().secret_cache_seconds
+        )
     return secret.decode() if isinstance(secret, bytes) else str(secret)
 
 
@@ -277,48 +283,37 @@ def reset(
     on_outbound_call: Callable[[str], None] | None = None,
     on_aws_request: Callable[[str, dict[str, Any]], None] | None = None,
     on_aws_answer: Callable[[str, dict[str, Any]], None] | None = None,
-    aws_credentials: dict[str, str] | None = None,
 ) -> None:
     """Forget every cached service and client, for a new environment (tests, local runs).
 
     `clock` replaces the services' clock and `sleep` their pauses (a virtual clock advances);
-    `on_outbound_call` is told of every AWS API call
-    and HTTP request the services make before it goes out (a fault drill raises from it);
+    `on_outbound_call` is told of every AWS API call and HTTP request the services make
+    before it goes out (a fault drill raises from it);
     `on_aws_request` of every AWS call with its parameters, and `on_aws_answer` of every AWS
-    answer (a benchmark counts what was written and read); `aws_credentials` are the
-    function's own (`aws_access_key_id`, `aws_secret_access_key`, `aws_session_token`), else
-    the environment's."""
+    answer (a benchmark counts what was written and read). AWS is called with the
+    environment's credentials until `run_as`."""
     _seams.clock = clock or utc_now
     _seams.sleep = sleep or time.sleep
     _seams.on_outbound_call = on_outbound_call
     _seams.on_aws_request = on_aws_request
     _seams.on_aws_answer = on_aws_answer
-    _seams.aws_credentials = aws_credentials
+    _seams.aws_credentials = None
     rebuild()
 
 
-def run_as(aws_credentials: dict[str, str]) -> None:
-    """The services from now on call AWS with these credentials (a local stack runs each
-    function as its own role); rebuilt only when they change."""
-    if aws_credentials != _seams.aws_credentials:
-        _seams.aws_credentials = aws_credentials
-        rebuild()
+_SERVICES = (request_queue, archive_queue, submit_service, poll_service, archive_service)
+
+
+def run_as(aws_access_key_id: str, aws_secret_access_key: str, aws_session_token: str) -> None:
+    """AWS is called with these credentials from now on: a local stack runs each function as its role."""
+    credentials = (aws_access_key_id, aws_secret_access_key, aws_session_token)
+    if credentials != _seams.aws_credentials:
+        _seams.aws_credentials = credentials
+        for factory in _SERVICES:
+            factory.cache_clear()
 
 
 def rebuild() -> None:
     """Forget every cached service and client, keeping the seams (the environment changed)."""
-    factories = (
-        settings,
-        _session,
-        _client,
-        _secrets,
-        submit_service,
-        submit_workers,
-        request_queue,
-        archive_queue,
-        poll_service,
-        archive_service,
-    )
-    for factory in factories:
+    for factory in (settings, _session_as, _client_as, _secrets_as, submit_workers, *_SERVICES):
         factory.cache_clear()
-    parameters.clear_caches()  # type: ignore[no-untyped-call]

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from botocore import handlers
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 ACCOUNT = "123456789012"  # moto's account
 _PARAMS = "sora_relay_api_params"  # where a call's own parameters wait for its judgement
@@ -71,7 +71,7 @@ def _resource(service: str, operation: str, params: dict[str, Any], region: str,
             return f"arn:aws:s3:::{params['Bucket']}/{params['Key']}"
         return f"arn:aws:s3:::{params['Bucket']}"
     if service == "secretsmanager" and "SecretId" in params:
-        return secrets.get(params["SecretId"], params["SecretId"])
+        return str(secrets.get(params["SecretId"], params["SecretId"]))
     return "*"
 
 
@@ -167,4 +167,4 @@ class Permissions:
             f"because no identity-based policy allows the {call.action} action"
         )
         error = {"Code": _DENIED_CODES.get(service, "AccessDeniedException"), "Message": message}
-        return AWSResponse("", 403, {}, None), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 403}}
+        return AWSResponse("", 403, HTTPHeaders(), None), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 403}}

@@ -174,7 +174,7 @@ class LocalStack:
                 base_environment={**aws, **_LOCAL_FUNCTIONS, **self._extra_environment},
                 schedule_interval=self._schedule_interval,
                 on_environment_change=wiring.rebuild,
-                run_as=lambda function: wiring.run_as(permissions.credentials(function)),
+                run_as=lambda function: wiring.run_as(**permissions.credentials(function)),
             )
             if self._drive:
                 self.driver.start()
