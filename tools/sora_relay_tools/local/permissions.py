@@ -114,10 +114,9 @@ class Permissions:
     """Judges and records the calls signed with each function's credentials; calls signed with
     other credentials (the operator's, a test's) pass unjudged."""
 
-    def __init__(self, identities: list[Identity], secrets: dict[str, str], *, enforce: bool = True) -> None:
+    def __init__(self, identities: list[Identity], secrets: dict[str, str]) -> None:
         self._by_key = {identity.credentials["aws_access_key_id"]: identity for identity in identities}
         self._secrets = secrets
-        self.enforce = enforce
         self._lock = threading.Lock()
         self.used: dict[str, set[Call]] = defaultdict(set)
         self.refused: dict[str, set[Call]] = defaultdict(set)
@@ -160,8 +159,6 @@ class Permissions:
             return None
         with self._lock:
             self.refused[identity.function].add(call)
-        if not self.enforce:
-            return None
         message = (
             f"User: {identity.role_arn} is not authorized to perform: {call.action} on resource: {call.resource} "
             f"because no identity-based policy allows the {call.action} action"

@@ -103,7 +103,6 @@ class LocalStack:
         server_process: bool = False,
         drive: bool = True,
         environment: dict[str, str] | None = None,
-        enforce_permissions: bool = True,
     ) -> None:
         """`in_process` serves AWS from moto inside this process (no HTTP server): faster, for
         drills that step the functions themselves (`drive=False`, then `driver.deliver`...).
@@ -111,7 +110,7 @@ class LocalStack:
         share this interpreter's lock with the functions' (for benchmarks).
         `environment` adds variables to every function's own.
         Each function calls AWS as its own role, and a call its role does not allow is refused
-        as AWS refuses it; with `enforce_permissions` off it is only recorded (`permissions`)."""
+        as AWS refuses it (`permissions` records what each used)."""
         self._template = template
         self._provider = provider
         self._port = port
@@ -121,7 +120,6 @@ class LocalStack:
         self._server_process = server_process
         self._drive = drive
         self._extra_environment = environment or {}
-        self._enforce_permissions = enforce_permissions
         self.permissions: Permissions | None = None
         self._judging: contextlib.ExitStack | None = None
         self._saved_environment: dict[str, str] | None = None
@@ -264,7 +262,7 @@ class LocalStack:
                 )
             )
         secret_arn = self.client("secretsmanager").describe_secret(SecretId=SECRET_NAME)["ARN"]
-        return Permissions(identities, {SECRET_NAME: secret_arn}, enforce=self._enforce_permissions)
+        return Permissions(identities, {SECRET_NAME: secret_arn})
 
     def _subscribe_events_queue(self) -> str:
         """A queue on the completion topic, as a subscriber would have."""
