@@ -13,7 +13,7 @@ import argparse
 import math
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,11 +49,11 @@ def fill(stack: Any, simulator: GeminiGenSimulator, due: int, finished: int, pre
         )
         if number < due:
             uuid = simulator._submit({"prompt": f"a fox {number}"}, [])[1]["uuid"]
-            job = job.moved(
-                now, provider=ProviderSummary(uuid=uuid), submitted_at=now, next_check_at=now - timedelta(seconds=1)
+            job = replace(
+                job, provider=ProviderSummary(uuid=uuid), submitted_at=now, next_check_at=now - timedelta(seconds=1)
             )
         else:
-            job = job.moved(now, state=JobState.ARCHIVED, event_published=True)
+            job = replace(job, state=JobState.ARCHIVED, event_published=True)
         items.append(store.to_item(job))
     for start in range(0, len(items), 25):
         batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]

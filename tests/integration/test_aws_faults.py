@@ -16,6 +16,8 @@ from sora_relay.domain.events import build_event
 from sora_relay.domain.jobs import Job, JobState
 from sora_relay.wiring import AWS_CONFIG
 
+from ..support.jobs import next_version
+
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 
 
@@ -97,6 +99,6 @@ def test_lost_answer_to_a_conditional_save_is_not_a_conflict(stack, dynamodb) ->
     store = DynamoJobStore(dynamodb, stack.table_name, shards=1, finished_ttl=timedelta(days=1))
     store.create(job())
     throttle(dynamodb, "PutItem", times=1, status=500, body=b'{"__type":"InternalServerError"}')
-    moved = store.get("ad-1").moved(NOW, progress=50)
+    moved = next_version(store.get("ad-1"), NOW, progress=50)
     store.save(moved)
     assert store.get("ad-1") == moved

@@ -9,6 +9,8 @@ from sora_relay.domain.jobs import Job, JobState
 from sora_relay.domain.ports import StaleJob
 from sora_relay.domain.request import VideoRequest
 
+from ..support.jobs import next_version
+
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
@@ -27,13 +29,14 @@ def job(request_id: str, **changes: object) -> Job:
         request=VideoRequest.model_validate_json('{"prompt": "a fox", "model": "sora-2-pro"}'),
         metadata={"campaign": "spring"},
     )
-    return base.moved(NOW, **changes) if changes else base
+    return next_version(base, NOW, **changes) if changes else base
 
 
 def test_job_round_trips_through_the_table(store) -> None:
     original = job("ad-1")
     assert store.create(original)
-    submitted = original.moved(
+    submitted = next_version(
+        original,
         NOW,
         state=JobState.SUBMITTED,
         provider=ProviderSummary(uuid="sora_1", id=3, estimated_credit=75, expired_at="2026-11-30T00:00:00Z"),
@@ -52,16 +55,16 @@ def test_second_create_of_a_request_id_is_refused(store) -> None:
 def test_save_over_a_newer_version_is_stale(store) -> None:
     original = job("ad-1")
     store.create(original)
-    store.save(original.moved(NOW, progress=10))
+    store.save(next_version(original, NOW, progress=10))
     with pytest.raises(StaleJob):
-        store.save(original.moved(NOW, progress=20))
+        store.save(next_version(original, NOW, progress=20))
 
 
 def test_due_returns_only_due_jobs_of_the_shard(store) -> None:
     for index, offset in enumerate([-60, -1, 60]):
         request_id = f"ad-{index}"
         store.create(job(request_id))
-        store.save(store.get(request_id).moved(NOW, next_check_at=NOW + timedelta(seconds=offset)))
+        store.save(next_version(store.get(request_id), NOW, next_check_at=NOW + timedelta(seconds=offset)))
     found = {j.request_id for shard in range(4) for j in store.due(shard, NOW, 10).jobs}
     assert found == {"ad-0", "ad-1"}
     for shard in range(4):
@@ -70,15 +73,15 @@ def test_due_returns_only_due_jobs_of_the_shard(store) -> None:
 
 def test_job_without_a_next_check_leaves_the_index(stack, store) -> None:
     store.create(job("ad-1"))
-    store.save(store.get("ad-1").moved(NOW, next_check_at=NOW))
-    store.save(store.get("ad-1").moved(NOW, next_check_at=None))
+    store.save(next_version(store.get("ad-1"), NOW, next_check_at=NOW))
+    store.save(next_version(store.get("ad-1"), NOW, next_check_at=None))
     scan = stack.dynamodb.scan(TableName=stack.table_name, IndexName="outstanding")
     assert scan["Count"] == 0
 
 
 def test_finished_job_gets_a_time_to_live(stack, store) -> None:
     store.create(job("ad-1"))
-    store.save(store.get("ad-1").moved(NOW, state=JobState.FAILED))
+    store.save(next_version(store.get("ad-1"), NOW, state=JobState.FAILED))
     expires_at = int(stack.job("ad-1")["expires_at"]["N"])
     assert expires_at == int((NOW + timedelta(days=30)).timestamp())
 
@@ -86,7 +89,7 @@ def test_finished_job_gets_a_time_to_live(stack, store) -> None:
 def test_attempt_round_trips_through_the_table(store) -> None:
     original = job("ad-1")
     store.create(original)
-    attempt = original.moved(NOW, attempt_started_at=NOW, attempt_reserved=37.5)
+    attempt = next_version(original, NOW, attempt_started_at=NOW, attempt_reserved=37.5)
     store.save(attempt)
     assert store.get("ad-1") == attempt
 
@@ -135,7 +138,7 @@ def test_sweep_leases_are_not_listed_as_jobs(store) -> None:
 def test_held_reason_and_completion_time_round_trip(store) -> None:
     original = job("ad-1")
     store.create(original)
-    moved = original.moved(NOW, held="the daily credit budget (10) has 0 credits left", completed_at=NOW)
+    moved = next_version(original, NOW, held="the daily credit budget (10) has 0 credits left", completed_at=NOW)
     store.save(moved)
     assert store.get("ad-1") == moved
 
@@ -143,7 +146,7 @@ def test_held_reason_and_completion_time_round_trip(store) -> None:
 def test_write_that_landed_is_known_as_landed_whatever_the_number_format(stack, store) -> None:
     original = job("ad-1")
     store.create(original)
-    attempt = original.moved(NOW, attempt_started_at=NOW, attempt_reserved=30.0)
+    attempt = next_version(original, NOW, attempt_started_at=NOW, attempt_reserved=30.0)
     # The write landed and its answer was lost; DynamoDB stores numbers normalized (30.0 reads
     # back as 30, where moto echoes 30.0), so the item is put here as DynamoDB would hold it.
     landed = {**store.to_item(attempt), "attempt_reserved": {"N": "30"}}

@@ -133,7 +133,7 @@ def test_copy_in_flight_is_left_alone_by_the_watchdog_and_announced_once(complet
 def test_finished_copy_is_recorded_even_when_the_job_moved_under_it(completed) -> None:
     def watchdog_moves_it() -> None:
         job = completed.store.get("ad-1")
-        completed.store.save(job.moved(completed.clock.now, lease_until=None))
+        completed.store.save(job.leased(completed.clock.now, None, check_at=job.next_check_at))
 
     completed.archive.meanwhile = watchdog_moves_it
     assert completed.archiver.archive_job("ad-1") is ArchiveOutcome.ARCHIVED

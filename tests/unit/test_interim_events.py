@@ -130,7 +130,7 @@ def test_at_most_one_progress_event_per_poll_interval(reporting) -> None:
     reporting.poller.sweep()
     job = reporting.store.get("ad-1")
     reporting.clock.now = job.progress_at + reporting.policy.poll_interval / 2
-    reporting.store.jobs["ad-1"] = job.moved(reporting.clock.now, next_check_at=reporting.clock.now)
+    reporting.store.jobs["ad-1"] = job.check_again(reporting.clock.now, reporting.clock.now)
     reporting.provider.records = [reporting.record(status=1, status_percentage=70)]
     reporting.poller.sweep()
     assert [event.progress for event in reporting.publisher.of(PROGRESS)] == [40]

@@ -33,7 +33,7 @@ def finish(world: World, request_id: str) -> None:
     job = world.store.get(request_id)
     world.clock.advance(world.policy.poll_interval)
     world.provider.records = [world.record(uuid=job.provider.uuid, status=2, video_url="https://x.geminigen.ai/v.mp4")]
-    world.store.jobs[request_id] = job.moved(world.clock.now, next_check_at=world.clock.now)
+    world.store.jobs[request_id] = job.check_again(world.clock.now, world.clock.now)
     outcomes = world.poller.sweep().outcomes
     assert outcomes[Outcome.HANDED_OFF] == 1
 

@@ -75,8 +75,127 @@ class Job:
     placed_at: datetime | None = None
     reference_failures: int = 0  # attempts whose reference files could not be read in time
 
-    def moved(self, now: datetime, **changes: object) -> Job:
-        """The next version of this job."""
+    # The transitions. Each is the job's next version (saved conditionally on this one's), and
+    # each names what it changes; `next_check_at` is when a sweep looks at the job again.
+
+    def check_again(self, now: datetime, at: datetime | None) -> Job:
+        """Nothing changes but when a sweep looks at the job next."""
+        return self._next(now, next_check_at=at)
+
+    def leased(self, now: datetime, until: datetime | None, *, check_at: datetime | None) -> Job:
+        """One invocation has the job to itself until `until`: a claim taken, a copy begun, an
+        answer awaited (None: given back)."""
+        return self._next(now, lease_until=until, next_check_at=check_at)
+
+    def joined_line(self, now: datetime, *, check_at: datetime) -> Job:
+        """Waiting in line for a place (again, after a refusal: its arrival keeps its turn)."""
+        return self._next(
+            now,
+            waiting=True,
+            placed_at=None,
+            lease_until=None,
+            attempt_started_at=None,
+            attempt_reserved=0,
+            held=None,
+            next_check_at=check_at,
+        )
+
+    def started(self, now: datetime, lease_until: datetime | None, *, check_at: datetime) -> Job:
+        """Out of the line with a place taken for it."""
+        return self._next(now, waiting=False, placed_at=now, lease_until=lease_until, next_check_at=check_at)
+
+    def held_back(self, now: datetime, reason: str, *, check_at: datetime) -> Job:
+        """Set aside, its claim and place given back, until it may go (twin, extension, budget)."""
+        return self._next(now, lease_until=None, placed_at=None, held=reason, next_check_at=check_at)
+
+    def attempting(self, now: datetime, reserved: float) -> Job:
+        """About to be submitted, with the credits reserved for it."""
+        return self._next(now, attempt_started_at=now, attempt_reserved=reserved, held=None)
+
+    def released(self, now: datetime, *, check_at: datetime) -> Job:
+        """Its claim, place and attempt given back: it goes again later, from the line."""
+        return self._next(
+            now, lease_until=None, placed_at=None, attempt_started_at=None, attempt_reserved=0, next_check_at=check_at
+        )
+
+    def submitted(
+        self,
+        now: datetime,
+        provider: ProviderSummary,
+        *,
+        credits_counted: float,
+        progress: int,
+        media_type: str | None,
+        check_at: datetime,
+    ) -> Job:
+        """Taken by the provider: its generation is polled from now on."""
+        return self._next(
+            now,
+            state=JobState.SUBMITTED,
+            provider=provider,
+            submitted_at=self.attempt_started_at or now,
+            lease_until=None,
+            attempt_started_at=None,
+            attempt_reserved=0,
+            credits_counted=credits_counted,
+            progress=progress,
+            progress_at=now,
+            media_type=media_type,
+            next_check_at=check_at,
+        )
+
+    def running(self, now: datetime, provider: ProviderSummary, progress: int, *, check_at: datetime) -> Job:
+        """Checked once more and still generating, at `progress`."""
+        return self._next(
+            now,
+            provider=provider,
+            status_checks=self.status_checks + 1,
+            progress=progress,
+            progress_at=now if progress > self.progress else self.progress_at,
+            next_check_at=check_at,
+        )
+
+    def completed(
+        self,
+        now: datetime,
+        provider: ProviderSummary,
+        *,
+        video_url: str | None,
+        thumbnail_url: str | None,
+        media_type: str | None,
+        check_at: datetime,
+    ) -> Job:
+        """The provider has the video: handed to the archiver."""
+        return self._next(
+            now,
+            state=JobState.COMPLETED,
+            completed_at=now,
+            provider=provider,
+            status_checks=self.status_checks + 1,
+            progress=100,
+            video_url=video_url,
+            thumbnail_url=thumbnail_url,
+            media_type=media_type or self.media_type,
+            next_check_at=check_at,
+        )
+
+    def ended(self, now: datetime, event: VideoEvent, *, archived: bool, check_at: datetime) -> Job:
+        """Final, with the event it owes (out of the line, if it was in it)."""
+        return self._next(
+            now,
+            state=JobState.ARCHIVED if archived else JobState.FAILED,
+            final_event=event,
+            event_published=False,
+            lease_until=None,
+            waiting=False,
+            next_check_at=check_at,
+        )
+
+    def published(self, now: datetime) -> Job:
+        """Its final event is out: nothing is owed, and it leaves the sweeps' index."""
+        return self._next(now, event_published=True, next_check_at=None)
+
+    def _next(self, now: datetime, **changes: object) -> Job:
         return replace(
             self,
             updated_at=now,
@@ -87,9 +206,30 @@ class Job:
 
     @property
     def expired_at(self) -> datetime | None:
-        if self.provider is None or self.provider.expired_at is None:
-            return None
-        return datetime.fromisoformat(self.provider.expired_at.replace("Z", "+00:00"))
+        return expiry(self.provider)
+
+    # What a job in a given stage always has: each raises for a job not in that stage.
+
+    @property
+    def claimed_request(self) -> VideoRequest:
+        """The request of a claimed job: only a valid request is ever claimed (or waits in line)."""
+        if self.request is None:
+            raise ValueError(f"job {self.request_id} holds no valid request")
+        return self.request
+
+    @property
+    def attempt_began(self) -> datetime:
+        """When the open attempt began."""
+        if self.attempt_started_at is None:
+            raise ValueError(f"job {self.request_id} has no attempt open")
+        return self.attempt_started_at
+
+    @property
+    def generation(self) -> ProviderSummary:
+        """The generation the provider took for the job (submitted, and after)."""
+        if self.provider is None:
+            raise ValueError(f"job {self.request_id} was not taken by the provider")
+        return self.provider
 
     @property
     def published_event(self) -> VideoEvent | None:
@@ -126,3 +266,10 @@ class Job:
 
     def age(self, now: datetime) -> timedelta:
         return now - self.started_at
+
+
+def expiry(provider: ProviderSummary | None) -> datetime | None:
+    """When the provider deletes the generation's video, as it stated."""
+    if provider is None or provider.expired_at is None:
+        return None
+    return datetime.fromisoformat(provider.expired_at.replace("Z", "+00:00"))

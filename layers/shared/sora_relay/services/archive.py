@@ -90,7 +90,7 @@ class ArchiveService:
         # leaves the job alone (a new version would fail this copy's save), and another
         # hand-off of it copies nothing. The copy itself ends before the invocation does.
         lease_until = self.policy.invocation_lease_until(now, seconds_left())
-        copying = job.moved(now, lease_until=lease_until, next_check_at=lease_until)
+        copying = job.leased(now, lease_until, check_at=lease_until)
         try:
             self.store.save(copying)
         except StaleJob:
@@ -161,9 +161,8 @@ class ArchiveService:
 
     def _fresh_address(self, job: Job) -> str | None:
         """The video's address as the provider gives it now (an address may be signed and short-lived)."""
-        assert job.provider is not None
         try:
-            record = self.provider.status(job.provider.uuid)
+            record = self.provider.status(job.generation.uuid)
         except ProviderUnavailable as error:
             logger.warning("could not read the status for a fresh address", extra={"reason": str(error)})
             return None
@@ -175,7 +174,7 @@ class ArchiveService:
         now = self.clock()
         if self.finisher.end_if_too_late_to_copy(job, now, str(error)):
             return ArchiveOutcome.EXPIRED
-        released = job.moved(now, lease_until=None, next_check_at=self.policy.handoff_check(now, job.expired_at))
+        released = job.leased(now, None, check_at=self.policy.handoff_check(now, job.expired_at))
         self.store.save(released)
         raise ArchiveFailed(str(error), self.policy.archive_retry_delay(receive_count)) from error
 

@@ -18,7 +18,7 @@ from sora_relay.domain.events import (
     build_interim_event,
     iso_utc,
 )
-from sora_relay.domain.jobs import Job, JobState
+from sora_relay.domain.jobs import Job
 from sora_relay.domain.policy import Policy
 from sora_relay.domain.ports import EventPublisher, JobStore, Metrics, StaleJob
 from sora_relay.observability import logger
@@ -51,16 +51,8 @@ class Finisher:
             thumbnail=thumbnail,
             error=error,
         )
-        return job.moved(
-            now,
-            state=JobState.ARCHIVED if video is not None else JobState.FAILED,
-            final_event=event,
-            event_published=False,
-            lease_until=None,
-            waiting=False,  # out of the line, if it was in it (canceled there, or never started)
-            # Stays in the outstanding index until the event is confirmed published.
-            next_check_at=now + self.policy.publish_watchdog,
-        )
+        # Stays in the outstanding index until the event is confirmed published.
+        return job.ended(now, event, archived=video is not None, check_at=now + self.policy.publish_watchdog)
 
     def fail(self, job: Job, code: ErrorCode, message: str, now: datetime) -> Job:
         failed = self.final_version(job, now, error=EventError(code=code, message=message))
@@ -103,7 +95,7 @@ class Finisher:
         assert event is not None, "only a finished job has an event to publish"
         job = self.announce(job)
         self.publisher.publish(event)
-        published = job.moved(now, event_published=True, next_check_at=None)
+        published = job.published(now)
         try:
             self.store.save(published)
         except StaleJob:

@@ -34,16 +34,7 @@ class Line:
         """The job waits in line, saved so; a job that goes back (refused) keeps its place in
         the line, which is its arrival. It ends if it has not started by the line's bound."""
         now = self.clock()
-        waiting = job.moved(
-            now,
-            waiting=True,
-            placed_at=None,
-            lease_until=None,
-            attempt_started_at=None,
-            attempt_reserved=0,
-            held=None,
-            next_check_at=job.created_at + self.policy.max_line,
-        )
+        waiting = job.joined_line(now, check_at=job.created_at + self.policy.max_line)
         self.store.save(waiting)
         return waiting
 
@@ -78,7 +69,7 @@ class Line:
             return None
         if job.attempt_open or not job.lease_expired(now):
             return None
-        claimed = job.moved(now, lease_until=lease_until, next_check_at=lease_until or job.next_check_at)
+        claimed = job.leased(now, lease_until, check_at=lease_until or job.next_check_at)
         try:
             self.store.save(claimed)
         except StaleJob:
@@ -108,8 +99,7 @@ class Line:
             if mine:
                 started_wanted = started
             else:
-                assert started.request is not None, "only a valid request waits in line"
-                self.request_queue.resend(request_id, started.request)
+                self.request_queue.resend(request_id, started.claimed_request)
             self.metrics.count("LineStarts")
         return started_wanted
 
@@ -121,7 +111,7 @@ class Line:
         if job is not None and job.waiting and job.state is JobState.RECEIVED:
             # Looked at by a sweep should the message that starts it be lost, or its claim's holder die.
             check_at = lease_until or now + self.policy.start_watchdog
-            started = job.moved(now, waiting=False, placed_at=now, lease_until=lease_until, next_check_at=check_at)
+            started = job.started(now, lease_until, check_at=check_at)
             try:
                 self.store.save(started)
                 return started

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sora_relay.domain.events import ErrorCode, ProviderSummary, iso_utc
-from sora_relay.domain.jobs import Job, JobState
+from sora_relay.domain.jobs import Job, JobState, expiry
 from sora_relay.domain.policy import Observation, Policy, trend_start, typical_generation_time
 from sora_relay.domain.ports import ArchiveQueue, Clock, JobStore, Metrics, Provider, StaleJob
 from sora_relay.domain.provider import GenerationRecord, ProviderUnavailable
@@ -79,7 +79,7 @@ class JobChecks:
         next_check_at = now + later
         if deadline is not None and now < deadline:
             next_check_at = self.policy.status_check_at(now, later, deadline)
-        self.store.save(job.moved(now, next_check_at=next_check_at))
+        self.store.save(job.check_again(now, next_check_at))
 
     def _check_later(self, job: Job) -> None:
         try:
@@ -104,16 +104,15 @@ class JobChecks:
             return Outcome.SKIPPED
         # Whatever this check ends in, the job's video.submitted comes first.
         job = self.finisher.announce(job)
-        assert job.provider is not None
         deadline = job.started_at + self.policy.max_wait
         paused_until = gate.paused_until
         if paused_until is not None and now < paused_until:
             # The provider said too many: this job's call waits with the whole sweep's.
-            self.store.save(job.moved(now, next_check_at=max(paused_until, now + self.policy.poll_interval)))
+            self.store.save(job.check_again(now, max(paused_until, now + self.policy.poll_interval)))
             return Outcome.UNREACHABLE
         try:
             with gate.status_calls:
-                record = self.provider.status(job.provider.uuid)
+                record = self.provider.status(job.generation.uuid)
         except ProviderUnavailable as error:
             logger.warning("status call failed", extra={"reason": str(error)})
             if error.throttled:
@@ -123,7 +122,7 @@ class JobChecks:
                 return self._time_out(job, now, f"; its status could not be read at the end: {error}")
             self._put_off(job, error.retry_after, deadline)
             return Outcome.UNREACHABLE
-        provider = _observed(job.provider, record)
+        provider = _observed(job.generation, record)
         outcome = self._follow(job, record, provider, deadline)
         self._settle_used(job, provider)  # after the version that records it is saved
         if outcome in (Outcome.FAILED, Outcome.HANDED_OFF):
@@ -139,18 +138,14 @@ class JobChecks:
             self.finisher.fail(observed, ErrorCode.GENERATION_FAILED, record.failure_message(), now)
             return Outcome.FAILED
         if record.ready:
-            completed = job.moved(
+            completed = job.completed(
                 now,
-                state=JobState.COMPLETED,
-                completed_at=now,
-                provider=provider,
-                status_checks=checks,
-                progress=100,
+                provider,
                 video_url=record.video_url,
                 thumbnail_url=record.thumbnail_url,
-                media_type=record.media_type or job.media_type,
+                media_type=record.media_type,
+                check_at=self.policy.handoff_check(now, expiry(provider)),
             )
-            completed = replace(completed, next_check_at=self.policy.handoff_check(now, completed.expired_at))
             self.store.save(completed)
             self.archive_queue.enqueue(job.request_id)
             return Outcome.HANDED_OFF
@@ -168,14 +163,7 @@ class JobChecks:
             previous=trend_start(job.progress, job.progress_at, job.started_at, moved=moved),
         )
         self.store.save(
-            job.moved(
-                now,
-                provider=provider,
-                status_checks=checks,
-                progress=progress,
-                progress_at=now if moved else job.progress_at,
-                next_check_at=self.policy.status_check_at(now, delay, deadline),
-            )
+            job.running(now, provider, progress, check_at=self.policy.status_check_at(now, delay, deadline))
         )
         return Outcome.RUNNING
 

@@ -36,7 +36,7 @@ class Recovery:
         now = self.clock()
         if not job.lease_expired(now):
             assert job.lease_until is not None
-            self.store.save(job.moved(now, next_check_at=self.policy.stale_claim_check(job.lease_until)))
+            self.store.save(job.check_again(now, self.policy.stale_claim_check(job.lease_until)))
             return Outcome.SKIPPED
         if job.attempt_open:
             return self._attempt(job)
@@ -52,7 +52,7 @@ class Recovery:
         if job.placed_at is None and job.held is None and now >= job.created_at + self.policy.max_line:
             return self._never_started(job, now)
         if job.waiting:
-            self.store.save(job.moved(now, next_check_at=job.created_at + self.policy.max_line))
+            self.store.save(job.check_again(now, job.created_at + self.policy.max_line))
             return Outcome.SKIPPED
         return self._requeue(job)
 
@@ -77,16 +77,15 @@ class Recovery:
             case AwaitHistory(reason, delay):
                 logger.info("the history cannot tell yet whether an attempt was taken", extra={"reason": reason})
                 now = self.clock()
-                self.store.save(job.moved(now, next_check_at=now + delay))
+                self.store.save(job.check_again(now, now + delay))
                 return Outcome.SKIPPED
             case NotTaken():
                 return self._requeue(replace(job, attempt_started_at=None, attempt_reserved=0))
 
     def _requeue(self, job: Job) -> Outcome:
-        assert job.request is not None, "only a valid request is ever claimed"
         now = self.clock()
-        self.store.save(job.moved(now, next_check_at=self.policy.stale_claim_check(now)))
-        self.request_queue.resend(job.request_id, job.request)
+        self.store.save(job.check_again(now, self.policy.stale_claim_check(now)))
+        self.request_queue.resend(job.request_id, job.claimed_request)
         logger.warning("unsubmitted claim put back on the request queue")
         self.metrics.count("ClaimsRequeued")
         return Outcome.REQUEUED
@@ -97,7 +96,7 @@ class Recovery:
         if not job.lease_expired(now):
             assert job.lease_until is not None
             # A copy is in flight: a new version now would make its save fail.
-            self.store.save(job.moved(now, next_check_at=job.lease_until))
+            self.store.save(job.check_again(now, job.lease_until))
             return Outcome.SKIPPED
         if self.finisher.end_if_too_late_to_copy(job, now):
             return Outcome.FAILED
@@ -105,7 +104,7 @@ class Recovery:
         if expired_at is not None and expired_at - now <= self.policy.archive_risk_window:
             logger.error("video not yet archived close to its expired_at", extra={"expired_at": iso_utc(expired_at)})
             self.metrics.count("ArchivesAtRisk")
-        self.store.save(job.moved(now, next_check_at=self.policy.handoff_check(now, expired_at)))
+        self.store.save(job.check_again(now, self.policy.handoff_check(now, expired_at)))
         self.archive_queue.enqueue(job.request_id)
         logger.warning("archive hand-off sent again")
         return Outcome.HANDED_OFF

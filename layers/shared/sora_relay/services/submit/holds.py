@@ -34,7 +34,7 @@ class Holds:
 
         It goes back as a new message under its request_id rather than staying hidden: each
         receive of a held message would count towards the queue's dead-letter limit."""
-        assert job.request is not None
+        request = job.claimed_request
         now = self.clock()
         if not no_room.ever:
             self.finisher.fail(job, ErrorCode.TIMED_OUT, f"not submitted: {no_room.reason}", now)
@@ -46,13 +46,13 @@ class Holds:
             return Done()
         # Looked at again by a sweep should the message be lost, as any released claim.
         next_check_at = self.policy.stale_claim_check(now + no_room.recheck)
-        held = job.moved(now, lease_until=None, placed_at=None, held=no_room.reason, next_check_at=next_check_at)
+        held = job.held_back(now, no_room.reason, check_at=next_check_at)
         try:
             self.store.save(held)
         except StaleJob:
             return Retry(self.policy.claim_lease, "another invocation took the claim first")
         self.line.free_and_fill(job)
-        self.request_queue.resend(job.request_id, job.request, no_room.recheck)
+        self.request_queue.resend(job.request_id, request, no_room.recheck)
         logger.info("held before submission", extra={"reason": no_room.reason})
         # Counted apart: the budget's alarm watches only its own.
         if held_for == "twin":

@@ -136,7 +136,7 @@ class SubmitService:
                 # Another invocation holds the claim; if it dies, this message takes over later.
                 return Retry(existing.lease_until - now, "another invocation is submitting this request")
             lease_until = self.policy.claim_lease_until(now, message.seconds_left())
-            taken = existing.moved(now, lease_until=lease_until, next_check_at=lease_until)
+            taken = existing.leased(now, lease_until, check_at=lease_until)
             try:
                 self.store.save(taken)
             except StaleJob:
@@ -159,8 +159,7 @@ class SubmitService:
         return Done()
 
     def _submit(self, job: Job, message: InboundMessage) -> SubmitResult:
-        request = job.request
-        assert request is not None
+        request = job.claimed_request
         if job.attempt_started_at is not None:
             found = self._reconcile(job, message)
             if found is not None:
@@ -198,14 +197,13 @@ class SubmitService:
     def _fetch_and_send(
         self, job: Job, message: InboundMessage, reservation: Reservation, extends: str | None
     ) -> SubmitResult:
-        assert job.request is not None
         # Until the attempt is saved, nothing can reach the provider: any way out of this block
         # (an answer, a retry, an unforeseen exception) gives the reserved credits back.
         reservation_kept = False
         try:
             # Read within a whole deadline that leaves this invocation the time to submit.
             within = min(message.seconds_left() - self.policy.submit_time_margin.total_seconds(), REFERENCES_TIME)
-            files = fetch_references(self.files, job.request.references, within)
+            files = fetch_references(self.files, job.claimed_request.references, within)
             if message.seconds_left() < self.policy.submit_time_margin.total_seconds():
                 return self._release(job, message, "too little time left in this invocation to submit")
             now = self.clock()
@@ -217,7 +215,7 @@ class SubmitService:
                 return self._holds.hold(job, NoRoom(self.policy.twin_recheck, reason), held_for="twin")
             # Marked before the call: whoever takes this claim over (this invocation may die with
             # the answer in hand) looks in the history before it ever submits again.
-            attempt = job.moved(now, attempt_started_at=now, attempt_reserved=reservation.amount, held=None)
+            attempt = job.attempting(now, reservation.amount)
             # Kept from here even when the save's answer is lost: a save that did land carries the
             # reservation, and whoever reconciles the attempt gives it back.
             reservation_kept = True
@@ -238,7 +236,8 @@ class SubmitService:
         finally:
             if not reservation_kept:
                 self.budget.release(reservation)
-        outcome = self.provider.submit(job.request, files, self.policy.submit_call_timeout.total_seconds(), extends)
+        timeout = self.policy.submit_call_timeout.total_seconds()
+        outcome = self.provider.submit(job.claimed_request, files, timeout, extends)
         match outcome:
             case Accepted(record):
                 if not self.store.own_generation(record.uuid, job.request_id):
@@ -291,14 +290,7 @@ class SubmitService:
         The caller gives the reservation back."""
         delay = self.policy.retry_delay(message.receive_count, None)
         now = self.clock()
-        released = job.moved(
-            now,
-            lease_until=None,
-            placed_at=None,
-            attempt_started_at=None,
-            attempt_reserved=0,
-            next_check_at=self.policy.stale_claim_check(now + delay),
-        )
+        released = job.released(now, check_at=self.policy.stale_claim_check(now + delay))
         self.store.save(released)
         self.line.free_and_fill(job)
         logger.warning("submission will be retried", extra={"reason": reason})
@@ -311,7 +303,7 @@ class SubmitService:
         no other delivery reads the history sooner. The reservation stays: it may be spent,
         and so does the place."""
         now = self.clock()
-        waiting = job.moved(now, lease_until=now + delay, next_check_at=self.policy.stale_claim_check(now + delay))
+        waiting = job.leased(now, now + delay, check_at=self.policy.stale_claim_check(now + delay))
         self.store.save(waiting)
         logger.warning("waiting to learn whether the provider took the submission", extra={"reason": reason})
         return Retry(delay, reason)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sora_relay.domain.events import ErrorCode, ProviderSummary, iso_utc
-from sora_relay.domain.jobs import Job, JobState
+from sora_relay.domain.jobs import Job
 from sora_relay.domain.policy import Policy
 from sora_relay.domain.ports import Clock, JobStore, Metrics, Provider
 from sora_relay.domain.provider import GenerationRecord, ProviderUnavailable
@@ -62,10 +62,8 @@ class Submissions:
         Never a guess: rows are lean and their prompt cut, so each candidate is read in full
         (its settings); where more than one remains, or the history cannot be read, it is read
         again later, until `max_wait` after the attempt, when the job ends saying why."""
-        assert job.request is not None
-        assert job.attempt_started_at is not None
         now = self.clock()
-        readable_at = job.attempt_started_at + self.policy.reconcile_delay
+        readable_at = job.attempt_began + self.policy.reconcile_delay
         if now < readable_at:
             return AwaitHistory("the history may not show the last attempt yet", readable_at - now)
         try:
@@ -73,7 +71,7 @@ class Submissions:
         except ProviderUnavailable as error:
             delay = self.policy.retry_delay(receive_count, error.retry_after)
             return self._await_or_end(job, f"the account's history could not be read: {error}", delay)
-        reservation = self.budget.reserved(job.request, job.attempt_started_at, job.attempt_reserved)
+        reservation = self.budget.reserved(job.claimed_request, job.attempt_began, job.attempt_reserved)
         if not candidates:
             logger.info("the last attempt was not taken by the provider; submitting again")
             self.metrics.count("AttemptsNotTaken")
@@ -100,10 +98,8 @@ class Submissions:
         """The generations since the attempt began that could be this request's: by the list's
         lean rows first (prompt as recorded, model), then each one no other job owns read in
         full (settings). One this request owns already (adopted, but not yet saved) is it."""
-        assert job.request is not None
-        assert job.attempt_started_at is not None
-        request = job.request
-        rows = self.provider.recent_generations(job.attempt_started_at - self.policy.provider_clock_skew)
+        request = job.claimed_request
+        rows = self.provider.recent_generations(job.attempt_began - self.policy.provider_clock_skew)
         unowned = []
         for row in (row for row in rows if row.may_be(request)):
             owner = self.store.generation_owner(row.uuid)
@@ -123,9 +119,8 @@ class Submissions:
     def _await_or_end(self, job: Job, reason: str, delay: timedelta) -> AwaitHistory | GaveUp:
         """Look again after `delay`; past the bound, end the job (its reservation stays spent:
         the provider may have taken it)."""
-        assert job.attempt_started_at is not None
         now = self.clock()
-        if now - job.attempt_started_at < self.policy.max_wait:
+        if now - job.attempt_began < self.policy.max_wait:
             return AwaitHistory(reason, delay)
         message = (
             f"the answer to a submission was lost, and the provider's history did not show within"
@@ -143,19 +138,13 @@ class Submissions:
             estimated_credit=record.estimated_credit,
             expired_at=iso_utc(record.expired_at) if record.expired_at else None,
         )
-        submitted = job.moved(
+        submitted = job.submitted(
             now,
-            state=JobState.SUBMITTED,
-            provider=provider,
-            submitted_at=job.attempt_started_at or now,
-            lease_until=None,
-            attempt_started_at=None,
-            attempt_reserved=0,
+            provider,
             credits_counted=self.budget.counted(reservation, record.estimated_credit),
             progress=record.status_percentage or 0,
-            progress_at=now,
             media_type=record.media_type,
-            next_check_at=now + self.policy.poll_interval,
+            check_at=now + self.policy.poll_interval,
         )
         # Announced before it is saved, so that announcing costs no second write: should the
         # save not land, the job is taken over and adopted, and announced again (same event_id).

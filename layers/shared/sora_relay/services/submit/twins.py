@@ -24,8 +24,7 @@ class Twins:
         Nothing releases it: a holder may have an attempt open while its job says so (until the
         attempt is adopted, found not taken, or ended) or while its claim's lease runs (it may
         be about to save one), so a holder that died or whose release was lost blocks no one."""
-        assert job.request is not None
-        key = recorded_prompt_key(job.request.prompt)
+        key = recorded_prompt_key(job.claimed_request.prompt)
         holder = self.store.prompt_holder(key)
         if holder is not None and holder != job.request_id:
             twin = self.store.get(holder)
