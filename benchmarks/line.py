@@ -32,6 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from common import print_table
@@ -42,12 +43,8 @@ from sora_relay.domain.policy import Policy
 from sora_relay.domain.ports import DayLedger, DuePage, ReferenceFile, StaleJob
 from sora_relay.domain.provider import Accepted, GenerationRecord, RetryLater, SubmitOutcome
 from sora_relay.domain.request import Priority, VideoRequest
-from sora_relay.services.budget import CreditBudget
-from sora_relay.services.finisher import Finisher
-from sora_relay.services.line import Line
-from sora_relay.services.poll.service import PollService
+from sora_relay.services.assembly import Services, Tuning
 from sora_relay.services.submit.messages import InboundMessage
-from sora_relay.services.submit.service import SubmitService
 from sora_relay_tools.local.virtual import PlannedJob, plan_jobs
 from sora_relay_tools.places import MemoryPlaces
 from sora_relay_tools.simulator import ManualClock
@@ -271,10 +268,30 @@ def run(planned: list[PlannedJob], places: int) -> Run:
     store = Counted(tables, "dynamodb", calls)
     line_store = Counted(tables, "dynamodb", calls)
     sqs = Counted(queue, "sqs", calls)
-    finisher = Finisher(store, Counted(Topic(), "sns", calls), Quiet(), policy)  # type: ignore[arg-type]
-    budget = CreditBudget(Ledger(), None)
-    line = Line(store, line_store, sqs, Quiet(), policy, clock, places)  # type: ignore[arg-type]
-    submitter = SubmitService(store, account, None, finisher, Quiet(), policy, clock, budget, sqs, line)  # type: ignore[arg-type]
+
+    def wait(seconds: float) -> None:
+        deliver()
+        clock.advance(timedelta(seconds=seconds))
+
+    # The services as the stack assembles them, from these in-memory parts.
+    parts = SimpleNamespace(
+        store=store,
+        provider=account,
+        files=None,
+        publisher=Counted(Topic(), "sns", calls),
+        request_queue=sqs,
+        archive_queue=sqs,
+        sweep_queue=sqs,
+        archive=None,
+        ledger=Ledger(),
+        line_store=line_store,
+        metrics=Quiet(),
+        clock=clock,
+        sleep=wait,
+        tuning=Tuning(policy=policy, max_active_generations=places),
+    )
+    services = Services(parts)  # type: ignore[arg-type]
+    finisher, submitter, poller = services.finisher, services.submitter, services.poller
 
     def archive(request_id: str) -> None:
         job = tables.jobs[request_id]
@@ -292,11 +309,6 @@ def run(planned: list[PlannedJob], places: int) -> Run:
             submitter.handle(InboundMessage(f"start-{request_id}", body))
             calls["sqs.ReceiveMessage"] += 1
 
-    def wait(seconds: float) -> None:
-        deliver()
-        clock.advance(timedelta(seconds=seconds))
-
-    poller = PollService(store, 1, account, sqs, sqs, sqs, finisher, Quiet(), policy, clock, budget, line, sleep=wait)  # type: ignore[arg-type]
     began = time.perf_counter()
     for job in planned:
         calls["sqs.SendMessage"] += 1  # the user's

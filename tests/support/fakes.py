@@ -18,6 +18,7 @@ from sora_relay.domain.ports import DayLedger, DuePage, ReferenceFile, StaleJob
 from sora_relay.domain.provider import Accepted, GenerationRecord, MaybeTaken, ProviderUnavailable, SubmitOutcome
 from sora_relay.domain.request import Priority, VideoRequest
 from sora_relay.services.archive import ArchiveService
+from sora_relay.services.assembly import Services, Tuning
 from sora_relay.services.budget import CreditBudget
 from sora_relay.services.finisher import Finisher
 from sora_relay.services.line import Line
@@ -391,51 +392,51 @@ class World:
         self.provider = FakeProvider(self.clock)
         self.waiting = MemoryLine(self.store)
 
+    # The parts the services are made of (sora_relay.services.assembly.Parts).
+
+    @property
+    def line_store(self) -> MemoryLine:
+        return self.waiting
+
+    @property
+    def sleep(self) -> Callable[[float], None]:
+        return self.clock.sleep
+
+    @property
+    def tuning(self) -> Tuning:
+        return Tuning(
+            policy=self.policy,
+            daily_credit_budget=self.daily_credit_budget,
+            max_active_generations=self.places,
+            progress_events=self.progress_events,
+        )
+
+    # Each service as Lambda's wiring makes it, from these parts (made anew on each access,
+    # so that a test may change a part first).
+
+    @property
+    def services(self) -> Services:
+        return Services(self)
+
     @property
     def line(self) -> Line:
-        return Line(self.store, self.waiting, self.request_queue, self.metrics, self.policy, self.clock, self.places)
+        return self.services.line
 
     @property
     def finisher(self) -> Finisher:
-        return Finisher(self.store, self.publisher, self.metrics, self.policy)
+        return self.services.finisher
 
     @property
     def budget(self) -> CreditBudget:
-        return CreditBudget(self.ledger, self.daily_credit_budget)
+        return self.services.budget
 
     @property
     def submitter(self) -> SubmitService:
-        return SubmitService(
-            self.store,
-            self.provider,
-            self.files,
-            self.finisher,
-            self.metrics,
-            self.policy,
-            self.clock,
-            self.budget,
-            self.request_queue,
-            self.line,
-        )
+        return self.services.submitter
 
     @property
     def poller(self) -> PollService:
-        return PollService(
-            self.store,
-            1,
-            self.provider,
-            self.request_queue,
-            self.archive_queue,
-            self.sweep_queue,
-            self.finisher,
-            self.metrics,
-            self.policy,
-            self.clock,
-            self.budget,
-            self.line,
-            progress_events=self.progress_events,
-            sleep=self.clock.sleep,
-        )
+        return self.services.poller
 
     @property
     def canceler(self) -> CancelService:
@@ -443,16 +444,7 @@ class World:
 
     @property
     def archiver(self) -> ArchiveService:
-        return ArchiveService(
-            self.store,
-            self.archive,
-            self.provider,
-            self.finisher,
-            self.metrics,
-            self.policy,
-            self.clock,
-            sleep=self.clock.sleep,
-        )
+        return self.services.archiver
 
 
 class InFlight:

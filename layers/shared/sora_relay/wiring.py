@@ -1,4 +1,6 @@
-"""Builds each function's service once per container: clients are reused across invocations."""
+"""Lambda's parts for the services: adapters on boto3 and httpx made from the environment, once
+per container (clients are reused across invocations); `services/assembly.py` makes the
+services from them, as it does from the tests' fakes."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, cached_property
 from typing import Any, TypeVar
 
 import boto3
@@ -29,9 +31,7 @@ from sora_relay.domain.ports import Clock
 from sora_relay.domain.request import MAX_FILE_BYTES, MAX_FILES
 from sora_relay.observability import PowertoolsMetrics
 from sora_relay.services.archive import ArchiveService
-from sora_relay.services.budget import CreditBudget
-from sora_relay.services.finisher import Finisher
-from sora_relay.services.line import Line
+from sora_relay.services.assembly import Services, Tuning
 from sora_relay.services.poll.service import PollService
 from sora_relay.services.submit.service import SubmitService
 from sora_relay.settings import Settings
@@ -121,24 +121,6 @@ def _observed(client: HttpClient) -> HttpClient:
     return client
 
 
-def _store() -> DynamoJobStore:
-    return DynamoJobStore(
-        _client("dynamodb"),
-        settings().jobs_table_name,
-        shards=settings().poll_shards,
-        finished_ttl=timedelta(days=settings().finished_job_ttl_days),
-    )
-
-
-def _finisher() -> Finisher:
-    return Finisher(
-        store=_store(),
-        publisher=SnsEventPublisher(_client("sns"), settings().completion_topic_arn),
-        metrics=PowertoolsMetrics(),
-        policy=settings().policy(),
-    )
-
-
 _api_key_lock = threading.Lock()
 
 
@@ -157,123 +139,125 @@ def _api_key() -> str:
     return secret.decode() if isinstance(secret, bytes) else str(secret)
 
 
-def _provider() -> GeminiGenClient:
-    return GeminiGenClient(
-        _observed(make_http_client()),
-        settings().geminigen_base_url,
-        _api_key,
-        submit_client=lambda: _observed(make_submit_client()),
-    )
+class _FromEnvironment:
+    """The services' parts as Lambda has them: adapters on boto3 and httpx, each made from the
+    settings when a service first needs it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.metrics = PowertoolsMetrics()
+
+    @property
+    def clock(self) -> Clock:
+        return _seams.clock
+
+    @property
+    def sleep(self) -> Callable[[float], None]:
+        return _seams.sleep
+
+    @cached_property
+    def tuning(self) -> Tuning:
+        s = self._settings
+        # As many requests' reference files at once as the function's memory holds at their largest.
+        largest_mib = MAX_FILES * MAX_FILE_BYTES // (1024 * 1024)
+        return Tuning(
+            policy=s.policy(),
+            shards=s.poll_shards,
+            daily_credit_budget=s.daily_credit_budget or None,
+            max_active_generations=s.max_active_generations,
+            progress_events=s.progress_events,
+            poll_concurrency=s.poll_concurrency,
+            poll_window=timedelta(seconds=s.poll_sweep_window_seconds),
+            reference_slots=max(1, (s.function_memory_mib - _SUBMIT_BASE_MIB) // largest_mib),
+            rules=s.request_rules(),
+        )
+
+    @cached_property
+    def store(self) -> DynamoJobStore:
+        s = self._settings
+        finished_ttl = timedelta(days=s.finished_job_ttl_days)
+        return DynamoJobStore(_client("dynamodb"), s.jobs_table_name, shards=s.poll_shards, finished_ttl=finished_ttl)
+
+    @cached_property
+    def provider(self) -> GeminiGenClient:
+        base_url = self._settings.geminigen_base_url
+        submit_client = lambda: _observed(make_submit_client())  # noqa: E731
+        return GeminiGenClient(_observed(make_http_client()), base_url, _api_key, submit_client=submit_client)
+
+    @cached_property
+    def files(self) -> ReferenceFetcher:
+        s = self._settings
+        policy = ReferencePolicy.parse(s.reference_buckets, s.allowed_reference_hosts, input_location=s.input_location)
+        return ReferenceFetcher(_client("s3"), _observed(vetted_client(policy)), policy, max_bytes=MAX_FILE_BYTES)
+
+    @cached_property
+    def publisher(self) -> SnsEventPublisher:
+        return SnsEventPublisher(_client("sns"), self._settings.completion_topic_arn)
+
+    @cached_property
+    def request_queue(self) -> SqsRequestQueue:
+        return SqsRequestQueue(_client("sqs"), self._settings.request_queue_url)
+
+    @cached_property
+    def archive_queue(self) -> SqsArchiveQueue:
+        return SqsArchiveQueue(_client("sqs"), self._settings.archive_queue_url)
+
+    @cached_property
+    def sweep_queue(self) -> SqsSweepQueue:
+        return SqsSweepQueue(_client("sqs"), self._settings.sweep_queue_url)
+
+    @cached_property
+    def archive(self) -> S3VideoArchive:
+        s = self._settings
+        media = _observed(vetted_client(MediaPolicy.parse(s.allowed_media_hosts, s.geminigen_base_url)))
+        part_size = s.archive_part_size_mib * 1024 * 1024
+        return S3VideoArchive(
+            _client("s3"), media, s.archive_bucket_name, part_size=part_size, concurrency=s.archive_concurrency
+        )
+
+    @cached_property
+    def ledger(self) -> DynamoCreditLedger:
+        return DynamoCreditLedger(_client("dynamodb"), self._settings.jobs_table_name)
+
+    @cached_property
+    def line_store(self) -> DynamoLine:
+        return DynamoLine(_client("dynamodb"), self._settings.jobs_table_name)
 
 
-def _reference_slots() -> threading.BoundedSemaphore:
-    """As many requests' reference files at once as the function's memory holds at their largest."""
-    largest_mib = MAX_FILES * MAX_FILE_BYTES // (1024 * 1024)
-    return threading.BoundedSemaphore(max(1, (settings().function_memory_mib - _SUBMIT_BASE_MIB) // largest_mib))
-
-
-def _reference_fetcher() -> ReferenceFetcher:
-    policy = ReferencePolicy.parse(
-        settings().reference_buckets, settings().allowed_reference_hosts, input_location=settings().input_location
-    )
-    return ReferenceFetcher(_client("s3"), _observed(vetted_client(policy)), policy, max_bytes=MAX_FILE_BYTES)
-
-
-def _budget() -> CreditBudget:
-    return CreditBudget(
-        DynamoCreditLedger(_client("dynamodb"), settings().jobs_table_name), settings().daily_credit_budget or None
-    )
-
-
-def _line() -> Line:
-    return Line(
-        store=_store(),
-        places=DynamoLine(_client("dynamodb"), settings().jobs_table_name),
-        request_queue=request_queue(),
-        metrics=PowertoolsMetrics(),
-        policy=settings().policy(),
-        clock=_seams.clock,
-        size=settings().max_active_generations,
-    )
+@cache  # one per identity, as the sessions
+def _parts_as(credentials: tuple[str, str, str] | None) -> _FromEnvironment:
+    return _FromEnvironment(settings())
 
 
 @cache
+def _services_as(credentials: tuple[str, str, str] | None) -> Services:
+    return Services(_parts_as(credentials))
+
+
 def submit_service() -> SubmitService:
-    return SubmitService(
-        store=_store(),
-        provider=_provider(),
-        files=_reference_fetcher(),
-        finisher=_finisher(),
-        metrics=PowertoolsMetrics(),
-        policy=settings().policy(),
-        clock=_seams.clock,
-        budget=_budget(),
-        request_queue=request_queue(),
-        line=_line(),
-        reference_slots=_reference_slots(),
-        rules=settings().request_rules(),
-    )
+    return _services_as(_seams.aws_credentials).submitter
+
+
+def poll_service() -> PollService:
+    return _services_as(_seams.aws_credentials).poller
+
+
+def archive_service() -> ArchiveService:
+    return _services_as(_seams.aws_credentials).archiver
+
+
+def request_queue() -> SqsRequestQueue:
+    return _parts_as(_seams.aws_credentials).request_queue
+
+
+def archive_queue() -> SqsArchiveQueue:
+    return _parts_as(_seams.aws_credentials).archive_queue
 
 
 @cache
 def submit_workers() -> ThreadPoolExecutor:
     """The threads a batch's records are submitted on, at most SUBMIT_CONCURRENCY at once."""
     return ThreadPoolExecutor(max_workers=settings().submit_concurrency, thread_name_prefix="submit")
-
-
-@cache
-def request_queue() -> SqsRequestQueue:
-    return SqsRequestQueue(_client("sqs"), settings().request_queue_url)
-
-
-@cache
-def archive_queue() -> SqsArchiveQueue:
-    return SqsArchiveQueue(_client("sqs"), settings().archive_queue_url)
-
-
-@cache
-def poll_service() -> PollService:
-    store = _store()
-    return PollService(
-        store=store,
-        shards=store.shards,
-        provider=_provider(),
-        request_queue=request_queue(),
-        archive_queue=archive_queue(),
-        sweep_queue=SqsSweepQueue(_client("sqs"), settings().sweep_queue_url),
-        finisher=_finisher(),
-        metrics=PowertoolsMetrics(),
-        policy=settings().policy(),
-        clock=_seams.clock,
-        budget=_budget(),
-        line=_line(),
-        progress_events=settings().progress_events,
-        concurrency=settings().poll_concurrency,
-        window=timedelta(seconds=settings().poll_sweep_window_seconds),
-        sleep=_seams.sleep,
-    )
-
-
-@cache
-def archive_service() -> ArchiveService:
-    media_policy = MediaPolicy.parse(settings().allowed_media_hosts, settings().geminigen_base_url)
-    archive = S3VideoArchive(
-        _client("s3"),
-        _observed(vetted_client(media_policy)),
-        settings().archive_bucket_name,
-        part_size=settings().archive_part_size_mib * 1024 * 1024,
-        concurrency=settings().archive_concurrency,
-    )
-    return ArchiveService(
-        store=_store(),
-        archive=archive,
-        provider=_provider(),
-        finisher=_finisher(),
-        metrics=PowertoolsMetrics(),
-        policy=settings().policy(),
-        clock=_seams.clock,
-        sleep=_seams.sleep,
-    )
 
 
 def reset(
@@ -301,19 +285,13 @@ def reset(
     rebuild()
 
 
-_SERVICES = (request_queue, archive_queue, submit_service, poll_service, archive_service)
-
-
 def run_as(aws_access_key_id: str, aws_secret_access_key: str, aws_session_token: str) -> None:
     """AWS is called with these credentials from now on: a local stack runs each function as its role."""
     credentials = (aws_access_key_id, aws_secret_access_key, aws_session_token)
-    if credentials != _seams.aws_credentials:
-        _seams.aws_credentials = credentials
-        for factory in _SERVICES:
-            factory.cache_clear()
+    _seams.aws_credentials = credentials
 
 
 def rebuild() -> None:
     """Forget every cached service and client, keeping the seams (the environment changed)."""
-    for factory in (settings, _session_as, _client_as, _secrets_as, submit_workers, *_SERVICES):
+    for factory in (settings, _session_as, _client_as, _secrets_as, _parts_as, _services_as, submit_workers):
         factory.cache_clear()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -45,12 +44,12 @@ class PollService:
     budget: CreditBudget
     line: Line
     # Publish video.progress as the provider's percentage moves (the ProgressEvents parameter).
-    progress_events: bool = False
-    concurrency: int = 16
-    batch_size: int = 100
+    progress_events: bool
+    concurrency: int
     # How long one invocation keeps sweeping for jobs coming due: less than the schedule's period.
-    window: timedelta = timedelta(seconds=50)
-    sleep: Callable[[float], None] = time.sleep
+    window: timedelta
+    sleep: Callable[[float], None]
+    batch_size: int = 100
 
     @functools.cached_property
     def _checks(self) -> JobChecks:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from sora_relay.domain.catalogue import Catalogue
 from sora_relay.domain.events import ErrorCode, EventError
 from sora_relay.domain.families import RequestRules, parse_request
 from sora_relay.domain.jobs import Job, JobState
@@ -53,8 +52,8 @@ class SubmitService:
     line: Line
     # How many requests with reference files are fetched and sent at once: each holds up to
     # MAX_FILES x MAX_FILE_BYTES in memory, and a batch's records run in parallel.
-    reference_slots: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(2))
-    rules: RequestRules = field(default_factory=lambda: RequestRules(Catalogue.bundled()))
+    reference_slots: threading.BoundedSemaphore
+    rules: RequestRules
 
     @functools.cached_property
     def _submissions(self) -> Submissions:

@@ -1,0 +1,173 @@
+"""The one place the services are put together from their parts.
+
+Lambda's wiring gives it adapters made from the environment; the tests give it plain fakes;
+the benchmarks, their in-memory tables. Each service is made from the same parts the same
+way, and a part is read only when a service that needs it is first made (a submit container
+never makes the archive's S3 client)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import cached_property
+from typing import Protocol
+
+from sora_relay.domain.catalogue import Catalogue
+from sora_relay.domain.families import RequestRules
+from sora_relay.domain.policy import Policy
+from sora_relay.domain.ports import (
+    ArchiveQueue,
+    Clock,
+    CreditLedger,
+    EventPublisher,
+    JobStore,
+    LineStore,
+    Metrics,
+    Provider,
+    ReferenceFiles,
+    RequestQueue,
+    SweepQueue,
+    VideoArchive,
+)
+from sora_relay.services.archive import ArchiveService
+from sora_relay.services.budget import CreditBudget
+from sora_relay.services.finisher import Finisher
+from sora_relay.services.line import Line
+from sora_relay.services.poll.service import PollService
+from sora_relay.services.submit.service import SubmitService
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """What the operator sets (template parameters), with the stack's defaults."""
+
+    policy: Policy = field(default_factory=Policy)
+    shards: int = 1
+    daily_credit_budget: float | None = None  # None: no cap
+    max_active_generations: int = 5
+    progress_events: bool = False
+    poll_concurrency: int = 16
+    # How long one poll keeps sweeping for jobs coming due: less than the schedule's period.
+    poll_window: timedelta = timedelta(seconds=50)
+    # How many requests with reference files are fetched and sent at once (each holds its
+    # files in memory while it is sent).
+    reference_slots: int = 2
+    rules: RequestRules = field(default_factory=lambda: RequestRules(Catalogue.bundled()))
+
+
+class Parts(Protocol):
+    """The ports and the tuning the services are made of (attributes or properties)."""
+
+    @property
+    def store(self) -> JobStore: ...
+    @property
+    def provider(self) -> Provider: ...
+    @property
+    def files(self) -> ReferenceFiles: ...
+    @property
+    def publisher(self) -> EventPublisher: ...
+    @property
+    def request_queue(self) -> RequestQueue: ...
+    @property
+    def archive_queue(self) -> ArchiveQueue: ...
+    @property
+    def sweep_queue(self) -> SweepQueue: ...
+    @property
+    def archive(self) -> VideoArchive: ...
+    @property
+    def ledger(self) -> CreditLedger: ...
+    @property
+    def line_store(self) -> LineStore: ...
+    @property
+    def metrics(self) -> Metrics: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def sleep(self) -> Callable[[float], None]: ...
+    @property
+    def tuning(self) -> Tuning: ...
+
+
+class Services:
+    """Each service, made once from `parts` when first asked for."""
+
+    def __init__(self, parts: Parts) -> None:
+        self.parts = parts
+
+    @cached_property
+    def finisher(self) -> Finisher:
+        parts = self.parts
+        return Finisher(parts.store, parts.publisher, parts.metrics, parts.tuning.policy)
+
+    @cached_property
+    def budget(self) -> CreditBudget:
+        return CreditBudget(self.parts.ledger, self.parts.tuning.daily_credit_budget)
+
+    @cached_property
+    def line(self) -> Line:
+        parts, tuning = self.parts, self.parts.tuning
+        return Line(
+            parts.store,
+            parts.line_store,
+            parts.request_queue,
+            parts.metrics,
+            tuning.policy,
+            parts.clock,
+            tuning.max_active_generations,
+        )
+
+    @cached_property
+    def submitter(self) -> SubmitService:
+        parts, tuning = self.parts, self.parts.tuning
+        return SubmitService(
+            store=parts.store,
+            provider=parts.provider,
+            files=parts.files,
+            finisher=self.finisher,
+            metrics=parts.metrics,
+            policy=tuning.policy,
+            clock=parts.clock,
+            budget=self.budget,
+            request_queue=parts.request_queue,
+            line=self.line,
+            reference_slots=threading.BoundedSemaphore(tuning.reference_slots),
+            rules=tuning.rules,
+        )
+
+    @cached_property
+    def poller(self) -> PollService:
+        parts, tuning = self.parts, self.parts.tuning
+        return PollService(
+            store=parts.store,
+            shards=tuning.shards,
+            provider=parts.provider,
+            request_queue=parts.request_queue,
+            archive_queue=parts.archive_queue,
+            sweep_queue=parts.sweep_queue,
+            finisher=self.finisher,
+            metrics=parts.metrics,
+            policy=tuning.policy,
+            clock=parts.clock,
+            budget=self.budget,
+            line=self.line,
+            progress_events=tuning.progress_events,
+            concurrency=tuning.poll_concurrency,
+            window=tuning.poll_window,
+            sleep=parts.sleep,
+        )
+
+    @cached_property
+    def archiver(self) -> ArchiveService:
+        parts = self.parts
+        return ArchiveService(
+            store=parts.store,
+            archive=parts.archive,
+            provider=parts.provider,
+            finisher=self.finisher,
+            metrics=parts.metrics,
+            policy=parts.tuning.policy,
+            clock=parts.clock,
+            sleep=parts.sleep,
+        )
