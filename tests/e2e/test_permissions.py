@@ -19,6 +19,7 @@ from ..support.paths import TEMPLATE
 
 BUDGET = 1000
 OVERRUN = 12  # what the costly generation uses beyond its quote
+LARGE = 65 * 1024 * 1024
 # A grant no drill here uses, and why it stays: (function, action), or a resource's name with it
 # where only that resource goes unused.
 UNUSED = {
@@ -31,8 +32,6 @@ UNUSED = {
     # reference that could not be read this time. The fault drills (`make reliability`, and
     # tests/e2e/test_fault_drills.py) drive both, on stacks judged the same way.
     ("SubmitFunction", "sqs:ChangeMessageVisibility"),
-    # The checksum read back (HeadObject): only for a video above 64 MiB, uploaded in parts.
-    ("ArchiveFunction", "s3:GetObject"),
     # A shard handed to the sweep function: only when a poll ran out of time with due jobs left.
     ("PollFunction", "sqs:SendMessage", "SweepQueue"),
 }
@@ -43,7 +42,8 @@ def drilled() -> Iterator[tuple[LocalStack, GeminiGenSimulator, dict[str, dict[s
     """One stack with a budget and a reference bucket, through which requests of each kind run:
     completed (costing more than quoted), failed, with a reference file from either place or
     one that is not there,
-    waiting in line, held behind a twin, and one whose video address is refused once."""
+    waiting in line, held behind a twin, one whose video address is refused once, and a video
+    large enough to be uploaded in parts."""
 
     def used(generation: Any) -> float:
         if generation.fails:
@@ -83,6 +83,11 @@ def drilled() -> Iterator[tuple[LocalStack, GeminiGenSimulator, dict[str, dict[s
             for request in requests:
                 stack.send(request)
             finals = wait_for_finals(stack, {request["request_id"] for request in requests})
+            # Then a video above 64 MiB: spooled, uploaded in parts, its checksum read back.
+            simulator.video_size = LARGE
+            stack.send({"request_id": "large", "prompt": "a long tracking shot through a forest"})
+            finals |= wait_for_finals(stack, {"large"})
+            simulator.video_size = None
             yield stack, simulator, finals
 
 
@@ -120,6 +125,7 @@ def test_budget_settles_to_what_generations_used_with_each_functions_own_permiss
         "uploaded": "video.completed",
         "waiting": "video.completed",
         "twin": "video.completed",
+        "large": "video.completed",
     }
     used = sum(event["provider"]["used_credit"] for event in finals.values() if event["event"] == "video.completed")
     # The failed generation's quote was given back; the costly one's overrun was added.
@@ -129,10 +135,12 @@ def test_budget_settles_to_what_generations_used_with_each_functions_own_permiss
     assert dict(stack.permissions.refused) == {}
 
 
-def test_archived_video_is_the_providers(drilled) -> None:
+def test_archived_videos_are_the_providers(drilled) -> None:
     stack, _, finals = drilled
     video = finals["costly"]["video"]
     assert stack.client("s3").get_object(Bucket=video["bucket"], Key=video["key"])["Body"].read() == SAMPLE_MP4
+    large = finals["large"]["video"]
+    assert stack.client("s3").head_object(Bucket=large["bucket"], Key=large["key"])["ContentLength"] == LARGE
 
 
 def test_call_outside_a_functions_role_is_refused_as_aws_refuses_it(drilled) -> None:
