@@ -32,7 +32,7 @@ def handle_record(record: ArchiveRecord, time_left: Callable[[], float]) -> None
             archive_service().archive_job(record.body.request_id, receive_count, time_left)
     except ArchiveFailed as failed:
         # The record fails, and comes again soon rather than after the visibility timeout.
-        archive_queue().delay(record.receiptHandle, failed.retry_in)
+        archive_queue().delay(record.receiptHandle, failed.delay)
         raise
 
 

@@ -88,7 +88,7 @@ def test_copy_failing_every_try_comes_back_within_a_minute_not_the_visibility_ti
     completed.archive.failure = OSError("connection reset")
     with pytest.raises(ArchiveFailed) as failed:
         completed.archiver.archive_job("ad-1", receive_count=1)
-    assert failed.value.retry_in <= timedelta(minutes=1)
+    assert failed.value.delay <= timedelta(minutes=1)
     job = completed.store.get("ad-1")
     assert job.state is JobState.COMPLETED
     assert job.lease_until is None  # the next delivery may copy at once

@@ -44,11 +44,11 @@ class ArchiveOutcome(StrEnum):
 
 
 class ArchiveFailed(Exception):
-    """The copy did not succeed this time; the hand-off should be delivered again after `retry_in`."""
+    """The copy did not succeed this time; the hand-off should be delivered again after `delay`."""
 
-    def __init__(self, reason: str, retry_in: timedelta) -> None:
+    def __init__(self, reason: str, delay: timedelta) -> None:
         super().__init__(reason)
-        self.retry_in = retry_in
+        self.delay = delay
 
 
 class AddressRefused(Exception):

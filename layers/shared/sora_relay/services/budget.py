@@ -37,10 +37,10 @@ class Reservation:
 
 @dataclass(frozen=True)
 class NoRoom:
-    """Held: look at the request again after `recheck`. `ever` is False when the request's
+    """Held: look at the request again after `delay`. `ever` is False when the request's
     price is above the whole daily budget: no day will have room for it."""
 
-    recheck: timedelta
+    delay: timedelta
     reason: str
     ever: bool = True
 

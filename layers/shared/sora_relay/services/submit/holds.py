@@ -1,6 +1,6 @@
 """Requests held back before submission: by the day's credit budget, behind a twin whose attempt
 is open, or until the video they extend is finished. A held request gives its place (if it had
-one) to the next in line, and comes back as a new message after its recheck."""
+one) to the next in line, and comes back as a new message after its delay."""
 
 from __future__ import annotations
 
@@ -45,14 +45,14 @@ class Holds:
             self.line.free_and_fill(job)
             return Done()
         # Looked at again by a sweep should the message be lost, as any released claim.
-        next_check_at = self.policy.stale_claim_check(now + no_room.recheck)
+        next_check_at = self.policy.stale_claim_check(now + no_room.delay)
         held = job.held_back(now, no_room.reason, check_at=next_check_at)
         try:
             self.store.save(held)
         except StaleJob:
             return Retry(self.policy.claim_lease, "another invocation took the claim first")
         self.line.free_and_fill(job)
-        self.request_queue.resend(job.request_id, request, no_room.recheck)
+        self.request_queue.resend(job.request_id, request, no_room.delay)
         logger.info("held before submission", extra={"reason": no_room.reason})
         # Counted apart: the budget's alarm watches only its own.
         if held_for == "twin":
