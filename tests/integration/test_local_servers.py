@@ -24,4 +24,5 @@ def test_moto_server_process_keeps_the_connection_open() -> None:
 def test_aws_clients_keep_a_connection_for_each_worker(stack, monkeypatch) -> None:
     monkeypatch.setenv("POLL_CONCURRENCY", "24")
     wiring.rebuild()
-    assert wiring._client("dynamodb").meta.config.max_pool_connections == 48  # two workers per status call
+    client = wiring._client_as("dynamodb", wiring._session_as(None))
+    assert client.meta.config.max_pool_connections == 48  # two workers per status call

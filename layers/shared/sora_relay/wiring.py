@@ -88,10 +88,6 @@ def _session_as(credentials: tuple[str, str, str] | None) -> boto3.Session:
     return session
 
 
-def _client(service: str) -> Any:
-    return _client_as(service, _session_as(_seams.aws_credentials))
-
-
 @cache
 def _client_as(service: str, session: boto3.Session) -> Any:
     # One connection per worker thread (the poller has two per status call it may make at
@@ -124,28 +120,31 @@ def _observed(client: HttpClient) -> HttpClient:
 _api_key_lock = threading.Lock()
 
 
-@cache
-def _secrets_as(client: Any) -> parameters.SecretsProvider:
-    return parameters.SecretsProvider(boto3_client=client)
-
-
-def _api_key() -> str:
-    # Cached by Powertools for max_age; never logged. One thread fetches it: without the lock,
-    # a sweep's first status calls would each make a client and fetch it at once.
-    with _api_key_lock:
-        secret = _secrets_as(_client("secretsmanager")).get(
-            settings().geminigen_api_key_secret, max_age=settings().secret_cache_seconds
-        )
-    return secret.decode() if isinstance(secret, bytes) else str(secret)
-
-
 class _FromEnvironment:
     """The services' parts as Lambda has them: adapters on boto3 and httpx, each made from the
-    settings when a service first needs it."""
+    settings when a service first needs it, calling AWS with `credentials` (None: the
+    environment's, as in Lambda)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, credentials: tuple[str, str, str] | None) -> None:
         self._settings = settings
+        self._credentials = credentials
         self.metrics = PowertoolsMetrics()
+
+    def _client(self, service: str) -> Any:
+        return _client_as(service, _session_as(self._credentials))
+
+    @cached_property
+    def _secrets(self) -> parameters.SecretsProvider:
+        return parameters.SecretsProvider(boto3_client=self._client("secretsmanager"))
+
+    def _api_key(self) -> str:
+        # Cached by Powertools for max_age; never logged. One thread fetches it: without the
+        # lock, a sweep's first status calls would each make a client and fetch it at once.
+        with _api_key_lock:
+            secret = self._secrets.get(
+                self._settings.geminigen_api_key_secret, max_age=self._settings.secret_cache_seconds
+            )
+        return secret.decode() if isinstance(secret, bytes) else str(secret)
 
     @property
     def clock(self) -> Clock:
@@ -176,35 +175,37 @@ class _FromEnvironment:
     def store(self) -> DynamoJobStore:
         s = self._settings
         finished_ttl = timedelta(days=s.finished_job_ttl_days)
-        return DynamoJobStore(_client("dynamodb"), s.jobs_table_name, shards=s.poll_shards, finished_ttl=finished_ttl)
+        return DynamoJobStore(
+            self._client("dynamodb"), s.jobs_table_name, shards=s.poll_shards, finished_ttl=finished_ttl
+        )
 
     @cached_property
     def provider(self) -> GeminiGenClient:
         base_url = self._settings.geminigen_base_url
         submit_client = lambda: _observed(make_submit_client())  # noqa: E731
-        return GeminiGenClient(_observed(make_http_client()), base_url, _api_key, submit_client=submit_client)
+        return GeminiGenClient(_observed(make_http_client()), base_url, self._api_key, submit_client=submit_client)
 
     @cached_property
     def files(self) -> ReferenceFetcher:
         s = self._settings
         policy = ReferencePolicy.parse(s.reference_buckets, s.allowed_reference_hosts, input_location=s.input_location)
-        return ReferenceFetcher(_client("s3"), _observed(vetted_client(policy)), policy, max_bytes=MAX_FILE_BYTES)
+        return ReferenceFetcher(self._client("s3"), _observed(vetted_client(policy)), policy, max_bytes=MAX_FILE_BYTES)
 
     @cached_property
     def publisher(self) -> SnsEventPublisher:
-        return SnsEventPublisher(_client("sns"), self._settings.completion_topic_arn)
+        return SnsEventPublisher(self._client("sns"), self._settings.completion_topic_arn)
 
     @cached_property
     def request_queue(self) -> SqsRequestQueue:
-        return SqsRequestQueue(_client("sqs"), self._settings.request_queue_url)
+        return SqsRequestQueue(self._client("sqs"), self._settings.request_queue_url)
 
     @cached_property
     def archive_queue(self) -> SqsArchiveQueue:
-        return SqsArchiveQueue(_client("sqs"), self._settings.archive_queue_url)
+        return SqsArchiveQueue(self._client("sqs"), self._settings.archive_queue_url)
 
     @cached_property
     def sweep_queue(self) -> SqsSweepQueue:
-        return SqsSweepQueue(_client("sqs"), self._settings.sweep_queue_url)
+        return SqsSweepQueue(self._client("sqs"), self._settings.sweep_queue_url)
 
     @cached_property
     def archive(self) -> S3VideoArchive:
@@ -212,21 +213,21 @@ class _FromEnvironment:
         media = _observed(vetted_client(MediaPolicy.parse(s.allowed_media_hosts, s.geminigen_base_url)))
         part_size = s.archive_part_size_mib * 1024 * 1024
         return S3VideoArchive(
-            _client("s3"), media, s.archive_bucket_name, part_size=part_size, concurrency=s.archive_concurrency
+            self._client("s3"), media, s.archive_bucket_name, part_size=part_size, concurrency=s.archive_concurrency
         )
 
     @cached_property
     def ledger(self) -> DynamoCreditLedger:
-        return DynamoCreditLedger(_client("dynamodb"), self._settings.jobs_table_name)
+        return DynamoCreditLedger(self._client("dynamodb"), self._settings.jobs_table_name)
 
     @cached_property
     def line_store(self) -> DynamoLine:
-        return DynamoLine(_client("dynamodb"), self._settings.jobs_table_name)
+        return DynamoLine(self._client("dynamodb"), self._settings.jobs_table_name)
 
 
 @cache  # one per identity, as the sessions
 def _parts_as(credentials: tuple[str, str, str] | None) -> _FromEnvironment:
-    return _FromEnvironment(settings())
+    return _FromEnvironment(settings(), credentials)
 
 
 @cache
@@ -287,11 +288,10 @@ def reset(
 
 def run_as(aws_access_key_id: str, aws_secret_access_key: str, aws_session_token: str) -> None:
     """AWS is called with these credentials from now on: a local stack runs each function as its role."""
-    credentials = (aws_access_key_id, aws_secret_access_key, aws_session_token)
-    _seams.aws_credentials = credentials
+    _seams.aws_credentials = (aws_access_key_id, aws_secret_access_key, aws_session_token)
 
 
 def rebuild() -> None:
     """Forget every cached service and client, keeping the seams (the environment changed)."""
-    for factory in (settings, _session_as, _client_as, _secrets_as, _parts_as, _services_as, submit_workers):
+    for factory in (settings, _session_as, _client_as, _parts_as, _services_as, submit_workers):
         factory.cache_clear()

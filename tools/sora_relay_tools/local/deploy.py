@@ -88,16 +88,16 @@ def deploy(
     cloudformation.get_waiter("stack_create_complete").wait(
         StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
     )
-    _complete_roles(stack_name, translated)
-    return _read_back(stack_name, template, code_dirs)
+    physical = _physical_ids(stack_name)
+    _complete_roles(translated, physical)
+    return _read_back(stack_name, template, code_dirs, physical)
 
 
-def _complete_roles(stack_name: str, translated: dict[str, Any]) -> None:
+def _complete_roles(translated: dict[str, Any], physical: dict[str, str]) -> None:
     """Attach the stack's own managed policies to its roles, as CloudFormation does on AWS and
     moto's does not. AWS-managed ones (logs, X-Ray: Lambda's own, never called by the code)
     are not in the emulator."""
     iam = boto3.client("iam")
-    physical = _physical_ids(stack_name)
     for logical_id, resource in translated["Resources"].items():
         if resource["Type"] != "AWS::IAM::Role":
             continue
@@ -173,14 +173,15 @@ def _zip(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
-def _read_back(stack_name: str, template: dict[str, Any], code_dirs: dict[str, Path]) -> DeployedStack:
+def _read_back(
+    stack_name: str, template: dict[str, Any], code_dirs: dict[str, Path], physical: dict[str, str]
+) -> DeployedStack:
     cloudformation = boto3.client("cloudformation")
     lambda_client = boto3.client("lambda")
     sqs = boto3.client("sqs")
     events = boto3.client("events")
     stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     outputs = {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
-    physical = _physical_ids(stack_name)
     functions: dict[str, FunctionSpec] = {}
     triggers: list[QueueTrigger] = []
     for logical_id, resource in template["Resources"].items():
