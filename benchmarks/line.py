@@ -181,7 +181,7 @@ class Account:
             return self._record(uuid, 2, 100)
         return self._record(uuid, 1, min(99, int(100 * (now - started) / (end - started))))
 
-    def recent_generations(self, since: datetime) -> list[GenerationRecord]:
+    def recent_generations(self, since: datetime, within: float) -> list[GenerationRecord]:
         return []
 
     def _record(self, uuid: str, status: int, percentage: int) -> GenerationRecord:

@@ -6,7 +6,6 @@ import pytest
 
 from sora_relay.adapters.geminigen import (
     HISTORY_PAGE_SIZE,
-    HISTORY_PAGES,
     GeminiGenClient,
     make_http_client,
     make_submit_client,
@@ -17,6 +16,7 @@ from sora_relay.domain.request import VideoRequest
 from sora_relay_tools.simulator import Fault, GeminiGenSimulator, ManualClock
 
 TIMEOUT = 5.0
+WITHIN = 30.0  # the seconds a history read is given
 REQUEST = VideoRequest.model_validate_json(
     '{"prompt": "a fox in the snow", "model": "sora-2-pro", "duration": 15, "resolution": "large",'
     ' "aspect_ratio": "landscape"}'
@@ -184,12 +184,12 @@ def test_history_lists_the_generations_since_a_moment(client, simulator) -> None
     second = client.submit(REQUEST, [], TIMEOUT)
     assert isinstance(first, Accepted)
     assert isinstance(second, Accepted)
-    assert [g.uuid for g in client.recent_generations(since)] == [second.record.uuid]
+    assert [g.uuid for g in client.recent_generations(since, WITHIN)] == [second.record.uuid]
 
 
 def test_history_record_says_what_was_asked_for(client, simulator) -> None:
     client.submit(REQUEST, [], TIMEOUT)
-    [generation] = client.recent_generations(datetime.now(UTC) - timedelta(minutes=1))
+    [generation] = client.recent_generations(datetime.now(UTC) - timedelta(minutes=1), WITHIN)
     assert generation.may_be(REQUEST)
     assert not generation.may_be(REQUEST.model_copy(update={"prompt": "a wolf"}))
 
@@ -198,29 +198,52 @@ def test_history_is_read_page_by_page_back_to_the_moment(client, simulator) -> N
     since = datetime.now(UTC) - timedelta(minutes=1)
     for _ in range(HISTORY_PAGE_SIZE + 5):
         simulator._submit({"prompt": "a fox"}, [])
-    assert len(client.recent_generations(since)) == HISTORY_PAGE_SIZE + 5
+    assert len(client.recent_generations(since, WITHIN)) == HISTORY_PAGE_SIZE + 5
     # Pages capped below the size asked for: read on until every row since the moment is seen.
     pages = math.ceil((HISTORY_PAGE_SIZE + 5) / simulator.history_page_cap)
     assert simulator.requests.count(("GET", "/uapi/v1/histories")) == pages
 
 
-def test_history_too_long_to_reach_the_moment_is_unavailable(client, simulator) -> None:
-    for _ in range(HISTORY_PAGE_SIZE * HISTORY_PAGES):
+def test_history_of_many_pages_since_the_moment_is_read_whole(client, simulator) -> None:
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    rows = 60 * simulator.history_page_cap  # more pages than any fixed bound on pages would read
+    for _ in range(rows):
         simulator._submit({"prompt": "a fox"}, [])
-    with pytest.raises(ProviderUnavailable, match="more than"):
-        client.recent_generations(datetime.now(UTC) - timedelta(minutes=1))
+    assert len(client.recent_generations(since, WITHIN)) == rows
+
+
+def test_history_that_cannot_be_read_in_its_time_is_unavailable(client, simulator) -> None:
+    for _ in range(3 * simulator.history_page_cap):
+        simulator._submit({"prompt": "a fox"}, [])
+    simulator.latency = 0.3
+    started = time.monotonic()
+    with pytest.raises(ProviderUnavailable, match="in time"):
+        client.recent_generations(datetime.now(UTC) - timedelta(minutes=1), 0.5)
+    assert time.monotonic() - started < 1.0
+
+
+def test_history_whose_pages_repeat_is_unavailable_not_read_for_ever(client, simulator) -> None:
+    simulator.clock = ManualClock(datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
+    for _ in range(simulator.history_page_cap):
+        simulator._submit({"prompt": "a fox"}, [])
+        simulator.clock.advance(timedelta(seconds=1))
+    simulator.history_total = "absent"
+    _, first_page = simulator._history({"items_per_page": ["100"], "page": ["1"]})
+    simulator.inject("history", Fault(answer=first_page), Fault(answer=first_page))  # a `page` ignored
+    with pytest.raises(ProviderUnavailable, match="repeats"):
+        client.recent_generations(datetime(2026, 11, 30, 11, 0, tzinfo=UTC), WITHIN)
 
 
 def test_history_that_fails_is_unavailable(client, simulator) -> None:
     simulator.inject("history", Fault(status=502))
     with pytest.raises(ProviderUnavailable, match="HTTP 502"):
-        client.recent_generations(datetime.now(UTC))
+        client.recent_generations(datetime.now(UTC), WITHIN)
 
 
 def test_history_that_cannot_be_read_is_unavailable(client, simulator) -> None:
     simulator.inject("history", Fault(answer={"success": True, "result": [{"id": 1}]}))
     with pytest.raises(ProviderUnavailable, match="could not be read"):
-        client.recent_generations(datetime.now(UTC))
+        client.recent_generations(datetime.now(UTC), WITHIN)
 
 
 FAMILY_REQUESTS = {

@@ -14,6 +14,7 @@ from sora_relay.domain.request import VideoRequest
 from sora_relay_tools.simulator import Fault, GeminiGenSimulator, ManualClock
 
 TIMEOUT = 5.0
+WITHIN = 30.0  # the seconds a history read is given
 REQUEST = VideoRequest.model_validate_json('{"prompt": "a fox; in the snow"}')
 START = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -79,7 +80,7 @@ def test_validation_error_list_is_rejected_naming_the_field(client, simulator) -
 def test_history_rows_are_lean_and_their_prompt_cut_and_the_full_record_states_the_settings(client) -> None:
     accepted = client.submit(REQUEST, [], TIMEOUT)
     assert isinstance(accepted, Accepted)
-    [row] = client.recent_generations(datetime.now(UTC) - timedelta(minutes=5))
+    [row] = client.recent_generations(datetime.now(UTC) - timedelta(minutes=5), WITHIN)
     assert (row.input_text, row.duration, row.states_settings) == ("a fox", None, False)
     assert row.may_be(REQUEST)
     full = client.status(row.uuid)
@@ -88,10 +89,14 @@ def test_history_rows_are_lean_and_their_prompt_cut_and_the_full_record_states_t
     assert not full.may_be(REQUEST.model_copy(update={"duration": 15}))
 
 
+@pytest.mark.parametrize("total", ["number", "string", "absent"])
 @pytest.mark.parametrize("newest_first", [True, False], ids=["newest first", "oldest first"])
-def test_history_finds_every_row_since_a_moment_whatever_its_order(client, simulator, newest_first) -> None:
+def test_history_finds_every_row_since_a_moment_whatever_its_order_and_total(
+    client, simulator, newest_first, total
+) -> None:
     simulator.clock = clock = ManualClock(START)
     simulator.history_newest_first = newest_first
+    simulator.history_total = total
     for _ in range(95):  # older generations, a second apart
         simulator._submit({"prompt": "old"}, [])
         clock.advance(timedelta(seconds=1))
@@ -101,12 +106,28 @@ def test_history_finds_every_row_since_a_moment_whatever_its_order(client, simul
     for _ in range(25):
         recent.append(simulator._submit({"prompt": "recent"}, [])[1]["uuid"])
         clock.advance(timedelta(seconds=1))
-    found = client.recent_generations(since)
+    found = client.recent_generations(since, WITHIN)
     assert sorted(record.uuid for record in found) == sorted(recent)
-    # The first page (which shows the order), then only the pages that hold the recent rows
-    # and the one that reaches back past them: not all six.
-    pages = 1 + math.ceil(25 / simulator.history_page_cap) + 1
-    assert simulator.requests.count(("GET", "/uapi/v1/histories")) <= pages < 6
+    if newest_first or total != "absent":
+        # The first page (which shows the order), then only the pages that hold the recent rows
+        # and the one that reaches back past them (and, oldest first, the empty one after the
+        # last): not all six.
+        pages = 1 + math.ceil(25 / simulator.history_page_cap) + 1 + (not newest_first)
+        assert simulator.requests.count(("GET", "/uapi/v1/histories")) <= pages <= 6
+
+
+def test_oldest_first_history_without_a_total_finds_its_last_page_in_few_reads(client, simulator) -> None:
+    simulator.clock = clock = ManualClock(START)
+    simulator.history_newest_first, simulator.history_total = False, "absent"
+    for _ in range(40 * simulator.history_page_cap - 3):  # 40 pages, the last not full
+        simulator._submit({"prompt": "old"}, [])
+        clock.advance(timedelta(seconds=1))
+    clock.advance(timedelta(hours=1))
+    since = clock.now
+    newest = simulator._submit({"prompt": "recent"}, [])[1]["uuid"]
+    assert [record.uuid for record in client.recent_generations(since, WITHIN)] == [newest]
+    # Doubling to an empty page (2, 4 ... 64), halving back to page 40, and the page after it.
+    assert simulator.requests.count(("GET", "/uapi/v1/histories")) <= 2 * math.ceil(math.log2(40)) + 3
 
 
 def test_history_in_no_order_the_rows_show_is_read_whole(client, simulator) -> None:
@@ -114,7 +135,7 @@ def test_history_in_no_order_the_rows_show_is_read_whole(client, simulator) -> N
     for _ in range(45):
         simulator._submit({"prompt": "same moment"}, [])
     simulator.clock.advance(timedelta(hours=1))
-    found = client.recent_generations(START + timedelta(minutes=5))
+    found = client.recent_generations(START + timedelta(minutes=5), WITHIN)
     assert found == []
     assert simulator.requests.count(("GET", "/uapi/v1/histories")) == math.ceil(45 / simulator.history_page_cap)
 

@@ -165,9 +165,13 @@ class FakeProvider:
     history: list[GenerationRecord] = field(default_factory=list)
     history_failures: list[ProviderUnavailable] = field(default_factory=list)
     history_reads: int = 0
+    history_within: list[float] = field(default_factory=list)  # the seconds each history read was given
     timeouts: list[float] = field(default_factory=list)
     # Raised once the next submission is taken: the invocation dies with the answer in hand.
     die_after_taking: BaseException | None = None
+    # What a full record states of a request's settings: by default the request's own words;
+    # `provider_words` writes them as the provider does (a Sora `small` is `720p`).
+    recorded_settings: Callable[[VideoRequest], dict[str, object]] = field(default=lambda request: own_words(request))
 
     def submit(
         self, request: VideoRequest, files: Sequence[ReferenceFile], timeout: float, extends: str | None = None
@@ -196,16 +200,15 @@ class FakeProvider:
                 "created_at": self.clock(),
                 "input_text": request.prompt,
                 "model_name": request.model,
-                "duration": request.duration,
-                "resolution": request.resolution,
-                "aspect_ratio": request.aspect_ratio,
+                **self.recorded_settings(request),
             }
         )
         self.history.append(generation)
         return generation
 
-    def recent_generations(self, since: datetime) -> list[GenerationRecord]:
+    def recent_generations(self, since: datetime, within: float) -> list[GenerationRecord]:
         self.history_reads += 1
+        self.history_within.append(within)
         if self.history_failures:
             raise self.history_failures.pop(0)
         return [lean(g) for g in reversed(self.history) if g.created_at is None or g.created_at >= since]
@@ -218,6 +221,18 @@ class FakeProvider:
         if isinstance(answer, Exception):
             raise answer
         return answer
+
+
+def own_words(request: VideoRequest) -> dict[str, object]:
+    return {"duration": request.duration, "resolution": request.resolution, "aspect_ratio": request.aspect_ratio}
+
+
+SORA_RECORD_WORDS = {"small": "720p", "large": "1080p", "landscape": "16:9", "portrait": "9:16"}
+
+
+def provider_words(request: VideoRequest) -> dict[str, object]:
+    """A request's settings as the provider's full records write them (Sora's in pixels and ratios)."""
+    return {name: SORA_RECORD_WORDS.get(str(value), value) for name, value in own_words(request).items()}
 
 
 def lean(generation: GenerationRecord) -> GenerationRecord:

@@ -12,7 +12,7 @@ from sora_relay.domain.provider import MaybeTaken, RetryLater
 from sora_relay.services.poll.outcome import Outcome
 from sora_relay.services.submit.messages import Done, InboundMessage, Retry
 
-from ..support.fakes import TakenThenLost
+from ..support.fakes import TakenThenLost, provider_words
 
 
 class ContainerDied(BaseException):
@@ -51,6 +51,45 @@ def test_lost_answer_of_a_prompt_the_history_cuts_is_adopted_not_paid_again(worl
     assert world.submitter.handle(message({"request_id": "ad-1", "prompt": prompt}, 2)) == Done()
     assert len(world.provider.submitted) == 1
     assert world.store.get("ad-1").provider.uuid == world.provider.history[0].uuid
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"resolution": "small", "aspect_ratio": "landscape"}, {"resolution": "large", "aspect_ratio": "portrait"}],
+    ids=["small landscape", "large portrait"],
+)
+def test_lost_answer_whose_record_states_settings_in_the_providers_words_is_adopted(world, settings) -> None:
+    world.provider.recorded_settings = provider_words  # a Sora `small` recorded as `720p`, `landscape` as `16:9`
+    world.provider.outcomes = [TakenThenLost()]
+    body = {"request_id": "ad-1", "prompt": "a fox", "model": "sora-2-pro", **settings}
+    world.submitter.handle(message(body))
+    later(world)
+    assert world.submitter.handle(message(body, 2)) == Done()
+    assert len(world.provider.submitted) == 1
+    assert world.store.get("ad-1").provider.uuid == world.provider.history[0].uuid
+
+
+def test_record_stating_a_setting_in_words_no_catalogue_maps_is_read_again_never_ruled_out(world) -> None:
+    world.provider.recorded_settings = lambda request: {"resolution": "HD-ish", "aspect_ratio": "wide"}
+    world.provider.outcomes = [TakenThenLost()]
+    world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}))
+    for count in (2, 3):
+        later(world)
+        world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}, count))
+    assert len(world.provider.submitted) == 1  # never sent again: it may be this request's
+    assert world.store.get("ad-1").attempt_started_at is not None
+    assert world.metrics.counts["HistoryAmbiguous"] >= 1
+
+
+def test_record_stating_another_value_of_the_request_in_the_providers_words_is_not_adopted(world) -> None:
+    world.provider.recorded_settings = provider_words
+    world.submitter.handle(message({"request_id": "ad-2", "prompt": "a fox", "resolution": "large"}))
+    world.store.owners.clear()  # as if made outside the stack: owned by no job
+    world.provider.outcomes = [MaybeTaken("the provider answered HTTP 502")]
+    world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox", "resolution": "small"}))
+    later(world)
+    world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox", "resolution": "small"}, 2))
+    assert world.store.get("ad-1").provider.uuid != world.provider.history[0].uuid
 
 
 def test_history_row_of_a_renamed_model_is_adopted(world) -> None:

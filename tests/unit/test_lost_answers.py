@@ -263,3 +263,12 @@ def test_attempt_never_reconciled_ends_timed_out_saying_why(world) -> None:
     assert event.error.code == "timed_out"
     assert "history" in event.error.message
     assert len(world.provider.submitted) == 1
+
+
+def test_history_is_read_within_the_time_the_invocation_has_left(world) -> None:
+    world.provider.outcomes = [MaybeTaken("the provider answered HTTP 502")]
+    world.submitter.handle(message(REQUEST))
+    later(world)
+    world.submitter.handle(message(REQUEST, receive_count=2, seconds_left=50.0))
+    [within] = world.provider.history_within
+    assert 0 < within <= 50.0 - world.policy.submit_time_margin.total_seconds()

@@ -12,6 +12,9 @@ Behaviour a test can set:
 - `malformed_when(prompt)`: the finished video's address comes with a bogus host in front of it;
 - `hold(prompt)` / `release(prompt)`: a held generation stays processing until released;
 - `history_page_cap`, `history_newest_first`: the history's largest page and its order;
+  `history_total`: how the list states its `total` ("number", "string", or "absent");
+- `record_words`: full records state Sora's settings in the provider's own words (`720p`,
+  `16:9`) rather than the words the request used (`small`, `landscape`);
 - `max_running`: the plan's limit on generations running at once (a 400
   `MAX_PROCESSING_VIDEO_EXCEEDED` beyond it); `credits`: the account's balance (a 402
   `NOT_ENOUGH_CREDIT` when a generation's estimate exceeds it; None, unlimited);
@@ -47,7 +50,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from sora_relay_tools.simulator.families import FAMILIES, check_extension, check_submission
@@ -138,6 +141,8 @@ class GeminiGenSimulator:
     malformed_when: Callable[[str], bool] = lambda prompt: "[bogus-host]" in prompt
     history_page_cap: int = 20
     history_newest_first: bool = True
+    history_total: Literal["number", "string", "absent"] = "number"
+    record_words: bool = False
     max_running: int | None = None
     most_running: int = 0  # the most generations that ran at once
     # How long the generation of a prompt takes, when it is not `generation_seconds`.
@@ -323,7 +328,10 @@ class GeminiGenSimulator:
             )
         chosen = ordered[(page - 1) * per_page : page * per_page]
         rows = [lean_row(self._state(g, status_call=False)) for g in chosen]
-        return 200, {"success": True, "result": rows, "total": len(ordered)}
+        body: dict[str, Any] = {"success": True, "result": rows}
+        if self.history_total != "absent":
+            body["total"] = len(ordered) if self.history_total == "number" else str(len(ordered))
+        return 200, body
 
     def _status(self, uuid: str) -> tuple[int, dict[str, Any]]:
         generation = self.generations.get(uuid)
@@ -371,7 +379,7 @@ class GeminiGenSimulator:
             "uuid": generation.uuid,
             "model_name": MODEL_ALIASES.get(model, model),
             "input_text": generation.fields["prompt"],
-            **{name: int(value) if name == "duration" else value for name, value in generation.settings.items()},
+            **{name: self._recorded(name, value) for name, value in generation.settings.items()},
             "type": "video",
             "status": status,
             "status_desc": STATUS_DESCRIPTIONS[status],
@@ -384,6 +392,13 @@ class GeminiGenSimulator:
             "created_at": zoneless(generation.created_at),
             "updated_at": zoneless(self.clock()),
         }
+
+    def _recorded(self, name: str, value: str) -> int | str:
+        """A setting as a record states it: a duration as a number; with `record_words`, Sora's
+        sizes and orientations as the provider writes them."""
+        if name == "duration":
+            return int(value)
+        return _RECORD_WORDS.get(value, value) if self.record_words else value
 
     def thumbnail_bytes(self, generation: Generation) -> bytes:
         """The still a finished generation offers: a small PNG of a colour of its own."""
@@ -407,6 +422,8 @@ class GeminiGenSimulator:
 
 
 _SETTINGS = ("duration", "resolution", "aspect_ratio", "mode")
+# Sora's request words as its records write them (the provider's page: small is 720p, landscape 16:9).
+_RECORD_WORDS = {"small": "720p", "large": "1080p", "landscape": "16:9", "portrait": "9:16"}
 # The error code each status usually comes with.
 _USUAL_CODES = {400: "INVALID_INPUT", 401: "API_KEY_NOT_FOUND", 402: "NOT_ENOUGH_CREDIT", 429: "RATE_LIMITED"}
 

@@ -4,8 +4,7 @@ an outcome the domain knows, read as the provider really writes it (docs/provide
 from __future__ import annotations
 
 import asyncio
-import itertools
-import math
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -14,6 +13,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
+from sora_relay.adapters.history import HistorySearch
 from sora_relay.domain.ports import ReferenceFile
 from sora_relay.domain.provider import (
     Accepted,
@@ -33,10 +33,9 @@ STATUS_PATH = "/uapi/v1/history/{uuid}"
 HISTORY_PATH = "/uapi/v1/histories"
 # The page size asked for; the provider may give fewer (its largest is not documented).
 HISTORY_PAGE_SIZE = 100
-# How far the history is read to find one attempt's generation: pages beyond this many mean
-# thousands of generations to look through, and the search waits for a quieter time.
-HISTORY_PAGES = 50
 _SNIPPET = 300
+# The longest any one API read may take, start to end (a status call's, when not told).
+_LONGEST_READ = 60.0
 # Refusals that say "not now" and that no provider sends after acting: the request was not taken.
 _NOT_TAKEN = {408, 425, 429}
 # Answers after which the provider may have acted: a gateway's 5xx or a conflict.
@@ -127,40 +126,14 @@ class GeminiGenClient:
             return RetryLater(f"could not reach the provider ({what})")
         return _submit_outcome(response)
 
-    def recent_generations(self, since: datetime) -> list[GenerationRecord]:
+    def recent_generations(self, since: datetime, within: float) -> list[GenerationRecord]:
         """The account's generations created at or after `since` (and any whose time cannot be
-        read). Neither the history's order nor its largest page is documented: the first page
-        tells both (its rows' own times, its length), and the rest is read until every row
-        since `since` has been seen for sure: an empty page, `total` rows read, or, in an order
-        the rows themselves show, a row from before `since`."""
-        first = self._history_page(1)
-        if not first.records:
-            return []
-        seen = {record.uuid: record for record in first.records}
-        order = _order(first.records)
-        pages = math.ceil(first.total / len(first.records)) if first.total is not None else None
-        last: list[GenerationRecord] | None = first.records  # the page read last, when in order
-        numbers = range(2, HISTORY_PAGES + 1)
-        if order == "oldest" and pages is not None and pages > 1:
-            numbers, last = range(pages, 1, -1), None  # the newest rows are on the last pages
-        for number in itertools.islice(numbers, HISTORY_PAGES - 1):
-            if _seen_all_since(last, order, since, len(seen), first.total):
-                break
-            records = self._history_page(number).records
-            if not records:
-                break
-            if order is not None and _order([*(last or []), *records] if order == "newest" else records) != order:
-                order = None  # the pages do not keep the order the first showed: read them all
-            seen.update((record.uuid, record) for record in records)
-            last = records
-        else:
-            if not _seen_all_since(last, order, since, len(seen), first.total):
-                raise ProviderUnavailable(f"the history holds more than {HISTORY_PAGES} pages to read since {since}")
-        return [r for r in seen.values() if r.created_at is None or r.created_at >= since]
+        read), all of them, read within `within` seconds (adapters/history.py)."""
+        return HistorySearch(self._history_page, since, time.monotonic() + within).run()
 
-    def _history_page(self, number: int) -> HistoryPage:
+    def _history_page(self, number: int, within: float) -> HistoryPage:
         params: dict[str, str | int] = {"filter_by": "all", "items_per_page": HISTORY_PAGE_SIZE, "page": number}
-        content = self._get(HISTORY_PATH, params, "history list")
+        content = self._get(HISTORY_PATH, params, "history list", within)
         try:
             return HistoryPage.model_validate_json(content)
         except ValidationError as error:
@@ -174,49 +147,35 @@ class GeminiGenClient:
         except ValidationError as error:
             raise ProviderUnavailable("status answer could not be read") from error
 
-    def _get(self, path: str, params: dict[str, str | int], what: str) -> bytes:
+    def _get(self, path: str, params: dict[str, str | int], what: str, within: float | None = None) -> bytes:
+        """An API read's body; with `within`, the whole read (a server trickling its answer too)
+        ends within that many seconds. httpx's timeouts bound each phase, not the whole call:
+        the body is read as it arrives, and the deadline checked as each part does."""
+        deadline = time.monotonic() + (within if within is not None else _LONGEST_READ)
+        timeout = min(deadline - time.monotonic(), self._http.timeout.read or _LONGEST_READ)
         try:
-            response = self._http.get(self._base_url + path, params=params, headers=self._auth())
+            with self._http.stream(
+                "GET", self._base_url + path, params=params, headers=self._auth(), timeout=timeout
+            ) as response:
+                if not response.is_success:
+                    raise ProviderUnavailable(
+                        f"{what} answered HTTP {response.status_code}",
+                        _retry_after(response),
+                        throttled=response.status_code == 429,
+                    )
+                body = bytearray()
+                for part in response.iter_bytes():
+                    body += part
+                    if time.monotonic() > deadline:
+                        raise ProviderUnavailable(f"{what} did not arrive in time")
+                return bytes(body)
+        except httpx.TimeoutException as error:
+            raise ProviderUnavailable(f"{what} did not arrive in time") from error
         except httpx.TransportError as error:
             raise ProviderUnavailable(f"{what} failed ({type(error).__name__})") from error
-        if not response.is_success:
-            raise ProviderUnavailable(
-                f"{what} answered HTTP {response.status_code}",
-                _retry_after(response),
-                throttled=response.status_code == 429,
-            )
-        return response.content
 
     def _auth(self) -> dict[str, str]:
         return {"x-api-key": self._api_key()}
-
-
-def _order(records: list[GenerationRecord]) -> str | None:
-    """Which rows come first, "newest" or "oldest", as their own times show; None when they cannot tell."""
-    times = [record.created_at for record in records]
-    if len(times) < 2 or None in times:
-        return None
-    pairs = list(itertools.pairwise(times))
-    if all(a == b for a, b in pairs):
-        return None  # rows of one moment show no order
-    if all(a >= b for a, b in pairs):  # type: ignore[operator]
-        return "newest"
-    if all(a <= b for a, b in pairs):  # type: ignore[operator]
-        return "oldest"
-    return None
-
-
-def _seen_all_since(
-    last: list[GenerationRecord] | None, order: str | None, since: datetime, seen: int, total: int | None
-) -> bool:
-    """Whether every row since `since` has been read: all `total` of them, or, read newest page
-    first in an order the rows show, a page whose oldest row is from before `since`."""
-    if total is not None and seen >= total:
-        return True
-    if order is None or not last:
-        return False
-    oldest = last[-1] if order == "newest" else last[0]
-    return oldest.created_at is not None and oldest.created_at < since
 
 
 def _submit_outcome(response: httpx.Response) -> SubmitOutcome:

@@ -36,6 +36,9 @@ class Family(BaseModel):
     name: str = ""
     fields: dict[str, FieldSpec]
     defaults: dict[str, Setting]
+    # The words the provider's full records use for a request's values, where they are not
+    # the values themselves (a field: a value: its words).
+    record_words: dict[str, dict[str, list[str]]] = {}
     references: References
     # The fields its extend endpoint takes besides prompt and ref_history; None: it has none.
     extend_fields: list[str] | None
@@ -120,6 +123,23 @@ class Catalogue(BaseModel):
         """What the account's history may call a model: its own name, and its aliases."""
         spec = self.models.get(model_name)
         return {model_name, *(spec.history_names if spec else [])}
+
+    def recorded_as(self, family: str, field: str, stated: Setting, value: Setting) -> bool | None:
+        """Whether a record that states `stated` for `field` says the request's `value`: True
+        when it is the value or one of its record words; False when it is another value of the
+        field (or one of that value's words); None when the catalogue does not know the word,
+        so it cannot tell."""
+        spec = self.families.get(family)
+        if spec is None:
+            return None
+        words = spec.record_words.get(field, {})
+        if stated == value or str(stated) in words.get(str(value), []):
+            return True
+        field_spec = spec.fields.get(field)
+        others = [other for other in (field_spec.values if field_spec else []) if other != value]
+        if any(stated == other or str(stated) in words.get(str(other), []) for other in others):
+            return False
+        return None
 
     def known_names(self) -> set[str]:
         return {name for spec in self.models.values() for name in (spec.name, *spec.history_names)}

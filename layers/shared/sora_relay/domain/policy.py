@@ -68,6 +68,8 @@ class Policy:
     # provider's clock is not ours).
     reconcile_delay: timedelta = timedelta(seconds=60)
     provider_clock_skew: timedelta = timedelta(minutes=2)
+    # The longest one reading of the history may take (within an invocation's time left).
+    history_read_time: timedelta = timedelta(seconds=30)
     # Longer than the archive function's timeout: a hand-off not finished by then is sent again.
     handoff_watchdog: timedelta = timedelta(minutes=20)
     # A completed job not archived this long before its expired_at is at risk: a metric warns.

@@ -150,9 +150,10 @@ class Provider(Protocol):
     def status(self, uuid: str) -> GenerationRecord:
         """Raises ProviderUnavailable when no usable answer came."""
 
-    def recent_generations(self, since: datetime) -> list[GenerationRecord]:
-        """The account's generations created since `since` (and those whose time is not stated).
-        Raises ProviderUnavailable when the history cannot be read that far back."""
+    def recent_generations(self, since: datetime, within: float) -> list[GenerationRecord]:
+        """The account's generations created since `since` (and those whose time is not stated),
+        every one of them, read within `within` seconds. Raises ProviderUnavailable when the
+        history cannot be read that far back in that time."""
 
 
 class MediaGone(Exception):

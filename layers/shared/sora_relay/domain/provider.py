@@ -142,19 +142,36 @@ class GenerationRecord(BaseModel):
     def may_be(self, request: VideoRequest) -> bool:
         """Whether this generation could be the one `request` asked for, as far as this record
         tells: its prompt as the history records it, a model that is the request's (or a name
-        not known to be another's), and the same settings where the record states them (a list
-        row states none; a setting left out cannot tell two requests apart)."""
+        not known to be another's), and no setting the record states known to be another value
+        (a list row states none)."""
         if not _could_be_prompt(self.input_text or "", request.prompt):
             return False
         if not _could_be_model(self.model_name, request.model):
             return False
+        return self.settings_say(request) is not False
+
+    def settings_say(self, request: VideoRequest) -> bool | None:
+        """What the settings this record states say of `request`, each read in the catalogue's
+        words for the request's family (a Sora record says `720p` for `small`): False when one
+        is another value of its field, None when one is in words the catalogue does not know
+        (they cannot tell: never "not this one"), else True. A setting left out, or left to the
+        provider by the request (an extension's), tells nothing."""
+        catalogue = Catalogue.bundled()
         stated = (
-            (self.duration, request.duration),
-            (self.resolution, request.resolution),
-            (self.aspect_ratio, request.aspect_ratio),
+            ("duration", self.duration, request.duration),
+            ("resolution", self.resolution, request.resolution),
+            ("aspect_ratio", self.aspect_ratio, request.aspect_ratio),
         )
-        # A setting the request leaves to the provider (an extension's) cannot tell either.
-        return all(theirs is None or ours is None or theirs == ours for theirs, ours in stated)
+        said: bool | None = True
+        for name, theirs, ours in stated:
+            if theirs is None or ours is None:
+                continue
+            match catalogue.recorded_as(request.family, name, theirs, ours):
+                case False:
+                    return False
+                case None:
+                    said = None
+        return said
 
     @property
     def states_settings(self) -> bool:
@@ -273,6 +290,9 @@ class HistoryPage(BaseModel):
     @field_validator("total", mode="before")
     @classmethod
     def _count_or_unknown(cls, value: Any) -> int | None:
+        # A count written as a string ("120") is a count; anything else is not stated.
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
         return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 

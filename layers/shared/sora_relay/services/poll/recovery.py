@@ -68,7 +68,9 @@ class Recovery:
     def _attempt(self, job: Job) -> Outcome:
         """An attempt whose submitter is gone: what the history shows decides, here and now
         (its bound runs from the attempt, not from the request's arrival)."""
-        match self.submissions.find_lost(job, receive_count=1):
+        # A check starts with at least the sweep's reserve left: time for one reading.
+        within = self.policy.history_read_time.total_seconds()
+        match self.submissions.find_lost(job, receive_count=1, within=within):
             case Adopted():
                 return Outcome.RUNNING
             case GaveUp():

@@ -267,7 +267,8 @@ class SubmitService:
 
     def _reconcile(self, job: Job, message: InboundMessage) -> SubmitResult | None:
         """None when the provider did not take the earlier attempt: the request may go again."""
-        match self._submissions.find_lost(job, message.receive_count):
+        within = message.seconds_left() - self.policy.submit_time_margin.total_seconds()
+        match self._submissions.find_lost(job, message.receive_count, within):
             case AwaitHistory(reason, delay):
                 return self._await_history(job, message, reason, delay)
             case GaveUp():

@@ -54,20 +54,21 @@ class Submissions:
     clock: Clock
     budget: CreditBudget
 
-    def find_lost(self, job: Job, receive_count: int) -> LostSubmission:
+    def find_lost(self, job: Job, receive_count: int, within: float) -> LostSubmission:
         """An earlier attempt may have been taken by the provider: adopt what it made, found in
         the account's history as the provider writes it (a generation since the attempt began
         that this request could have made and no other job owns), and record it as submitted.
 
         Never a guess: rows are lean and their prompt cut, so each candidate is read in full
         (its settings); where more than one remains, or the history cannot be read, it is read
-        again later, until `max_wait` after the attempt, when the job ends saying why."""
+        again later, until `max_wait` after the attempt, when the job ends saying why. The
+        history is read within `within` seconds (at most the policy's `history_read_time`)."""
         now = self.clock()
         readable_at = job.attempt_began + self.policy.reconcile_delay
         if now < readable_at:
             return AwaitHistory("the history may not show the last attempt yet", readable_at - now)
         try:
-            candidates = self._candidates(job)
+            candidates = self._candidates(job, within)
         except ProviderUnavailable as error:
             delay = self.policy.retry_delay(receive_count, error.retry_after)
             return self._await_or_end(job, f"the account's history could not be read: {error}", delay)
@@ -85,6 +86,11 @@ class Submissions:
             )
             return self._await_or_end(job, reason, self.policy.reconcile_delay)
         [record] = candidates
+        if record.settings_say(job.claimed_request) is None and self.store.generation_owner(record.uuid) is None:
+            # Its settings are in words the catalogue does not map: neither "this one" nor "not".
+            self.metrics.count("HistoryAmbiguous")
+            reason = f"the generation found ({record.uuid}) states its settings in words the catalogue does not know"
+            return self._await_or_end(job, reason, self.policy.reconcile_delay)
         if not self.store.own_generation(record.uuid, job.request_id):
             return AwaitHistory(
                 "the generation found was taken by another request meanwhile", self.policy.reconcile_delay
@@ -94,12 +100,15 @@ class Submissions:
         self.record(job, record, reservation)
         return Adopted()
 
-    def _candidates(self, job: Job) -> list[GenerationRecord]:
+    def _candidates(self, job: Job, within: float) -> list[GenerationRecord]:
         """The generations since the attempt began that could be this request's: by the list's
         lean rows first (prompt as recorded, model), then each one no other job owns read in
         full (settings). One this request owns already (adopted, but not yet saved) is it."""
         request = job.claimed_request
-        rows = self.provider.recent_generations(job.attempt_began - self.policy.provider_clock_skew)
+        within = min(within, self.policy.history_read_time.total_seconds())
+        if within <= 0:
+            raise ProviderUnavailable("too little time left in this invocation to read the history")
+        rows = self.provider.recent_generations(job.attempt_began - self.policy.provider_clock_skew, within)
         unowned = []
         for row in (row for row in rows if row.may_be(request)):
             owner = self.store.generation_owner(row.uuid)
