@@ -241,10 +241,16 @@ class Ledger:
     def day(self, day: date) -> DayLedger:
         return DayLedger(0, {})
 
-    def reserve(self, day: date, amount: float, limit: float) -> bool:
+    def reserve(self, attempt_id: str, day: date, amount: float, limit: float) -> bool:
         return True
 
-    def adjust(self, day: date, amount: float, quote: tuple[str, float] | None = None) -> None:
+    def count(self, attempt_id: str, amount: float, *, used: bool) -> None:
+        return None
+
+    def release(self, attempt_id: str) -> None:
+        return None
+
+    def quote(self, kind: str, amount: float) -> None:
         return None
 
 

@@ -3,13 +3,15 @@ import hashlib
 
 import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ConnectionClosedError
 
 from sora_relay.adapters.media.archive import S3VideoArchive
 from sora_relay.adapters.media.client import vetted_client
 from sora_relay.adapters.media.hashing import IncompleteDownload
 from sora_relay.adapters.media.policy import MediaPolicy, ReferencePolicy
 from sora_relay.adapters.media.references import ReferenceFetcher
-from sora_relay.domain.ports import InvalidReference, MediaGone, MediaNotAllowed
+from sora_relay.domain.ports import InvalidReference, MediaGone, MediaNotAllowed, ReferenceUnavailable
 from sora_relay_tools.simulator import Fault, GeminiGenSimulator
 from sora_relay_tools.simulator.server import SAMPLE_MP4
 
@@ -190,6 +192,25 @@ def test_oversized_s3_reference_is_invalid(stack, references) -> None:
     stack.s3.put_object(Bucket=stack.bucket, Key="in/big.png", Body=b"x" * 2048)
     with pytest.raises(InvalidReference, match="larger than 1024"):
         references.fetch(f"s3://{stack.bucket}/in/big.png", 60.0)
+
+
+def test_s3_reference_whose_connection_fails_is_unavailable_not_a_crash(stack) -> None:
+    s3 = boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 1}))
+
+    def reset(**_: object) -> None:
+        raise ConnectionClosedError(endpoint_url="https://s3.amazonaws.com")
+
+    s3.meta.events.register_first("before-send.s3.GetObject", reset)
+    policy = ReferencePolicy.parse(stack.bucket, "*")
+    fetcher = ReferenceFetcher(s3, vetted_client(policy), policy, max_bytes=1024)
+    with pytest.raises(ReferenceUnavailable, match="ConnectionClosedError"):
+        fetcher.fetch(f"s3://{stack.bucket}/in/ref.png", 60.0)
+
+
+def test_s3_reference_not_read_within_its_deadline_is_unavailable(stack, references) -> None:
+    stack.s3.put_object(Bucket=stack.bucket, Key="in/ref.png", Body=b"\x89PNG")
+    with pytest.raises(ReferenceUnavailable, match="within"):
+        references.fetch(f"s3://{stack.bucket}/in/ref.png", 1e-9)
 
 
 def test_s3_reference_from_a_bucket_not_allowed_is_invalid_without_reading_it(references) -> None:

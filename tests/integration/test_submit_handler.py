@@ -1,11 +1,16 @@
 import io
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
+import boto3
 import pytest
 from pydantic import ValidationError
 
 from sora_relay import wiring
+from sora_relay.adapters.dynamodb import DynamoJobStore
+from sora_relay.domain.jobs import Job, JobState
+from sora_relay.domain.request import VideoRequest
 from sora_relay.observability import logger
 from sora_relay_tools.simulator import Fault
 
@@ -108,7 +113,8 @@ def test_capacity_refusal_never_ends_a_request_and_holds_the_line_to_the_places_
     assert stack.events() == []
     assert stack.job("second")["line"]["S"] == "normal"
     places = stack.item("line#places")
-    assert (places["holders"]["SS"], places["learned_limit"]["N"]) == (["first"], "1")
+    holders = [place.split("@")[0] for place in places["holders"]["SS"]]
+    assert (holders, places["learned_limit"]["N"]) == (["first"], "1")
     assert "MAX_PROCESSING_VIDEO_EXCEEDED" in places["reason"]["S"]
 
 
@@ -132,13 +138,26 @@ def test_refusal_ends_as_provider_rejected_with_request_and_metadata(stack, simu
     assert event["attributes"] == {"event": "video.failed", "request_id": "ad-1", "model": "sora-2", "family": "sora"}
 
 
-def test_one_bad_record_does_not_fail_the_batch(stack, simulator, submit) -> None:
-    simulator.inject("submit", Fault(status=503))
-    stack.send_request({**REQUEST, "request_id": "first", "prompt": "a fox"})
+def test_one_record_that_must_come_again_does_not_fail_the_batch(stack, simulator, submit) -> None:
+    now = datetime.now(UTC)
+    request = VideoRequest.model_validate(
+        {"prompt": "a fox", "duration": 10, "resolution": "small", "aspect_ratio": "landscape"}
+    )
+    claimed = Job(
+        "first",
+        JobState.RECEIVED,
+        request.fingerprint(),
+        now,
+        now,
+        request=request,
+        lease_until=now + timedelta(minutes=5),
+    )
+    DynamoJobStore(boto3.client("dynamodb"), stack.table_name, shards=1, finished_ttl=timedelta(days=1)).create(claimed)
+    stack.send_request({"request_id": "first", "prompt": "a fox"})  # another invocation holds its claim
     stack.send_request({**REQUEST, "request_id": "second", "prompt": "a wolf"})
     failures = stack.deliver(submit)
     assert len(failures) == 1
-    assert len(simulator.submissions()) == 1
+    assert [generation.fields["prompt"] for generation in simulator.submissions()] == ["a wolf"]
 
 
 def test_api_key_never_reaches_logs_or_events(stack, simulator, submit, captured_logs) -> None:

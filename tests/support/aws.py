@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from botocore import xform_name
+from botocore.awsrequest import AWSResponse
 
 from sora_relay.domain.events import FINAL_EVENTS_FILTER_POLICY
 from sora_relay_tools.local.driver import sqs_record
@@ -146,3 +148,38 @@ def create_stack() -> Stack:
         every_event_queue_url=queues["every-event"],
         sweep_queue_url=queues["sweeps"],
     )
+
+
+class _Body:
+    def __init__(self, content: bytes) -> None:
+        self._content = content
+
+    def stream(self, *_: Any, **__: Any) -> Any:
+        yield self._content
+
+
+_LOST = b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"the answer was lost"}'
+
+
+def answers_lost(client: Any, operation: str, times: int = 1) -> list[dict[str, Any]]:
+    """The next `times` calls of a DynamoDB `operation` through `client` are carried out (by the
+    table, through a client of their own) and their answers lost on the way back: the SDK sees
+    a 500 and retries the same call, as it does on AWS. The calls carried out, returned."""
+    twin = boto3.client("dynamodb", region_name=client.meta.region_name)
+    params: dict[str, Any] = {}
+    carried_out: list[dict[str, Any]] = []
+
+    def keep(**kwargs: Any) -> None:
+        params.clear()
+        params.update(kwargs["params"])
+
+    def lose(request: Any, **_: Any) -> AWSResponse | None:
+        if len(carried_out) >= times:
+            return None
+        carried_out.append(dict(params))
+        getattr(twin, xform_name(operation))(**params)
+        return AWSResponse(request.url, 500, {"x-amzn-requestid": "lost"}, _Body(_LOST))
+
+    client.meta.events.register(f"provide-client-params.dynamodb.{operation}", keep)
+    client.meta.events.register_first(f"before-send.dynamodb.{operation}", lose)
+    return carried_out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -23,6 +24,7 @@ from sora_relay.services.budget import CreditBudget
 from sora_relay.services.finisher import Finisher
 from sora_relay.services.line import Line
 from sora_relay.services.poll.service import PollService
+from sora_relay.services.submit.messages import InboundMessage
 from sora_relay.services.submit.service import SubmitService
 from sora_relay_tools.client.cancel import CancelService
 from sora_relay_tools.places import MemoryPlaces
@@ -305,22 +307,47 @@ class FakeRequestQueue:
 
 @dataclass
 class MemoryLedger:
+    """The days' spending and each attempt's reservation, as the jobs table keeps them: every
+    change to a day made once, through its attempt."""
+
     spent: dict[date, float] = field(default_factory=dict)
     quotes: dict[str, float] = field(default_factory=dict)
+    attempts: dict[str, dict[str, object]] = field(default_factory=dict)  # attempt_id: day, counted, stages
 
     def day(self, day: date) -> DayLedger:
         return DayLedger(self.spent.get(day, 0), dict(self.quotes))
 
-    def reserve(self, day: date, amount: float, limit: float) -> bool:
+    def reserve(self, attempt_id: str, day: date, amount: float, limit: float) -> bool:
+        if attempt_id in self.attempts:
+            return True
         if self.spent.get(day, 0) + amount > limit:
             return False
-        self.adjust(day, amount)
+        self.attempts[attempt_id] = {"day": day, "counted": amount}
+        self._add(day, amount)
         return True
 
-    def adjust(self, day: date, amount: float, quote: tuple[str, float] | None = None) -> None:
+    def count(self, attempt_id: str, amount: float, *, used: bool) -> None:
+        attempt = self.attempts.get(attempt_id)
+        if attempt is None or "released" in attempt or "used" in attempt or (not used and "quoted" in attempt):
+            return
+        self._move(attempt, amount, "used" if used else "quoted")
+
+    def release(self, attempt_id: str) -> None:
+        attempt = self.attempts.get(attempt_id)
+        if attempt is None or "released" in attempt or "used" in attempt:
+            return
+        self._move(attempt, 0, "released")
+
+    def quote(self, kind: str, amount: float) -> None:
+        self.quotes[kind] = amount
+
+    def _move(self, attempt: dict[str, object], amount: float, stage: str) -> None:
+        counted = float(attempt["counted"])  # type: ignore[arg-type]
+        attempt.update({"counted": amount, stage: True})
+        self._add(attempt["day"], amount - counted)  # type: ignore[arg-type]
+
+    def _add(self, day: date, amount: float) -> None:
         self.spent[day] = self.spent.get(day, 0) + amount
-        if quote is not None:
-            self.quotes[quote[0]] = quote[1]
 
 
 @dataclass
@@ -460,6 +487,26 @@ class World:
     @property
     def archiver(self) -> ArchiveService:
         return self.services.archiver
+
+    def deliver_starts(self) -> list[str]:
+        """Deliver every message the line sent to start a request, as SQS would; their
+        request_ids, in the order sent."""
+        started = []
+        while self.request_queue.resent:
+            request_id, request = self.request_queue.resent.pop(0)
+            body = json.dumps({**request.as_message(), "request_id": request_id})
+            self.submitter.handle(InboundMessage(f"start-{request_id}", body))
+            started.append(request_id)
+        return started
+
+    def minute(self, minutes: int = 1) -> None:
+        """Time passes as the stack lives it: each minute the poll tends the line and sweeps,
+        and the messages it sends are delivered."""
+        for _ in range(minutes):
+            self.clock.advance(timedelta(minutes=1))
+            self.poller.tend_line()
+            self.poller.sweep()
+            self.deliver_starts()
 
 
 class InFlight:

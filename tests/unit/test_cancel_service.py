@@ -138,7 +138,7 @@ def test_reservation_of_a_request_canceled_while_it_was_prepared_is_given_back(w
     world.ledger.quotes["sora-2:10:small"] = 30
     world.files.meanwhile = lambda: world.canceler.cancel("ad-1")
     deliver(world, {**REQUEST, "files": ["s3://inputs/a.png"]})
-    assert world.ledger.spent[world.clock.now.date()] == 0
+    assert world.ledger.spent.get(world.clock.now.date(), 0) == 0
 
 
 def test_submission_saved_first_makes_the_cancel_refuse(world) -> None:

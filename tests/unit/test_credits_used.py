@@ -74,7 +74,7 @@ def test_budget_that_cannot_be_settled_leaves_the_job_going(submitted) -> None:
     def unavailable(*_: object, **__: object) -> None:
         raise ConnectionError("DynamoDB unreachable")
 
-    submitted.ledger.adjust = unavailable
+    submitted.ledger.count = unavailable
     finish(submitted, used_credit=25)
     assert submitted.publisher.finals[0].event.value == "video.completed"
     assert day_spent(submitted) == 30

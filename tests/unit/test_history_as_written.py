@@ -10,7 +10,7 @@ import pytest
 from sora_relay.domain.jobs import JobState
 from sora_relay.domain.provider import MaybeTaken, RetryLater
 from sora_relay.services.poll.outcome import Outcome
-from sora_relay.services.submit.messages import Done, InboundMessage, Retry
+from sora_relay.services.submit.messages import Done, InboundMessage
 
 from ..support.fakes import TakenThenLost, provider_words
 
@@ -117,20 +117,21 @@ def test_twin_with_other_references_waits_while_the_first_attempt_is_in_doubt(wo
     twin = {"request_id": "ad-2", "prompt": "Product shot; blue", "files": ["s3://in/blue.png"]}
     world.provider.outcomes = [TakenThenLost()]
     world.submitter.handle(message(first))
-    assert world.submitter.handle(message(twin)) == Done()  # held: sent again later, as a new message
+    assert world.submitter.handle(message(twin)) == Done()  # it waits in line, not on the queue
     assert world.provider.submitted[-1].files == first["files"]
-    assert "waiting for request ad-1" in world.store.get("ad-2").held
-    assert [request_id for request_id, _ in world.request_queue.resent] == ["ad-2"]
+    waiting = world.store.get("ad-2")
+    assert waiting.waiting
+    assert "waiting for request ad-1" in waiting.held
+    assert world.request_queue.resent == []
 
 
 def test_twins_with_other_references_whose_answers_were_lost_each_get_their_own_video(world) -> None:
     first = {"request_id": "ad-1", "prompt": "Product shot; red", "files": ["s3://in/red.png"]}
     twin = {"request_id": "ad-2", "prompt": "Product shot; blue", "files": ["s3://in/blue.png"]}
     world.provider.outcomes = [TakenThenLost(), TakenThenLost()]
-    for count in range(1, 6):
-        world.submitter.handle(message(first, count))
-        world.submitter.handle(message(twin, count))
-        later(world)
+    world.submitter.handle(message(first))
+    world.submitter.handle(message(twin))
+    world.minute(6)
     made_from = {
         g.uuid: request.files for g, request in zip(world.provider.history, world.provider.submitted, strict=True)
     }
@@ -158,9 +159,10 @@ def test_history_that_cannot_tell_two_candidates_apart_is_read_again_never_guess
     world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}))
     twins_made_outside(world)
     later(world)
-    result = world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}, 2))
-    assert isinstance(result, Retry)
-    assert "cannot tell which" in result.reason
+    assert world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}, 2)) == Done()
+    job = world.store.get("ad-1")
+    assert job.next_check_at == world.clock.now + world.policy.reconcile_delay  # the poller reads it again
+    assert world.metrics.counts["HistoryAmbiguous"] == 1
     assert world.store.owners == {}
     assert len(world.provider.submitted) == 1
 
@@ -186,8 +188,9 @@ def test_crashed_submission_of_a_request_held_past_the_maximum_wait_is_adopted(w
     later(world, world.policy.max_wait + timedelta(hours=1))
     world.ledger.spent.clear()  # room again
     world.provider.die_after_taking = ContainerDied()
+    world.poller.tend_line()
     with pytest.raises(ContainerDied):
-        world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}, 2))
+        world.deliver_starts()
     later(world, 3 * world.policy.claim_lease)
     world.poller.sweep()
     job = world.store.get("ad-1")

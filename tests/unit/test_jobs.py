@@ -28,14 +28,29 @@ def test_each_transition_is_the_next_version_with_a_new_revision() -> None:
 
 def test_submitted_job_dates_its_submission_from_the_attempt() -> None:
     attempting = received().attempting(NOW, reserved=30)
-    submitted = attempting.submitted(LATER, GENERATION, credits_counted=30, progress=0, media_type=None, check_at=LATER)
+    submitted = attempting.submitted(LATER, GENERATION, progress=0, media_type=None, check_at=LATER)
     assert submitted.state is JobState.SUBMITTED
     assert (submitted.submitted_at, submitted.attempt_started_at, submitted.attempt_reserved) == (NOW, None, 0)
     assert submitted.generation == GENERATION
 
 
+def test_attempt_has_a_name_of_its_own_that_its_generation_keeps() -> None:
+    attempting = received().attempting(NOW, reserved=30)
+    again = received().attempting(LATER, reserved=30)
+    assert attempting.attempt_id != again.attempt_id
+    submitted = attempting.submitted(LATER, GENERATION, progress=0, media_type=None, check_at=LATER)
+    assert submitted.attempt_id == attempting.attempt_id
+
+
+def test_attempt_not_taken_is_cleared_and_keeps_its_claim_and_place() -> None:
+    started = received().started(NOW, LATER, check_at=LATER).attempting(NOW, reserved=30)
+    cleared = started.not_taken(LATER)
+    assert (cleared.attempt_started_at, cleared.attempt_id, cleared.attempt_reserved) == (None, None, 0)
+    assert (cleared.lease_until, cleared.placed_at) == (started.lease_until, started.placed_at)
+
+
 def test_running_job_keeps_when_its_progress_last_moved_until_it_moves() -> None:
-    submitted = received().submitted(NOW, GENERATION, credits_counted=30, progress=10, media_type=None, check_at=NOW)
+    submitted = received().submitted(NOW, GENERATION, progress=10, media_type=None, check_at=NOW)
     still = submitted.running(LATER, GENERATION, 10, check_at=LATER)
     moved = still.running(LATER + timedelta(minutes=1), GENERATION, 40, check_at=LATER)
     assert (still.progress_at, still.status_checks) == (NOW, 1)

@@ -111,7 +111,7 @@ def test_a_refused_request_spends_no_credits_and_keeps_no_place() -> None:
     world.provider.outcomes = [RetryLater("HTTP 429")]
     arrive(world, "r0")
     assert world.ledger.day(world.clock.now.date()).spent == 0
-    assert world.waiting.state.holders == frozenset()
+    assert world.waiting.state.holder_ids == frozenset()
 
 
 def test_a_request_that_never_starts_ends_at_the_lines_bound_saying_it_cost_nothing() -> None:
@@ -153,8 +153,8 @@ def test_a_waiting_request_is_canceled_and_never_started() -> None:
 def test_a_place_whose_holder_died_before_starting_it_is_freed_by_the_poll() -> None:
     world = World(places=1)
     arrive(world, "r0")
-    world.waiting.free_place("r0")
-    world.waiting.take_place("ghost", 1, world.clock.now)  # taken, then its invocation died
+    world.waiting.free_place(world.store.get("r0").place)
+    world.waiting.take_place(f"ghost@{world.clock.now.isoformat()}", 1, world.clock.now)  # then its taker died
     arrive(world, "r1")
     assert world.store.get("r1").waiting
     world.clock.advance(world.policy.start_watchdog)
@@ -180,11 +180,11 @@ def test_a_place_is_never_given_twice_when_a_start_races_another() -> None:
     arrive(world, "r0")
     arrive(world, "r1")
     arrive(world, "r2")
-    world.waiting.free_place("r0")
+    world.waiting.free_place(world.store.get("r0").place)
     world.line.fill()
     world.line.fill()  # a second invocation, at the same moment
     assert [request_id for request_id, _ in world.request_queue.resent] == ["r1"]
-    assert world.waiting.state.holders == frozenset({"r1"})
+    assert world.waiting.state.holder_ids == frozenset({"r1"})
 
 
 def test_the_line_is_reported_by_priority_with_its_oldest_wait() -> None:

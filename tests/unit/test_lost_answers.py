@@ -9,7 +9,7 @@ import pytest
 
 from sora_relay.domain.jobs import JobState
 from sora_relay.domain.provider import MaybeTaken, ProviderUnavailable
-from sora_relay.services.submit.messages import Done, InboundMessage, Retry
+from sora_relay.services.submit.messages import Done, InboundMessage
 
 from ..support.fakes import InFlight, TakenThenLost
 
@@ -37,10 +37,11 @@ def later(world, delta: timedelta = timedelta(minutes=5)) -> None:
 
 def test_lost_answer_waits_for_the_history_instead_of_submitting_again(world) -> None:
     world.provider.outcomes = [TakenThenLost()]
-    result = world.submitter.handle(message(REQUEST))
-    assert isinstance(result, Retry)
-    assert result.delay >= world.policy.reconcile_delay
-    assert world.store.get("ad-1").attempt_started_at == world.clock.now
+    assert world.submitter.handle(message(REQUEST)) == Done()  # the poller reads the history, not a message
+    job = world.store.get("ad-1")
+    assert job.attempt_started_at == world.clock.now
+    assert job.next_check_at == world.clock.now + world.policy.reconcile_delay
+    assert len(world.provider.submitted) == 1
 
 
 def test_lost_answer_of_a_taken_submission_is_adopted_not_paid_again(world) -> None:
@@ -100,7 +101,7 @@ def test_unreadable_history_means_waiting_never_submitting(world) -> None:
     world.submitter.handle(message(REQUEST))
     for count in (2, 3, 4):
         later(world)
-        assert isinstance(world.submitter.handle(message(REQUEST, receive_count=count)), Retry)
+        assert world.submitter.handle(message(REQUEST, receive_count=count)) == Done()
     assert len(world.provider.submitted) == 1
     assert world.store.get("ad-1").attempt_started_at is not None
 
@@ -110,7 +111,7 @@ def test_history_is_not_read_before_it_can_show_the_attempt(world) -> None:
     world.submitter.handle(message(REQUEST))
     world.clock.advance(world.policy.reconcile_delay / 2)
     result = world.submitter.handle(message(REQUEST, receive_count=2))
-    assert isinstance(result, Retry)
+    assert result == Done()
     assert world.provider.history_reads == 0
     assert len(world.provider.submitted) == 1
 
@@ -118,11 +119,8 @@ def test_history_is_not_read_before_it_can_show_the_attempt(world) -> None:
 def test_identical_requests_whose_answers_were_lost_get_a_generation_each(world) -> None:
     world.provider.outcomes = [TakenThenLost(), TakenThenLost()]
     world.submitter.handle(message(REQUEST))
-    world.submitter.handle(message(TWIN))  # held while its twin's attempt is open
-    for count in (2, 3, 4):
-        later(world)
-        world.submitter.handle(message(REQUEST, receive_count=count))
-        world.submitter.handle(message(TWIN, receive_count=count))
+    world.submitter.handle(message(TWIN))  # waits in line while its twin's attempt is open
+    world.minute(6)
     assert len(world.provider.submitted) == 2
     uuids = {world.store.get(request_id).provider.uuid for request_id in ("ad-1", "ad-2")}
     assert uuids == {generation.uuid for generation in world.provider.history}
@@ -173,9 +171,9 @@ def test_generation_older_than_the_attempt_is_never_adopted(world) -> None:
 
 def test_accepted_generation_adopted_first_by_an_identical_request_is_not_this_jobs(world) -> None:
     world.store.owners["sora_abc"] = "ad-2"  # its twin found it first, looking for its own
-    result = world.submitter.handle(message(REQUEST))
-    assert isinstance(result, Retry)
-    assert world.store.get("ad-1").state is JobState.RECEIVED
+    assert world.submitter.handle(message(REQUEST)) == Done()
+    job = world.store.get("ad-1")
+    assert (job.state, job.attempt_open) == (JobState.RECEIVED, True)  # the poller looks for its own
 
 
 def test_claim_ends_with_the_invocations_own_deadline(world) -> None:

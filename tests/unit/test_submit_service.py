@@ -82,7 +82,7 @@ def test_provider_too_busy_puts_the_request_back_in_line_and_pauses_starts_for_i
     job = world.store.get("ad-1")
     assert (job.waiting, job.placed_at, job.attempt_started_at) == (True, None, None)
     assert world.waiting.state.resume_at == world.clock.now + timedelta(seconds=42)
-    assert world.waiting.state.holders == frozenset()
+    assert world.waiting.state.holder_ids == frozenset()
 
 
 def test_refusals_in_a_row_pause_the_line_longer_each_time(world) -> None:
@@ -198,7 +198,7 @@ def test_reference_too_slow_to_read_is_retried_holding_nothing_then_ends_naming_
     for attempt in range(1, world.policy.reference_attempts):
         assert isinstance(world.submitter.handle(message(body, receive_count=attempt)), Retry)
         assert world.ledger.day(world.clock.now.date()).spent == 0
-        assert world.waiting.state.holders == frozenset()
+        assert world.waiting.state.holder_ids == frozenset()
     assert world.submitter.handle(message(body, receive_count=5)) == Done()
     [event] = world.publisher.finals
     assert event.error.code == "invalid_request"

@@ -3,10 +3,11 @@ fakes and the line's benchmark, which keep the rest of the line in their own sto
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import datetime
 
-from sora_relay.domain.ports import Places
+from sora_relay.domain.ports import Places, holder_of
 
 
 class MemoryPlaces:
@@ -14,22 +15,29 @@ class MemoryPlaces:
 
     def __init__(self) -> None:
         self.state = Places()
-        self.taken: list[str] = []  # every place taken, in order
+        # A conditional write, as DynamoDB makes one: the sweep's threads take places at once.
+        self._lock = threading.Lock()
+        self.taken: list[str] = []  # the request_id of every place taken, in order
 
     def places(self) -> Places:
         return self.state
 
-    def take_place(self, request_id: str, limit: int, now: datetime) -> bool:
-        if request_id in self.state.holders:
+    def take_place(self, place: str, limit: int, now: datetime) -> bool:
+        with self._lock:
+            if place in self.state.holders:
+                return True
+            if len(self.state.holders) >= limit or self.state.paused(now):
+                return False
+            self.state = replace(self.state, holders=self.state.holders | {place})
+            self.taken.append(holder_of(place))
             return True
-        if len(self.state.holders) >= limit or self.state.paused(now):
-            return False
-        self.state = replace(self.state, holders=self.state.holders | {request_id})
-        self.taken.append(request_id)
-        return True
 
-    def free_place(self, request_id: str) -> None:
-        self.state = replace(self.state, holders=self.state.holders - {request_id})
+    def free_place(self, place: str) -> None:
+        with self._lock:
+            self.state = replace(self.state, holders=self.state.holders - {place})
+
+    def hold_starts(self, reason: str | None) -> None:
+        self.state = replace(self.state, held_by=reason)
 
     def slow_down(self, learned_limit: int, learned_until: datetime, resume_at: datetime, reason: str) -> None:
         self.state = replace(
@@ -41,5 +49,6 @@ class MemoryPlaces:
             refusals=self.state.refusals + 1,
         )
 
-    def speed_up(self) -> None:
-        self.state = replace(self.state, refusals=0, resume_at=None, reason=None)
+    def speed_up(self, refusals: int) -> None:
+        if self.state.refusals == refusals:
+            self.state = replace(self.state, refusals=0, resume_at=None, reason=None)

@@ -26,14 +26,15 @@ class LineView:
 
     def places_of(self, jobs: Iterable[Job]) -> dict[str, LinePlace]:
         """Each waiting job's place (one read of the line, stopped once they are all found)."""
-        waiting = {job.request_id for job in jobs if job.waiting}
+        waiting = {job.request_id: job for job in jobs if job.waiting}
         if not waiting:
             return {}
         why = self.why()
         found: dict[str, LinePlace] = {}
         for position, request_id in enumerate(self.line.in_order()):
             if request_id in waiting:
-                found[request_id] = LinePlace(position, why)
+                # Its own reason (the budget, a twin, an earlier video), else the line's.
+                found[request_id] = LinePlace(position, waiting[request_id].held or why)
                 if len(found) == len(waiting):
                     break
         return found
@@ -43,6 +44,8 @@ class LineView:
         places = self.line.places()
         limit = places.limit(self.size, now)
         taken = f"{len(places.holders)} of {limit} places taken by running generations"
+        if places.held_by is not None:
+            return f"{taken}; {places.held_by}"
         if places.paused(now) and places.resume_at is not None:
             paused = f"starts paused until {iso_utc(places.resume_at)}"
             return f"{taken}; {paused} after the provider refused one: {places.reason}"

@@ -4,6 +4,7 @@ places are one item, `line#places`, whose string set names their holders."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -83,9 +84,10 @@ class DynamoLine:
             resume_at=moment("resume_at"),
             refusals=int(item["refusals"]["N"]) if "refusals" in item else 0,
             reason=item["reason"]["S"] if "reason" in item else None,
+            held_by=item["held_by"]["S"] if "held_by" in item else None,
         )
 
-    def take_place(self, request_id: str, limit: int, now: datetime) -> bool:
+    def take_place(self, place: str, limit: int, now: datetime) -> bool:
         try:
             self._client.update_item(
                 TableName=self._table,
@@ -97,8 +99,8 @@ class DynamoLine:
                     " AND (attribute_not_exists(resume_at) OR resume_at <= :now))"
                 ),
                 ExpressionAttributeValues={
-                    ":me": {"SS": [request_id]},
-                    ":id": {"S": request_id},
+                    ":me": {"SS": [place]},
+                    ":id": {"S": place},
                     ":limit": {"N": str(limit)},
                     ":now": {"N": str(millis(now))},
                 },
@@ -107,12 +109,23 @@ class DynamoLine:
             return False
         return True
 
-    def free_place(self, request_id: str) -> None:
+    def free_place(self, place: str) -> None:
         self._client.update_item(
             TableName=self._table,
             Key=self._PLACES_KEY,
             UpdateExpression="DELETE holders :me",
-            ExpressionAttributeValues={":me": {"SS": [request_id]}},
+            ExpressionAttributeValues={":me": {"SS": [place]}},
+        )
+
+    def hold_starts(self, reason: str | None) -> None:
+        if reason is None:
+            self._client.update_item(TableName=self._table, Key=self._PLACES_KEY, UpdateExpression="REMOVE held_by")
+            return
+        self._client.update_item(
+            TableName=self._table,
+            Key=self._PLACES_KEY,
+            UpdateExpression="SET held_by = :reason",
+            ExpressionAttributeValues={":reason": {"S": reason[:500]}},
         )
 
     def slow_down(self, learned_limit: int, learned_until: datetime, resume_at: datetime, reason: str) -> None:
@@ -130,13 +143,16 @@ class DynamoLine:
             },
         )
 
-    def speed_up(self) -> None:
-        self._client.update_item(
-            TableName=self._table,
-            Key=self._PLACES_KEY,
-            UpdateExpression="SET refusals = :zero REMOVE resume_at, reason",
-            ExpressionAttributeValues={":zero": {"N": "0"}},
-        )
+    def speed_up(self, refusals: int) -> None:
+        # A refusal that came after the acceptance was seen keeps its pause.
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._PLACES_KEY,
+                UpdateExpression="SET refusals = :zero REMOVE resume_at, reason",
+                ConditionExpression="refusals = :seen",
+                ExpressionAttributeValues={":zero": {"N": "0"}, ":seen": {"N": str(refusals)}},
+            )
 
 
 def millis(moment: datetime) -> int:

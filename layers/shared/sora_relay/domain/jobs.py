@@ -46,14 +46,14 @@ class Job:
     # Set from just before a submission until the provider's answer is known: whoever takes
     # the claim over must first look in the account's history for what the attempt made.
     attempt_started_at: datetime | None = None
-    attempt_reserved: float = 0  # the credits the attempt reserved in the daily budget
+    attempt_reserved: float = 0  # the credits the attempt reserves in the daily budget
+    # The attempt's name, unique to it: the daily budget keeps its reservation under it, and
+    # counts the generation it made under it (kept once the job is submitted).
+    attempt_id: str | None = None
     provider: ProviderSummary | None = None
     submitted_at: datetime | None = None
     # Whether `video.submitted` is out: it must be before any later event of the job.
     submitted_event_published: bool = False
-    # What the daily budget counts for this job since the provider took it (its quote, until
-    # the provider states what the generation used).
-    credits_counted: float = 0
     progress: int = 0
     progress_at: datetime | None = None  # when `progress` last moved
     status_checks: int = 0
@@ -66,7 +66,8 @@ class Job:
     event_published: bool = False
     # Unique to each version written: finding it stored proves the write was this one.
     revision: str = field(default_factory=lambda: uuid.uuid4().hex)
-    # Why the daily credit budget holds the request back (a received job only), when it does.
+    # Why a waiting request waits, when it is not for a place: the day's credit budget, a twin
+    # whose attempt is open, an earlier video not finished.
     held: str | None = None
     # In the line of requests waiting for one of the account's places (docs/line.md).
     waiting: bool = False
@@ -87,8 +88,9 @@ class Job:
         answer awaited (None: given back)."""
         return self._next(now, lease_until=until, next_check_at=check_at)
 
-    def joined_line(self, now: datetime, *, check_at: datetime) -> Job:
-        """Waiting in line for a place (again, after a refusal: its arrival keeps its turn)."""
+    def joined_line(self, now: datetime, *, check_at: datetime, reason: str | None = None) -> Job:
+        """Waiting in line for a place (again, after a refusal: its arrival keeps its turn);
+        `reason`, why it waits when that is not a place (the budget, a twin, an earlier video)."""
         return self._next(
             now,
             waiting=True,
@@ -96,7 +98,8 @@ class Job:
             lease_until=None,
             attempt_started_at=None,
             attempt_reserved=0,
-            held=None,
+            attempt_id=None,
+            held=reason,
             next_check_at=check_at,
         )
 
@@ -104,26 +107,33 @@ class Job:
         """Out of the line with a place taken for it."""
         return self._next(now, waiting=False, placed_at=now, lease_until=lease_until, next_check_at=check_at)
 
-    def held_back(self, now: datetime, reason: str, *, check_at: datetime) -> Job:
-        """Set aside, its claim and place given back, until it may go (twin, extension, budget)."""
-        return self._next(now, lease_until=None, placed_at=None, held=reason, next_check_at=check_at)
-
     def attempting(self, now: datetime, reserved: float) -> Job:
-        """About to be submitted, with the credits reserved for it."""
-        return self._next(now, attempt_started_at=now, attempt_reserved=reserved, held=None)
+        """About to be submitted, reserving `reserved` credits under a name of its own."""
+        attempt_id = f"{self.request_id}@{now.isoformat()}"
+        return self._next(now, attempt_started_at=now, attempt_reserved=reserved, attempt_id=attempt_id, held=None)
 
     def released(self, now: datetime, *, check_at: datetime) -> Job:
         """Its claim, place and attempt given back: it goes again later, from the line."""
         return self._next(
-            now, lease_until=None, placed_at=None, attempt_started_at=None, attempt_reserved=0, next_check_at=check_at
+            now,
+            lease_until=None,
+            placed_at=None,
+            attempt_started_at=None,
+            attempt_reserved=0,
+            attempt_id=None,
+            next_check_at=check_at,
         )
+
+    def not_taken(self, now: datetime) -> Job:
+        """Its attempt was not taken by the provider (nothing was made): cleared, while its claim
+        and place stand, so that it may go again."""
+        return self._next(now, attempt_started_at=None, attempt_reserved=0, attempt_id=None)
 
     def submitted(
         self,
         now: datetime,
         provider: ProviderSummary,
         *,
-        credits_counted: float,
         progress: int,
         media_type: str | None,
         check_at: datetime,
@@ -137,7 +147,6 @@ class Job:
             lease_until=None,
             attempt_started_at=None,
             attempt_reserved=0,
-            credits_counted=credits_counted,
             progress=progress,
             progress_at=now,
             media_type=media_type,
@@ -225,6 +234,13 @@ class Job:
         return self.attempt_started_at
 
     @property
+    def claimed_attempt_id(self) -> str:
+        """The open attempt's name."""
+        if self.attempt_id is None:
+            raise ValueError(f"job {self.request_id} has no attempt open")
+        return self.attempt_id
+
+    @property
     def generation(self) -> ProviderSummary:
         """The generation the provider took for the job (submitted, and after)."""
         if self.provider is None:
@@ -253,6 +269,11 @@ class Job:
         return self.lease_until is None or self.lease_until <= now
 
     @property
+    def place(self) -> str | None:
+        """The place the job holds, named for it and the moment it was taken (see `Places`)."""
+        return place_name(self.request_id, self.placed_at) if self.placed_at is not None else None
+
+    @property
     def holds_place(self) -> bool:
         """Whether the job may be taking one of the account's places: started out of the line
         and not yet refused, or running at the provider."""
@@ -273,3 +294,8 @@ def expiry(provider: ProviderSummary | None) -> datetime | None:
     if provider is None or provider.expired_at is None:
         return None
     return datetime.fromisoformat(provider.expired_at.replace("Z", "+00:00"))
+
+
+def place_name(request_id: str, taken_at: datetime) -> str:
+    """A place's name: its holder and the moment it was taken."""
+    return f"{request_id}@{taken_at.isoformat()}"

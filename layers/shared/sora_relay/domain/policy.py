@@ -89,13 +89,8 @@ class Policy:
     # A thumbnail's copy gets at most this long, and only while the invocation has this much
     # more left: it is best effort and must never hold up the video's event.
     thumbnail_time: timedelta = timedelta(seconds=20)
-    # How long a request may be held back before it ends as timed_out (by the daily credit
-    # budget, or behind a twin whose attempt is open), and how often a twin's is looked at.
-    max_hold: timedelta = timedelta(hours=48)
-    twin_recheck: timedelta = timedelta(seconds=10)
-    # How often an extension looks again whether the video it extends has finished.
-    extension_recheck: timedelta = timedelta(seconds=15)
-    # How long a request may wait in line for a place before it ends as timed_out (MaxLineHours).
+    # How long a request may wait in line before it ends as timed_out (MaxLineHours), counted
+    # from its arrival, whatever it waits for (a place, the budget, a twin, an earlier video).
     max_line: timedelta = timedelta(hours=48)
     # A request started out of the line not claimed by then is sent again by a sweep (its
     # message may be lost); a place whose holder has not moved in this long may be freed.
@@ -124,10 +119,6 @@ class Policy:
         """The next status call, after `delay`, but not after the job's deadline (where one last
         call decides), and never within the poll interval."""
         return max(min(now + delay, deadline), now + self.poll_interval)
-
-    def held_too_long(self, received_at: datetime, now: datetime) -> bool:
-        """Whether a request the credit budget holds back has waited its longest."""
-        return now - received_at >= self.max_hold
 
     def unreachable_delay(self, age: timedelta) -> timedelta:
         """After a status call that got no answer: back off as the job ages."""

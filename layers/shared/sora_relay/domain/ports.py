@@ -65,7 +65,10 @@ class JobStore(Protocol):
 
 @dataclass(frozen=True)
 class Places:
-    """The account's places as the line holds them: who holds one, and what the provider taught it."""
+    """The account's places as the line holds them: who holds one, and what the provider taught it.
+
+    Each place is named for its holder and the moment it was taken (`Job.place`): freeing a
+    place a request held frees only that one, never a place the same request took since."""
 
     holders: frozenset[str] = frozenset()
     # Fewer places than configured, learned from a refusal, until `learned_until`.
@@ -75,6 +78,13 @@ class Places:
     resume_at: datetime | None = None
     refusals: int = 0  # in a row, since the last accepted submission
     reason: str | None = None
+    # Why the head of the line may not start, when it is not a place (the day's credit budget).
+    held_by: str | None = None
+
+    @property
+    def holder_ids(self) -> frozenset[str]:
+        """The request_ids holding places."""
+        return frozenset(holder_of(place) for place in self.holders)
 
     def limit(self, configured: int, now: datetime) -> int:
         """How many places may be held now."""
@@ -84,6 +94,11 @@ class Places:
 
     def paused(self, now: datetime) -> bool:
         return self.resume_at is not None and now < self.resume_at
+
+
+def holder_of(place: str) -> str:
+    """The request_id a place is named for (`request_id@taken_at`)."""
+    return place.split("@", 1)[0]
 
 
 class LineStore(Protocol):
@@ -98,19 +113,23 @@ class LineStore(Protocol):
 
     def places(self) -> Places: ...
 
-    def take_place(self, request_id: str, limit: int, now: datetime) -> bool:
-        """Make `request_id` a holder if fewer than `limit` (and the learned limit) hold one and
-        starts are not paused (a conditional write); True also when it holds one already."""
+    def take_place(self, place: str, limit: int, now: datetime) -> bool:
+        """Take `place` if fewer than `limit` (and the learned limit) are held and starts are not
+        paused (a conditional write); True also when it is held already."""
 
-    def free_place(self, request_id: str) -> None:
-        """`request_id` holds no place any more (whether it held one or not)."""
+    def free_place(self, place: str) -> None:
+        """`place` is held no more (whether it was or not)."""
+
+    def hold_starts(self, reason: str | None) -> None:
+        """Why the head of the line may not start, besides a place (None: nothing holds it)."""
 
     def slow_down(self, learned_limit: int, learned_until: datetime, resume_at: datetime, reason: str) -> None:
         """After a refusal: fewer places until `learned_until`, no start before `resume_at`; one
         more refusal in a row."""
 
-    def speed_up(self) -> None:
-        """An accepted submission: the refusals in a row are over."""
+    def speed_up(self, refusals: int) -> None:
+        """An accepted submission: the refusals in a row are over, unless more came since
+        `refusals` were seen (a refusal after it keeps its pause)."""
 
 
 @dataclass(frozen=True)
@@ -192,15 +211,27 @@ class DayLedger:
 
 
 class CreditLedger(Protocol):
+    """The days' spending, changed only through attempts: each attempt's reservation is kept
+    under its `attempt_id`, on the day it was made, and every change to it lands once."""
+
     def day(self, day: date) -> DayLedger: ...
 
-    def reserve(self, day: date, amount: float, limit: float) -> bool:
-        """Add `amount` to the day's spending if that keeps it within `limit`; False, changing
-        nothing, when it would not."""
+    def reserve(self, attempt_id: str, day: date, amount: float, limit: float) -> bool:
+        """Reserve `amount` on `day` for the attempt if that keeps the day within `limit`; False,
+        changing nothing, when it would not. True, changing nothing, when the attempt has
+        reserved already."""
 
-    def adjust(self, day: date, amount: float, quote: tuple[str, float] | None = None) -> None:
-        """Add `amount` to the day's spending (negative gives credits back); record a kind's
-        latest quote (quotes outlive the day)."""
+    def count(self, attempt_id: str, amount: float, *, used: bool) -> None:
+        """The attempt counts `amount` now (its quote; or, `used`, what the generation used),
+        on its day: once each, and a quote never after what was used. Nothing for an attempt
+        that reserved nothing, or was released."""
+
+    def release(self, attempt_id: str) -> None:
+        """The attempt was not taken: what it counts is the day's again, once. Nothing for an
+        attempt that reserved nothing."""
+
+    def quote(self, kind: str, amount: float) -> None:
+        """A kind of request's latest quote (quotes outlive the day)."""
 
 
 class ArchiveQueue(Protocol):

@@ -37,6 +37,7 @@ from sora_relay.services.finisher import Finisher
 from sora_relay.services.line import Line
 from sora_relay.services.poll.service import PollService
 from sora_relay.services.submit.service import SubmitService
+from sora_relay.services.waits import Waits
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ class Services:
             tuning.policy,
             parts.clock,
             tuning.max_active_generations,
+            Waits(parts.store, self.budget),
         )
 
     @cached_property
@@ -130,7 +132,6 @@ class Services:
             policy=tuning.policy,
             clock=parts.clock,
             budget=self.budget,
-            request_queue=parts.request_queue,
             line=self.line,
             reference_slots=threading.BoundedSemaphore(tuning.reference_slots),
             rules=tuning.rules,

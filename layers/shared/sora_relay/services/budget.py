@@ -1,54 +1,52 @@
 """The daily credit budget: no submission that would take the day's estimated credits past it.
 
 The provider states a generation's `estimated_credit` only when it accepts it, so the price
-of a request is what the last accepted request of the same kind (model, duration,
-resolution) was quoted; a kind not yet seen is priced at the dearest quote so far, and before
-any quote at all, a request reserves all that is left of the day until its own quote comes
-(others wait meanwhile). A reservation is made before the submission (atomically, so
-concurrent submitters cannot both take the last room), corrected to the quote after it, and
-given back when the provider did not take it.
+of a request is what the last accepted request of the same kind (every field that changes the
+price) was quoted; a kind not yet seen is priced at the dearest quote so far, and before any
+quote at all, a request is priced at all that is left of the day until its own quote comes
+(others wait meanwhile).
+
+A reservation's life, in one place: the line asks `room` before a request takes a place (a
+read); the attempt, once saved, `reserve`s its price (atomically, so concurrent submitters
+cannot both take the last room); the provider's quote, then what the generation used, are
+`settle`d onto it; an attempt the provider did not take is `release`d. Each is kept under the
+attempt's id, on the day it was reserved, and lands once however often it is made.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 
+from sora_relay.domain.jobs import Job
 from sora_relay.domain.ports import CreditLedger
 from sora_relay.domain.request import VideoRequest
 
-# A held request is looked at again this often (SQS delays a message by at most 15 minutes),
-# and at the start of the next UTC day.
-RECHECK_HELD = timedelta(minutes=15)
-# Held only because a request of unknown price holds the rest of the day: its quote comes
-# within seconds.
-RECHECK_UNPRICED = timedelta(seconds=10)
-# Held only because a request running at the same moment took the room this one saw: it may
-# give it back within seconds (its provider did not take it, its reference was refused).
-RECHECK_RACED = timedelta(seconds=10)
+# What changes a request's price, besides its model (an extension is a kind apart).
+PRICED_FIELDS = ("duration", "resolution", "mode")
 
 
 @dataclass(frozen=True)
-class Reservation:
-    day: date
-    kind: str
+class Price:
     amount: float
 
 
 @dataclass(frozen=True)
 class NoRoom:
-    """Held: look at the request again after `delay`. `ever` is False when the request's
-    price is above the whole daily budget: no day will have room for it."""
+    """No room today. `ever` is False when the request's price is above the whole daily
+    budget: no day will have room for it."""
 
-    delay: timedelta
     reason: str
     ever: bool = True
 
 
 def kind_of(request: VideoRequest) -> str:
-    """What requests share a price: the model, the duration, and the resolution or mode (a
-    Sora request's kind is what it was before there were families); an extension is a kind apart."""
-    kind = f"{request.model}:{request.duration}:{request.resolution or request.mode}"
+    """What requests share a price: the model and every field that changes the price (a Sora or
+    Veo request's kind is `model:duration:resolution`, as before there were modes)."""
+    settings = [request.duration, request.resolution or request.mode]
+    if request.resolution and request.mode:
+        settings.append(request.mode)
+    kind = ":".join([request.model, *(str(value) for value in settings)])
     return kind + (":extend" if request.extend else "")
 
 
@@ -57,62 +55,58 @@ class CreditBudget:
     ledger: CreditLedger
     daily_limit: float | None  # None: no budget
 
-    def reserve(self, request: VideoRequest, now: datetime) -> Reservation | NoRoom:
-        """Room for this request today, taken; NoRoom when it would pass the budget."""
-        day = now.astimezone(UTC).date()
+    def room(self, request: VideoRequest, now: datetime) -> Price | NoRoom:
+        """Whether today has room for this request now, and at what price (nothing is taken)."""
         if self.daily_limit is None:
-            return Reservation(day, kind_of(request), 0)
-        ledger = self.ledger.day(day)
+            return Price(0)
+        ledger = self.ledger.day(now.astimezone(UTC).date())
         left = self.daily_limit - ledger.spent
         quoted = ledger.quotes.get(kind_of(request))
+        if quoted is not None:
+            if quoted > self.daily_limit:
+                reason = f"its price ({quoted:g} credits) is above the whole daily credit budget ({self.daily_limit:g})"
+                return NoRoom(reason, ever=False)
+            if quoted <= left:
+                return Price(quoted)  # a free kind (quoted 0) always has room
+            return NoRoom(
+                f"the daily credit budget ({self.daily_limit:g}) has {max(left, 0):g} left; it costs {quoted:g}"
+            )
+        if not ledger.quotes:
+            # Before any quote, the first request reserves the rest of the day until its own comes.
+            if left > 0:
+                return Price(left)
+            return NoRoom("waiting for the first quote, which holds the rest of the day")
         # A kind not quoted yet (a model the budget has not seen) is priced at the dearest quote
         # so far, and at most the whole day: a guess, which may hold it back (until a day has
         # that room), but never refuses it for good.
-        guessed = min(max(ledger.quotes.values(), default=left), self.daily_limit)
-        price = quoted if quoted is not None else guessed
-        if quoted is not None and price > self.daily_limit:
-            reason = f"its price ({price:g} credits) is above the whole daily credit budget ({self.daily_limit:g})"
-            return NoRoom(hold_delay(now), reason, ever=False)
-        if price <= 0 or not self.ledger.reserve(day, price, self.daily_limit):
-            if not ledger.quotes:
-                return NoRoom(RECHECK_UNPRICED, "waiting for the first quote, which holds the rest of the day")
-            if 0 < price <= left:
-                return NoRoom(RECHECK_RACED, f"another request took the day's last {left:g} credits first")
-            budget = f"the daily credit budget ({self.daily_limit:g})"
-            return NoRoom(hold_delay(now), f"{budget} has {max(left, 0):g} credits left; it costs {price:g}")
-        return Reservation(day, kind_of(request), price)
+        guessed = min(max(ledger.quotes.values()), self.daily_limit)
+        if guessed <= left:
+            return Price(guessed)
+        budget = f"the daily credit budget ({self.daily_limit:g})"
+        return NoRoom(f"{budget} has {max(left, 0):g} left; a request of a kind not yet quoted is priced {guessed:g}")
 
-    def reserved(self, request: VideoRequest, at: datetime, amount: float) -> Reservation:
-        """The reservation `amount` made for `request` at `at` (kept on a job between invocations)."""
-        return Reservation(at.astimezone(UTC).date(), kind_of(request), amount)
-
-    def settle(self, reservation: Reservation, quoted: float | None) -> None:
-        """The provider accepted it, quoting `quoted` credits: the day's spending follows the quote."""
-        if self.daily_limit is None or quoted is None:
-            return
-        self.ledger.adjust(reservation.day, quoted - reservation.amount, (reservation.kind, quoted))
-
-    def counted(self, reservation: Reservation, quoted: float | None) -> float:
-        """What the day's spending counts for a request once `settle` has followed its quote."""
+    def reserve(self, attempt: Job) -> bool:
+        """The attempt's price taken from its day (the attempt saved first, so that whoever takes
+        the job over can give it back); False, taking nothing, when another took the room first."""
         if self.daily_limit is None:
-            return 0
-        return reservation.amount if quoted is None else quoted
+            return True
+        day = attempt.attempt_began.astimezone(UTC).date()
+        return self.ledger.reserve(attempt.claimed_attempt_id, day, attempt.attempt_reserved, self.daily_limit)
 
-    def settle_used(self, day: date, counted: float, used: float) -> None:
-        """The provider stated what the generation used: the day's spending follows that, not
-        the `counted` quote. Called once per job, after the job records it (a fault between the
-        two leaves the quote counted, never the cost twice)."""
-        if self.daily_limit is not None and used != counted:
-            self.ledger.adjust(day, used - counted)
+    def settle(self, job: Job, quoted: float | None) -> None:
+        """The provider took the attempt, quoting `quoted` credits: the day counts the quote."""
+        if self.daily_limit is None or quoted is None or job.attempt_id is None:
+            return
+        self.ledger.count(job.attempt_id, quoted, used=False)
+        self.ledger.quote(kind_of(job.claimed_request), quoted)
 
-    def release(self, reservation: Reservation) -> None:
-        """The provider did not take it: the reserved credits are the day's again."""
-        if self.daily_limit is not None and reservation.amount:
-            self.ledger.adjust(reservation.day, -reservation.amount)
+    def settle_used(self, job: Job, used: float) -> None:
+        """The provider stated what the generation used: the day counts that, not the quote."""
+        if self.daily_limit is not None and job.attempt_id is not None:
+            self.ledger.count(job.attempt_id, used, used=True)
 
-
-def hold_delay(now: datetime) -> timedelta:
-    """How long a held request waits before it is looked at again."""
-    utc = now.astimezone(UTC)
-    next_day = datetime.combine(utc.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
-    return min(RECHECK_HELD, next_day - utc + timedelta(seconds=1))
+    def release(self, attempt: Job) -> None:
+        """The provider did not take the attempt: its credits are its day's again (called once
+        the job no longer shows the attempt open; safe to repeat)."""
+        if self.daily_limit is not None and attempt.attempt_id is not None:
+            self.ledger.release(attempt.attempt_id)

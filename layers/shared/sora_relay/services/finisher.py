@@ -61,12 +61,6 @@ class Finisher:
         self.metrics.count("JobsFailed", code=code.value)
         return self.publish(failed, now)
 
-    def end_held(self, job: Job, reason: str, now: datetime) -> Job:
-        """End a request held back for `max_hold` (by the daily credit budget, or behind a twin)."""
-        hours = f"{self.policy.max_hold.total_seconds() / 3600:g}"
-        message = f"not submitted: held back for {hours} hours: {reason}"
-        return self.fail(replace(job, held=None), ErrorCode.TIMED_OUT, message, now)
-
     def end_if_too_late_to_copy(self, job: Job, now: datetime, reason: str | None = None) -> bool:
         """End a finished video's job whose copy is past its deadline (see Policy.archive_deadline);
         False, changing nothing, while there is time left. `reason`: why the last copy failed."""

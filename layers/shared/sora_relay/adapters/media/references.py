@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from sora_relay.adapters.media.naming import filename, guess_type
 from sora_relay.adapters.media.policy import ReferencePolicy
@@ -21,6 +21,8 @@ _MISSING_S3 = {"NoSuchKey", "NoSuchBucket", "AccessDenied", "403", "404"}
 # The longest wait for any one read: httpx's timeouts are per read, so the whole deadline is
 # checked between reads, and a server that trickles is cut off at most this long after it.
 _LONGEST_READ = 10.0
+# An S3 reference is read in parts this large, its deadline checked as each arrives.
+_S3_CHUNK = 1024 * 1024
 
 
 class ReferenceFetcher:
@@ -45,7 +47,7 @@ class ReferenceFetcher:
         if within <= 0:
             raise ReferenceUnavailable(f"{uri} was not read: no time was left to read it")
         if uri.startswith("s3://"):
-            return self._from_s3(uri)
+            return self._from_s3(uri, within)
         try:
             return self._from_https(uri, within)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, UnicodeError) as error:
@@ -53,20 +55,32 @@ class ReferenceFetcher:
             # it is still the user's to fix, never a retry.
             raise InvalidReference(f"is not a valid address ({error})") from error
 
-    def _from_s3(self, uri: str) -> ReferenceFile:
+    def _from_s3(self, uri: str, within: float) -> ReferenceFile:
+        """The object's bytes, read as they arrive within `within` seconds; S3's own errors and
+        the transport's (a connection reset, a read timed out) are a reference not read this
+        time, never the request's fault."""
+        deadline = time.monotonic() + within
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         try:
             answer = self._s3.get_object(Bucket=bucket, Key=key)
+            if answer["ContentLength"] > self._max_bytes:
+                answer["Body"].close()
+                raise InvalidReference(f"{uri} is larger than {self._max_bytes} bytes")
+            content = bytearray()
+            for chunk in answer["Body"].iter_chunks(_S3_CHUNK):
+                content += chunk
+                if time.monotonic() > deadline:
+                    answer["Body"].close()
+                    raise ReferenceUnavailable(f"{uri} was not read within {within:.0f} seconds")
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             if code in _MISSING_S3:
                 raise InvalidReference(f"{uri} cannot be read ({code})") from error
             raise ReferenceUnavailable(f"{uri} could not be read this time ({code})") from error
-        if answer["ContentLength"] > self._max_bytes:
-            answer["Body"].close()
-            raise InvalidReference(f"{uri} is larger than {self._max_bytes} bytes")
+        except BotoCoreError as error:
+            raise ReferenceUnavailable(f"{uri} could not be read this time ({type(error).__name__})") from error
         content_type = answer.get("ContentType") or guess_type(key)
-        return ReferenceFile(filename(key), content_type, answer["Body"].read())
+        return ReferenceFile(filename(key), content_type, bytes(content))
 
     def _from_https(self, uri: str, within: float) -> ReferenceFile:
         deadline = time.monotonic() + within

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sora_relay.domain.events import ErrorCode, ProviderSummary, iso_utc
 from sora_relay.domain.jobs import Job, JobState, expiry
@@ -191,9 +191,8 @@ class JobChecks:
         if used is None or (job.provider is not None and job.provider.used_credit is not None):
             return
         self.metrics.count("CreditsUsed", used)
-        day = job.started_at.astimezone(UTC).date()
         try:
-            self.budget.settle_used(day, job.credits_counted, used)
+            self.budget.settle_used(job, used)
         except Exception:
             logger.exception("the daily budget could not follow the credits used; it keeps the quote")
 

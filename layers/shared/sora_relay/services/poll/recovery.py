@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from sora_relay.domain.events import ErrorCode, iso_utc
@@ -40,16 +40,13 @@ class Recovery:
             return Outcome.SKIPPED
         if job.attempt_open:
             return self._attempt(job)
-        if job.held is not None and self.policy.held_too_long(job.created_at, now):
-            self.finisher.end_held(job, job.held, now)
-            return Outcome.FAILED
         if job.placed_at is not None and job.age(now) > self.policy.max_wait:
             minutes = self.policy.max_wait_minutes
             message = f"the provider did not accept the request within {minutes} minutes of its start"
             self.finisher.fail(job, ErrorCode.TIMED_OUT, message, now)
             self.line.free_and_fill(job)
             return Outcome.FAILED
-        if job.placed_at is None and job.held is None and now >= job.created_at + self.policy.max_line:
+        if job.placed_at is None and now >= job.created_at + self.policy.max_line:
             return self._never_started(job, now)
         if job.waiting:
             self.store.save(job.check_again(now, job.created_at + self.policy.max_line))
@@ -81,8 +78,8 @@ class Recovery:
                 now = self.clock()
                 self.store.save(job.check_again(now, now + delay))
                 return Outcome.SKIPPED
-            case NotTaken():
-                return self._requeue(replace(job, attempt_started_at=None, attempt_reserved=0))
+            case NotTaken(cleared):
+                return self._requeue(cleared)
 
     def _requeue(self, job: Job) -> Outcome:
         now = self.clock()

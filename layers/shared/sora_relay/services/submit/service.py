@@ -1,9 +1,8 @@
-"""The submit service: claims a request, fetches its references, submits it once, and holds or
-retries it when the provider or the budget says so."""
+"""The submit service: claims a request, starts it from the line, fetches its references, and
+submits it once; it waits in the line when anything holds it back."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import threading
 from dataclasses import dataclass, replace
@@ -21,21 +20,25 @@ from sora_relay.domain.ports import (
     Provider,
     ReferenceFiles,
     ReferenceUnavailable,
-    RequestQueue,
     StaleJob,
 )
 from sora_relay.domain.provider import Accepted, MaybeTaken, Rejected, RetryLater
 from sora_relay.domain.request import InvalidRequest, VideoRequest
 from sora_relay.observability import logger
-from sora_relay.services.budget import CreditBudget, NoRoom, Reservation
+from sora_relay.services.budget import CreditBudget, NoRoom, Price
 from sora_relay.services.finisher import Finisher
 from sora_relay.services.line import Line
 from sora_relay.services.submit.extensions import Failed, NotYet, Ready, extended_generation
-from sora_relay.services.submit.holds import Holds
 from sora_relay.services.submit.messages import Done, InboundMessage, Retry, SubmitResult
 from sora_relay.services.submit.references import REFERENCES_TIME, fetch_references, refused_reference
 from sora_relay.services.submit.submissions import Adopted, AwaitHistory, GaveUp, NotTaken, Submissions
 from sora_relay.services.submit.twins import Twins
+from sora_relay.services.waits import Wait, WaitFor
+
+# A request's references are not begun with less time left than this to read them.
+_LEAST_READING_TIME = 5.0
+# The longest a request waits for a reference slot (others' references are being sent).
+_LONGEST_SLOT_WAIT = 60.0
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,6 @@ class SubmitService:
     policy: Policy
     clock: Clock
     budget: CreditBudget
-    request_queue: RequestQueue
     line: Line
     # How many requests with reference files are fetched and sent at once: each holds up to
     # MAX_FILES x MAX_FILE_BYTES in memory, and a batch's records run in parallel.
@@ -58,10 +60,6 @@ class SubmitService:
     @functools.cached_property
     def _submissions(self) -> Submissions:
         return Submissions(self.store, self.provider, self.finisher, self.metrics, self.policy, self.clock, self.budget)
-
-    @functools.cached_property
-    def _holds(self) -> Holds:
-        return Holds(self.store, self.finisher, self.request_queue, self.metrics, self.policy, self.clock, self.line)
 
     @functools.cached_property
     def _twins(self) -> Twins:
@@ -158,12 +156,19 @@ class SubmitService:
         return Done()
 
     def _submit(self, job: Job, message: InboundMessage) -> SubmitResult:
-        request = job.claimed_request
         if job.attempt_started_at is not None:
-            found = self._reconcile(job, message)
-            if found is not None:
-                return found
-            job = replace(job, attempt_started_at=None, attempt_reserved=0)
+            reconciled = self._reconcile(job, message)
+            if not isinstance(reconciled, Job):
+                return reconciled
+            job = reconciled  # not taken: the cleared attempt is saved, and it may go again
+        if job.placed_at is None:
+            # At once if nobody waits, a place is free and nothing holds it back; else in line.
+            started = self.line.start(job, job.lease_until)
+            if started is None:
+                logger.info("waiting in line", extra={"reason": self._why_waiting(job)})
+                return Done()
+            job = started
+        request = job.claimed_request
         extends = None
         if request.extend is not None:
             match extended_generation(self.store, request.extend.request_id):
@@ -171,58 +176,45 @@ class SubmitService:
                     self._end(job, code, text)
                     return Done()
                 case NotYet(reason):
-                    return self._holds.hold(job, NoRoom(self.policy.extension_recheck, reason), held_for="extension")
+                    self.line.wait(job, Wait(WaitFor.EXTENSION, reason))
+                    return Done()
                 case Ready(uuid):
                     extends = uuid
         refused = refused_reference(self.files, request.references)
         if refused is not None:
             self._end(job, ErrorCode.INVALID_REQUEST, refused)
             return Done()
-        if job.placed_at is None:
-            # At once if nobody waits and a place is free; else in line, in its turn.
-            started = self.line.start_at_once(job)
-            started = started or self.line.fill(wanted=self.line.join(job), lease_until=job.lease_until)
-            if started is None:
-                logger.info("waiting in line for a place")
-                return Done()
-            job = started
-        reservation = self.budget.reserve(request, self.clock())
-        if isinstance(reservation, NoRoom):
-            return self._holds.hold(job, reservation)
-        # References are held in memory until the provider has them: a bounded number at once.
-        with self.reference_slots if request.references else contextlib.nullcontext():
-            return self._fetch_and_send(job, message, reservation, extends)
-
-    def _fetch_and_send(
-        self, job: Job, message: InboundMessage, reservation: Reservation, extends: str | None
-    ) -> SubmitResult:
-        # Until the attempt is saved, nothing can reach the provider: any way out of this block
-        # (an answer, a retry, an unforeseen exception) gives the reserved credits back.
-        reservation_kept = False
+        room = self.budget.room(request, self.clock())
+        if isinstance(room, NoRoom):
+            if not room.ever:
+                self._end(job, ErrorCode.TIMED_OUT, f"not submitted: {room.reason}")
+            else:
+                self.line.wait(job, Wait(WaitFor.BUDGET, room.reason))
+            return Done()
+        if not request.references:
+            return self._fetch_and_send(job, message, room, extends)
+        # References are held in memory until the provider has them: a bounded number at once,
+        # waited for only while this invocation has the time to read and send them.
+        waited = message.seconds_left() - self.policy.submit_time_margin.total_seconds() - _LEAST_READING_TIME
+        if not self.reference_slots.acquire(timeout=max(min(waited, _LONGEST_SLOT_WAIT), 0)):
+            return self._release(job, message, "no reference slot came free in the time this invocation had")
         try:
-            # Read within a whole deadline that leaves this invocation the time to submit.
-            within = min(message.seconds_left() - self.policy.submit_time_margin.total_seconds(), REFERENCES_TIME)
+            return self._fetch_and_send(job, message, room, extends)
+        finally:
+            self.reference_slots.release()
+
+    def _why_waiting(self, job: Job) -> str:
+        waiting = self.store.get(job.request_id)
+        return (waiting.held if waiting is not None else None) or "for a place"
+
+    def _fetch_and_send(self, job: Job, message: InboundMessage, price: Price, extends: str | None) -> SubmitResult:
+        # Read within a whole deadline that leaves this invocation the time to submit.
+        within = min(message.seconds_left() - self.policy.submit_time_margin.total_seconds(), REFERENCES_TIME)
+        if job.claimed_request.references and within < _LEAST_READING_TIME:
+            # The relay's lack of time: never counted against the request's references.
+            return self._release(job, message, "too little time left in this invocation to read the references")
+        try:
             files = fetch_references(self.files, job.claimed_request.references, within)
-            if message.seconds_left() < self.policy.submit_time_margin.total_seconds():
-                return self._release(job, message, "too little time left in this invocation to submit")
-            now = self.clock()
-            twin = self._twins.take(job, now)
-            if twin is not None:
-                # Sent now, its generation could not be told from the twin's in the history
-                # should both answers be lost: it goes once the twin's attempt is settled.
-                reason = f"waiting for request {twin}, whose prompt the provider records alike, to be submitted"
-                return self._holds.hold(job, NoRoom(self.policy.twin_recheck, reason), held_for="twin")
-            # Marked before the call: whoever takes this claim over (this invocation may die with
-            # the answer in hand) looks in the history before it ever submits again.
-            attempt = job.attempting(now, reservation.amount)
-            # Kept from here even when the save's answer is lost: a save that did land carries the
-            # reservation, and whoever reconciles the attempt gives it back.
-            reservation_kept = True
-            try:
-                self.store.save(attempt)
-            except StaleJob:
-                reservation_kept = False
-                return Retry(self.policy.claim_lease, "another invocation took the claim first")
         except InvalidReference as error:
             self._end(job, ErrorCode.INVALID_REQUEST, str(error))
             return Done()
@@ -232,9 +224,31 @@ class SubmitService:
                 self._end(job, ErrorCode.INVALID_REQUEST, text)
                 return Done()
             return self._release(replace(job, reference_failures=job.reference_failures + 1), message, str(error))
-        finally:
-            if not reservation_kept:
-                self.budget.release(reservation)
+        if message.seconds_left() < self.policy.submit_time_margin.total_seconds():
+            return self._release(job, message, "too little time left in this invocation to submit")
+        now = self.clock()
+        twin = self._twins.take(job, now)
+        if twin is not None:
+            # Sent now, its generation could not be told from the twin's in the history
+            # should both answers be lost: it goes once the twin's attempt is settled.
+            reason = f"waiting for request {twin}, whose prompt the provider records alike, to be submitted"
+            self.line.wait(job, Wait(WaitFor.TWIN, reason))
+            return Done()
+        # Saved before anything is reserved or sent: whoever takes this claim over (this
+        # invocation may die with the answer in hand) looks in the history before it ever
+        # submits again, and gives back whatever the attempt reserved.
+        attempt = job.attempting(now, price.amount)
+        try:
+            self.store.save(attempt)
+        except StaleJob:
+            return Retry(self.policy.claim_lease, "another invocation took the claim first")
+        if not self.budget.reserve(attempt):
+            # Another request took the day's room since it was asked: back in line, nothing sent.
+            cleared = attempt.not_taken(self.clock())
+            self.store.save(cleared)
+            reason = f"another request took the day's last credits first (this one costs {price.amount:g})"
+            self.line.wait(cleared, Wait(WaitFor.BUDGET, reason))
+            return Done()
         timeout = self.policy.submit_call_timeout.total_seconds()
         outcome = self.provider.submit(job.claimed_request, files, timeout, extends)
         match outcome:
@@ -243,41 +257,41 @@ class SubmitService:
                     # A job with the same prompt and settings, looking for its own lost
                     # submission, adopted this one first: this job's is the other.
                     text = "the generation made for this request was adopted by an identical one"
-                    return self._await_history(attempt, message, text, self.policy.reconcile_delay)
-                self._submissions.record(attempt, record, reservation)
+                    return self._await_history(attempt, text, self.policy.reconcile_delay)
+                self._submissions.record(attempt, record)
                 self.line.accepted()
                 return Done()
             case Rejected(status_code, reason):
-                self.budget.release(reservation)
                 message_text = f"the provider refused the request (HTTP {status_code}): {reason}"
                 self._end(attempt, ErrorCode.PROVIDER_REJECTED, message_text)
+                self.budget.release(attempt)  # once the job no longer shows the attempt open
                 return Done()
             case RetryLater(reason, retry_after, account_refused):
                 if account_refused:
                     # The operator's to fix (credit, key): the line waits, and an alarm says so.
                     logger.error("the provider refused the account", extra={"reason": reason})
                     self.metrics.count("ProviderAccountRefusals")
-                self.line.refused(attempt, reason, retry_after)
-                self.budget.release(reservation)  # after the job no longer carries it
+                self.line.refused(attempt, reason, retry_after, account=account_refused)
+                self.budget.release(attempt)  # once the job no longer shows the attempt open
                 return Done()
             case MaybeTaken(reason, retry_after):
                 self.metrics.count("SubmitAnswersLost")
-                delay = max(self.policy.reconcile_delay, self.policy.retry_delay(message.receive_count, retry_after))
-                return self._await_history(attempt, message, reason, delay)
+                return self._await_history(attempt, reason, self.policy.reconcile_delay)
 
-    def _reconcile(self, job: Job, message: InboundMessage) -> SubmitResult | None:
-        """None when the provider did not take the earlier attempt: the request may go again."""
+    def _reconcile(self, job: Job, message: InboundMessage) -> Job | SubmitResult:
+        """The job with its earlier attempt cleared (saved) when the provider did not take it:
+        the request may go again. Otherwise what becomes of the message."""
         within = message.seconds_left() - self.policy.submit_time_margin.total_seconds()
         match self._submissions.find_lost(job, message.receive_count, within):
             case AwaitHistory(reason, delay):
-                return self._await_history(job, message, reason, delay)
+                return self._await_history(job, reason, delay)
             case GaveUp():
                 self.line.free_and_fill(job)
                 return Done()
             case Adopted():
                 return Done()
-            case NotTaken():
-                return None
+            case NotTaken(cleared):
+                return cleared
 
     def _end(self, job: Job, code: ErrorCode, text: str) -> None:
         """The job fails, and its place (if it holds one) goes to the next in line."""
@@ -297,13 +311,13 @@ class SubmitService:
         self.metrics.count("SubmitRetries")
         return Retry(delay, reason)
 
-    def _await_history(self, job: Job, message: InboundMessage, reason: str, delay: timedelta) -> Retry:
+    def _await_history(self, job: Job, reason: str, delay: timedelta) -> Done:
         """The provider may have taken the last attempt: this request is sent again only once
-        the history says it was not, read after `delay`. The claim is held till then, so that
-        no other delivery reads the history sooner. The reservation stays: it may be spent,
-        and so does the place."""
+        the history says it was not. The poller reads it after `delay` (and again, until the
+        bound, while it cannot tell); the message is consumed, so that no wait for the history
+        ever reaches the dead-letter queue. The reservation stays (it may be spent), and so
+        does the place."""
         now = self.clock()
-        waiting = job.leased(now, now + delay, check_at=self.policy.stale_claim_check(now + delay))
-        self.store.save(waiting)
+        self.store.save(job.leased(now, None, check_at=now + delay))
         logger.warning("waiting to learn whether the provider took the submission", extra={"reason": reason})
-        return Retry(delay, reason)
+        return Done()

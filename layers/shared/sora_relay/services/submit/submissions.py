@@ -12,7 +12,7 @@ from sora_relay.domain.policy import Policy
 from sora_relay.domain.ports import Clock, JobStore, Metrics, Provider
 from sora_relay.domain.provider import GenerationRecord, ProviderUnavailable
 from sora_relay.observability import logger
-from sora_relay.services.budget import CreditBudget, Reservation
+from sora_relay.services.budget import CreditBudget
 from sora_relay.services.finisher import Finisher
 
 
@@ -23,7 +23,10 @@ class Adopted:
 
 @dataclass(frozen=True)
 class NotTaken:
-    """The history shows the provider did not take it: it may be sent again."""
+    """The history shows the provider did not take it: `job`, its attempt cleared (saved) and
+    its reservation given back, may be sent again."""
+
+    job: Job
 
 
 @dataclass(frozen=True)
@@ -72,12 +75,16 @@ class Submissions:
         except ProviderUnavailable as error:
             delay = self.policy.retry_delay(receive_count, error.retry_after)
             return self._await_or_end(job, f"the account's history could not be read: {error}", delay)
-        reservation = self.budget.reserved(job.claimed_request, job.attempt_began, job.attempt_reserved)
         if not candidates:
             logger.info("the last attempt was not taken by the provider; submitting again")
+            # Saved (conditionally on the version read) before the reservation goes back: of two
+            # reconcilers, or a reconciler and a late delivery, only one moves on, and the
+            # release itself lands once whoever makes it.
+            cleared = job.not_taken(now)
+            self.store.save(cleared)
+            self.budget.release(job)
             self.metrics.count("AttemptsNotTaken")
-            self.budget.release(reservation)
-            return NotTaken()
+            return NotTaken(cleared)
         if len(candidates) > 1:
             self.metrics.count("HistoryAmbiguous")
             reason = (
@@ -97,7 +104,7 @@ class Submissions:
             )
         logger.warning("a submission whose answer was lost was found and adopted", extra={"uuid": record.uuid})
         self.metrics.count("SubmissionsAdopted")
-        self.record(job, record, reservation)
+        self.record(job, record)
         return Adopted()
 
     def _candidates(self, job: Job, within: float) -> list[GenerationRecord]:
@@ -138,7 +145,7 @@ class Submissions:
         self.finisher.fail(job, ErrorCode.TIMED_OUT, message, now)
         return GaveUp()
 
-    def record(self, job: Job, record: GenerationRecord, reservation: Reservation) -> None:
+    def record(self, job: Job, record: GenerationRecord) -> None:
         """The job as submitted: announced (video.submitted), saved, its credits settled."""
         now = self.clock()
         provider = ProviderSummary(
@@ -150,7 +157,6 @@ class Submissions:
         submitted = job.submitted(
             now,
             provider,
-            credits_counted=self.budget.counted(reservation, record.estimated_credit),
             progress=record.status_percentage or 0,
             media_type=record.media_type,
             check_at=now + self.policy.poll_interval,
@@ -159,7 +165,7 @@ class Submissions:
         # save not land, the job is taken over and adopted, and announced again (same event_id).
         submitted = self._announced(submitted)
         self.store.save(submitted)
-        self.budget.settle(reservation, record.estimated_credit)
+        self.budget.settle(job, record.estimated_credit)
         logger.info("submitted", extra={"provider_uuid": record.uuid})
         self.metrics.count("JobsSubmitted", family=job.request.family if job.request else "unknown")
         if record.estimated_credit is not None:

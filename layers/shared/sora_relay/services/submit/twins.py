@@ -26,14 +26,22 @@ class Twins:
         be about to save one), so a holder that died or whose release was lost blocks no one."""
         key = recorded_prompt_key(job.claimed_request.prompt)
         holder = self.store.prompt_holder(key)
-        if holder is not None and holder != job.request_id:
-            twin = self.store.get(holder)
-            if (
-                twin is not None
-                and twin.state is JobState.RECEIVED
-                and (twin.attempt_open or not twin.lease_expired(now))
-            ):
-                return holder
+        if self._in_doubt(holder, job, now):
+            return holder
         if self.store.take_prompt(key, job.request_id, previous=holder):
             return None
         return "another request"  # took it between the read and the write
+
+    def blocking(self, job: Job, now: datetime) -> str | None:
+        """The twin that may have an attempt open, which `job` must wait for; None when it may
+        go (taking nothing: `take` decides, just before the attempt)."""
+        holder = self.store.prompt_holder(recorded_prompt_key(job.claimed_request.prompt))
+        return holder if self._in_doubt(holder, job, now) else None
+
+    def _in_doubt(self, holder: str | None, job: Job, now: datetime) -> bool:
+        if holder is None or holder == job.request_id:
+            return False
+        twin = self.store.get(holder)
+        return (
+            twin is not None and twin.state is JobState.RECEIVED and (twin.attempt_open or not twin.lease_expired(now))
+        )

@@ -1,0 +1,60 @@
+"""Why a request may not start yet, besides a place: the day's credit budget, a twin whose
+attempt is open, an earlier video not finished. Each is a reason to wait in the one line
+(docs/line.md): asked before a place is taken, never by resending a message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sora_relay.domain.jobs import Job
+from sora_relay.domain.ports import JobStore
+from sora_relay.services.budget import CreditBudget, NoRoom
+from sora_relay.services.submit.extensions import NotYet, extended_generation
+from sora_relay.services.submit.twins import Twins
+
+
+class WaitFor(StrEnum):
+    BUDGET = "budget"
+    TWIN = "twin"
+    EXTENSION = "extension"
+
+
+# The metric each wait counts when a request joins the line for it (the budget's alarm watches its own).
+WAIT_METRICS = {WaitFor.BUDGET: "RequestsHeld", WaitFor.TWIN: "TwinsHeld", WaitFor.EXTENSION: "ExtensionsWaiting"}
+
+
+@dataclass(frozen=True)
+class Wait:
+    kind: WaitFor
+    reason: str
+
+    @property
+    def holds_the_line(self) -> bool:
+        """Whether the requests behind it wait too: the budget keeps the line's order (a cheaper
+        request never overtakes a dearer one); a twin or an extension waits alone."""
+        return self.kind is WaitFor.BUDGET
+
+
+@dataclass(frozen=True)
+class Waits:
+    store: JobStore
+    budget: CreditBudget
+
+    def reason(self, job: Job, now: datetime) -> Wait | None:
+        """Why `job` may not start now; None when it may (a price above the whole budget is no
+        wait: the submit function ends the request, saying so)."""
+        request = job.claimed_request
+        if request.extend is not None:
+            earlier = extended_generation(self.store, request.extend.request_id)
+            if isinstance(earlier, NotYet):
+                return Wait(WaitFor.EXTENSION, earlier.reason)
+        twin = Twins(self.store).blocking(job, now)
+        if twin is not None:
+            reason = f"waiting for request {twin}, whose prompt the provider records alike, to be submitted"
+            return Wait(WaitFor.TWIN, reason)
+        room = self.budget.room(request, now)
+        if isinstance(room, NoRoom) and room.ever:
+            return Wait(WaitFor.BUDGET, room.reason)
+        return None
