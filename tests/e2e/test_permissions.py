@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from sora_relay_tools.local.permissions import Call, allows
+from sora_relay_tools.local.permissions import Call, allows, calls_of
 from sora_relay_tools.local.stack import LocalStack, Provider
 from sora_relay_tools.simulator import Fault, GeminiGenSimulator
 from sora_relay_tools.simulator.server import SAMPLE_MP4
@@ -215,3 +215,15 @@ def test_judgement_matches_iam_wildcards() -> None:
     get = Call("dynamodb:GetItem", "arn:aws:dynamodb:r:1:table/jobs")
     assert allows([table], get)
     assert not allows([{**table, "Effect": "Allow"}, denied], get)
+
+
+def test_a_transaction_is_judged_as_each_of_its_items_own_operation() -> None:
+    items = [
+        {"Put": {"TableName": "jobs", "Item": {}}},
+        {"Update": {"TableName": "jobs", "Key": {}, "UpdateExpression": "ADD spent :amount"}},
+    ]
+    calls = calls_of("dynamodb", "TransactWriteItems", {"TransactItems": items}, "r", {})
+    table = "arn:aws:dynamodb:r:123456789012:table/jobs"
+    assert calls == [Call("dynamodb:PutItem", table), Call("dynamodb:UpdateItem", table)]
+    only_update = {"Effect": "Allow", "Action": "dynamodb:UpdateItem", "Resource": table}
+    assert [allows([only_update], call) for call in calls] == [False, True]

@@ -40,6 +40,13 @@ _ACTIONS = {
     "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
     "sns:PublishBatch": "sns:Publish",
 }
+# A transaction's items, by the operation IAM judges each as.
+_TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
 _DENIED_CODES = {"sns": "AuthorizationError", "s3": "AccessDenied"}
 
 
@@ -51,9 +58,22 @@ class Call:
     resource: str
 
 
+def calls_of(service: str, operation: str, params: dict[str, Any], region: str, secrets: dict[str, str]) -> list[Call]:
+    """The actions and resources IAM judges an SDK call by: one, or for a DynamoDB transaction
+    one per item, judged as the item's own operation (IAM has no action for the transaction
+    itself). `secrets` maps a secret's name to its ARN (IAM judges a secret read by name
+    against the secret's ARN)."""
+    if f"{service}:{operation}" == "dynamodb:TransactWriteItems":
+        return [
+            call_of(service, _TRANSACT_ACTIONS[kind], item[kind], region, secrets)
+            for item in params.get("TransactItems", [])
+            for kind in item
+        ]
+    return [call_of(service, operation, params, region, secrets)]
+
+
 def call_of(service: str, operation: str, params: dict[str, Any], region: str, secrets: dict[str, str]) -> Call:
-    """The action and resource IAM judges an SDK call by. `secrets` maps a secret's name to its
-    ARN (IAM judges a secret read by name against the secret's ARN)."""
+    """The action and resource IAM judges one SDK call by."""
     action = _ACTIONS.get(f"{service}:{operation}", f"{service}:{operation}")
     return Call(action, _resource(service, operation, params, region, secrets))
 
@@ -152,11 +172,13 @@ class Permissions:
         if identity is None:
             return None
         service = model.service_model.signing_name
-        call = call_of(service, model.name, context.get(_PARAMS, {}), context["client_region"], self._secrets)
-        if allows(identity.statements, call):
+        calls = calls_of(service, model.name, context.get(_PARAMS, {}), context["client_region"], self._secrets)
+        refused = [call for call in calls if not allows(identity.statements, call)]
+        if not refused:
             with self._lock:
-                self.used[identity.function].add(call)
+                self.used[identity.function].update(calls)
             return None
+        call = refused[0]
         with self._lock:
             self.refused[identity.function].add(call)
         message = (
