@@ -425,3 +425,35 @@ def test_negative_status_ends_the_job_as_generation_failed_at_once(submitted, st
     assert event.error.code == "generation_failed"
     assert "PUBLIC_ERROR_POLICY_VIOLATION" in event.error.message
     assert f"status {status}" in event.error.message
+
+
+def test_a_fault_in_the_lines_upkeep_never_stops_the_sweep(submitted) -> None:
+    def unreadable() -> object:
+        raise ConnectionError("the places item could not be read")
+
+    submitted.waiting.places = unreadable
+    submitted.provider.records = [submitted.record(status=1, status_percentage=40)]
+    submitted.poller.tend_line()  # logged and counted, not raised
+    assert submitted.poller.sweep().outcomes == {Outcome.RUNNING: 1}
+    assert submitted.metrics.counts["LineUpkeepFailed[step=fill]"] == 1
+
+
+def test_a_stale_index_copy_is_recognised_and_the_sweep_never_spins(submitted) -> None:
+    stale = submitted.store.get("ad-1")  # as the index still shows it after it was checked
+    store_due, store_next_due = submitted.store.due, submitted.store.next_due
+    submitted.store.due = lambda shard, now, limit, start=None: replace(
+        store_due(shard, now, limit, start), jobs=[stale]
+    )
+    submitted.store.next_due = lambda shard: stale.next_check_at  # not after now, whatever now is
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        submitted.clock.sleep(seconds)
+
+    outcomes = replace(submitted.poller, sleep=sleep).sweep_while(lambda: math.inf)
+    assert submitted.provider.status_calls == ["sora_abc"]  # checked once, the stale copy never again
+    assert outcomes == Counter({Outcome.RUNNING: 1})
+    assert slept and min(slept) >= 1  # each wait moves time forward
+    assert sum(slept) <= submitted.poller.window.total_seconds() + 1
+    assert submitted.metrics.counts["StaleIndexCopies"] >= 1

@@ -64,3 +64,17 @@ def test_video_without_a_thumbnail_copies_none(world) -> None:
     assert world.archive.thumbnails == []
     assert world.publisher.finals[0].thumbnail is None
     assert world.metrics.counts["ThumbnailsMissed"] == 0
+
+
+def test_thumbnail_is_copied_before_the_video_so_nothing_stands_between_a_copy_and_its_record(with_thumbnail) -> None:
+    order: list[str] = []
+    with_thumbnail.archive.meanwhile = lambda: order.append("video copied")
+    copy_thumbnail = with_thumbnail.archive.copy_thumbnail
+
+    def thumbnail_then(*args: object) -> object:
+        order.append("thumbnail copied")
+        return copy_thumbnail(*args)
+
+    with_thumbnail.archive.copy_thumbnail = thumbnail_then
+    with_thumbnail.archiver.archive_job("ad-1")
+    assert order == ["thumbnail copied", "video copied"]

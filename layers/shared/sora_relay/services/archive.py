@@ -95,6 +95,10 @@ class ArchiveService:
             self.store.save(copying)
         except StaleJob:
             return ArchiveOutcome.NOTHING_TO_DO  # moved meanwhile, by a watchdog that sent it again
+        # The thumbnail first: once the video is copied, nothing stands between it and its
+        # record, so an invocation that dies after the copy leaves no finished video waiting
+        # out the copy lease for its event.
+        thumbnail = self._copy_thumbnail(copying, seconds_left)
         try:
             video = self._copy(copying, seconds_left)
         except AddressRefused as error:
@@ -104,7 +108,7 @@ class ArchiveService:
         except Exception as error:
             return self._copy_failed(copying, error, receive_count)
         self.metrics.count("ArchiveBytes", video.size, unit="Bytes")
-        self._commit(copying, video, self._copy_thumbnail(copying, seconds_left))
+        self._commit(copying, video, thumbnail)
         return ArchiveOutcome.ARCHIVED
 
     def _copy_thumbnail(self, job: Job, seconds_left: Callable[[], float]) -> ThumbnailObject | None:
@@ -113,7 +117,7 @@ class ArchiveService:
         if job.thumbnail_url is None:
             return None
         budget = self.policy.thumbnail_time.total_seconds()
-        if seconds_left() < budget + _TIME_TO_COMMIT.total_seconds():
+        if seconds_left() < budget + _TIME_FOR_A_TRY.total_seconds() + _TIME_TO_COMMIT.total_seconds():
             logger.warning("too little time left to copy the thumbnail; the event goes without it")
             self.metrics.count("ThumbnailsMissed")
             return None

@@ -27,6 +27,8 @@ from sora_relay.services.submit.submissions import Submissions
 # No check starts with less than this left of the invocation: a status call (30 s at most) and
 # the writes after it end, the sweep leases are given back and a backlog is handed on, in time.
 SWEEP_RESERVE = timedelta(minutes=1)
+# Between two sweeps of one invocation, at least this long.
+RESWEEP_STEP = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -84,26 +86,39 @@ class PollService:
     def _fill_line(self) -> None:
         """Start what may start; should the line fail, the sweep goes on (the next minute's
         poll fills it)."""
-        try:
-            self.line.fill()
-        except Exception:
-            logger.exception("the line could not be filled")
+        self._upkeep("fill", self.line.fill)
 
     def tend_line(self) -> None:
         """Once a minute (the scheduled poll): free the places whose holders died, report the
-        line, and start what may start."""
-        self.line.heal()
-        self.line.report()
-        self.line.fill()
+        line, and start what may start. Never raises: each step's fault is logged and counted,
+        and the sweep (status checks, recovery, events) goes on whatever the line's upkeep met."""
+        self._upkeep("heal", self.line.heal)
+        self._upkeep("report", self.line.report)
+        self._upkeep("fill", self.line.fill)
 
-    def sweep(self, shards: Sequence[int] | None = None, has_time: Callable[[], bool] = lambda: True) -> SweepReport:
+    def _upkeep(self, step: str, do: Callable[[], object]) -> None:
+        try:
+            do()
+        except Exception:
+            logger.exception("the line's upkeep failed", extra={"step": step})
+            self.metrics.count("LineUpkeepFailed", step=step)
+
+    def sweep(
+        self,
+        shards: Sequence[int] | None = None,
+        has_time: Callable[[], bool] = lambda: True,
+        checked: set[tuple[str, int]] | None = None,
+    ) -> SweepReport:
         """Check every job of the shards (all by default) due now, once. The jobs are read a
         page of `batch_size` a shard at a time, and each page goes to the workers as soon as it
         is read, so that the next pages are read while the last ones are checked (at most two
         rounds of pages at once). No check starts once `has_time` says no: a check still
         queued then is left due, and its shard, like one still holding unread due jobs, is
-        reported as backlogged."""
+        reported as backlogged. `checked`, the versions checked already by this invocation: a
+        job the index shows again as it was then is a stale copy (the index is eventually
+        consistent), not checked again."""
         now = self.clock()
+        checked = set() if checked is None else checked
         starts: dict[int, object | None] = dict.fromkeys(range(self.shards) if shards is None else shards)
         outcomes: Counter[Outcome] = Counter()
         # `concurrency` bounds the status calls in flight (the provider's limit), not the
@@ -117,7 +132,11 @@ class PollService:
                 reading: list[tuple[int, Future[Outcome]]] = []
                 for shard, start in list(starts.items()):
                     page = self.store.due(shard, now, self.batch_size, start)
-                    jobs = self._due_first(page.jobs, now)
+                    fresh = [job for job in page.jobs if (job.request_id, job.version) not in checked]
+                    if len(fresh) < len(page.jobs):
+                        self.metrics.count("StaleIndexCopies", len(page.jobs) - len(fresh))
+                    checked.update((job.request_id, job.version) for job in fresh)
+                    jobs = self._due_first(fresh, now)
                     reading += [(shard, pool.submit(self._checks.check, job, gate)) for job in jobs]
                     if page.next_page is None:
                         del starts[shard]
@@ -179,8 +198,9 @@ class PollService:
     def _sweep_while(self, has_time: Callable[[], bool], shards: list[int], backlogged: list[int]) -> Counter[Outcome]:
         total: Counter[Outcome] = Counter()
         until = self.clock() + self.window
+        checked: set[tuple[str, int]] = set()
         while shards:
-            report = self.sweep(shards, has_time)
+            report = self.sweep(shards, has_time, checked)
             total.update(report.outcomes)
             if report.backlog:
                 backlogged += report.backlogged
@@ -190,9 +210,13 @@ class PollService:
                 # (a store that cannot record the backoff) would make every sweep repeat it.
                 return total
             soonest = min(filter(None, (self.store.next_due(shard) for shard in shards)), default=None)
-            if soonest is None or soonest > until:
+            # Each wait moves time forward: a due time not after now (a stale index copy of a
+            # job checked a moment ago) is looked at again a step later, never at once.
+            now = self.clock()
+            wake = max(soonest, now + RESWEEP_STEP) if soonest is not None else None
+            if wake is None or wake > until:
                 return total
-            self.sleep(max((soonest - self.clock()).total_seconds(), 0.0))
+            self.sleep((wake - now).total_seconds())
         return total
 
 
