@@ -5,11 +5,12 @@ import json
 from datetime import timedelta
 
 from sora_relay.domain.jobs import JobState
-from sora_relay.domain.provider import RetryLater
+from sora_relay.domain.policy import Policy
+from sora_relay.domain.provider import MaybeTaken, RetryLater
 from sora_relay.services.poll.outcome import Outcome
 from sora_relay.services.submit.messages import Done, InboundMessage
 
-from ..support.fakes import World
+from ..support.fakes import TakenThenLost, World
 
 
 def arrive(world: World, request_id: str, priority: str = "normal", **fields: object) -> object:
@@ -222,3 +223,66 @@ def test_a_place_held_by_a_live_claim_is_not_healed_away() -> None:
     arrive(world, "r0", files=["s3://in/ref.png"])
     assert world.metrics.counts["PlacesRecovered"] == 0
     assert world.store.get("r0").state is JobState.SUBMITTED
+
+
+def test_an_acceptance_keeps_the_pause_of_a_refusal_that_came_after_it() -> None:
+    world = World(places=3)
+    seen = world.waiting.places().refusals
+    world.waiting.slow_down(3, world.clock.now, world.clock.now + timedelta(minutes=1), "HTTP 429")  # meanwhile
+    world.waiting.speed_up(seen)  # the acceptance saw no refusal
+    assert world.waiting.places().paused(world.clock.now)
+
+
+def test_a_refused_request_frees_only_its_own_place_never_one_a_fill_gave_it_since() -> None:
+    world = World(places=2)
+    free_place = world.waiting.free_place
+
+    def another_fill_first(place: str) -> None:
+        world.clock.advance(timedelta(seconds=1))
+        world.line.fill()  # another invocation's fill, between the refusal's save and its free
+        free_place(place)
+
+    world.waiting.free_place = another_fill_first
+    world.provider.outcomes = [RetryLater("HTTP 429")]
+    arrive(world, "r0")
+    restarted = world.store.get("r0")
+    assert restarted.place is not None  # started again, with a place of its own
+    assert world.waiting.state.holders == frozenset({restarted.place})
+
+
+def test_an_out_of_credit_refusal_learns_no_limit_on_places() -> None:
+    world = World(places=3)
+    arrive(world, "r0")
+    world.provider.outcomes = [RetryLater("NOT_ENOUGH_CREDIT: top up", account_refused=True)]
+    arrive(world, "r1")
+    assert world.waiting.state.limit(3, world.clock.now) == 3  # a top-up finds every place
+    assert world.waiting.state.paused(world.clock.now)  # but starts wait out the backoff
+
+
+def test_the_lines_one_bound_counts_from_arrival_and_a_twin_met_late_never_ends_a_request_at_once() -> None:
+    world = World(places=2, policy=Policy(max_line=timedelta(hours=100)))
+    world.provider.outcomes = [TakenThenLost()]
+    arrive(world, "r0", prompt="a fox")  # its attempt in doubt
+    arrive(world, "twin", prompt="a fox")  # waits in line for it
+    world.clock.advance(timedelta(hours=49))
+    world.poller.tend_line()
+    assert world.publisher.finals == []
+    assert world.store.get("twin").waiting
+    world.minute(3)  # r0's generation is found in the history: the twin goes
+    assert world.store.get("twin").state is JobState.SUBMITTED
+    assert len(world.provider.submitted) == 2
+
+
+def test_a_waiting_twin_fetches_no_references_and_sends_no_message() -> None:
+    world = World(places=2)
+    body = {"model": "kling-video-2-6", "ref_images": ["s3://in/a.png"]}
+    world.provider.outcomes = [MaybeTaken("the provider answered HTTP 504")]
+    arrive(world, "first", prompt="a fox in a field", **body)
+    arrive(world, "twin", prompt="a fox in a field", **body)
+    fetched = list(world.files.fetched)
+    for _ in range(5):
+        world.clock.advance(timedelta(seconds=10))
+        world.poller.tend_line()
+    assert world.files.fetched == fetched == ["s3://in/a.png"]
+    assert world.request_queue.resent == []
+    assert "waiting for request first" in world.store.get("twin").held

@@ -3,13 +3,14 @@ invocations that die with the answer in hand, are resolved from the account's hi
 
 import json
 import threading
+import time
 from datetime import timedelta
 
 import pytest
 
 from sora_relay.domain.jobs import JobState
 from sora_relay.domain.provider import MaybeTaken, ProviderUnavailable
-from sora_relay.services.submit.messages import Done, InboundMessage
+from sora_relay.services.submit.messages import Done, InboundMessage, Retry
 
 from ..support.fakes import InFlight, TakenThenLost
 
@@ -270,3 +271,53 @@ def test_history_is_read_within_the_time_the_invocation_has_left(world) -> None:
     world.submitter.handle(message(REQUEST, receive_count=2, seconds_left=50.0))
     [within] = world.provider.history_within
     assert 0 < within <= 50.0 - world.policy.submit_time_margin.total_seconds()
+
+
+def kling_with_a_reference(request_id: str = "ref-1") -> dict[str, object]:
+    return {
+        "request_id": request_id,
+        "prompt": "a kite over the sea",
+        "model": "kling-video-2-6",
+        "ref_images": ["s3://in/a.png"],
+    }
+
+
+def test_request_waits_for_a_reference_slot_only_while_its_invocation_has_time(world) -> None:
+    submitter = world.submitter
+    while submitter.reference_slots.acquire(blocking=False):
+        pass  # every slot taken by requests being sent
+    started = time.monotonic()
+    result = submitter.handle(
+        message(kling_with_a_reference(), seconds_left=world.policy.submit_time_margin.total_seconds() + 6)
+    )
+    assert time.monotonic() - started < 5
+    assert isinstance(result, Retry)
+    job = world.store.get("ref-1")
+    assert (job.reference_failures, world.provider.submitted) == (0, [])
+
+
+def test_too_little_time_to_read_references_is_never_counted_against_them(world) -> None:
+    too_little = world.policy.submit_time_margin.total_seconds() + 1
+    for count in range(1, 8):
+        world.clock.advance(world.policy.claim_lease)
+        world.submitter.handle(message(kling_with_a_reference(), receive_count=count, seconds_left=too_little))
+    assert world.publisher.finals == []  # never invalid_request for the relay's own lack of time
+    assert world.store.get("ref-1").reference_failures == 0
+    assert world.files.fetched == []
+
+
+def test_attempt_that_crashed_before_reaching_the_provider_goes_again_within_minutes_of_its_lease(world) -> None:
+    def dies_before_sending(*_: object) -> object:
+        raise ContainerDied()
+
+    submit, world.provider.submit = world.provider.submit, dies_before_sending
+    with pytest.raises(ContainerDied):
+        world.submitter.handle(message(REQUEST, seconds_left=120))
+    world.provider.submit = submit
+    lease_until = world.store.get("ad-1").lease_until
+    while world.store.get("ad-1").state is JobState.RECEIVED and world.clock.now < lease_until + timedelta(minutes=5):
+        world.minute()
+    job = world.store.get("ad-1")
+    assert job.state is JobState.SUBMITTED
+    assert world.clock.now <= lease_until + timedelta(minutes=3)
+    assert len(world.provider.history) == 1
