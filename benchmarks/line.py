@@ -23,10 +23,10 @@ waiting's cost per request is the difference, and it does not grow with the wait
 from __future__ import annotations
 
 import argparse
-import logging
 import bisect
 import heapq
 import json
+import logging
 import math
 import threading
 import time
@@ -45,8 +45,8 @@ from sora_relay.domain.policy import Policy
 from sora_relay.domain.ports import DayLedger, DuePage, ReferenceFile, StaleJob
 from sora_relay.domain.provider import Accepted, GenerationRecord, RetryLater, SubmitOutcome
 from sora_relay.domain.request import Priority, VideoRequest
-from sora_relay.services.assembly import Services, Tuning
 from sora_relay.observability import logger
+from sora_relay.services.assembly import Services, Tuning
 from sora_relay.services.submit.messages import InboundMessage
 from sora_relay_tools.faults.suites import quiet
 from sora_relay_tools.local.virtual import PlannedJob, plan_jobs
