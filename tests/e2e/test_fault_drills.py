@@ -61,3 +61,14 @@ def test_lost_answers_and_crashes_after_accepting_pay_once_per_request_with_its_
     # reference images, an extension.
     assert len(drill.simulator.submissions()) - before == result.requests == LOSSY_REQUESTS + 3
     assert (result.wrong_inputs, result.corrupt_objects) == (0, 0)
+
+
+def test_lost_answers_against_records_in_the_providers_words_and_an_oldest_first_history_pay_once(drill) -> None:
+    before = len(drill.simulator.submissions())
+    with quiet():
+        row, result = run_lossy(drill, seed=7, in_its_own_words=True)
+    assert result.problems == []
+    assert row.faults >= 10
+    assert result.duplicate_submissions == 0
+    assert len(drill.simulator.submissions()) - before == result.requests == LOSSY_REQUESTS + 3
+    assert result.wrong_inputs == 0

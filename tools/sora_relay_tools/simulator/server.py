@@ -379,7 +379,7 @@ class GeminiGenSimulator:
             "uuid": generation.uuid,
             "model_name": MODEL_ALIASES.get(model, model),
             "input_text": generation.fields["prompt"],
-            **{name: self._recorded(name, value) for name, value in generation.settings.items()},
+            **{name: self._recorded(generation.family, name, value) for name, value in generation.settings.items()},
             "type": "video",
             "status": status,
             "status_desc": STATUS_DESCRIPTIONS[status],
@@ -393,12 +393,12 @@ class GeminiGenSimulator:
             "updated_at": zoneless(self.clock()),
         }
 
-    def _recorded(self, name: str, value: str) -> int | str:
+    def _recorded(self, family: str, name: str, value: str) -> int | str:
         """A setting as a record states it: a duration as a number; with `record_words`, Sora's
-        sizes and orientations as the provider writes them."""
+        sizes and orientations as the provider's page writes them (no other family's are known)."""
         if name == "duration":
             return int(value)
-        return _RECORD_WORDS.get(value, value) if self.record_words else value
+        return _RECORD_WORDS.get(value, value) if self.record_words and family == "sora" else value
 
     def thumbnail_bytes(self, generation: Generation) -> bytes:
         """The still a finished generation offers: a small PNG of a colour of its own."""
