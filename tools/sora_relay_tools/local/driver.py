@@ -97,7 +97,7 @@ class LambdaDriver:
     def configure(self, variables: dict[str, str]) -> None:
         """Change every function's environment from its next invocation on, as a stack update would."""
         self._base_environment.update(variables)
-        self._environment = None
+        self._environment = {}  # not None: the next function entered rebuilds its services
 
     def enter_environment(self, function: FunctionSpec) -> None:
         """The process environment as the function sees it (its own variables, then the base)."""
