@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
@@ -13,6 +14,9 @@ from sora_relay.invocation import seconds_left
 from sora_relay.observability import logger, metrics, record_failures, tracer
 from sora_relay.services.submit.messages import InboundMessage, Retry
 from sora_relay.wiring import request_queue, submit_service, submit_workers
+
+# After the invocation's own end, its records come back this much later.
+CRASH_MARGIN = timedelta(seconds=15)
 
 
 class RequestRecord(SqsRecordModel):
@@ -51,6 +55,10 @@ def handle_record(record: RequestRecord, time_left: Callable[[], float]) -> None
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     time_left = seconds_left(context)
     submit_service()  # the settings and the wiring, checked before any record: a bad environment fails loudly
+    # Should this invocation die (a timeout, a crash), its records come back a moment after it,
+    # not after the queue's visibility timeout (six times the function's, as Lambda asks).
+    handles = [record["receiptHandle"] for record in event.get("Records", [])]
+    request_queue().hide_for(handles, timedelta(seconds=time_left()) + CRASH_MARGIN)
 
     async def handle_concurrently(record: RequestRecord) -> None:
         await asyncio.get_running_loop().run_in_executor(submit_workers(), handle_record, record, time_left)

@@ -377,7 +377,15 @@ class FakeArchive:
     thumbnails: list[tuple[str, str, float]] = field(default_factory=list)  # url, key stem, seconds given
     thumbnail_failure: Exception | None = None
 
-    def copy(self, url: str, key: str, content_type: str | None, within: float = 900.0) -> VideoObject:
+    def copy(
+        self,
+        url: str,
+        key: str,
+        content_type: str | None,
+        within: float = 900.0,
+        keep_alive: Callable[[], None] = lambda: None,
+    ) -> VideoObject:
+        self.keep_alive = keep_alive  # what `meanwhile` calls as bytes come
         self.copies.append((url, key))
         self.content_types.append(content_type)
         content_type = content_type or "video/mp4"  # as the bytes of an MP4 show

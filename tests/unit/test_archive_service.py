@@ -149,13 +149,29 @@ def test_second_handoff_during_a_copy_copies_nothing(completed) -> None:
     assert len(completed.archive.copies) == 1
 
 
-def test_copy_lease_of_an_invocation_that_died_runs_out_with_it(completed) -> None:
+def test_copy_lease_of_an_invocation_that_died_runs_out_within_minutes_whatever_its_timeout(completed) -> None:
     completed.archive.failure = SystemExit("the container died")
     with pytest.raises(SystemExit):
-        completed.archiver.archive_job("ad-1", seconds_left=lambda: 100)
+        completed.archiver.archive_job("ad-1", seconds_left=lambda: 900)
     completed.archive.failure = None
-    completed.clock.advance(timedelta(seconds=111))
+    assert completed.store.get("ad-1").next_check_at == completed.clock.now + completed.policy.copy_lease
+    completed.clock.advance(completed.policy.copy_lease)
     assert completed.archiver.archive_job("ad-1") is ArchiveOutcome.ARCHIVED
+
+
+def test_copy_that_runs_long_keeps_its_lease_and_its_record_lands_on_the_renewed_version(completed) -> None:
+    versions: list[int] = []
+
+    def slow_copy() -> None:
+        for _ in range(5):
+            completed.clock.advance(completed.policy.copy_lease / 2)
+            completed.archive.keep_alive()
+            versions.append(completed.store.get("ad-1").version)
+
+    completed.archive.meanwhile = slow_copy
+    assert completed.archiver.archive_job("ad-1") is ArchiveOutcome.ARCHIVED
+    assert versions == sorted(set(versions))  # renewed at each half lease
+    assert completed.publisher.finals[0].event.value == "video.completed"
 
 
 def test_video_without_expired_at_not_copied_within_the_window_ends(completed) -> None:
@@ -199,13 +215,15 @@ def test_video_is_stored_as_its_stated_type_only_when_that_is_a_full_media_type(
 
 
 def test_copy_longer_than_ten_minutes_is_made_once(completed) -> None:
-    """The archive function may run 15 minutes: its copy's lease covers all of them, so the
-    poll's watchdog, running meanwhile, never hands the video off for a second copy."""
+    """The archive function may run 15 minutes: its copy's lease, renewed as the bytes come,
+    covers all of them, so the poll's watchdog, running meanwhile, never hands the video off
+    for a second copy."""
     watchdog_runs = []
 
     def slow_copy() -> None:
         for _ in range(14):
             completed.clock.advance(timedelta(minutes=1))
+            completed.archive.keep_alive()  # its bytes still coming
             watchdog_runs.append(completed.poller.sweep().outcomes)
 
     completed.archive.meanwhile = slow_copy

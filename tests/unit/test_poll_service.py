@@ -220,12 +220,24 @@ def test_handoff_close_to_expiry_is_checked_before_it_and_counted_at_risk(submit
         submitted.record(status=2, video_url="https://x.geminigen.ai/1.mp4", expired_at=expiry.isoformat())
     ]
     submitted.poller.sweep()
-    job = submitted.store.get("ad-1")
-    assert job.next_check_at == expiry - submitted.policy.archive_risk_window
-    submitted.clock.advance(timedelta(minutes=10))
+    first_check = submitted.clock.now + submitted.policy.handoff_first_check  # the hand-off may be lost
+    assert submitted.store.get("ad-1").next_check_at == first_check
+    submitted.clock.advance(submitted.policy.handoff_first_check)
+    submitted.poller.sweep()  # not begun: sent again, and watched from the risk window on
+    assert submitted.store.get("ad-1").next_check_at == expiry - submitted.policy.archive_risk_window
+    submitted.clock.advance(timedelta(minutes=8))
     submitted.poller.sweep()
     assert submitted.metrics.counts["ArchivesAtRisk"] == 1
-    assert submitted.archive_queue.sent == ["ad-1", "ad-1"]
+    assert submitted.archive_queue.sent == ["ad-1", "ad-1", "ad-1"]
+
+
+def test_handoff_whose_message_was_lost_is_sent_again_within_minutes(submitted) -> None:
+    submitted.provider.records = [submitted.record(status=2, video_url="https://x.geminigen.ai/1.mp4")]
+    submitted.poller.sweep()
+    submitted.archive_queue.sent.clear()  # the invocation that sent it died as it did
+    submitted.clock.advance(submitted.policy.handoff_first_check)
+    submitted.poller.sweep()
+    assert submitted.archive_queue.sent == ["ad-1"]
 
 
 def test_sweep_hands_off_the_soonest_expiring_video_first(world) -> None:

@@ -10,7 +10,7 @@ import random
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,9 @@ MAX_ROUNDS = 12
 # With a third of the answers lost and a third of the invocations killed, a request may take
 # several rounds: each crash also returns the rest of its batch.
 LOSSY_ROUNDS = 40
+# The crashing drill runs a minute at a time, for at most this many.
+CRASHING_MINUTES = 240
+_HIDDEN = 12 * 3600  # SQS's longest visibility timeout
 
 
 class ContainerDied(BaseException):
@@ -42,6 +45,7 @@ class CrashInjector:
 
     crash_at: int | None = None
     after_submitting: float = 0.0
+    anywhere: float = 0.0  # the share of every call that kills its invocation
     calls: list[str] = field(default_factory=list)
     crashed_after: list[str] = field(default_factory=list)  # the calls up to and including the crash
     crashes: int = 0
@@ -53,6 +57,11 @@ class CrashInjector:
         self.after_submitting = share
         self._random = random.Random(seed)  # nosec B311  # which invocations a drill kills
 
+    def kill_anywhere(self, share: float, seed: int = 0) -> None:
+        """That share of all outbound calls, whatever they are, kill their invocation."""
+        self.anywhere = share
+        self._random = random.Random(seed)  # nosec B311  # which invocations a drill kills
+
     def __call__(self, call: str) -> None:
         if not self._inside:
             return
@@ -60,7 +69,12 @@ class CrashInjector:
             raise ContainerDied(call)
         after_a_submission = bool(self.calls) and self.calls[-1] == SUBMIT_CALL
         self.calls.append(call)
-        if len(self.calls) == self.crash_at or (after_a_submission and self._random.random() < self.after_submitting):
+        drawn = self._random.random()
+        if (
+            len(self.calls) == self.crash_at
+            or (after_a_submission and drawn < self.after_submitting)
+            or drawn < self.anywhere
+        ):
             self._dead = True
             self.crashes += 1
             self.crashed_after = list(self.calls)
@@ -146,6 +160,8 @@ class CrashDrill:
         self._resources = contextlib.ExitStack()
         self.runs = 0
         self._returned: list[tuple[str, str]] = []
+        self._delays: dict[str, int] = {}  # a received message's handle: the delay its handler set
+        self._visibilities: dict[str, int] = {}  # a queue: its visibility timeout
 
     def __enter__(self) -> CrashDrill:
         self.simulator = self._resources.enter_context(GeminiGenSimulator(clock=self.clock))
@@ -168,9 +184,27 @@ class CrashDrill:
                 },
             )
         )
-        # The functions' pauses pass on the virtual clock, as their waits do.
-        wiring.reset(clock=self.clock, sleep=self.clock.sleep, on_outbound_call=self.injector)
+        # The functions' pauses pass on the virtual clock, as their waits do; the delays they
+        # set on failed messages are noted, so that those come back on the virtual clock too.
+        wiring.reset(
+            clock=self.clock, sleep=self.clock.sleep, on_outbound_call=self.injector, on_aws_request=self._note_delay
+        )
         return self
+
+    def _note_delay(self, name: str, params: dict[str, Any]) -> None:
+        if name == "sqs.ChangeMessageVisibility":
+            self._delays[params["ReceiptHandle"]] = int(params["VisibilityTimeout"])
+        elif name == "sqs.ChangeMessageVisibilityBatch":
+            for entry in params.get("Entries", []):
+                self._delays[entry["ReceiptHandle"]] = int(entry["VisibilityTimeout"])
+
+    def _visibility(self, queue_url: str) -> int:
+        if queue_url not in self._visibilities:
+            attributes = self.stack.client("sqs").get_queue_attributes(
+                QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"]
+            )["Attributes"]
+            self._visibilities[queue_url] = int(attributes["VisibilityTimeout"])
+        return self._visibilities[queue_url]
 
     def __exit__(self, *_: object) -> None:
         wiring.reset()
@@ -208,6 +242,82 @@ class CrashDrill:
         finally:
             self.simulator.lose_answers(0.0)
             self.injector.kill_after_submitting(0.0)
+
+    def run_crashing(self, requests: int, *, share: float, seed: int = 0) -> tuple[RunResult, dict[str, timedelta]]:
+        """`requests` requests (Sora and Veo, distinct prompts) while `share` of every outbound
+        call kills its invocation, run a minute at a time: the poll each minute, a message whose
+        invocation died back after its queue's visibility timeout, as SQS returns it. The
+        result, and how long each request took from its sending to its final event."""
+        self.runs += 1
+        prefix = f"run{self.runs}"
+        expectations = [
+            Expectation(
+                f"{prefix}-{index}",
+                json.dumps(
+                    {
+                        "request_id": f"{prefix}-{index}",
+                        "prompt": f"{prefix} shot {index}: a lighthouse in the rain",
+                        "model": "veo-3.1-fast" if index % 2 else "sora-2",
+                    }
+                ),
+                "video.completed",
+            )
+            for index in range(requests)
+        ]
+        sent_at = self.clock.now
+        for expectation in expectations:
+            self.stack.send(expectation.body)
+        self.injector.calls.clear()
+        self.injector.kill_anywhere(share, seed)
+        events: dict[str, list[dict[str, Any]]] = {e.request_id: [] for e in expectations}
+        ended: dict[str, timedelta] = {}
+        returning: list[tuple[datetime, str, str]] = []  # when a message comes back, its queue, its handle
+        try:
+            for _ in range(CRASHING_MINUTES):
+                self._minute(returning)
+                for event in self.stack.drain_events():
+                    events.setdefault(event["request_id"], []).append(event)
+                    if EventType(event["event"]).final and event["request_id"] not in ended:
+                        ended[event["request_id"]] = self.clock.now - sent_at
+                if len(ended) == len(expectations) and self._all_settled(expectations):
+                    break
+        finally:
+            self.injector.kill_anywhere(0.0)
+        return self._verdict(None, expectations, events), ended
+
+    def _minute(self, returning: list[tuple[datetime, str, str]]) -> None:
+        """A minute of the stack's life: the messages due are delivered, the poll runs, and the
+        messages the functions sent are delivered; a message whose invocation failed or died
+        comes back after its queue's visibility timeout (or the handler's own delay)."""
+        driver, deployed, sqs = self.stack.driver, self.stack.deployed, self.stack.client("sqs")
+        assert driver is not None
+        assert deployed is not None
+        for due, queue_url, handle in [item for item in returning if item[0] <= self.clock.now]:
+            returning.remove((due, queue_url, handle))
+            with contextlib.suppress(Exception):  # deleted meanwhile
+                sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
+        for part in ("triggers", "schedules", "triggers"):
+            if part == "schedules":
+                for schedule in deployed.schedules:
+                    with contextlib.suppress(ContainerDied), self.injector.invocation():
+                        driver.run_schedule_once(schedule)
+                continue
+            for trigger in deployed.queue_triggers:
+                while messages := driver.receive(trigger):
+                    try:
+                        with self.injector.invocation():
+                            failed = driver.deliver(trigger, messages)
+                    except ContainerDied:
+                        failed = [message["ReceiptHandle"] for message in messages]
+                    for handle in failed:
+                        delay = self._delays.pop(handle, self._visibility(trigger.queue_url))
+                        # Hidden until the virtual clock gets there, whatever the real one does.
+                        with contextlib.suppress(Exception):
+                            sqs.change_message_visibility(
+                                QueueUrl=trigger.queue_url, ReceiptHandle=handle, VisibilityTimeout=_HIDDEN
+                            )
+                        returning.append((self.clock.now + timedelta(seconds=delay), trigger.queue_url, handle))
+        self.clock.advance(timedelta(minutes=1))
 
     def _lossy_requests(self, prefix: str, requests: int) -> list[Expectation]:
         bucket = self.stack.outputs["ArchiveBucketName"]

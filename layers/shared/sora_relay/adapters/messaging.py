@@ -13,6 +13,7 @@ from sora_relay.domain.request import VideoRequest
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import ChangeMessageVisibilityBatchRequestEntryTypeDef
 
 # SQS hides a message for at most 12 hours.
 _LONGEST_VISIBILITY = timedelta(hours=12)
@@ -46,6 +47,18 @@ class _SqsQueue:
         self._client.change_message_visibility(
             QueueUrl=self._queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=max(seconds, 0)
         )
+
+    def hide_for(self, receipt_handles: list[str], delay: timedelta) -> None:
+        """Keep a batch's messages hidden for `delay` only (the invocation's own time, and a
+        margin), not the queue's whole visibility timeout: should the invocation die, they come
+        back then. Best effort: a message not changed keeps the queue's timeout."""
+        seconds = max(int(min(delay, _LONGEST_VISIBILITY).total_seconds()), 0)
+        for start in range(0, len(receipt_handles), 10):
+            entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
+                {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": seconds}
+                for index, handle in enumerate(receipt_handles[start : start + 10])
+            ]
+            self._client.change_message_visibility_batch(QueueUrl=self._queue_url, Entries=entries)
 
 
 class SqsArchiveQueue(_SqsQueue):

@@ -70,8 +70,14 @@ class Policy:
     provider_clock_skew: timedelta = timedelta(minutes=2)
     # The longest one reading of the history may take (within an invocation's time left).
     history_read_time: timedelta = timedelta(seconds=30)
-    # Longer than the archive function's timeout: a hand-off not finished by then is sent again.
+    # A hand-off not begun this soon is sent again (its message may have been lost with the
+    # invocation that sent it); one begun is watched at its copy lease's end; then every
+    # `handoff_watchdog`.
+    handoff_first_check: timedelta = timedelta(minutes=2)
     handoff_watchdog: timedelta = timedelta(minutes=20)
+    # A copy's lease, renewed while the copy runs: a copy whose invocation died is taken over
+    # this soon after, however long the function may run.
+    copy_lease: timedelta = timedelta(minutes=2)
     # A completed job not archived this long before its expired_at is at risk: a metric warns.
     archive_risk_window: timedelta = timedelta(hours=1)
     # A final event not confirmed as published by then is published again by a sweep.
@@ -139,10 +145,11 @@ class Policy:
         asked = timedelta(seconds=max(retry_after or 0, 0))
         return min(max(backoff, asked), LONGEST_RETRY_DELAY)
 
-    def handoff_check(self, now: datetime, expired_at: datetime | None) -> datetime:
-        """When a sweep checks that a hand-off was archived: after the watchdog period, or
-        sooner, as the job enters its risk window before expired_at (never within a minute)."""
-        check = now + self.handoff_watchdog
+    def handoff_check(self, now: datetime, expired_at: datetime | None, *, first: bool = False) -> datetime:
+        """When a sweep checks that a hand-off was archived: after the watchdog period (the
+        `first` time, a short one: the archive begins within moments), or sooner, as the job
+        enters its risk window before expired_at (never within a minute)."""
+        check = now + (self.handoff_first_check if first else self.handoff_watchdog)
         if expired_at is not None:
             check = min(check, max(expired_at - self.archive_risk_window, now + timedelta(minutes=1)))
         return check
@@ -162,14 +169,6 @@ class Policy:
         """Until when a claim taken now is its invocation's: that invocation's deadline, and a margin."""
         held = min(self.claim_lease.total_seconds(), seconds_left + self.lease_margin.total_seconds())
         return now + timedelta(seconds=held)
-
-    def invocation_lease_until(self, now: datetime, seconds_left: float) -> datetime:
-        """Until when a lease taken now covers its whole invocation (a copy, which may run as
-        long as the archive function may: 15 minutes), and a margin; `claim_lease` at most when
-        the invocation states no deadline."""
-        if seconds_left == float("inf"):
-            return now + self.claim_lease
-        return now + timedelta(seconds=seconds_left) + self.lease_margin
 
     def stale_claim_check(self, now: datetime) -> datetime:
         """When a sweep looks at a claim whose message may be gone (after SQS had its chances)."""

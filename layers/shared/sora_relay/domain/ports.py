@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -184,9 +184,12 @@ class MediaNotAllowed(Exception):
 
 
 class VideoArchive(Protocol):
-    def copy(self, url: str, key: str, content_type: str | None, within: float) -> VideoObject:
+    def copy(
+        self, url: str, key: str, content_type: str | None, within: float, keep_alive: Callable[[], None] = ...
+    ) -> VideoObject:
         """Stream the video at `url` into the archive at `key`, whole and checksummed, stored as
-        `content_type` (None: as the file's own bytes show), within `within` seconds.
+        `content_type` (None: as the file's own bytes show), within `within` seconds, calling
+        `keep_alive` as the bytes come (the caller renews its lease).
 
         Raises MediaGone or MediaNotAllowed; any other exception is worth another try."""
 

@@ -86,29 +86,30 @@ class ArchiveService:
             return ArchiveOutcome.COPYING
         if self.finisher.end_if_too_late_to_copy(job, now):
             return ArchiveOutcome.EXPIRED
-        # The copy lease, as long as this invocation may run: while it runs, the poll's watchdog
-        # leaves the job alone (a new version would fail this copy's save), and another
-        # hand-off of it copies nothing. The copy itself ends before the invocation does.
-        lease_until = self.policy.invocation_lease_until(now, seconds_left())
+        # The copy lease: while it runs, the poll's watchdog leaves the job alone (a new version
+        # would fail this copy's save), and another hand-off of it copies nothing. It is short,
+        # and renewed while the copy runs, so that a copy whose invocation died is taken over
+        # minutes later, not when the function's whole timeout would have run out.
+        lease_until = now + self.policy.copy_lease
         copying = job.leased(now, lease_until, check_at=lease_until)
         try:
             self.store.save(copying)
         except StaleJob:
             return ArchiveOutcome.NOTHING_TO_DO  # moved meanwhile, by a watchdog that sent it again
+        lease = _KeptLease(self.store, self.policy, self.clock, copying)
         # The thumbnail first: once the video is copied, nothing stands between it and its
-        # record, so an invocation that dies after the copy leaves no finished video waiting
-        # out the copy lease for its event.
+        # record, so an invocation that dies after the copy leaves no finished video waiting.
         thumbnail = self._copy_thumbnail(copying, seconds_left)
         try:
-            video = self._copy(copying, seconds_left)
+            video = self._copy(copying, seconds_left, lease.keep_alive)
         except AddressRefused as error:
-            self.finisher.fail(copying, ErrorCode.EXPIRED, str(error), self.clock())
+            self.finisher.fail(lease.job, ErrorCode.EXPIRED, str(error), self.clock())
             self.metrics.count("AddressesRefused")
             return ArchiveOutcome.EXPIRED
         except Exception as error:
-            return self._copy_failed(copying, error, receive_count)
+            return self._copy_failed(lease.job, error, receive_count)
         self.metrics.count("ArchiveBytes", video.size, unit="Bytes")
-        self._commit(copying, video, thumbnail)
+        self._commit(lease.job, video, thumbnail)
         return ArchiveOutcome.ARCHIVED
 
     def _copy_thumbnail(self, job: Job, seconds_left: Callable[[], float]) -> ThumbnailObject | None:
@@ -132,7 +133,7 @@ class ArchiveService:
         self.metrics.count("ThumbnailsCopied")
         return thumbnail
 
-    def _copy(self, job: Job, seconds_left: Callable[[], float]) -> VideoObject:
+    def _copy(self, job: Job, seconds_left: Callable[[], float], keep_alive: Callable[[], None]) -> VideoObject:
         """Copy the video, trying again after a pause when time allows: after a transient fault,
         and after a refusal with a fresh address from the provider. Raises AddressRefused when
         every try was refused, or the last fault."""
@@ -144,7 +145,7 @@ class ArchiveService:
                 key = self.policy.archive_key(job.request_id)
                 # Whole within the invocation, leaving it the time to commit.
                 within = seconds_left() - _TIME_TO_COMMIT.total_seconds()
-                return self.archive.copy(url, key, full_media_type(job.media_type), within)
+                return self.archive.copy(url, key, full_media_type(job.media_type), within, keep_alive)
             except (MediaGone, MediaNotAllowed) as error:
                 refusals += 1
                 if refusals > len(pauses):
@@ -159,6 +160,7 @@ class ArchiveService:
             if pause is None or seconds_left() < (pause + _TIME_FOR_A_TRY).total_seconds():
                 raise fault
             self.sleep(pause.total_seconds())
+            keep_alive()
             if refusals:
                 url = self._fresh_address(job) or url
         raise AssertionError("unreachable: the last attempt returns or raises")
@@ -195,3 +197,32 @@ class ArchiveService:
                     return
                 job = latest
         raise ArchiveFailed("the job kept changing while its copy was recorded", timedelta(0))
+
+
+class _KeptLease:
+    """A copy's lease, renewed as the copy's bytes come (`keep_alive`): once half of it has
+    passed, the next read renews it. A Lambda invocation cannot be told it is about to die;
+    a lease that must be renewed ends with it. `job` is the job's latest version, for the
+    writes after the copy."""
+
+    def __init__(self, store: JobStore, policy: Policy, clock: Clock, job: Job) -> None:
+        self.job = job
+        self._store, self._policy, self._clock = store, policy, clock
+        self._renewed_at = clock()
+        self._lost = False
+
+    def keep_alive(self) -> None:
+        now = self._clock()
+        if self._lost or now - self._renewed_at < self._policy.copy_lease / 2:
+            return
+        until = now + self._policy.copy_lease
+        renewed = self.job.leased(now, until, check_at=until)
+        try:
+            self._store.save(renewed)
+        except StaleJob:
+            self._lost = True  # moved by someone else: the copy's own record will say so
+            return
+        except Exception:
+            logger.exception("the copy's lease could not be renewed; the next read tries again")
+            return
+        self.job, self._renewed_at = renewed, now

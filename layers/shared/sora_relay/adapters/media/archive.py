@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -33,6 +33,10 @@ _GONE = {403, 404, 410}
 _LONGEST_READ = 30.0
 
 
+def _nothing() -> None:
+    return None
+
+
 class S3VideoArchive:
     def __init__(
         self,
@@ -52,9 +56,12 @@ class S3VideoArchive:
             multipart_threshold=part_size, multipart_chunksize=part_size, max_concurrency=concurrency
         )
 
-    def copy(self, url: str, key: str, content_type: str | None, within: float) -> VideoObject:
+    def copy(
+        self, url: str, key: str, content_type: str | None, within: float, keep_alive: Callable[[], None] = _nothing
+    ) -> VideoObject:
         """`content_type` None: the type the file's own first bytes show. The download ends within
-        `within` seconds (httpx's timeouts bound each read: the whole is checked between reads)."""
+        `within` seconds (httpx's timeouts bound each read: the whole is checked between reads);
+        `keep_alive` is called as each read arrives."""
         deadline = time.monotonic() + within
         read = max(min(within, _LONGEST_READ), 1.0)
         with self._http.stream("GET", url, timeout=httpx.Timeout(read, connect=min(read, 10.0))) as response:
@@ -63,7 +70,7 @@ class S3VideoArchive:
             response.raise_for_status()
             size = _announced_size(response)
             # As each read arrives (not gathered into larger chunks), so the deadline is checked often.
-            chunks = _by(deadline, within, response.iter_bytes())
+            chunks = _by(deadline, within, response.iter_bytes(), keep_alive)
             if size is not None and size <= self._single_put_max:
                 reader = HashingReader(chunks, size)
                 body = reader.read_whole()
@@ -169,11 +176,12 @@ class S3VideoArchive:
             raise IncompleteDownload("S3's SHA-256 of the archived object differs from the download's")
 
 
-def _by(deadline: float, within: float, chunks: Iterator[bytes]) -> Iterator[bytes]:
+def _by(deadline: float, within: float, chunks: Iterator[bytes], keep_alive: Callable[[], None]) -> Iterator[bytes]:
     """The chunks, as long as they come before the deadline."""
     for chunk in chunks:
         if time.monotonic() > deadline:
             raise IncompleteDownload(f"the video was not read within {within:.0f} s")
+        keep_alive()
         yield chunk
 
 
