@@ -4,7 +4,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -220,15 +220,27 @@ def test_handoff_close_to_expiry_is_checked_before_it_and_counted_at_risk(submit
         submitted.record(status=2, video_url="https://x.geminigen.ai/1.mp4", expired_at=expiry.isoformat())
     ]
     submitted.poller.sweep()
-    first_check = submitted.clock.now + submitted.policy.handoff_first_check  # the hand-off may be lost
-    assert submitted.store.get("ad-1").next_check_at == first_check
-    submitted.clock.advance(submitted.policy.handoff_first_check)
-    submitted.poller.sweep()  # not begun: sent again, and watched from the risk window on
-    assert submitted.store.get("ad-1").next_check_at == expiry - submitted.policy.archive_risk_window
-    submitted.clock.advance(timedelta(minutes=8))
+    checks = []
+    while submitted.metrics.counts["ArchivesAtRisk"] == 0:
+        submitted.clock.now = submitted.store.get("ad-1").next_check_at
+        checks.append(submitted.clock.now)
+        submitted.poller.sweep()  # not begun: sent again
+    assert checks[-1] == expiry - submitted.policy.archive_risk_window
+    assert submitted.archive_queue.sent == ["ad-1"] * (len(checks) + 1)
+
+
+def test_handoff_not_begun_is_watched_soon_then_less_often(submitted) -> None:
+    submitted.provider.records = [submitted.record(status=2, video_url="https://x.geminigen.ai/1.mp4")]
+    finished = submitted.clock.now
     submitted.poller.sweep()
-    assert submitted.metrics.counts["ArchivesAtRisk"] == 1
-    assert submitted.archive_queue.sent == ["ad-1", "ad-1", "ad-1"]
+    waits = []
+    for _ in range(6):
+        due = submitted.store.get("ad-1").next_check_at
+        waits.append(round((due - submitted.clock.now).total_seconds() / 60))
+        submitted.clock.now = due
+        submitted.poller.sweep()
+    assert waits == [2, 2, 4, 8, 16, 20]
+    assert submitted.clock.now - finished == timedelta(minutes=52)
 
 
 def test_handoff_whose_message_was_lost_is_sent_again_within_minutes(submitted) -> None:
@@ -470,3 +482,36 @@ def test_a_stale_index_copy_is_recognised_and_the_sweep_never_spins(submitted) -
     assert min(slept) >= 1  # each wait moves time forward
     assert sum(slept) <= submitted.poller.window.total_seconds() + 1
     assert submitted.metrics.counts["StaleIndexCopies"] >= 1
+
+
+def test_a_poll_that_dies_holds_its_shards_minutes_not_its_whole_timeout(submitted) -> None:
+    def dies(*_: object) -> object:
+        raise SystemExit("the container died")
+
+    status, submitted.provider.status = submitted.provider.status, dies
+    submitted.store.end_sweep = lambda shard, holder: None  # a dead invocation gives nothing back
+    with pytest.raises(SystemExit):
+        submitted.poller.sweep_while(lambda: 290.0)  # a five-minute function, just begun
+    submitted.provider.status = status
+    [(_, until)] = submitted.store.sweep_leases.values()
+    assert until == submitted.clock.now + submitted.policy.sweep_lease
+
+
+def test_a_long_sweep_renews_its_leases_as_it_goes(world) -> None:
+    poller = replace(world.poller, window=timedelta(minutes=4), sleep=world.clock.sleep)
+    renewals: list[datetime] = []
+    take_sweep = world.store.take_sweep
+
+    def taken(shard: int, holder: str, until: datetime, now: datetime) -> bool:
+        renewals.append(until)
+        return take_sweep(shard, holder, until, now)
+
+    world.store.take_sweep = taken
+    for number in range(4):  # a job coming due each minute keeps the invocation sweeping
+        body = json.dumps({"request_id": f"ad-{number}", "prompt": f"a fox, take {number}"})
+        world.submitter.handle(InboundMessage(f"m-{number}", body))
+        job = world.store.get(f"ad-{number}")
+        world.store.jobs[job.request_id] = job.check_again(job.updated_at, world.clock.now + timedelta(minutes=number))
+    poller.sweep_while(lambda: math.inf)
+    assert len(renewals) > 1
+    assert max(renewals) > renewals[0]

@@ -78,6 +78,8 @@ class Policy:
     # A copy's lease, renewed while the copy runs: a copy whose invocation died is taken over
     # this soon after, however long the function may run.
     copy_lease: timedelta = timedelta(minutes=2)
+    # A shard's sweep lease, renewed while its sweep goes on: a poll that died holds it this long.
+    sweep_lease: timedelta = timedelta(minutes=2)
     # A completed job not archived this long before its expired_at is at risk: a metric warns.
     archive_risk_window: timedelta = timedelta(hours=1)
     # A final event not confirmed as published by then is published again by a sweep.
@@ -145,11 +147,17 @@ class Policy:
         asked = timedelta(seconds=max(retry_after or 0, 0))
         return min(max(backoff, asked), LONGEST_RETRY_DELAY)
 
-    def handoff_check(self, now: datetime, expired_at: datetime | None, *, first: bool = False) -> datetime:
-        """When a sweep checks that a hand-off was archived: after the watchdog period (the
-        `first` time, a short one: the archive begins within moments), or sooner, as the job
-        enters its risk window before expired_at (never within a minute)."""
-        check = now + (self.handoff_first_check if first else self.handoff_watchdog)
+    def handoff_check(self, now: datetime, expired_at: datetime | None, *, since: datetime | None = None) -> datetime:
+        """When a sweep checks that a hand-off was archived. A hand-off sent `since` then (the
+        provider's finish) is watched soon and then less often, its wait doubling from
+        `handoff_first_check` to the watchdog period (a hand-off lost with the invocation that
+        sent it, or with the archive that took it, goes again within minutes, while a queue
+        that is merely busy is not flooded); otherwise after the watchdog period. Sooner, as
+        the job enters its risk window before expired_at (never within a minute)."""
+        wait = self.handoff_watchdog
+        if since is not None:
+            wait = min(max(now - since, self.handoff_first_check), self.handoff_watchdog)
+        check = now + wait
         if expired_at is not None:
             check = min(check, max(expired_at - self.archive_risk_window, now + timedelta(minutes=1)))
         return check

@@ -144,7 +144,7 @@ class JobChecks:
                 video_url=record.video_url,
                 thumbnail_url=record.thumbnail_url,
                 media_type=record.media_type,
-                check_at=self.policy.handoff_check(now, expiry(provider), first=True),
+                check_at=self.policy.handoff_check(now, expiry(provider), since=now),
             )
             self.store.save(completed)
             self.archive_queue.enqueue(job.request_id)

@@ -103,7 +103,7 @@ class Recovery:
         if expired_at is not None and expired_at - now <= self.policy.archive_risk_window:
             logger.error("video not yet archived close to its expired_at", extra={"expired_at": iso_utc(expired_at)})
             self.metrics.count("ArchivesAtRisk")
-        self.store.save(job.check_again(now, self.policy.handoff_check(now, expired_at)))
+        self.store.save(job.check_again(now, self.policy.handoff_check(now, expired_at, since=job.completed_at)))
         self.archive_queue.enqueue(job.request_id)
         logger.warning("archive hand-off sent again")
         return Outcome.HANDED_OFF

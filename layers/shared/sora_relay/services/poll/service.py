@@ -9,7 +9,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sora_relay.domain.jobs import Job
@@ -177,14 +177,20 @@ class PollService:
         wanted = list(range(self.shards)) if shards is None else list(shards)
         holder = uuid.uuid4().hex
         now = self.clock()
-        lease_until = self.policy.claim_lease_until(now, seconds_left())
+        lease_until = min(now + self.policy.sweep_lease, self.policy.claim_lease_until(now, seconds_left()))
         mine = [shard for shard in wanted if self.store.take_sweep(shard, holder, lease_until, now)]
         if len(mine) < len(wanted):
             logger.info("shards being swept by another invocation", extra={"shards": sorted(set(wanted) - set(mine))})
             self.metrics.count("SweepsSkipped", len(wanted) - len(mine))
+        leases = _SweepLeases(self.store, mine, holder, self.policy.sweep_lease, self.clock, renewed_at=now)
+
+        def has_time() -> bool:
+            leases.keep()  # asked often while the sweep goes on: the leases live as long as it does
+            return seconds_left() > SWEEP_RESERVE.total_seconds()
+
         backlogged: list[int] = []
         try:
-            total = self._sweep_while(lambda: seconds_left() > SWEEP_RESERVE.total_seconds(), mine, backlogged)
+            total = self._sweep_while(has_time, mine, backlogged)
         finally:
             for shard in mine:
                 self.store.end_sweep(shard, holder)
@@ -222,3 +228,31 @@ class PollService:
 
 def _deadline(job: Job) -> datetime:
     return job.expired_at or datetime.max.replace(tzinfo=UTC)
+
+
+@dataclass
+class _SweepLeases:
+    """An invocation's sweep leases, short and renewed while its sweep goes on, so that a poll
+    that dies holds its shards a couple of minutes, not its whole timeout."""
+
+    store: JobStore
+    shards: list[int]
+    holder: str
+    lease: timedelta
+    clock: Clock
+    renewed_at: datetime
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def keep(self) -> None:
+        now = self.clock()
+        with self._lock:
+            if now - self.renewed_at < self.lease / 2:
+                return
+            self.renewed_at = now
+        for shard in self.shards:
+            try:
+                # Taken again by its holder, a lease is renewed (a shard taken over meanwhile is
+                # the other's: its jobs' conditional writes keep two sweeps from moving one twice).
+                self.store.take_sweep(shard, self.holder, now + self.lease, now)
+            except Exception:
+                logger.exception("a sweep lease could not be renewed", extra={"shard": shard})
