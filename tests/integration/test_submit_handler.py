@@ -44,7 +44,27 @@ def test_message_delivered_three_times_submits_once(stack, simulator, submit) ->
     for _ in range(3):
         event = stack.receive(stack.request_queue_url)
         assert submit(event, lambda_context()) == {"batchItemFailures": []}
+        # SQS delivers it again (at least once), whatever the handler set its visibility to.
+        [record] = event["Records"]
+        stack.sqs.change_message_visibility(
+            QueueUrl=stack.request_queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
+        )
     assert len(simulator.submissions()) == 1
+
+
+def test_a_batchs_messages_are_hidden_only_for_the_invocations_own_time(stack, simulator, submit) -> None:
+    stack.send_request(REQUEST)
+    event = stack.receive(stack.request_queue_url, visibility_timeout=720)  # the queue's, as Lambda takes it
+    hidden: list[dict[str, object]] = []
+    wiring.reset(on_aws_request=lambda name, params: hidden.append(params) if "Visibility" in name else None)
+    try:
+        context = lambda_context()  # five minutes
+        submit(event, context)
+    finally:
+        wiring.reset()
+    visibility = [entry["VisibilityTimeout"] for params in hidden for entry in params["Entries"]]  # type: ignore[attr-defined]
+    assert visibility
+    assert all(context.get_remaining_time_in_millis() / 1000 < seconds <= 300 + 15 for seconds in visibility)
     assert stack.events() == []
 
 

@@ -201,15 +201,18 @@ def test_the_line_is_reported_by_priority_with_its_oldest_wait() -> None:
     assert (counts["PlacesHeld"], counts["PlacesLimit"]) == (1, 1)
 
 
-def test_a_request_starts_at_once_with_one_write_when_nobody_waits() -> None:
+def test_a_request_starts_at_once_when_nobody_waits_its_place_saved_with_the_start() -> None:
     world = World(places=2)
     saves = []
     save = world.store.save
     world.store.save = lambda job: (saves.append(job), save(job))[1]  # type: ignore[method-assign]
     arrive(world, "r0")
     assert not any(job.waiting for job in saves)  # never saved in line
-    assert [job.attempt_started_at is not None for job in saves] == [True, False]  # the attempt, then submitted
-    assert world.store.get("r0").placed_at == world.clock.now
+    started, attempt, submitted = saves
+    assert (started.placed_at, started.attempt_started_at) == (world.clock.now, None)  # who owns the place
+    assert world.waiting.state.holders == frozenset({started.place})
+    assert attempt.attempt_started_at is not None
+    assert submitted.attempt_started_at is None
 
 
 def test_a_place_held_by_a_live_claim_is_not_healed_away() -> None:

@@ -206,12 +206,12 @@ def test_requeued_claim_is_submitted_once_under_its_request_id(stranded) -> None
     assert len(stranded.provider.submitted) == 1
 
 
-def test_claim_never_started_within_the_lines_bound_times_out(stranded) -> None:
-    stranded.clock.advance(stranded.policy.max_line)
+def test_claim_started_but_never_submitted_times_out_at_the_maximum_wait_from_its_start(stranded) -> None:
+    stranded.clock.advance(stranded.policy.max_wait + timedelta(minutes=1))
     stranded.poller.sweep()
     [event] = stranded.publisher.finals
     assert event.error.code == "timed_out"
-    assert "never started" in event.error.message
+    assert "did not accept the request within 120 minutes of its start" in event.error.message
 
 
 def test_handoff_close_to_expiry_is_checked_before_it_and_counted_at_risk(submitted) -> None:

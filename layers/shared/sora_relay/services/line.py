@@ -11,7 +11,7 @@ its generation ended, and a place whose holder died is found and freed by `heal`
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from sora_relay.domain.jobs import Job, JobState, place_name
@@ -55,19 +55,19 @@ class Line:
 
     def start(self, job: Job, lease_until: datetime | None) -> Job | None:
         """The job started, holding a place: at once when nobody waits, a place is free and
-        nothing holds it back (only the place is written: the job's own next write, its
-        attempt, records `placed_at`); else it joins the line and the line is filled, which
-        may start it in its turn (returned, with its caller's claim until `lease_until`, for
-        the caller to submit). None when it waits."""
+        nothing holds it back; else it joins the line and the line is filled, which may start
+        it in its turn. Returned started, with its caller's claim until `lease_until`, for the
+        caller to submit; None when it waits (or moved meanwhile: canceled, say)."""
         now = self.clock()
         wait = self.waits.reason(job, now)
         if wait is None:
             places = self.places.places()
             limit = places.limit(self.size, now)
+            place = place_name(job.request_id, now)
             free = not places.paused(now) and len(places.holders) < limit
-            if free and not self.places.head(1) and self.places.take_place(place_name(job.request_id, now), limit, now):
+            if free and not self.places.head(1) and self.places.take_place(place, limit, now):
                 self.metrics.count("LineStarts")
-                return replace(job, placed_at=now)
+                return self._start(job, place, now, lease_until)
         return self.fill(wanted=self.join(job, wait), lease_until=lease_until)
 
     def wait(self, job: Job, wait: Wait) -> Job:
@@ -138,11 +138,11 @@ class Line:
             if started is None:
                 continue
             free -= 1
+            self.metrics.count("LineStarts")
             if mine:
                 started_wanted = started
             else:
                 self.request_queue.resend(request_id, started.claimed_request)
-            self.metrics.count("LineStarts")
         if held_by != places.held_by:
             self.places.hold_starts(held_by)
         return started_wanted
@@ -156,8 +156,10 @@ class Line:
             self.store.save(job.joined_line(now, check_at=job.created_at + self.policy.max_line, reason=wait.reason))
 
     def _start(self, job: Job, place: str, now: datetime, lease_until: datetime | None) -> Job | None:
-        """The job out of the line with the place just taken for it; None (the place given back)
-        when it is no longer waiting: started by another invocation meanwhile, or canceled."""
+        """The one way a request starts: the place just taken for it recorded on its job
+        (`placed_at`, which names the place), conditionally on the version read. None (the
+        place given back) when the job moved meanwhile: started by another invocation, or
+        canceled."""
         # Looked at by a sweep should the message that starts it be lost, or its claim's holder die.
         check_at = lease_until or now + self.policy.start_watchdog
         try:
