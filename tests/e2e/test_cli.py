@@ -196,7 +196,7 @@ def test_submit_of_a_veo_request_with_its_familys_options_completes(local_stack,
 def test_submit_with_an_option_the_model_does_not_take_is_refused_before_sending(local_stack) -> None:
     done = cli("submit", "a lighthouse at dawn", "--model", "veo-3.1", "--resolution", "small")
     assert done.returncode == 2
-    assert "resolution: 'small' is not a value veo-3.1 takes; it takes 720p, 1080p" in done.stderr
+    assert "resolution: 'small' is not a value veo-3.1 takes (it takes 720p, 1080p)" in done.stderr
 
 
 def test_models_lists_the_catalogue() -> None:

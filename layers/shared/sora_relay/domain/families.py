@@ -67,7 +67,7 @@ def _generation(message: RequestMessage, rules: RequestRules) -> VideoRequest | 
     name = message.model or rules.default_model
     model = catalogue.model(name)
     if model is None:
-        return [f"model: unknown model {name!r}; this stack takes {', '.join(catalogue.models)}"]
+        return [f"model: unknown model {name!r} (this stack takes {', '.join(catalogue.models)})"]
     family = catalogue.family_of(model)
     problems = _settings_problems(message, model, family, catalogue, list(family.fields))
     problems += _reference_problems(message, model, family, catalogue)
@@ -117,13 +117,13 @@ def _settings_problems(
     for field, value in message.settings().items():
         if field not in takes:
             what = f"an extension of a {family.name} video" if extending else f"{model.name} (family {family.name})"
-            problems.append(f"{field}: not a field {what} takes; it takes {', '.join(takes) or 'none'}")
+            problems.append(f"{field}: not a field {what} takes (it takes {', '.join(takes) or 'none'})")
             continue
         spec = family.fields[field]  # its type the message's shape checked already
         allowed = catalogue.allowed(model, field)
         if allowed is not None and value not in allowed:
             values = ", ".join(str(choice) for choice in allowed)
-            problems.append(f"{field}: {value!r} is not a value {model.name} takes; it takes {values}")
+            problems.append(f"{field}: {value!r} is not a value {model.name} takes (it takes {values})")
         if spec.needs_references and not getattr(message, family.references.field):
             problems.append(f"{field}: only with {family.references.field}")
     return problems

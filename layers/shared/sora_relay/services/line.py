@@ -19,7 +19,7 @@ from sora_relay.domain.policy import Policy
 from sora_relay.domain.ports import Clock, JobStore, LineStore, Metrics, RequestQueue, StaleJob, holder_of
 from sora_relay.domain.request import Priority
 from sora_relay.observability import logger
-from sora_relay.services.waits import WAIT_METRICS, Wait, Waits
+from sora_relay.services.waits import Wait, WaitFor, Waits
 
 # Read past the places that are free: the index may still show a few jobs started a moment ago,
 # and twins or extensions that wait alone are passed over.
@@ -49,8 +49,15 @@ class Line:
             now, check_at=job.created_at + self.policy.max_line, reason=wait.reason if wait else None
         )
         self.store.save(waiting)
-        if wait is not None:
-            self.metrics.count(WAIT_METRICS[wait.kind])
+        # Counted apart: the budget's alarm watches only its own.
+        if wait is None:
+            pass
+        elif wait.kind is WaitFor.BUDGET:
+            self.metrics.count("RequestsHeld")
+        elif wait.kind is WaitFor.TWIN:
+            self.metrics.count("TwinsHeld")
+        else:
+            self.metrics.count("ExtensionsWaiting")
         return waiting
 
     def start(self, job: Job, lease_until: datetime | None) -> Job | None:

@@ -21,10 +21,6 @@ class WaitFor(StrEnum):
     EXTENSION = "extension"
 
 
-# The metric each wait counts when a request joins the line for it (the budget's alarm watches its own).
-WAIT_METRICS = {WaitFor.BUDGET: "RequestsHeld", WaitFor.TWIN: "TwinsHeld", WaitFor.EXTENSION: "ExtensionsWaiting"}
-
-
 @dataclass(frozen=True)
 class Wait:
     kind: WaitFor

@@ -25,12 +25,12 @@ from sora_relay.domain.ports import (
 from sora_relay.domain.provider import Accepted, MaybeTaken, Rejected, RetryLater
 from sora_relay.domain.request import InvalidRequest, VideoRequest
 from sora_relay.observability import logger
-from sora_relay.services.budget import CreditBudget, NoRoom, Price
+from sora_relay.services.budget import CreditBudget
 from sora_relay.services.finisher import Finisher
 from sora_relay.services.line import Line
-from sora_relay.services.submit.extensions import Failed, NotYet, Ready, extended_generation
 from sora_relay.services.submit.messages import Done, InboundMessage, Retry, SubmitResult
-from sora_relay.services.submit.references import REFERENCES_TIME, fetch_references, refused_reference
+from sora_relay.services.submit.preflight import End, Go, preflight
+from sora_relay.services.submit.references import REFERENCES_TIME, fetch_references
 from sora_relay.services.submit.submissions import Adopted, AwaitHistory, GaveUp, NotTaken, Submissions
 from sora_relay.services.submit.twins import Twins
 from sora_relay.services.waits import Wait, WaitFor
@@ -165,49 +165,29 @@ class SubmitService:
             # At once if nobody waits, a place is free and nothing holds it back; else in line.
             started = self.line.start(job, job.lease_until)
             if started is None:
-                logger.info("waiting in line", extra={"reason": self._why_waiting(job)})
+                logger.info("waiting in line")
                 return Done()
             job = started
-        request = job.claimed_request
-        extends = None
-        if request.extend is not None:
-            match extended_generation(self.store, request.extend.request_id):
-                case Failed(code, text):
-                    self._end(job, code, text)
-                    return Done()
-                case NotYet(reason):
-                    self.line.wait(job, Wait(WaitFor.EXTENSION, reason))
-                    return Done()
-                case Ready(uuid):
-                    extends = uuid
-        refused = refused_reference(self.files, request.references)
-        if refused is not None:
-            self._end(job, ErrorCode.INVALID_REQUEST, refused)
+        go = preflight(job, self.store, self.files, self.budget, self.clock())
+        if isinstance(go, End):
+            self._end(job, go.code, go.message)
             return Done()
-        room = self.budget.room(request, self.clock())
-        if isinstance(room, NoRoom):
-            if not room.ever:
-                self._end(job, ErrorCode.TIMED_OUT, f"not submitted: {room.reason}")
-            else:
-                self.line.wait(job, Wait(WaitFor.BUDGET, room.reason))
+        if isinstance(go, Wait):
+            self.line.wait(job, go)
             return Done()
-        if not request.references:
-            return self._fetch_and_send(job, message, room, extends)
+        if not job.claimed_request.references:
+            return self._fetch_and_send(job, message, go)
         # References are held in memory until the provider has them: a bounded number at once,
         # waited for only while this invocation has the time to read and send them.
         waited = message.seconds_left() - self.policy.submit_time_margin.total_seconds() - _LEAST_READING_TIME
         if not self.reference_slots.acquire(timeout=max(min(waited, _LONGEST_SLOT_WAIT), 0)):
             return self._release(job, message, "no reference slot came free in the time this invocation had")
         try:
-            return self._fetch_and_send(job, message, room, extends)
+            return self._fetch_and_send(job, message, go)
         finally:
             self.reference_slots.release()
 
-    def _why_waiting(self, job: Job) -> str:
-        waiting = self.store.get(job.request_id)
-        return (waiting.held if waiting is not None else None) or "for a place"
-
-    def _fetch_and_send(self, job: Job, message: InboundMessage, price: Price, extends: str | None) -> SubmitResult:
+    def _fetch_and_send(self, job: Job, message: InboundMessage, go: Go) -> SubmitResult:
         # Read within a whole deadline that leaves this invocation the time to submit.
         within = min(message.seconds_left() - self.policy.submit_time_margin.total_seconds(), REFERENCES_TIME)
         if job.claimed_request.references and within < _LEAST_READING_TIME:
@@ -237,7 +217,7 @@ class SubmitService:
         # Saved before anything is reserved or sent: whoever takes this claim over (this
         # invocation may die with the answer in hand) looks in the history before it ever
         # submits again, and gives back whatever the attempt reserved.
-        attempt = job.attempting(now, price.amount)
+        attempt = job.attempting(now, go.price)
         try:
             self.store.save(attempt)
         except StaleJob:
@@ -246,11 +226,11 @@ class SubmitService:
             # Another request took the day's room since it was asked: back in line, nothing sent.
             cleared = attempt.not_taken(self.clock())
             self.store.save(cleared)
-            reason = f"another request took the day's last credits first (this one costs {price.amount:g})"
+            reason = f"another request took the day's last credits first (this one costs {go.price:g})"
             self.line.wait(cleared, Wait(WaitFor.BUDGET, reason))
             return Done()
         timeout = self.policy.submit_call_timeout.total_seconds()
-        outcome = self.provider.submit(job.claimed_request, files, timeout, extends)
+        outcome = self.provider.submit(job.claimed_request, files, timeout, go.extends)
         match outcome:
             case Accepted(record):
                 if not self.store.own_generation(record.uuid, job.request_id):
