@@ -28,10 +28,6 @@ UNUSED = {
     # A hand-off delayed: only when every try of an invocation's copy failed (then it comes
     # again in 30 s; tests/e2e/test_every_job_ends.py drives it, on this enforced stack too).
     ("ArchiveFunction", "sqs:ChangeMessageVisibility"),
-    # A request's message delayed: after a lost answer (the history is read a minute later) or a
-    # reference that could not be read this time. The fault drills (`make reliability`, and
-    # tests/e2e/test_fault_drills.py) drive both, on stacks judged the same way.
-    ("SubmitFunction", "sqs:ChangeMessageVisibility"),
     # A shard handed to the sweep function: only when a poll ran out of time with due jobs left.
     ("PollFunction", "sqs:SendMessage", "SweepQueue"),
 }
