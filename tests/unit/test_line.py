@@ -18,17 +18,6 @@ def arrive(world: World, request_id: str, priority: str = "normal", **fields: ob
     return world.submitter.handle(InboundMessage(f"m-{request_id}", json.dumps(body)))
 
 
-def started_messages(world: World) -> list[str]:
-    """Deliver every message the line sent to start a request; the request_ids, in order."""
-    started = []
-    while world.request_queue.resent:
-        request_id, request = world.request_queue.resent.pop(0)
-        body = json.dumps({**request.as_message(), "request_id": request_id})
-        world.submitter.handle(InboundMessage(f"start-{request_id}", body))
-        started.append(request_id)
-    return started
-
-
 def finish(world: World, request_id: str) -> None:
     """The provider finishes the request's generation, and a sweep sees it."""
     job = world.store.get(request_id)
@@ -63,7 +52,7 @@ def test_a_finished_generation_starts_the_next_in_line_at_once() -> None:
     arrive(world, "r0")
     arrive(world, "r1")
     finish(world, "r0")
-    assert started_messages(world) == ["r1"]
+    assert world.deliver_starts() == ["r1"]
     assert world.store.get("r1").state is JobState.SUBMITTED
 
 
@@ -77,7 +66,7 @@ def test_high_priority_starts_before_earlier_normal_and_low() -> None:
     order = []
     for _ in range(4):
         finish(world, order[-1] if order else "running")
-        order += started_messages(world)
+        order += world.deliver_starts()
     assert order == ["high", "normal-1", "normal-2", "low"]
 
 
@@ -101,9 +90,9 @@ def test_a_capacity_refusal_puts_the_request_back_at_the_head_and_holds_the_line
     assert world.waiting.state.limit(3, world.clock.now) == 1  # as many as held when refused
     world.clock.advance(world.waiting.state.resume_at - world.clock.now)
     world.poller.tend_line()
-    assert started_messages(world) == []  # the learned limit: one place, r0's
+    assert world.deliver_starts() == []  # the learned limit: one place, r0's
     finish(world, "r0")
-    assert started_messages(world) == ["r1"]
+    assert world.deliver_starts() == ["r1"]
     assert world.metrics.counts["CapacityRefusals"] == 1
 
 
@@ -134,7 +123,7 @@ def test_max_wait_counts_from_the_start_not_from_arrival() -> None:
     arrive(world, "r1")
     world.clock.advance(world.policy.max_wait + timedelta(minutes=1))
     finish(world, "r0")
-    started_messages(world)
+    world.deliver_starts()
     world.clock.advance(world.policy.poll_interval)
     world.provider.records = [world.record(uuid=world.store.get("r1").provider.uuid, status=1)]
     world.poller.sweep()
@@ -147,7 +136,7 @@ def test_a_waiting_request_is_canceled_and_never_started() -> None:
     arrive(world, "r1")
     world.canceler.cancel("r1")
     finish(world, "r0")
-    assert started_messages(world) == []
+    assert world.deliver_starts() == []
     assert len(world.provider.submitted) == 1
 
 
@@ -160,7 +149,7 @@ def test_a_place_whose_holder_died_before_starting_it_is_freed_by_the_poll() -> 
     assert world.store.get("r1").waiting
     world.clock.advance(world.policy.start_watchdog)
     world.poller.tend_line()
-    assert started_messages(world) == ["r1"]
+    assert world.deliver_starts() == ["r1"]
     assert world.metrics.counts["PlacesRecovered"] == 1
 
 
@@ -172,7 +161,7 @@ def test_a_started_request_whose_message_was_lost_is_sent_again_by_a_sweep() -> 
     world.request_queue.resent.clear()  # the message that starts r1 is lost
     world.clock.advance(world.policy.start_watchdog)
     world.poller.sweep()
-    assert started_messages(world) == ["r1"]
+    assert world.deliver_starts() == ["r1"]
     assert world.store.get("r1").state is JobState.SUBMITTED
 
 

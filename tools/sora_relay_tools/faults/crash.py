@@ -296,27 +296,23 @@ class CrashDrill:
             returning.remove((due, queue_url, handle))
             with contextlib.suppress(Exception):  # deleted meanwhile
                 sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
-        for part in ("triggers", "schedules", "triggers"):
-            if part == "schedules":
-                for schedule in deployed.schedules:
-                    with contextlib.suppress(ContainerDied), self.injector.invocation():
-                        driver.run_schedule_once(schedule)
-                continue
+
+        def deliver() -> None:
             for trigger in deployed.queue_triggers:
-                while messages := driver.receive(trigger):
-                    try:
-                        with self.injector.invocation():
-                            failed = driver.deliver(trigger, messages)
-                    except ContainerDied:
-                        failed = [message["ReceiptHandle"] for message in messages]
-                    for handle in failed:
-                        delay = self._delays.pop(handle, self._visibility(trigger.queue_url))
-                        # Hidden until the virtual clock gets there, whatever the real one does.
-                        with contextlib.suppress(Exception):
-                            sqs.change_message_visibility(
-                                QueueUrl=trigger.queue_url, ReceiptHandle=handle, VisibilityTimeout=_HIDDEN
-                            )
-                        returning.append((self.clock.now + timedelta(seconds=delay), trigger.queue_url, handle))
+                for handle in self._failed_deliveries(trigger):
+                    delay = self._delays.pop(handle, self._visibility(trigger.queue_url))
+                    # Hidden until the virtual clock gets there, whatever the real one does.
+                    with contextlib.suppress(Exception):
+                        sqs.change_message_visibility(
+                            QueueUrl=trigger.queue_url, ReceiptHandle=handle, VisibilityTimeout=_HIDDEN
+                        )
+                    returning.append((self.clock.now + timedelta(seconds=delay), trigger.queue_url, handle))
+
+        deliver()
+        for schedule in deployed.schedules:
+            with contextlib.suppress(ContainerDied), self.injector.invocation():
+                driver.run_schedule_once(schedule)
+        deliver()
         self.clock.advance(timedelta(minutes=1))
 
     def _lossy_requests(self, prefix: str, requests: int) -> list[Expectation]:
@@ -420,19 +416,25 @@ class CrashDrill:
             self._deliver_all(trigger)
         self.clock.advance(ROUND)
 
-    def _deliver_all(self, trigger: QueueTrigger) -> None:
+    def _failed_deliveries(self, trigger: QueueTrigger) -> list[str]:
+        """Every message on the trigger's queue delivered, batch by batch, each batch in an
+        invocation the injector may kill; the receipt handles of those that failed or died."""
         driver = self.stack.driver
         assert driver is not None
-        sqs = self.stack.client("sqs")
+        failed: list[str] = []
         while messages := driver.receive(trigger):
             try:
                 with self.injector.invocation():
-                    failed = driver.deliver(trigger, messages)
+                    failed += driver.deliver(trigger, messages)
             except ContainerDied:
-                failed = [message["ReceiptHandle"] for message in messages]
-            # The virtual clock passes their visibility timeout (the queue's, or the handler's
-            # delay) before the next round: they come back then, not within this one.
-            self._returned.extend((trigger.queue_url, handle) for handle in failed)
+                failed += [message["ReceiptHandle"] for message in messages]
+        return failed
+
+    def _deliver_all(self, trigger: QueueTrigger) -> None:
+        sqs = self.stack.client("sqs")
+        # The virtual clock passes their visibility timeout (the queue's, or the handler's
+        # delay) before the next round: they come back then, not within this one.
+        self._returned.extend((trigger.queue_url, handle) for handle in self._failed_deliveries(trigger))
         for queue_url, handle in self._returned:
             sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
         self._returned.clear()
