@@ -10,13 +10,15 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from sora_relay.adapters.messaging import KeptHidden
 from sora_relay.invocation import seconds_left
 from sora_relay.observability import logger, metrics, record_failures, tracer
 from sora_relay.services.submit.messages import InboundMessage, Retry
 from sora_relay.wiring import request_queue, submit_service, submit_workers
 
-# After the invocation's own end, its records come back this much later.
-CRASH_MARGIN = timedelta(seconds=15)
+# A batch's messages are hidden this long at a time while they are handled: should the
+# invocation die, they come back this soon.
+HIDDEN_LEASE = timedelta(seconds=60)
 
 
 class RequestRecord(SqsRecordModel):
@@ -32,7 +34,7 @@ class SubmitLater(Exception):
     """Marks the record as a batch-item failure: SQS delivers it again after its visibility timeout."""
 
 
-def handle_record(record: RequestRecord, time_left: Callable[[], float]) -> None:
+def handle_record(record: RequestRecord, time_left: Callable[[], float], hidden: KeptHidden) -> None:
     message = InboundMessage(
         message_id=record.messageId,
         body=record.body,
@@ -44,6 +46,7 @@ def handle_record(record: RequestRecord, time_left: Callable[[], float]) -> None
             result = submit_service().handle(message)
     finally:
         logger.thread_safe_remove_keys(["request_id"])
+        hidden.done(record.receiptHandle)
     if isinstance(result, Retry):
         request_queue().delay(record.receiptHandle, result.delay)
         raise SubmitLater(result.reason)
@@ -55,14 +58,13 @@ def handle_record(record: RequestRecord, time_left: Callable[[], float]) -> None
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     time_left = seconds_left(context)
     submit_service()  # the settings and the wiring, checked before any record: a bad environment fails loudly
-    # Should this invocation die (a timeout, a crash), its records come back a moment after it,
-    # not after the queue's visibility timeout (six times the function's, as Lambda asks).
     handles = [record["receiptHandle"] for record in event.get("Records", [])]
-    request_queue().hide_for(handles, timedelta(seconds=time_left()) + CRASH_MARGIN)
+    with request_queue().kept_hidden(handles, HIDDEN_LEASE) as hidden:
 
-    async def handle_concurrently(record: RequestRecord) -> None:
-        await asyncio.get_running_loop().run_in_executor(submit_workers(), handle_record, record, time_left)
+        async def handle_concurrently(record: RequestRecord) -> None:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(submit_workers(), handle_record, record, time_left, hidden)
 
-    return async_process_partial_response(
-        event=event, record_handler=handle_concurrently, processor=processor, context=context
-    )
+        return async_process_partial_response(
+            event=event, record_handler=handle_concurrently, processor=processor, context=context
+        )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sora_relay.domain.events import VideoEvent
 from sora_relay.domain.handoff import ArchiveHandOff, ShardSweep
 from sora_relay.domain.request import VideoRequest
+from sora_relay.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
@@ -48,10 +50,13 @@ class _SqsQueue:
             QueueUrl=self._queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=max(seconds, 0)
         )
 
+    def kept_hidden(self, receipt_handles: list[str], lease: timedelta) -> KeptHidden:
+        """A batch's messages hidden for `lease` at a time, renewed while they are handled (see
+        KeptHidden), rather than for the queue's whole visibility timeout."""
+        return KeptHidden(self, receipt_handles, lease)
+
     def hide_for(self, receipt_handles: list[str], delay: timedelta) -> None:
-        """Keep a batch's messages hidden for `delay` only (the invocation's own time, and a
-        margin), not the queue's whole visibility timeout: should the invocation die, they come
-        back then. Best effort: a message not changed keeps the queue's timeout."""
+        """Keep messages hidden for `delay` from now."""
         seconds = max(int(min(delay, _LONGEST_VISIBILITY).total_seconds()), 0)
         for start in range(0, len(receipt_handles), 10):
             entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
@@ -84,3 +89,44 @@ class SqsSweepQueue(_SqsQueue):
                 for shard in shards[start : start + 10]
             ]
             self._client.send_message_batch(QueueUrl=self._queue_url, Entries=entries)  # type: ignore[arg-type]
+
+
+class KeptHidden:
+    """A batch's messages hidden a short lease at a time, renewed on a thread every half lease
+    while any is still being handled: should the invocation die (a timeout, a crash), they come
+    back a lease after it, not after the queue's visibility timeout (six times the function's, as
+    Lambda asks). A message is `done` once handled (before its own retry delay is set, which
+    no renewal may then overwrite). No library keeps an SQS batch's visibility this way (the
+    batch utility leaves it to the queue), hence by hand; each renewal is one batch call."""
+
+    def __init__(self, queue: _SqsQueue, receipt_handles: list[str], lease: timedelta) -> None:
+        self._queue = queue
+        self._pending = set(receipt_handles)
+        self._lease = lease
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name="visibility", daemon=True)
+
+    def __enter__(self) -> KeptHidden:
+        self._queue.hide_for(sorted(self._pending), self._lease)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def done(self, receipt_handle: str) -> None:
+        with self._lock:
+            self._pending.discard(receipt_handle)
+
+    def _renew(self) -> None:
+        while not self._stopped.wait(self._lease.total_seconds() / 2):
+            with self._lock:
+                pending = sorted(self._pending)
+                if pending:
+                    try:
+                        self._queue.hide_for(pending, self._lease)
+                    except Exception:
+                        # Kept hidden until the lease ends; the next renewal tries again.
+                        logger.exception("a batch's messages could not be kept hidden")
