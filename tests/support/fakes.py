@@ -29,6 +29,7 @@ from sora_relay.services.submit.service import SubmitService
 from sora_relay_tools.client.cancel import CancelService
 from sora_relay_tools.places import MemoryPlaces
 from sora_relay_tools.simulator import ManualClock
+from sora_relay_tools.simulator.server import RECORD_WORDS
 
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 T = TypeVar("T")
@@ -229,12 +230,9 @@ def own_words(request: VideoRequest) -> dict[str, object]:
     return {"duration": request.duration, "resolution": request.resolution, "aspect_ratio": request.aspect_ratio}
 
 
-SORA_RECORD_WORDS = {"small": "720p", "large": "1080p", "landscape": "16:9", "portrait": "9:16"}
-
-
 def provider_words(request: VideoRequest) -> dict[str, object]:
     """A request's settings as the provider's full records write them (Sora's in pixels and ratios)."""
-    return {name: SORA_RECORD_WORDS.get(str(value), value) for name, value in own_words(request).items()}
+    return {name: RECORD_WORDS.get(str(value), value) for name, value in own_words(request).items()}
 
 
 def lean(generation: GenerationRecord) -> GenerationRecord:

@@ -398,7 +398,7 @@ class GeminiGenSimulator:
         sizes and orientations as the provider's page writes them (no other family's are known)."""
         if name == "duration":
             return int(value)
-        return _RECORD_WORDS.get(value, value) if self.record_words and family == "sora" else value
+        return RECORD_WORDS.get(value, value) if self.record_words and family == "sora" else value
 
     def thumbnail_bytes(self, generation: Generation) -> bytes:
         """The still a finished generation offers: a small PNG of a colour of its own."""
@@ -423,7 +423,7 @@ class GeminiGenSimulator:
 
 _SETTINGS = ("duration", "resolution", "aspect_ratio", "mode")
 # Sora's request words as its records write them (the provider's page: small is 720p, landscape 16:9).
-_RECORD_WORDS = {"small": "720p", "large": "1080p", "landscape": "16:9", "portrait": "9:16"}
+RECORD_WORDS = {"small": "720p", "large": "1080p", "landscape": "16:9", "portrait": "9:16"}
 # The error code each status usually comes with.
 _USUAL_CODES = {400: "INVALID_INPUT", 401: "API_KEY_NOT_FOUND", 402: "NOT_ENOUGH_CREDIT", 429: "RATE_LIMITED"}
 

@@ -23,6 +23,11 @@ _LONGEST_VISIBILITY = timedelta(hours=12)
 _LONGEST_DELAY = timedelta(minutes=15)
 
 
+def _visibility(delay: timedelta) -> int:
+    """A delay as SQS takes a visibility timeout: whole seconds, from 0 to its 12 hours."""
+    return max(int(min(delay, _LONGEST_VISIBILITY).total_seconds()), 0)
+
+
 class SnsEventPublisher:
     def __init__(self, client: SNSClient, topic_arn: str) -> None:
         self._client = client
@@ -45,9 +50,8 @@ class _SqsQueue:
 
     def delay(self, receipt_handle: str, delay: timedelta) -> None:
         """Deliver a received message again after `delay` (it failed)."""
-        seconds = int(min(delay, _LONGEST_VISIBILITY).total_seconds())
         self._client.change_message_visibility(
-            QueueUrl=self._queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=max(seconds, 0)
+            QueueUrl=self._queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=_visibility(delay)
         )
 
     def kept_hidden(self, receipt_handles: list[str], lease: timedelta) -> KeptHidden:
@@ -57,7 +61,7 @@ class _SqsQueue:
 
     def hide_for(self, receipt_handles: list[str], delay: timedelta) -> None:
         """Keep messages hidden for `delay` from now."""
-        seconds = max(int(min(delay, _LONGEST_VISIBILITY).total_seconds()), 0)
+        seconds = _visibility(delay)
         for start in range(0, len(receipt_handles), 10):
             entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
                 {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": seconds}

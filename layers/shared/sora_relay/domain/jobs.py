@@ -23,6 +23,11 @@ class JobState(StrEnum):
         return self in {JobState.ARCHIVED, JobState.FAILED}
 
 
+# What a job holds of an attempt, once the attempt is over without a generation (a submitted
+# job keeps its `attempt_id`: its credits count under it).
+_NO_ATTEMPT: dict[str, object] = {"attempt_started_at": None, "attempt_reserved": 0, "attempt_id": None}
+
+
 @dataclass(frozen=True)
 class Job:
     """Every change is saved conditionally on `version`, so two invocations cannot both move a job.
@@ -96,11 +101,9 @@ class Job:
             waiting=True,
             placed_at=None,
             lease_until=None,
-            attempt_started_at=None,
-            attempt_reserved=0,
-            attempt_id=None,
             held=reason,
             next_check_at=check_at,
+            **_NO_ATTEMPT,
         )
 
     def started(self, now: datetime, lease_until: datetime | None, *, check_at: datetime) -> Job:
@@ -114,20 +117,12 @@ class Job:
 
     def released(self, now: datetime, *, check_at: datetime) -> Job:
         """Its claim, place and attempt given back: it goes again later, from the line."""
-        return self._next(
-            now,
-            lease_until=None,
-            placed_at=None,
-            attempt_started_at=None,
-            attempt_reserved=0,
-            attempt_id=None,
-            next_check_at=check_at,
-        )
+        return self._next(now, lease_until=None, placed_at=None, next_check_at=check_at, **_NO_ATTEMPT)
 
     def not_taken(self, now: datetime) -> Job:
         """Its attempt was not taken by the provider (nothing was made): cleared, while its claim
         and place stand, so that it may go again."""
-        return self._next(now, attempt_started_at=None, attempt_reserved=0, attempt_id=None)
+        return self._next(now, **_NO_ATTEMPT)
 
     def submitted(
         self,

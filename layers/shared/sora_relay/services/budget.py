@@ -22,9 +22,6 @@ from sora_relay.domain.jobs import Job
 from sora_relay.domain.ports import CreditLedger
 from sora_relay.domain.request import VideoRequest
 
-# What changes a request's price, besides its model (an extension is a kind apart).
-PRICED_FIELDS = ("duration", "resolution", "mode")
-
 
 @dataclass(frozen=True)
 class Price:

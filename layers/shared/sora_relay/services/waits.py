@@ -33,6 +33,12 @@ class Wait:
         return self.kind is WaitFor.BUDGET
 
 
+def twin_wait(twin: str) -> Wait:
+    """Waiting for `twin`: sent now, a request's generation could not be told from its twin's in
+    the history should both answers be lost, so it goes once the twin's attempt is settled."""
+    return Wait(WaitFor.TWIN, f"waiting for request {twin}, whose prompt the provider records alike, to be submitted")
+
+
 @dataclass(frozen=True)
 class Waits:
     store: JobStore
@@ -48,8 +54,7 @@ class Waits:
                 return Wait(WaitFor.EXTENSION, earlier.reason)
         twin = Twins(self.store).blocking(job, now)
         if twin is not None:
-            reason = f"waiting for request {twin}, whose prompt the provider records alike, to be submitted"
-            return Wait(WaitFor.TWIN, reason)
+            return twin_wait(twin)
         room = self.budget.room(request, now)
         if isinstance(room, NoRoom) and room.ever:
             return Wait(WaitFor.BUDGET, room.reason)

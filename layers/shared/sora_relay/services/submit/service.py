@@ -33,7 +33,7 @@ from sora_relay.services.submit.preflight import End, Go, preflight
 from sora_relay.services.submit.references import REFERENCES_TIME, fetch_references
 from sora_relay.services.submit.submissions import Adopted, AwaitHistory, GaveUp, NotTaken, Submissions
 from sora_relay.services.submit.twins import Twins
-from sora_relay.services.waits import Wait, WaitFor
+from sora_relay.services.waits import Wait, WaitFor, twin_wait
 
 # A request's references are not begun with less time left than this to read them.
 _LEAST_READING_TIME = 5.0
@@ -209,10 +209,7 @@ class SubmitService:
         now = self.clock()
         twin = self._twins.take(job, now)
         if twin is not None:
-            # Sent now, its generation could not be told from the twin's in the history
-            # should both answers be lost: it goes once the twin's attempt is settled.
-            reason = f"waiting for request {twin}, whose prompt the provider records alike, to be submitted"
-            self.line.wait(job, Wait(WaitFor.TWIN, reason))
+            self.line.wait(job, twin_wait(twin))
             return Done()
         # Saved before anything is reserved or sent: whoever takes this claim over (this
         # invocation may die with the answer in hand) looks in the history before it ever
@@ -223,11 +220,10 @@ class SubmitService:
         except StaleJob:
             return Retry(self.policy.claim_lease, "another invocation took the claim first")
         if not self.budget.reserve(attempt):
-            # Another request took the day's room since it was asked: back in line, nothing sent.
-            cleared = attempt.not_taken(self.clock())
-            self.store.save(cleared)
+            # Another request took the day's room since it was asked: back in line (which clears
+            # the attempt, nothing reserved or sent).
             reason = f"another request took the day's last credits first (this one costs {go.price:g})"
-            self.line.wait(cleared, Wait(WaitFor.BUDGET, reason))
+            self.line.wait(attempt, Wait(WaitFor.BUDGET, reason))
             return Done()
         timeout = self.policy.submit_call_timeout.total_seconds()
         outcome = self.provider.submit(job.claimed_request, files, timeout, go.extends)
