@@ -6,7 +6,6 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
@@ -14,19 +13,20 @@ from sora_relay.domain.handoff import ArchiveHandOff
 from sora_relay.invocation import seconds_left
 from sora_relay.observability import logger, metrics, record_failures, tracer
 from sora_relay.services.archive import ArchiveFailed
+from sora_relay.triggers import QueueRecord
 from sora_relay.wiring import archive_queue, archive_service
 
 
-class ArchiveRecord(SqsRecordModel):
+class ArchiveRecord(QueueRecord):
     body: Json[ArchiveHandOff]
 
 
-processor = BatchProcessor(event_type=EventType.SQS, model=ArchiveRecord, raise_on_entire_batch_failure=False)
+processor = BatchProcessor(event_type=EventType.SQS, model=ArchiveRecord, raise_on_entire_batch_failure=False)  # type: ignore[arg-type]
 
 
 def handle_record(record: ArchiveRecord, time_left: Callable[[], float]) -> None:
     logger.append_keys(request_id=record.body.request_id)
-    receive_count = int(record.attributes.ApproximateReceiveCount)
+    receive_count = record.attributes.ApproximateReceiveCount
     try:
         with record_failures(ArchiveFailed):
             archive_service().archive_job(record.body.request_id, receive_count, time_left)

@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sora_relay.invocation import seconds_left
 from sora_relay.observability import logger, metrics, tracer
-from sora_relay.schedule import ScheduledEvent
+from sora_relay.triggers import ScheduledEvent
 from sora_relay.wiring import poll_service
 
 

@@ -7,13 +7,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sora_relay.adapters.messaging import KeptHidden
 from sora_relay.invocation import seconds_left
 from sora_relay.observability import logger, metrics, record_failures, tracer
 from sora_relay.services.submit.messages import InboundMessage, Retry
+from sora_relay.triggers import QueueRecord
 from sora_relay.wiring import request_queue, submit_service, submit_workers
 
 # A batch's messages are hidden this long at a time while they are handled: should the
@@ -21,13 +21,13 @@ from sora_relay.wiring import request_queue, submit_service, submit_workers
 HIDDEN_LEASE = timedelta(seconds=60)
 
 
-class RequestRecord(SqsRecordModel):
+class RequestRecord(QueueRecord):
     body: str  # read by the domain, which turns an invalid body into its failure event
 
 
 # The records of a batch are handled concurrently (each in a worker thread: the domain is
 # synchronous). A batch whose every record failed is reported like any other.
-processor = AsyncBatchProcessor(event_type=EventType.SQS, model=RequestRecord, raise_on_entire_batch_failure=False)
+processor = AsyncBatchProcessor(event_type=EventType.SQS, model=RequestRecord, raise_on_entire_batch_failure=False)  # type: ignore[arg-type]
 
 
 class SubmitLater(Exception):
@@ -38,7 +38,7 @@ def handle_record(record: RequestRecord, time_left: Callable[[], float], hidden:
     message = InboundMessage(
         message_id=record.messageId,
         body=record.body,
-        receive_count=int(record.attributes.ApproximateReceiveCount),
+        receive_count=record.attributes.ApproximateReceiveCount,
         seconds_left=time_left,
     )
     try:

@@ -4,21 +4,21 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
 from sora_relay.domain.handoff import ShardSweep
 from sora_relay.invocation import seconds_left
 from sora_relay.observability import logger, metrics, record_failures, tracer
+from sora_relay.triggers import QueueRecord
 from sora_relay.wiring import poll_service
 
 
-class SweepRecord(SqsRecordModel):
+class SweepRecord(QueueRecord):
     body: Json[ShardSweep]
 
 
-processor = BatchProcessor(event_type=EventType.SQS, model=SweepRecord, raise_on_entire_batch_failure=False)
+processor = BatchProcessor(event_type=EventType.SQS, model=SweepRecord, raise_on_entire_batch_failure=False)  # type: ignore[arg-type]
 
 
 @logger.inject_lambda_context(clear_state=True)

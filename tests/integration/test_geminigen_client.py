@@ -89,7 +89,7 @@ def test_trickled_answer_ends_at_the_whole_call_deadline(client, simulator) -> N
     started = time.monotonic()
     outcome = client.submit(REQUEST, [], 0.5)
     assert isinstance(outcome, MaybeTaken)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 3
 
 
 def test_wrong_key_waits_for_the_operator(simulator) -> None:
@@ -213,13 +213,13 @@ def test_history_of_many_pages_since_the_moment_is_read_whole(client, simulator)
 
 
 def test_history_that_cannot_be_read_in_its_time_is_unavailable(client, simulator) -> None:
-    for _ in range(3 * simulator.history_page_cap):
+    for _ in range(10 * simulator.history_page_cap):  # whole, 3 s or more
         simulator._submit({"prompt": "a fox"}, [])
     simulator.latency = 0.3
     started = time.monotonic()
     with pytest.raises(ProviderUnavailable, match="in time"):
         client.recent_generations(datetime.now(UTC) - timedelta(minutes=1), 0.5)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2
 
 
 def test_history_whose_pages_repeat_is_unavailable_not_read_for_ever(client, simulator) -> None:
