@@ -21,6 +21,10 @@ Invoke = Callable[[str, dict[str, Any]], Any]
 
 log = logging.getLogger(__name__)
 _LONG_POLL_SECONDS = 1  # short enough to stop promptly, long enough not to spin
+# A schedule whose run found nothing to check waits twice as long each time, up to this many
+# times its interval, until a queue's function runs again or a run finds work: an idle local
+# stack polling every few tenths of a second would otherwise keep a third of a core busy.
+_IDLE_BACKOFF = 4
 
 
 class LambdaDriver:
@@ -53,6 +57,7 @@ class LambdaDriver:
         self._environment: dict[str, str] | None = None
         self._queue_arns: dict[str, str] = {}
         self.invocations: dict[str, int] = dict.fromkeys(stack.functions, 0)
+        self._deliveries = 0
         self.errors: list[str] = []
 
     def start(self) -> LambdaDriver:
@@ -129,6 +134,7 @@ class LambdaDriver:
         queue's, or the one the handler set) runs out, and moto's SQS moves it to the
         dead-letter queue once it has come too often, as SQS does."""
         event = {"Records": [sqs_record(message, self._queue_arn(trigger.queue_url)) for message in messages]}
+        self._deliveries += 1
         try:
             answer = (invoke or self.invoke)(trigger.function, event)
             failed = {item["itemIdentifier"] for item in (answer or {}).get("batchItemFailures", [])}
@@ -166,11 +172,15 @@ class LambdaDriver:
 
     def _run_schedule(self, schedule: ScheduleTrigger) -> None:
         interval = self._schedule_interval or schedule.interval_seconds
-        while not self._stop.wait(interval):
+        wait, seen = interval, self._deliveries
+        while not self._stop.wait(wait):
             try:
-                self.run_schedule_once(schedule)
+                idle = not self.run_schedule_once(schedule) and seen == self._deliveries
             except Exception as error:
                 self._note_error(f"{schedule.function} failed: {error!r}")
+                idle = False
+            seen = self._deliveries
+            wait = min(2 * wait, _IDLE_BACKOFF * interval) if idle else interval
 
     def _note_error(self, message: str) -> None:
         log.warning(message)
