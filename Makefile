@@ -58,7 +58,7 @@ $(CHECKOV): | $(INSTALLED)
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(SCAN_VENV)/bin/python checkov==$(CHECKOV_VERSION)
 	ln -sf checkov $@
 
-lint: install $(CHECKOV)  ## ruff, mypy, cfn-lint, bandit and checkov (skips explained in .checkov.yaml)
+lint: install  ## ruff, mypy, cfn-lint, bandit and checkov (skips explained in .checkov.yaml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	# The type checks beside the template's and the security checks: on two cores, half the time.
@@ -66,8 +66,6 @@ lint: install $(CHECKOV)  ## ruff, mypy, cfn-lint, bandit and checkov (skips exp
 
 lint-types: install
 	$(BIN)/mypy
-	# Each handler alone (every one is a module named app), all at once.
-	ls functions/*/app.py | xargs -n 1 -P 4 $(BIN)/mypy --follow-imports=silent
 
 lint-template: install $(CHECKOV)
 	$(BIN)/cfn-lint template.yaml
