@@ -2,9 +2,11 @@
 X-Ray SDK waits for the first traced invocation, and no function loads Powertools' parser
 models (every event source's, built at import). Benchmark 5 measures what remains."""
 
+import functools
 import json
 import subprocess  # nosec B404
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,13 @@ from ..support.paths import ROOT
 
 HANDLERS = sorted((ROOT / "functions").glob("*/app.py"))
 NEVER_AT_IMPORT = ("aws_xray_sdk", "aws_lambda_powertools.utilities.parser")
+# Another function's service, and the downloads' modules where the function makes none at import.
+OTHERS_AT_IMPORT = {
+    "submit": ("sora_relay.services.poll", "sora_relay.services.archive", "sora_relay.adapters.media"),
+    "poll": ("sora_relay.services.submit.service", "sora_relay.services.archive", "sora_relay.adapters.media"),
+    "sweep": ("sora_relay.services.submit.service", "sora_relay.services.archive", "sora_relay.adapters.media"),
+    "archive": ("sora_relay.services.submit.service", "sora_relay.services.poll", "sora_relay.adapters.media"),
+}
 LOADED_BY_IMPORT = """
 import importlib.util, json, sys
 sys.path[:0] = [{code_dir!r}, {runtime!r}]
@@ -21,12 +30,23 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
-@pytest.mark.parametrize("handler", HANDLERS, ids=[path.parent.name for path in HANDLERS])
-def test_handler_import_loads_neither_the_xray_sdk_nor_the_parser_models(handler) -> None:
+@functools.cache  # one fresh interpreter per handler
+def loaded_by_import(handler: Path) -> list[str]:
     program = LOADED_BY_IMPORT.format(
         code_dir=str(handler.parent), runtime=str(ROOT / "layers" / "shared"), path=str(handler)
     )
     loaded = subprocess.run(  # noqa: S603  # nosec B603  # our own interpreter on our own code
         [sys.executable, "-c", program], capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"}
     ).stdout
-    assert [module for module in json.loads(loaded) if module.startswith(NEVER_AT_IMPORT)] == []
+    return list(json.loads(loaded))
+
+
+@pytest.mark.parametrize("handler", HANDLERS, ids=[path.parent.name for path in HANDLERS])
+def test_handler_import_loads_neither_the_xray_sdk_nor_the_parser_models(handler: Path) -> None:
+    assert [module for module in loaded_by_import(handler) if module.startswith(NEVER_AT_IMPORT)] == []
+
+
+@pytest.mark.parametrize("handler", HANDLERS, ids=[path.parent.name for path in HANDLERS])
+def test_handler_import_loads_no_other_functions_service_nor_the_downloads(handler: Path) -> None:
+    others = OTHERS_AT_IMPORT[handler.parent.name]
+    assert [module for module in loaded_by_import(handler) if module.startswith(others)] == []

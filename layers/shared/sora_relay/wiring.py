@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache, cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 import httpx
@@ -22,19 +22,21 @@ from sora_relay.adapters.credit_ledger import DynamoCreditLedger
 from sora_relay.adapters.dynamodb import DynamoJobStore
 from sora_relay.adapters.geminigen import GeminiGenClient, make_http_client, make_submit_client
 from sora_relay.adapters.line import DynamoLine
-from sora_relay.adapters.media.archive import S3VideoArchive
-from sora_relay.adapters.media.client import vetted_client
-from sora_relay.adapters.media.policy import MediaPolicy, ReferencePolicy
-from sora_relay.adapters.media.references import ReferenceFetcher
 from sora_relay.adapters.messaging import SnsEventPublisher, SqsArchiveQueue, SqsRequestQueue, SqsSweepQueue
 from sora_relay.domain.ports import Clock
 from sora_relay.domain.request import MAX_FILE_BYTES, MAX_FILES
 from sora_relay.observability import PowertoolsMetrics
-from sora_relay.services.archive import ArchiveService
 from sora_relay.services.assembly import Services, Tuning
-from sora_relay.services.poll.service import PollService
-from sora_relay.services.submit.service import SubmitService
 from sora_relay.settings import Settings
+
+if TYPE_CHECKING:
+    # Imported where they are made: a function's cold start loads only the parts it uses (the
+    # poller never downloads; only the archive writes videos).
+    from sora_relay.adapters.media.archive import S3VideoArchive
+    from sora_relay.adapters.media.references import ReferenceFetcher
+    from sora_relay.services.archive import ArchiveService
+    from sora_relay.services.poll.service import PollService
+    from sora_relay.services.submit.service import SubmitService
 
 # The SDK's standard retry mode: throttling and transient faults are retried with backoff.
 AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
@@ -187,6 +189,10 @@ class _FromEnvironment:
 
     @cached_property
     def files(self) -> ReferenceFetcher:
+        from sora_relay.adapters.media.client import vetted_client
+        from sora_relay.adapters.media.policy import ReferencePolicy
+        from sora_relay.adapters.media.references import ReferenceFetcher
+
         s = self._settings
         policy = ReferencePolicy.parse(s.reference_buckets, s.allowed_reference_hosts, input_location=s.input_location)
         return ReferenceFetcher(self._client("s3"), _observed(vetted_client(policy)), policy, max_bytes=MAX_FILE_BYTES)
@@ -209,6 +215,10 @@ class _FromEnvironment:
 
     @cached_property
     def archive(self) -> S3VideoArchive:
+        from sora_relay.adapters.media.archive import S3VideoArchive
+        from sora_relay.adapters.media.client import vetted_client
+        from sora_relay.adapters.media.policy import MediaPolicy
+
         s = self._settings
         media = _observed(vetted_client(MediaPolicy.parse(s.allowed_media_hosts, s.geminigen_base_url)))
         part_size = s.archive_part_size_mib * 1024 * 1024

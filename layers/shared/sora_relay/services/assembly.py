@@ -3,7 +3,8 @@
 Lambda's wiring gives it adapters made from the environment; the tests give it plain fakes;
 the benchmarks, their in-memory tables. Each service is made from the same parts the same
 way, and a part is read only when a service that needs it is first made (a submit container
-never makes the archive's S3 client)."""
+never makes the archive's S3 client), its module imported then too (a cold start loads its own
+function's service only)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sora_relay.domain.catalogue import Catalogue
 from sora_relay.domain.families import RequestRules
@@ -31,13 +32,15 @@ from sora_relay.domain.ports import (
     SweepQueue,
     VideoArchive,
 )
-from sora_relay.services.archive import ArchiveService
 from sora_relay.services.budget import CreditBudget
 from sora_relay.services.finisher import Finisher
 from sora_relay.services.line import Line
-from sora_relay.services.poll.service import PollService
-from sora_relay.services.submit.service import SubmitService
 from sora_relay.services.waits import Waits
+
+if TYPE_CHECKING:
+    from sora_relay.services.archive import ArchiveService
+    from sora_relay.services.poll.service import PollService
+    from sora_relay.services.submit.service import SubmitService
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,8 @@ class Services:
 
     @cached_property
     def submitter(self) -> SubmitService:
+        from sora_relay.services.submit.service import SubmitService
+
         parts, tuning = self.parts, self.parts.tuning
         return SubmitService(
             store=parts.store,
@@ -139,6 +144,8 @@ class Services:
 
     @cached_property
     def poller(self) -> PollService:
+        from sora_relay.services.poll.service import PollService
+
         parts, tuning = self.parts, self.parts.tuning
         return PollService(
             store=parts.store,
@@ -161,6 +168,8 @@ class Services:
 
     @cached_property
     def archiver(self) -> ArchiveService:
+        from sora_relay.services.archive import ArchiveService
+
         parts = self.parts
         return ArchiveService(
             store=parts.store,
