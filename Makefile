@@ -21,7 +21,7 @@ CHECKOV_VERSION := 3.3.30
 SCAN_VENV ?= .venv-scan
 CHECKOV := $(SCAN_VENV)/bin/checkov-$(CHECKOV_VERSION)
 
-.PHONY: install lock schemas test test-unit test-integration test-e2e test-infrastructure lint lint-types lint-template format check bench build deploy clean run up reliability
+.PHONY: install compiled lock schemas test test-unit test-integration test-e2e test-infrastructure lint lint-types lint-template format check bench build deploy clean run up reliability
 
 install: $(INSTALLED)
 
@@ -38,8 +38,13 @@ $(INSTALLED): pyproject.toml layers/shared/requirements.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-test: install  ## every tier, in parallel (a module's tests in one worker), with the coverage of the runtime and the tools
+test: install compiled  ## every tier, in parallel (a module's tests in one worker), with the coverage of the runtime and the tools
 	$(BIN)/pytest --numprocesses $(TEST_WORKERS) --dist loadscope --cov --cov-report=term
+
+# The project's own modules compiled once, up front: where PYTHONDONTWRITEBYTECODE is set, every
+# process the suite starts (workers, the command, the cold-start checks) would compile them again.
+compiled: install
+	$(BIN)/python -m compileall -q -j 0 layers/shared/sora_relay tools/sora_relay_tools functions benchmarks
 
 test-unit: install
 	$(BIN)/pytest -m unit

@@ -1,6 +1,6 @@
 """Benchmark 5: how long each handler module takes to import, as Lambda's init does it.
 
-    .venv/bin/python benchmarks/cold_start.py [--runs 5]
+    .venv/bin/python benchmarks/cold_start.py [--runs 9]
 
 Each measurement is a fresh interpreter that sees what Lambda's does: the standard library
 (no site-packages: `-S`), the layer's locked packages (installed once into a folder of their
@@ -18,6 +18,7 @@ import hashlib
 import statistics
 import subprocess  # nosec B404  # runs our own interpreter on our own code
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from common import TEMPLATE, print_table
@@ -60,42 +61,62 @@ def layer_packages() -> Path:
     return folder
 
 
-def measure(body: str, paths: list[str], runs: int, *, setup: str = "", tracing: bool = False) -> float:
+@dataclass(frozen=True)
+class Measured:
+    label: str
+    body: str
+    paths: list[str]
+    setup: str = ""
+    tracing: bool = False
+
+
+def once(measured: Measured) -> float:
     environment = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1"}
-    if not tracing:
+    if not measured.tracing:
         environment["POWERTOOLS_TRACE_DISABLED"] = "true"
-    times = []
-    for _ in range(runs):
-        answer = subprocess.run(  # noqa: S603  # nosec B603  # fixed arguments
-            [sys.executable, "-S", "-c", MEASURE.format(paths=paths, setup=setup, body=body)],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=environment,
-        )
-        times.append(float(answer.stdout.strip().splitlines()[-1]))
-    return statistics.median(times) * 1000
+    program = MEASURE.format(paths=measured.paths, setup=measured.setup, body=measured.body)
+    answer = subprocess.run(  # noqa: S603  # nosec B603  # fixed arguments
+        [sys.executable, "-S", "-c", program], capture_output=True, text=True, check=True, env=environment
+    )
+    return float(answer.stdout.strip().splitlines()[-1]) * 1000
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=9)
     args = parser.parse_args()
     packages = [str(layer_packages()), str(ROOT / "layers" / "shared")]
-    baseline = measure("import boto3", packages, args.runs)
-    rows = [("import boto3 (baseline)", baseline, 1.0)]
-    loads = {}
-    for name, folder in FUNCTIONS.items():
-        loads[name] = LOAD_HANDLER.format(path=str(ROOT / folder / "app.py"), attribute="handler")
-        milliseconds = measure(loads[name], [str(ROOT / folder), *packages], args.runs)
-        rows.append((f"{name} (functions/{Path(folder).name}/app.py)", milliseconds, milliseconds / baseline))
+    loads = {
+        name: LOAD_HANDLER.format(path=str(ROOT / folder / "app.py"), attribute="handler")
+        for name, folder in FUNCTIONS.items()
+    }
+    rows = [Measured("import boto3 (baseline)", "import boto3", packages)]
+    rows += [
+        Measured(f"{name} (functions/{Path(folder).name}/app.py)", loads[name], [str(ROOT / folder), *packages])
+        for name, folder in FUNCTIONS.items()
+    ]
     # What tracing adds to the first invocation, once the handler is loaded (any function's: the same).
-    tracer = "from aws_lambda_powertools import Tracer; Tracer(service='sora-relay')"
-    paths = [str(ROOT / FUNCTIONS["SubmitFunction"]), *packages]
-    first_traced = measure(tracer, paths, args.runs, setup=loads["SubmitFunction"], tracing=True)
-    rows.append(("the Tracer, made by a first traced invocation", first_traced, first_traced / baseline))
+    rows.append(
+        Measured(
+            "the Tracer, made by a first traced invocation",
+            "from aws_lambda_powertools import Tracer; Tracer(service='sora-relay')",
+            [str(ROOT / FUNCTIONS["SubmitFunction"]), *packages],
+            setup=loads["SubmitFunction"],
+            tracing=True,
+        )
+    )
+    # Each round measures every row once, so that a machine slowing down or speeding up
+    # during the run moves the baseline with the rows rather than one row alone.
+    times: dict[str, list[float]] = {row.label: [] for row in rows}
+    for _ in range(args.runs):
+        for row in rows:
+            times[row.label].append(once(row))
+    medians = {label: statistics.median(values) for label, values in times.items()}
+    baseline = medians[rows[0].label]
     print_table(
-        f"5. cold start: handler import, median of {args.runs} fresh interpreters", ("module", "ms", "x boto3"), rows
+        f"5. cold start: handler import, median of {args.runs} fresh interpreters each, measured in turn",
+        ("module", "ms", "x boto3"),
+        [(label, milliseconds, milliseconds / baseline) for label, milliseconds in medians.items()],
     )
 
 
