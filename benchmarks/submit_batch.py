@@ -38,6 +38,9 @@ def main() -> None:
         GeminiGenSimulator(latency=args.latency) as simulator,
         local_stack(Provider(simulator.base_url, simulator.api_key)) as stack,
     ):
+        # The submitter is measured, not the line: the account's places (five by default) are
+        # no limit here (the three batches' generations are never polled to their end).
+        stack.driver.configure({"MAX_ACTIVE_GENERATIONS": str(3 * BATCH)})
         set_environment(SUBMIT_CONCURRENCY="10")
         run_batch(stack, "warm-up")
         concurrent = run_batch(stack, "concurrent")

@@ -36,3 +36,8 @@ def test_line_benchmark_compares_the_makespan_with_the_ideal_and_prices_waiting(
     printed = benchmark("line.py", "--jobs", "60", "--places", "4")
     assert "ideal schedule (arrival order, no gap)" in printed
     assert "waiting's cost per request" in printed
+
+
+def test_submit_batch_benchmark_submits_every_request_of_each_run() -> None:
+    printed = benchmark("submit_batch.py", "--latency", "0.05")
+    assert "concurrent (SUBMIT_CONCURRENCY=10)" in printed
