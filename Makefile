@@ -8,10 +8,11 @@ endif
 SCAN_PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-UV_VERSION := 0.13.9  # also what `make lock` runs
+# Also what `make lock` runs.
+UV_VERSION := 0.13.9
 # Compiled as pip would, at once on every core: otherwise each first import compiles (the suite's
-# workers at the same time, each its own copy).
-UV := $(BIN)/uv pip install --compile-bytecode --python $(BIN)/python
+# workers at the same time, each its own copy). Followed by the venv's --python.
+UV_INSTALL := $(BIN)/uv pip install --compile-bytecode
 # The suite's workers: its end-to-end tests mostly wait on their stacks, so more than the cores.
 TEST_WORKERS ?= 4
 # Made again when pyproject.toml or the Python changes.
@@ -33,8 +34,8 @@ $(INSTALLED): pyproject.toml layers/shared/requirements.txt
 	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
 	# The runtime's locked versions first, checked by their hashes (the layer ships the same),
 	# then the tools around them.
-	$(UV) --quiet --require-hashes --no-deps -r layers/shared/requirements.txt
-	$(UV) --quiet -e '.[dev]'
+	$(UV_INSTALL) --python $(BIN)/python --quiet --require-hashes --no-deps -r layers/shared/requirements.txt
+	$(UV_INSTALL) --python $(BIN)/python --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -60,7 +61,7 @@ test-infrastructure: install
 
 $(CHECKOV): | $(INSTALLED)
 	$(BIN)/uv venv --quiet --python $(SCAN_PYTHON) $(SCAN_VENV)
-	$(BIN)/uv pip install --quiet --compile-bytecode --python $(SCAN_VENV)/bin/python checkov==$(CHECKOV_VERSION)
+	$(UV_INSTALL) --python $(SCAN_VENV)/bin/python --quiet checkov==$(CHECKOV_VERSION)
 	ln -sf checkov $@
 
 lint: install  ## ruff, mypy, cfn-lint, bandit and checkov (skips explained in .checkov.yaml)

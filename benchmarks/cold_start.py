@@ -33,6 +33,8 @@ started = time.perf_counter()
 {body}
 print(time.perf_counter() - started)
 """
+# As `sora_relay_tools.local.functions.load_handler` loads it, written out: that helper's own
+# imports would be measured with the handler's (or, made beforehand, take some of the handler's).
 LOAD_HANDLER = """
 import importlib.util
 spec = importlib.util.spec_from_file_location("app", {path!r})

@@ -22,19 +22,18 @@ OTHERS_AT_IMPORT = {
     "archive": ("sora_relay.services.submit.service", "sora_relay.services.poll", "sora_relay.adapters.media"),
 }
 LOADED_BY_IMPORT = """
-import importlib.util, json, sys
+import json, sys
+from pathlib import Path
 sys.path[:0] = [{code_dir!r}, {runtime!r}]
-spec = importlib.util.spec_from_file_location("app", {path!r})
-spec.loader.exec_module(importlib.util.module_from_spec(spec))
+from sora_relay_tools.local.functions import load_handler
+load_handler(Path({code_dir!r}), "app.handler")
 print(json.dumps(sorted(sys.modules)))
 """
 
 
 @functools.cache  # one fresh interpreter per handler
 def loaded_by_import(handler: Path) -> list[str]:
-    program = LOADED_BY_IMPORT.format(
-        code_dir=str(handler.parent), runtime=str(ROOT / "layers" / "shared"), path=str(handler)
-    )
+    program = LOADED_BY_IMPORT.format(code_dir=str(handler.parent), runtime=str(ROOT / "layers" / "shared"))
     loaded = subprocess.run(  # noqa: S603  # nosec B603  # our own interpreter on our own code
         [sys.executable, "-c", program], capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"}
     ).stdout

@@ -67,15 +67,13 @@ class DynamoCreditLedger:
 
     def count(self, attempt_id: str, amount: float, *, used: bool) -> None:
         # The quote, then what was used: once each, and never the quote after what was used.
-        stage = "used" if used else "quoted"
-        condition = "attribute_not_exists(released) AND attribute_not_exists(used)"
-        if not used:
-            condition += " AND attribute_not_exists(quoted)"
-        self._move(attempt_id, lambda counted: amount, f"SET {stage} = :true", condition)
+        if used:
+            self._move(attempt_id, amount, "used", after_none_of=("released", "used"))
+        else:
+            self._move(attempt_id, amount, "quoted", after_none_of=("released", "used", "quoted"))
 
     def release(self, attempt_id: str) -> None:
-        condition = "attribute_not_exists(released) AND attribute_not_exists(used)"
-        self._move(attempt_id, lambda counted: 0, "SET released = :true", condition)
+        self._move(attempt_id, 0, "released", after_none_of=("released", "used"))
 
     def quote(self, kind: str, amount: float) -> None:
         self._client.update_item(
@@ -86,20 +84,21 @@ class DynamoCreditLedger:
             ExpressionAttributeValues={":quote": _credits(amount)},
         )
 
-    def _move(self, attempt_id: str, to: Any, change: str, condition: str) -> None:
-        """The attempt's count set to `to(counted)`, with `change` on its item, and its day moved
-        by the difference, in one transaction, when `condition` holds (else nothing changes)."""
+    def _move(self, attempt_id: str, amount: float, stage: str, *, after_none_of: tuple[str, ...]) -> None:
+        """The attempt's count set to `amount` and marked `stage`, and its day moved by the
+        difference, in one transaction, while none of the stages `after_none_of` is marked
+        (else nothing changes)."""
+        condition = " AND ".join(f"attribute_not_exists({marked})" for marked in after_none_of)
         for _ in range(_TRIES):
             item = self._read(self._attempt_key(attempt_id))
             if not item:
                 return  # never reserved (nothing was spent under it), or expired long since
             counted = float(item["counted"])
-            amount = float(to(counted))
             update: TransactWriteItemTypeDef = {
                 "Update": {
                     "TableName": self._table,
                     "Key": self._attempt_key(attempt_id),
-                    "UpdateExpression": f"{change}, counted = :credits",
+                    "UpdateExpression": f"SET {stage} = :true, counted = :credits",
                     "ConditionExpression": f"{condition} AND counted = :counted",
                     "ExpressionAttributeValues": {
                         ":true": {"BOOL": True},
@@ -111,15 +110,14 @@ class DynamoCreditLedger:
             cancelled = self._transact([update, self._change_day(date.fromisoformat(item["day"]), amount - counted)])
             if cancelled is None:
                 return
-            if cancelled[0] == "ConditionalCheckFailed" and not self._still_open(attempt_id, condition, counted):
+            if cancelled[0] == "ConditionalCheckFailed" and not self._still_open(attempt_id, after_none_of, counted):
                 return  # made already, or past the stage this change is for
         raise RuntimeError(f"the budget could not settle attempt {attempt_id}: it kept moving")
 
-    def _still_open(self, attempt_id: str, condition: str, counted: float) -> bool:
+    def _still_open(self, attempt_id: str, after_none_of: tuple[str, ...], counted: float) -> bool:
         """Whether a change that failed its condition may still be made (only its count moved)."""
         item = self._read(self._attempt_key(attempt_id))
-        stages = [stage for stage in ("released", "used", "quoted") if f"attribute_not_exists({stage})" in condition]
-        return bool(item) and not any(stage in item for stage in stages) and float(item["counted"]) != counted
+        return bool(item) and not any(marked in item for marked in after_none_of) and float(item["counted"]) != counted
 
     def _change_day(self, day: date, amount: float) -> Any:  # a TransactWriteItem
         return {

@@ -49,10 +49,10 @@ class Line:
             now, check_at=job.created_at + self.policy.max_line, reason=wait.reason if wait else None
         )
         self.store.save(waiting)
-        # Counted apart: the budget's alarm watches only its own.
         if wait is None:
-            pass
-        elif wait.kind is WaitFor.BUDGET:
+            return waiting
+        # Counted apart: the budget's alarm watches only its own.
+        if wait.kind is WaitFor.BUDGET:
             self.metrics.count("RequestsHeld")
         elif wait.kind is WaitFor.TWIN:
             self.metrics.count("TwinsHeld")
