@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from sora_relay.adapters.dynamodb import shard_of
 from sora_relay.domain.events import EventType, ThumbnailObject, VideoEvent, VideoObject
+from sora_relay.domain.families import RequestRules
 from sora_relay.domain.jobs import Job
 from sora_relay.domain.policy import Policy
 from sora_relay.domain.ports import DayLedger, DuePage, ReferenceFile, StaleJob
@@ -432,6 +433,8 @@ class World:
     daily_credit_budget: float | None = None
     progress_events: bool = False
     places: int = 100  # MaxActiveGenerations
+    fallback_models: str = ""  # FallbackModels
+    fallback_after_charged: bool = False  # FallbackAfterCharged
     waiting: MemoryLine = field(init=False)
 
     record = staticmethod(record)
@@ -457,6 +460,8 @@ class World:
             daily_credit_budget=self.daily_credit_budget,
             max_active_generations=self.places,
             progress_events=self.progress_events,
+            rules=RequestRules.of(fallback_models=self.fallback_models),
+            fallback_after_charged=self.fallback_after_charged,
         )
 
     # Each service as Lambda's wiring makes it, from these parts (made anew on each access,

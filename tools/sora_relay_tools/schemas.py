@@ -17,7 +17,7 @@ from pydantic_core import core_schema
 
 from sora_relay.domain.catalogue import Catalogue
 from sora_relay.domain.events import EventError, EventType, ProviderSummary, RequestSummary, VideoEvent, VideoObject
-from sora_relay.domain.request import MAX_FILE_BYTES, MAX_METADATA_BYTES, Priority, RequestMessage
+from sora_relay.domain.request import MAX_FALLBACKS, MAX_FILE_BYTES, MAX_METADATA_BYTES, Priority, RequestMessage
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 BASE_ID = "https://sora-relay.dev/schemas/"
@@ -84,6 +84,25 @@ def _request_schema() -> dict[str, Any]:
             "description": f"Echoed in every event; at most {MAX_METADATA_BYTES} bytes as JSON.",
         },
     }
+    setting_types = {
+        field: spec.type for family in catalogue.families.values() for field, spec in family.fields.items()
+    }
+    model_names = {"enum": list(catalogue.models)}
+    fallback = {
+        "type": "array",
+        "maxItems": MAX_FALLBACKS,
+        "description": "The models to try, in order, after a failure that cost nothing; default: FallbackModels.",
+        "items": {
+            "anyOf": [
+                model_names,
+                _variant(
+                    "A model with settings of its own (its family's fields)",
+                    {"model": model_names, **{field: {"type": kind} for field, kind in setting_types.items()}},
+                    ["model"],
+                ),
+            ]
+        },
+    }
     reference = {
         "type": "string",
         "pattern": r"^(s3://[^/]+/.+|https://.+)$",
@@ -105,6 +124,7 @@ def _request_schema() -> dict[str, Any]:
             "model": {"enum": [model.name for model in models]},
             **fields,
             family.references.field: {"type": "array", "items": reference, "maxItems": most},
+            "fallback": fallback,
         }
         if family.shortest_prompt > 1:
             properties["prompt"] = {**properties["prompt"], "minLength": family.shortest_prompt}
@@ -168,8 +188,10 @@ def documents() -> dict[str, dict[str, Any]]:
     """Each schema file's name and content."""
     generated = {
         "request.schema.json": _request_schema(),
-        "video.submitted.schema.json": _event_schema(VideoSubmitted, "progress", "video", "thumbnail", "error"),
-        "video.progress.schema.json": _event_schema(VideoProgress, "video", "thumbnail", "error"),
+        "video.submitted.schema.json": _event_schema(
+            VideoSubmitted, "progress", "video", "thumbnail", "error", "attempts"
+        ),
+        "video.progress.schema.json": _event_schema(VideoProgress, "video", "thumbnail", "error", "attempts"),
         "video.completed.schema.json": _event_schema(VideoCompleted, "progress", "error"),
         "video.failed.schema.json": _event_schema(VideoFailed, "progress", "video", "thumbnail"),
     }

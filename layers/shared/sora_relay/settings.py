@@ -47,6 +47,9 @@ class Settings(BaseModel):
     # The ExtraModels and DefaultModel parameters (docs/models.md).
     extra_models: str = Field(alias="EXTRA_MODELS", default="")
     default_model: str = Field(alias="DEFAULT_MODEL", default="sora-2")
+    # The FallbackModels and FallbackAfterCharged parameters (docs/models.md, "Fallback").
+    fallback_models: str = Field(alias="FALLBACK_MODELS", default="")
+    fallback_after_charged: bool = Field(alias="FALLBACK_AFTER_CHARGED", default=False)
     # The line (docs/line.md): the account's places the stack may hold, and how long a request may wait.
     max_active_generations: int = Field(alias="MAX_ACTIVE_GENERATIONS", default=5, ge=1, le=1000)
     max_line_hours: int = Field(alias="MAX_LINE_HOURS", default=48, ge=1, le=336)
@@ -58,8 +61,9 @@ class Settings(BaseModel):
         return cls.model_validate(dict(os.environ if environ is None else environ))
 
     def request_rules(self) -> RequestRules:
-        """The catalogue with the models the operator allows, and the model of a request that names none."""
-        return RequestRules.of(self.extra_models, self.default_model)
+        """The catalogue with the models the operator allows, the model of a request that names
+        none, and the fallbacks of one that names none."""
+        return RequestRules.of(self.extra_models, self.default_model, self.fallback_models)
 
     def policy(self) -> Policy:
         return Policy(

@@ -171,6 +171,7 @@ class _FromEnvironment:
             poll_window=timedelta(seconds=s.poll_sweep_window_seconds),
             reference_slots=max(1, (s.function_memory_mib - _SUBMIT_BASE_MIB) // largest_mib),
             rules=s.request_rules(),
+            fallback_after_charged=s.fallback_after_charged,
         )
 
     @cached_property

@@ -79,7 +79,9 @@ class Relay:
         )
         # Requests are judged as the stack judges them: its catalogue, ExtraModels and DefaultModel.
         self.rules = RequestRules.of(
-            resources.outputs.get("ExtraModels", ""), resources.outputs.get("DefaultModel") or "sora-2"
+            resources.outputs.get("ExtraModels", ""),
+            resources.outputs.get("DefaultModel") or "sora-2",
+            resources.outputs.get("FallbackModels", ""),
         )
 
     @classmethod

@@ -11,9 +11,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from pydantic import TypeAdapter
 
 from sora_relay.adapters.line import line_order, millis
-from sora_relay.domain.events import ProviderSummary, VideoEvent
+from sora_relay.domain.events import AttemptSummary, ProviderSummary, VideoEvent
 from sora_relay.domain.jobs import Job, JobState
 from sora_relay.domain.ports import DuePage, StaleJob
 from sora_relay.domain.request import VideoRequest
@@ -238,6 +239,7 @@ class DynamoJobStore:
             "thumbnail_url": job.thumbnail_url,
             "media_type": job.media_type,
             "final_event": job.final_event.to_json() if job.final_event else None,
+            "attempts": _ATTEMPTS.dump_json(list(job.attempts), exclude_none=True).decode() if job.attempts else None,
         }
         item.update({name: value for name, value in optional.items() if value is not None})
         if job.next_check_at is not None:
@@ -290,10 +292,14 @@ class DynamoJobStore:
             thumbnail_url=item.get("thumbnail_url"),
             media_type=item.get("media_type"),
             final_event=VideoEvent.model_validate_json(item["final_event"]) if "final_event" in item else None,
+            attempts=tuple(_ATTEMPTS.validate_json(item["attempts"])) if "attempts" in item else (),
             next_check_at=(
                 datetime.fromtimestamp(int(item["next_check_at"]) / 1000, UTC) if "next_check_at" in item else None
             ),
         )
+
+
+_ATTEMPTS: TypeAdapter[list[AttemptSummary]] = TypeAdapter(list[AttemptSummary])
 
 
 def _number(value: float) -> Decimal:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
@@ -104,6 +105,17 @@ class EventError(_Frozen):
         return cap_text(message, MAX_ERROR_MESSAGE_BYTES)
 
 
+class AttemptSummary(_Frozen):
+    """One model tried for a request (docs/contract.md, "Fallback"): what became of it, and what
+    it cost once the provider stated it."""
+
+    model: str
+    provider_uuid: str | None = None
+    outcome: Literal["completed", "failed"]
+    error: EventError | None = None
+    used_credit: int | float | None = None
+
+
 class VideoEvent(_Frozen):
     version: Literal[1] = 1
     event: EventType
@@ -116,6 +128,8 @@ class VideoEvent(_Frozen):
     video: VideoObject | None = None
     thumbnail: ThumbnailObject | None = None
     error: EventError | None = None
+    # Every model tried, in order, once there was more than one (final events only).
+    attempts: list[AttemptSummary] | None = None
     metadata: dict[str, str] = {}
 
     def to_json(self) -> str:
@@ -154,9 +168,21 @@ def build_event(
     video: VideoObject | None = None,
     thumbnail: ThumbnailObject | None = None,
     error: EventError | None = None,
+    earlier_attempts: Sequence[AttemptSummary] = (),
 ) -> VideoEvent:
-    """A final event: `video.completed` with a video, `video.failed` with an error."""
+    """A final event: `video.completed` with a video, `video.failed` with an error; with
+    `attempts` (the earlier ones and this one) when an earlier model was tried."""
     event = EventType.COMPLETED if video is not None else EventType.FAILED
+    attempts = None
+    if earlier_attempts and request is not None:
+        last = AttemptSummary(
+            model=request.model,
+            provider_uuid=provider.uuid if provider else None,
+            outcome="completed" if video is not None else "failed",
+            error=error,
+            used_credit=provider.used_credit if provider else None,
+        )
+        attempts = [*earlier_attempts, last]
     return VideoEvent(
         event=event,
         event_id=f"{request_id}:{event.value}",
@@ -167,6 +193,7 @@ def build_event(
         video=video,
         thumbnail=thumbnail,
         error=error,
+        attempts=attempts,
         metadata=metadata,
     )
 
@@ -180,10 +207,14 @@ def build_interim_event(
     provider: ProviderSummary,
     metadata: dict[str, str],
     progress: int | None = None,
+    attempt: int = 1,
 ) -> VideoEvent:
-    """`video.submitted` (once per job), or `video.progress` (once per job and percentage)."""
+    """`video.submitted` (once per attempt), or `video.progress` (once per job and percentage);
+    an attempt after the first (a fallback) has its own `video.submitted`."""
     assert not event.final, "final events come from build_event"
     event_id = f"{request_id}:{event.value}" if progress is None else f"{request_id}:{event.value}:{progress}"
+    if attempt > 1:
+        event_id += f":{attempt}" if progress is None else f":attempt-{attempt}"
     return VideoEvent(
         event=event,
         event_id=event_id,

@@ -5,15 +5,18 @@ family's field and number; an extension checked against the video it extends
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from pydantic import ValidationError
 
 from sora_relay.domain.catalogue import Catalogue, Family, ModelSpec
 from sora_relay.domain.request import (
+    MAX_FALLBACKS,
     MAX_LISTED_PROBLEMS,
     REFERENCE_FIELDS,
+    FallbackEntry,
     InvalidRequest,
     ParsedRequest,
     RequestMessage,
@@ -31,13 +34,32 @@ EarlierRequests = Callable[[str], VideoRequest | None]
 class RequestRules:
     catalogue: Catalogue
     default_model: str = "sora-2"
+    # The FallbackModels parameter: the models to try after each model, for requests naming none.
+    fallback_chains: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def of(cls, extra_models: str = "", default_model: str = "sora-2") -> RequestRules:
+    def of(cls, extra_models: str = "", default_model: str = "sora-2", fallback_models: str = "") -> RequestRules:
         catalogue = Catalogue.bundled().with_extra(extra_models)
         if catalogue.model(default_model) is None:
             raise ValueError(f"DefaultModel: {default_model!r} is neither in the catalogue nor in ExtraModels")
-        return cls(catalogue, default_model)
+        return cls(catalogue, default_model, fallback_chains(fallback_models, catalogue))
+
+
+def fallback_chains(text: str, catalogue: Catalogue) -> dict[str, tuple[str, ...]]:
+    """`veo-3.1>kling-video-2-6,sora-2>veo-3.1-fast` as each model's chain; raises ValueError,
+    naming the parameter, for a model the stack does not know or a chain too long."""
+    chains: dict[str, tuple[str, ...]] = {}
+    for chain in (part.strip() for part in text.split(",")):
+        if not chain:
+            continue
+        first, *rest = (name.strip() for name in chain.split(">"))
+        unknown = [name for name in (first, *rest) if catalogue.model(name) is None]
+        if unknown or not rest:
+            raise ValueError(f"FallbackModels: {chain!r} must be model>fallback[>fallback] of known models")
+        if len(rest) > MAX_FALLBACKS or first in chains:
+            raise ValueError(f"FallbackModels: {chain!r}: one chain per model, of at most {MAX_FALLBACKS} fallbacks")
+        chains[first] = tuple(rest)
+    return chains
 
 
 def _no_earlier(_: str) -> VideoRequest | None:
@@ -62,7 +84,7 @@ def parse_request(
     return ParsedRequest(request_id=message.request_id or message_id, request=checked)
 
 
-def _generation(message: RequestMessage, rules: RequestRules) -> VideoRequest | list[str]:
+def _generation(message: RequestMessage, rules: RequestRules, *, fallbacks: bool = True) -> VideoRequest | list[str]:
     catalogue = rules.catalogue
     name = message.model or rules.default_model
     model = catalogue.model(name)
@@ -76,9 +98,53 @@ def _generation(message: RequestMessage, rules: RequestRules) -> VideoRequest | 
     if problems:
         return problems
     filled = {**catalogue.defaults(model), **message.settings()}
-    return VideoRequest.model_validate(
-        {**message.model_dump(exclude_none=True), **filled, "model": name, "family": family.name}
+    chain = message.fallback
+    if chain is None:
+        # Stored only when there is one: a request without stays as requests were before fallbacks.
+        chain = [FallbackEntry(model=fallback) for fallback in rules.fallback_chains.get(name, ())] or None
+    request = VideoRequest.model_validate(
+        {**message.model_dump(exclude_none=True), **filled, "model": name, "family": family.name, "fallback": chain}
     )
+    # Each fallback is read now as it will be tried: a typo must fail the request before any credit is spent.
+    for index in range(len(chain or []) if fallbacks else 0):
+        attempt = _fallback_attempt(request, index, rules)
+        if isinstance(attempt, list):
+            problems += [f"fallback[{index}].{problem}" for problem in attempt]
+    return problems or request
+
+
+def next_attempt(request: VideoRequest, rules: RequestRules) -> VideoRequest | None:
+    """The request its first fallback makes (with the rest of its chain), or None when it has none
+    (or the stack no longer takes it: its ExtraModels changed since)."""
+    if not request.fallback:
+        return None
+    attempt = _fallback_attempt(request, 0, rules)
+    return None if isinstance(attempt, list) else attempt
+
+
+def _fallback_attempt(request: VideoRequest, index: int, rules: RequestRules) -> VideoRequest | list[str]:
+    """`request` as its fallback `index` makes it: the prompt, references, priority and metadata
+    carried over, the entry's own settings (else its model's defaults), the entries after it to
+    try next."""
+    assert request.fallback is not None
+    entry = request.fallback[index]
+    spec = rules.catalogue.model(entry.model)
+    if spec is None:
+        return [f"model: unknown model {entry.model!r} (this stack takes {', '.join(rules.catalogue.models)})"]
+    field_name = rules.catalogue.family_of(spec).references.field
+    uris = [uri for _, uri in request.references]
+    message = RequestMessage.model_validate(
+        {
+            **({"request_id": request.request_id} if request.request_id else {}),
+            "prompt": request.prompt,
+            "priority": request.priority,
+            "metadata": request.metadata,
+            **entry.model_dump(exclude_none=True),
+            **({field_name: uris} if uris else {}),
+            "fallback": request.fallback[index + 1 :],
+        }
+    )
+    return _generation(message, rules, fallbacks=False)  # the entries after it are read with the request
 
 
 def _extension(message: RequestMessage, rules: RequestRules, earlier: EarlierRequests) -> VideoRequest | list[str]:
@@ -94,6 +160,8 @@ def _extension(message: RequestMessage, rules: RequestRules, earlier: EarlierReq
     problems = []
     if message.model is not None:
         problems.append("model: an extension names no model (it follows the video it extends)")
+    if message.fallback:
+        problems.append("fallback: an extension continues its earlier video's model; it takes no fallback")
     model = catalogue.model(extended.model) or ModelSpec(name=extended.model, family=family.name, extra=True)
     problems += _settings_problems(message, model, family, catalogue, family.extend_fields, extending=True)
     problems += [f"{field}: an extension takes no references" for field in REFERENCE_FIELDS if getattr(message, field)]

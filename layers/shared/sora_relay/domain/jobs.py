@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sora_relay.domain.events import ProviderSummary, VideoEvent
+from sora_relay.domain.events import AttemptSummary, ProviderSummary, VideoEvent
 from sora_relay.domain.request import VideoRequest
 
 
@@ -26,6 +26,15 @@ class JobState(StrEnum):
 # What a job holds of an attempt, once the attempt is over without a generation (a submitted
 # job keeps its `attempt_id`: its credits count under it).
 _NO_ATTEMPT: dict[str, object] = {"attempt_started_at": None, "attempt_reserved": 0, "attempt_id": None}
+
+
+# What a job holds of its generation: none, for a new attempt (a fallback); and in line.
+_NO_GENERATION = dict.fromkeys(("provider", "submitted_at", "progress_at", "completed_at", "video_url", "media_type"))
+_NO_GENERATION |= {"thumbnail_url": None, "submitted_event_published": False, "progress": 0, "status_checks": 0}
+
+
+def _in_line(check_at: datetime, reason: str | None) -> dict[str, object]:
+    return {"waiting": True, "placed_at": None, "lease_until": None, "held": reason, "next_check_at": check_at}
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,8 @@ class Job:
     # until the provider refused it or its generation ended.
     placed_at: datetime | None = None
     reference_failures: int = 0  # attempts whose reference files could not be read in time
+    # The models tried before this one (each a failure that cost nothing), in order.
+    attempts: tuple[AttemptSummary, ...] = ()
 
     # The transitions. Each is the job's next version (saved conditionally on this one's), and
     # each names what it changes; `next_check_at` is when a sweep looks at the job again.
@@ -96,15 +107,7 @@ class Job:
     def joined_line(self, now: datetime, *, check_at: datetime, reason: str | None = None) -> Job:
         """Waiting in line for a place (again, after a refusal: its arrival keeps its turn);
         `reason`, why it waits when that is not a place (the budget, a twin, an earlier video)."""
-        return self._next(
-            now,
-            waiting=True,
-            placed_at=None,
-            lease_until=None,
-            held=reason,
-            next_check_at=check_at,
-            **_NO_ATTEMPT,
-        )
+        return self._next(now, **_in_line(check_at, reason), **_NO_ATTEMPT)
 
     def started(self, now: datetime, lease_until: datetime | None, *, check_at: datetime) -> Job:
         """Out of the line with a place taken for it."""
@@ -183,6 +186,21 @@ class Job:
             next_check_at=check_at,
         )
 
+    def fell_back(self, now: datetime, request: VideoRequest, attempt: AttemptSummary, *, check_at: datetime) -> Job:
+        """Its model failed at no cost: the next model's request waits in line (at its arrival's
+        turn, as `joined_line`), a new attempt with nothing of the last one's generation but its
+        summary."""
+        return self._next(
+            now,
+            state=JobState.RECEIVED,
+            request=request,
+            attempts=(*self.attempts, attempt),
+            **_NO_GENERATION,
+            reference_failures=0,
+            **_in_line(check_at, None),
+            **_NO_ATTEMPT,
+        )
+
     def ended(self, now: datetime, event: VideoEvent, *, archived: bool, check_at: datetime) -> Job:
         """Final, with the event it owes (out of the line, if it was in it)."""
         return self._next(
@@ -207,6 +225,11 @@ class Job:
             revision=uuid.uuid4().hex,
             **changes,  # type: ignore[arg-type]
         )
+
+    @property
+    def attempt_number(self) -> int:
+        """Which model of the request's this is: 1, then one more for each fallback."""
+        return len(self.attempts) + 1
 
     @property
     def expired_at(self) -> datetime | None:

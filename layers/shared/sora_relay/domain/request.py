@@ -78,6 +78,25 @@ class ExtendTarget(BaseModel):
 SETTING_FIELDS = ("duration", "resolution", "aspect_ratio", "mode", "mode_image")
 REFERENCE_FIELDS = ("files", "ref_images")
 _SETTING = Annotated[str, StringConstraints(max_length=64)]
+# The most models a request may fall back to after its own (docs/contract.md, "Fallback").
+MAX_FALLBACKS = 3
+
+
+class FallbackEntry(BaseModel):
+    """A model to try after a failure that cost nothing, with settings of its own (what it leaves
+    out comes from the model's defaults); the prompt, references, priority and metadata carry over."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    model: _SETTING
+    duration: int | None = None
+    resolution: _SETTING | None = None
+    aspect_ratio: _SETTING | None = None
+    mode: _SETTING | None = None
+    mode_image: _SETTING | None = None
+
+    def settings(self) -> dict[str, int | str]:
+        return {name: value for name in SETTING_FIELDS if (value := getattr(self, name)) is not None}
 
 
 class RequestMessage(BaseModel):
@@ -98,6 +117,8 @@ class RequestMessage(BaseModel):
     files: list[ReferenceUri] | None = Field(default=None, max_length=MAX_FILES)
     ref_images: list[ReferenceUri] | None = Field(default=None, max_length=MAX_FILES)
     metadata: Metadata = Field(default_factory=dict)
+    # None: the stack's FallbackModels for the model; []: no fallback.
+    fallback: list[FallbackEntry] | None = Field(default=None, max_length=MAX_FALLBACKS)
 
     @field_validator("prompt")
     @classmethod
@@ -111,6 +132,14 @@ class RequestMessage(BaseModel):
     def _none_is_no_list(cls, references: list[str] | None) -> list[str] | None:
         """No references, whether left out or an empty list (as jobs stored before families say)."""
         return references or None
+
+    @field_validator("fallback", mode="before")
+    @classmethod
+    def _entries(cls, entries: Any) -> Any:
+        """A bare name is a model with its defaults."""
+        if not isinstance(entries, list):
+            return entries
+        return [{"model": entry} if isinstance(entry, str) else entry for entry in entries]
 
     def settings(self) -> dict[str, int | str]:
         """The setting fields this message states."""
@@ -232,7 +261,7 @@ def describe_errors(error: ValidationError) -> str:
             return "the message body is not valid JSON"
         if detail["type"] == "string_unicode" and not detail["loc"]:
             return "the message body is not valid UTF-8 text"
-        if detail["type"] in {"model_type", "model_attributes_type"}:
+        if detail["type"] in {"model_type", "model_attributes_type"} and not detail["loc"]:
             return "the message body must be a JSON object"
         field = "".join(_name_part(part) for part in detail["loc"]).removeprefix(".") or "body"
         if detail["type"] == "extra_forbidden":

@@ -33,6 +33,7 @@ from sora_relay.domain.ports import (
     VideoArchive,
 )
 from sora_relay.services.budget import CreditBudget
+from sora_relay.services.fallback import Fallbacks
 from sora_relay.services.finisher import Finisher
 from sora_relay.services.line import Line
 from sora_relay.services.waits import Waits
@@ -59,6 +60,8 @@ class Tuning:
     # files in memory while it is sent).
     reference_slots: int = 2
     rules: RequestRules = field(default_factory=lambda: RequestRules(Catalogue.bundled()))
+    # The FallbackAfterCharged parameter: a failure that used credits may fall back too.
+    fallback_after_charged: bool = False
 
 
 class Parts(Protocol):
@@ -124,6 +127,11 @@ class Services:
         )
 
     @cached_property
+    def fallbacks(self) -> Fallbacks:
+        parts, tuning = self.parts, self.parts.tuning
+        return Fallbacks(self.line, self.budget, tuning.rules, parts.metrics, tuning.fallback_after_charged)
+
+    @cached_property
     def submitter(self) -> SubmitService:
         from sora_relay.services.submit.service import SubmitService
 
@@ -140,6 +148,7 @@ class Services:
             line=self.line,
             reference_slots=threading.BoundedSemaphore(tuning.reference_slots),
             rules=tuning.rules,
+            fallbacks=self.fallbacks,
         )
 
     @cached_property
@@ -160,6 +169,7 @@ class Services:
             clock=parts.clock,
             budget=self.budget,
             line=self.line,
+            fallbacks=self.fallbacks,
             progress_events=tuning.progress_events,
             concurrency=tuning.poll_concurrency,
             window=tuning.poll_window,

@@ -50,6 +50,7 @@ class Finisher:
             video=video,
             thumbnail=thumbnail,
             error=error,
+            earlier_attempts=job.attempts,
         )
         # Stays in the outstanding index until the event is confirmed published.
         return job.ended(now, event, archived=video is not None, check_at=now + self.policy.publish_watchdog)
@@ -137,4 +138,5 @@ def _interim(
         provider=provider,
         metadata=job.metadata,
         progress=progress,
+        attempt=job.attempt_number,
     )

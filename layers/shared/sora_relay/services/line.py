@@ -14,10 +14,11 @@ import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 
+from sora_relay.domain.events import AttemptSummary
 from sora_relay.domain.jobs import Job, JobState, place_name
 from sora_relay.domain.policy import Policy
 from sora_relay.domain.ports import Clock, JobStore, LineStore, Metrics, RequestQueue, StaleJob, holder_of
-from sora_relay.domain.request import Priority
+from sora_relay.domain.request import Priority, VideoRequest
 from sora_relay.observability import logger
 from sora_relay.services.waits import Wait, WaitFor, Waits
 
@@ -45,9 +46,7 @@ class Line:
         back keeps its place in the line, which is its arrival. It ends if it has not started
         by the line's bound, counted from its arrival."""
         now = self.clock()
-        waiting = job.joined_line(
-            now, check_at=job.created_at + self.policy.max_line, reason=wait.reason if wait else None
-        )
+        waiting = job.joined_line(now, check_at=self._bound(job), reason=wait.reason if wait else None)
         self.store.save(waiting)
         if wait is None:
             return waiting
@@ -59,6 +58,19 @@ class Line:
         else:
             self.metrics.count("ExtensionsWaiting")
         return waiting
+
+    def fall_back(self, job: Job, request: VideoRequest, attempt: AttemptSummary) -> Job:
+        """The job's model failed at no cost: its next model's request joins the line at the
+        job's arrival (ahead of later requests), and the place it held goes to the next in line
+        with the caller's fill."""
+        moved = job.fell_back(self.clock(), request, attempt, check_at=self._bound(job))
+        self.store.save(moved)  # first: a place freed before would let a dying invocation lose it
+        self.free(job)
+        return moved
+
+    def _bound(self, job: Job) -> datetime:
+        """When a waiting job ends unstarted: the line's bound, from its arrival."""
+        return job.created_at + self.policy.max_line
 
     def start(self, job: Job, lease_until: datetime | None) -> Job | None:
         """The job started, holding a place: at once when nobody waits, a place is free and
@@ -160,7 +172,7 @@ class Line:
             return
         # Moved meanwhile: whoever moved it says how it stands.
         with contextlib.suppress(StaleJob):
-            self.store.save(job.joined_line(now, check_at=job.created_at + self.policy.max_line, reason=wait.reason))
+            self.store.save(job.joined_line(now, check_at=self._bound(job), reason=wait.reason))
 
     def _start(self, job: Job, place: str, now: datetime, lease_until: datetime | None) -> Job | None:
         """The one way a request starts: the place just taken for it recorded on its job

@@ -15,6 +15,7 @@ from sora_relay.domain.ports import ArchiveQueue, Clock, JobStore, Metrics, Prov
 from sora_relay.domain.provider import GenerationRecord, ProviderUnavailable
 from sora_relay.observability import logger
 from sora_relay.services.budget import CreditBudget
+from sora_relay.services.fallback import Fallbacks
 from sora_relay.services.finisher import Finisher
 from sora_relay.services.line import Line
 from sora_relay.services.poll.outcome import Outcome
@@ -48,6 +49,7 @@ class JobChecks:
     line: Line
     recovery: Recovery
     archive_queue: ArchiveQueue
+    fallbacks: Fallbacks
     progress_events: bool = False
 
     def check(self, job: Job, gate: SweepGate) -> Outcome:
@@ -134,7 +136,9 @@ class JobChecks:
         now = self.clock()
         checks = job.status_checks + 1
         if record.failed:
-            observed = replace(job, provider=provider, status_checks=checks)  # saved with the final version
+            observed = replace(job, provider=provider, status_checks=checks)  # saved with the next version
+            if self.fallbacks.after_failure(observed, record) is not None:
+                return Outcome.FELL_BACK  # its place freed, for the sweep's fill
             self.finisher.fail(observed, ErrorCode.GENERATION_FAILED, record.failure_message(), now)
             return Outcome.FAILED
         if record.ready:

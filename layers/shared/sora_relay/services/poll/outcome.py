@@ -9,6 +9,7 @@ class Outcome(StrEnum):
     RUNNING = "running"
     HANDED_OFF = "handed_off"
     FAILED = "failed"
+    FELL_BACK = "fell_back"  # failed at no cost: its next model waits in line
     PUBLISHED = "published"
     UNREACHABLE = "unreachable"
     REQUEUED = "requeued"

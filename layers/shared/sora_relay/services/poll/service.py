@@ -17,6 +17,7 @@ from sora_relay.domain.policy import Policy
 from sora_relay.domain.ports import ArchiveQueue, Clock, JobStore, Metrics, Provider, RequestQueue, SweepQueue
 from sora_relay.observability import logger
 from sora_relay.services.budget import CreditBudget
+from sora_relay.services.fallback import Fallbacks
 from sora_relay.services.finisher import Finisher
 from sora_relay.services.line import Line
 from sora_relay.services.poll.checks import JobChecks, SweepGate
@@ -45,6 +46,7 @@ class PollService:
     clock: Clock
     budget: CreditBudget
     line: Line
+    fallbacks: Fallbacks
     # Publish video.progress as the provider's percentage moves (the ProgressEvents parameter).
     progress_events: bool
     concurrency: int
@@ -80,6 +82,7 @@ class PollService:
             self.line,
             recovery,
             self.archive_queue,
+            self.fallbacks,
             self.progress_events,
         )
 
@@ -145,7 +148,7 @@ class PollService:
                 self._tally(checking, outcomes, late)
                 checking = reading
             self._tally(checking, outcomes, late)
-        if outcomes[Outcome.FAILED] or outcomes[Outcome.HANDED_OFF]:
+        if outcomes[Outcome.FAILED] or outcomes[Outcome.HANDED_OFF] or outcomes[Outcome.FELL_BACK]:
             self._fill_line()  # generations ended: their places go to the next in line at once
         logger.info("sweep done", extra={k.value: v for k, v in outcomes.items()})
         return SweepReport(outcomes=outcomes, backlogged=sorted(late | set(starts)))

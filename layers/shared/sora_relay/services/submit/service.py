@@ -26,6 +26,7 @@ from sora_relay.domain.provider import Accepted, MaybeTaken, Rejected, RetryLate
 from sora_relay.domain.request import InvalidRequest, VideoRequest
 from sora_relay.observability import logger
 from sora_relay.services.budget import CreditBudget
+from sora_relay.services.fallback import Fallbacks
 from sora_relay.services.finisher import Finisher
 from sora_relay.services.line import Line
 from sora_relay.services.submit.messages import Done, InboundMessage, Retry, SubmitResult
@@ -56,6 +57,7 @@ class SubmitService:
     # MAX_FILES x MAX_FILE_BYTES in memory, and a batch's records run in parallel.
     reference_slots: threading.BoundedSemaphore
     rules: RequestRules
+    fallbacks: Fallbacks
 
     @functools.cached_property
     def _submissions(self) -> Submissions:
@@ -239,7 +241,10 @@ class SubmitService:
                 return Done()
             case Rejected(status_code, reason):
                 message_text = f"the provider refused the request (HTTP {status_code}): {reason}"
-                self._end(attempt, ErrorCode.PROVIDER_REJECTED, message_text)
+                if self.fallbacks.after_refusal(attempt, reason, message_text) is not None:
+                    self.line.fill()  # its place, freed, goes to the next in line
+                else:
+                    self._end(attempt, ErrorCode.PROVIDER_REJECTED, message_text)
                 self.budget.release(attempt)  # once the job no longer shows the attempt open
                 return Done()
             case RetryLater(reason, retry_after, account_refused):

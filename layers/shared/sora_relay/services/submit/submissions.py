@@ -116,8 +116,10 @@ class Submissions:
         if within <= 0:
             raise ProviderUnavailable("too little time left in this invocation to read the history")
         rows = self.provider.recent_generations(job.attempt_began - self.policy.provider_clock_skew, within)
+        # A model tried before (a fallback's earlier attempt) made its own generation, never this one.
+        earlier = {attempt.provider_uuid for attempt in job.attempts}
         unowned = []
-        for row in (row for row in rows if row.may_be(request)):
+        for row in (row for row in rows if row.uuid not in earlier and row.may_be(request)):
             owner = self.store.generation_owner(row.uuid)
             if owner == job.request_id:
                 return [self._in_full(row)]
