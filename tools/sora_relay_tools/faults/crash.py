@@ -20,7 +20,8 @@ from sora_relay_tools.local.deploy import QueueTrigger
 from sora_relay_tools.local.stack import LocalStack, Provider
 from sora_relay_tools.simulator import Fault, GeminiGenSimulator, ManualClock
 
-SUBMIT_CALL = "http.POST /uapi/v1/video-gen/sora"
+# A submission to the provider, of any family: a new generation or an extension.
+SUBMIT_CALLS = ("http.POST /uapi/v1/video-gen/", "http.POST /uapi/v1/video-extend/")
 # Between two rounds of invocations, more time passes than any lease, retry delay or watchdog.
 ROUND = timedelta(minutes=21)
 MAX_ROUNDS = 12
@@ -67,7 +68,7 @@ class CrashInjector:
             return
         if self._dead:  # a dead container makes no more calls
             raise ContainerDied(call)
-        after_a_submission = bool(self.calls) and self.calls[-1] == SUBMIT_CALL
+        after_a_submission = bool(self.calls) and self.calls[-1].startswith(SUBMIT_CALLS)
         self.calls.append(call)
         drawn = self._random.random()
         if (
@@ -91,7 +92,7 @@ class CrashInjector:
     @property
     def in_paid_window(self) -> bool:
         """The crash came right after the provider accepted a submission, before it was recorded."""
-        return len(self.crashed_after) >= 2 and self.crashed_after[-2] == SUBMIT_CALL
+        return len(self.crashed_after) >= 2 and self.crashed_after[-2].startswith(SUBMIT_CALLS)
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class Expectation:
     # The sha256 of each reference image the request names: its video must be made from them.
     references: tuple[str, ...] = ()
     extends: str | None = None  # the request whose video it continues
+    generations: int = 1  # paid for: one per model it tries (a fallback's after a failure that cost nothing)
 
 
 # The lossy drill's fours, each of one family (its model, its reference field).
@@ -211,7 +213,8 @@ class CrashDrill:
         self._resources.close()
 
     def run(self, crash_at: int | None = None, provider_faults: Sequence[tuple[str, Fault]] = ()) -> RunResult:
-        """Three requests (one completes, one the provider refuses, one invalid) to their end."""
+        """Four requests (one completes, one the provider refuses, one invalid, one Veo's filter
+        refuses that completes on its fallback) to their end."""
         self.runs += 1
         self.injector.crash_at = crash_at
         for endpoint, fault in provider_faults:
@@ -346,6 +349,7 @@ class CrashDrill:
         expectations.append(Expectation(extension, json.dumps(body), "video.completed", extends=extended.request_id))
         rejected, malformed = f"{prefix}-rejected", f"{prefix}-bogus-host"
         expectations += [
+            _falling_back(f"{prefix}-fallback", f"[audio-filtered] {prefix}: a choir in a cave"),
             Expectation(
                 rejected,
                 json.dumps({"request_id": rejected, "prompt": f"[reject] {prefix}: a riot"}),
@@ -396,6 +400,7 @@ class CrashDrill:
                 "video.failed",
                 "invalid_request",
             ),
+            _falling_back(f"{prefix}-fallback", f"[audio-filtered] {prefix}: a choir in a cave"),
         ]
         for expectation in expectations:
             self.stack.send(expectation.body)
@@ -455,6 +460,15 @@ class CrashDrill:
             result.wrong_inputs += 1
             result.problems.append(f"{expectation.request_id}: extends another generation than its earlier request's")
 
+    def _check_fell_back_after(self, expectation: Expectation, event: dict[str, Any], result: RunResult) -> None:
+        """A request that fell back did so after its first generation's failure was known: its
+        event names that generation, the first of its prompt (never an attempt in doubt)."""
+        first = self.simulator.submissions(prompt=json.loads(expectation.body)["prompt"])[0]
+        tried = [attempt.get("provider_uuid") for attempt in event.get("attempts", [])]
+        if tried[:1] != [first.uuid] or len(tried) != expectation.generations:
+            result.unexpected_outcomes += 1
+            result.problems.append(f"{expectation.request_id}: attempts {tried}, its first generation {first.uuid}")
+
     def _all_settled(self, expectations: list[Expectation]) -> bool:
         for expectation in expectations:
             job = self.stack.job(expectation.request_id)
@@ -507,15 +521,25 @@ class CrashDrill:
                     result.problems.append(f"{expectation.request_id}: stored as {stored['ContentType']}")
             if "provider" in event:
                 self._check_inputs(expectation, event["provider"]["uuid"], result)
+            if expectation.generations > 1:
+                self._check_fell_back_after(expectation, event, result)
         # Requests with the same prompt (and settings) are paid once each: no more generations.
         # (Its own prompt and references: see _check_inputs.)
-        asked = Counter(json.loads(expectation.body)["prompt"] for expectation in expectations)
+        asked: Counter[str] = Counter()
+        for expectation in expectations:
+            asked[json.loads(expectation.body)["prompt"]] += expectation.generations
         for prompt, count in asked.items():
             submitted = len(self.simulator.submissions(prompt=prompt))
             if submitted > count:
                 result.duplicate_submissions += submitted - count
                 result.problems.append(f"{prompt!r}: {count} requests, submitted {submitted} times")
         return result
+
+
+def _falling_back(request_id: str, prompt: str) -> Expectation:
+    """A Veo request its audio filter refuses (at no cost): made by Kling, once Veo's failure is known."""
+    body = {"request_id": request_id, "prompt": prompt, "model": "veo-3.1-fast", "fallback": ["kling-video-2-6"]}
+    return Expectation(request_id, json.dumps(body), "video.completed", generations=2)
 
 
 def _final(events: list[dict[str, Any]]) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sora_relay_tools.faults.crash import SUBMIT_CALL, CrashDrill, RunResult
+from sora_relay_tools.faults.crash import SUBMIT_CALLS, CrashDrill, RunResult
 from sora_relay_tools.local.run import function_output_into
 from sora_relay_tools.simulator import Fault
 
@@ -98,7 +98,9 @@ def crash_points(drill: CrashDrill, *, every: int = 1) -> tuple[list[int], RunRe
     calls = list(drill.injector.calls)
     points = set(range(1, len(calls) + 1, every))
     points |= {calls.index(call) + 1 for call in set(calls)}
-    points |= {index + 2 for index, call in enumerate(calls) if call == SUBMIT_CALL and index + 1 < len(calls)}
+    points |= {
+        index + 2 for index, call in enumerate(calls) if call.startswith(SUBMIT_CALLS) and index + 1 < len(calls)
+    }
     return sorted(points), baseline
 
 

@@ -9,6 +9,10 @@ Behaviour a test can set:
   serves a synthetic body of that many bytes, generated as it is sent);
 - `fail_when(prompt)`: generations whose prompt matches end with status 3; `reject_when(prompt)`:
   with status -2 (a policy rejection, as some families write it);
+- `filtered_when(prompt, family)`: the content filter a generation trips, if any (a status 3
+  with its code: by default Veo's audio filter for a prompt with `[audio-filtered]`, its
+  prominent-people refusal for `[prominent-people]`; other families make those videos);
+- `retired_models`: models the provider no longer serves (a 400 naming the model at submit);
 - `malformed_when(prompt)`: the finished video's address comes with a bogus host in front of it;
 - `hold(prompt)` / `release(prompt)`: a held generation stays processing until released;
 - `history_page_cap`, `history_newest_first`: the history's largest page and its order;
@@ -113,6 +117,7 @@ class Generation:
     generation_seconds: float
     fails: bool
     video_size: int | None
+    filtered: str | None = None  # the content filter's code it failed with
     rejects: bool = False
     malformed_address: bool = False
     extends: str | None = None  # the uuid of the generation it continues
@@ -139,6 +144,8 @@ class GeminiGenSimulator:
     fail_when: Callable[[str], bool] = lambda prompt: "[fail]" in prompt
     reject_when: Callable[[str], bool] = lambda prompt: "[reject]" in prompt
     malformed_when: Callable[[str], bool] = lambda prompt: "[bogus-host]" in prompt
+    filtered_when: Callable[[str, str], str | None] = field(default=lambda prompt, family: _veo_filters(prompt, family))
+    retired_models: set[str] = field(default_factory=set)
     history_page_cap: int = 20
     history_newest_first: bool = True
     history_total: Literal["number", "string", "absent"] = "number"
@@ -261,9 +268,12 @@ class GeminiGenSimulator:
         if extend and (earlier is None or earlier.family != family or self._running(earlier, self.clock())):
             return 400, error("INVALID_INPUT", "ref_history must be a finished generation of this family")
         model = earlier.model if earlier is not None else form.get("model") or FAMILIES[family].default_model
+        if model in self.retired_models:
+            return 400, error("MODEL_NOT_AVAILABLE", f"The model {model} is no longer available.")
         made_as = earlier.settings if earlier is not None else dict(FAMILIES[family].defaults)
         settings = {**made_as, **_settings(form)}
         now = self.clock()
+        filtered = self.filtered_when(form["prompt"], family)
         with self._lock:
             running = sum(1 for g in self.generations.values() if self._running(g, now))
             if self.max_running is not None and running >= self.max_running:
@@ -291,7 +301,8 @@ class GeminiGenSimulator:
                 created_at=now,
                 expired_at=now + self.expire_after,
                 generation_seconds=self.generation_time(form["prompt"]) or self.generation_seconds,
-                fails=self.fail_when(form["prompt"]),
+                fails=self.fail_when(form["prompt"]) or filtered is not None,
+                filtered=filtered,
                 rejects=self.reject_when(form["prompt"]),
                 malformed_address=self.malformed_when(form["prompt"]),
                 video_size=self.video_size,
@@ -370,7 +381,9 @@ class GeminiGenSimulator:
         model = generation.model
         failed = status == 3 or status < 0
         code, message = ("", "")
-        if status == 3:
+        if status == 3 and generation.filtered:
+            code, message = generation.filtered, "the generation was refused by a content filter"
+        elif status == 3:
             code, message = "PUBLIC_ERROR_UNSAFE_CONTENT", "the prompt was refused by the content policy"
         elif status < 0:
             code, message = "PUBLIC_ERROR_POLICY_VIOLATION", "the request violates the usage policy"
@@ -437,6 +450,16 @@ def _error_body(status: int, code: str | None) -> dict[str, Any]:
 
 def _settings(form: dict[str, str]) -> dict[str, str]:
     return {name: value for name, value in form.items() if name in _SETTINGS}
+
+
+def _veo_filters(prompt: str, family: str) -> str | None:
+    """Veo's filters, as its users meet them: its audio filter (Veo 3.x always makes audio) and
+    its refusal of prominent people; Grok and Kling make the same prompts."""
+    if family != "veo":
+        return None
+    if "[audio-filtered]" in prompt:
+        return "PUBLIC_ERROR_AUDIO_FILTERED"
+    return "PUBLIC_ERROR_PROMINENT_PEOPLE" if "[prominent-people]" in prompt else None
 
 
 def _estimate(generation: Generation) -> int:

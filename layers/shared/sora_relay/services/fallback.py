@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sora_relay.domain.events import AttemptSummary, ErrorCode, EventError
-from sora_relay.domain.fallback import failure_cost, may_fall_back, refuses_model
+from sora_relay.domain.fallback import failure_cost, may_fall_back
 from sora_relay.domain.families import RequestRules, next_attempt
 from sora_relay.domain.jobs import Job
 from sora_relay.domain.ports import Metrics
@@ -37,11 +37,9 @@ class Fallbacks:
             self._settle_nothing(job)
         return moved
 
-    def after_refusal(self, job: Job, reason: str, message: str) -> Job | None:
-        """The job on its next model when the provider refused its model (nothing was made, so
-        nothing was spent); None when the refusal is not about the model, or it has no next."""
-        if not refuses_model(reason, job.claimed_request.model):
-            return None
+    def after_refusal(self, job: Job, message: str) -> Job | None:
+        """The job on its next model when the provider refused its model (see `refuses_model`:
+        nothing was made, so nothing was spent); None when it has no next."""
         return self._next(job, None, EventError(code=ErrorCode.PROVIDER_REJECTED, message=message), 0)
 
     def _next(self, job: Job, uuid: str | None, error: EventError, used: float | None) -> Job | None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sora_relay.domain.events import ErrorCode, EventError
+from sora_relay.domain.fallback import refuses_model
 from sora_relay.domain.families import RequestRules, parse_request
 from sora_relay.domain.jobs import Job, JobState
 from sora_relay.domain.policy import Policy
@@ -240,11 +241,7 @@ class SubmitService:
                 self.line.accepted()
                 return Done()
             case Rejected(status_code, reason):
-                message_text = f"the provider refused the request (HTTP {status_code}): {reason}"
-                if self.fallbacks.after_refusal(attempt, reason, message_text) is not None:
-                    self.line.fill()  # its place, freed, goes to the next in line
-                else:
-                    self._end(attempt, ErrorCode.PROVIDER_REJECTED, message_text)
+                self._refused(attempt, status_code, reason)
                 self.budget.release(attempt)  # once the job no longer shows the attempt open
                 return Done()
             case RetryLater(reason, retry_after, account_refused):
@@ -258,6 +255,21 @@ class SubmitService:
             case MaybeTaken(reason, retry_after):
                 self.metrics.count("SubmitAnswersLost")
                 return self._await_history(attempt, reason, self.policy.reconcile_delay)
+
+    def _refused(self, attempt: Job, status_code: int, reason: str) -> None:
+        """Refused for good: a refusal of its model sends it on to its next model, if it has one;
+        otherwise it ends."""
+        model = attempt.claimed_request.model
+        if not refuses_model(reason, model):
+            self._end(
+                attempt, ErrorCode.PROVIDER_REJECTED, f"the provider refused the request (HTTP {status_code}): {reason}"
+            )
+            return
+        text = f"the provider refused model {model} (HTTP {status_code}): {reason}"
+        if self.fallbacks.after_refusal(attempt, text) is None:
+            self._end(attempt, ErrorCode.PROVIDER_REJECTED, text)
+        else:
+            self.line.fill()  # its place, freed, goes to the next in line
 
     def _reconcile(self, job: Job, message: InboundMessage) -> Job | SubmitResult:
         """The job with its earlier attempt cleared (saved) when the provider did not take it:
