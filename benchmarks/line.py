@@ -42,7 +42,7 @@ from common import print_table
 from sora_relay.domain.events import VideoObject
 from sora_relay.domain.jobs import Job
 from sora_relay.domain.policy import Policy
-from sora_relay.domain.ports import DayLedger, DuePage, ReferenceFile, StaleJob
+from sora_relay.domain.ports import BreakerState, DayLedger, DuePage, ReferenceFile, StaleJob
 from sora_relay.domain.provider import Accepted, GenerationRecord, RetryLater, SubmitOutcome
 from sora_relay.domain.request import Priority, VideoRequest
 from sora_relay.observability import logger
@@ -223,6 +223,25 @@ class Counted:
         return counted
 
 
+class HealthyModels:
+    """Every model's breaker, closed: no generation here fails."""
+
+    def read(self, model: str) -> BreakerState:
+        return BreakerState()
+
+    def count_failure(self, model: str, now: datetime, threshold: int) -> BreakerState:
+        raise AssertionError("no generation fails in this benchmark")
+
+    def reset(self, model: str) -> None:
+        return None
+
+    def take_probe(self, model: str, holder: str, cooled_before: datetime, now: datetime, until: datetime) -> bool:
+        return True
+
+    def states(self) -> dict[str, BreakerState]:
+        return {}
+
+
 class Quiet:
     def count(self, name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None:
         return None
@@ -304,6 +323,7 @@ def run(planned: list[PlannedJob], places: int) -> Run:
         archive=None,
         ledger=Ledger(),
         line_store=line_store,
+        breaker_store=Counted(HealthyModels(), "dynamodb", calls),
         metrics=Quiet(),
         clock=clock,
         sleep=wait,

@@ -16,6 +16,7 @@ from sora_relay_tools.local.run import PlannedRequest, Tracked, run
 from sora_relay_tools.local.stack import LocalStack, Provider
 from sora_relay_tools.simulator import GeminiGenSimulator
 
+from ..support.cli import cli
 from ..support.paths import TEMPLATE
 
 KLING_PRICE = 50  # the simulator's price of a Kling generation
@@ -102,3 +103,30 @@ def test_a_retired_model_without_a_fallback_ends_within_a_minute_saying_so(stack
     assert job.event["error"]["code"] == "provider_rejected"
     assert "refused model sora-2-pro" in job.event["error"]["message"]
     assert "no longer available" in job.event["error"]["message"]
+
+
+def test_a_model_failing_five_times_in_a_row_opens_its_breaker_and_the_next_go_to_their_fallback(
+    stack, module_simulator, tmp_path
+):
+    module_simulator.broken_models.add("seedance-2")
+    try:
+        failing = [
+            {"request_id": f"broken-{n}", "prompt": f"a paper boat on a river {n}", "model": "seedance-2"}
+            for n in range(5)
+        ]
+        assert {job.event["error"]["code"] for job in send(stack, tmp_path, *failing, expect="video.failed")} == {
+            "generation_failed"
+        }
+        states = {model["model"]: model["state"] for model in json.loads(cli("models", "--json").stdout)["models"]}
+        assert states["seedance-2"]["breaker"] == "open"
+        assert states["grok-3"] == {"breaker": "ok"}
+        body = {"request_id": "after-5", "prompt": "a paper boat at sea", "model": "seedance-2", "fallback": ["grok-3"]}
+        [job] = send(stack, tmp_path, body)
+    finally:
+        module_simulator.broken_models.clear()
+    assert job.event["request"]["model"] == "grok-3"
+    assert [(a["model"], a["outcome"]) for a in job.event["attempts"]] == [
+        ("seedance-2", "skipped"),
+        ("grok-3", "completed"),
+    ]
+    assert [g.model for g in module_simulator.submissions(body["prompt"])] == ["grok-3"]  # never tried

@@ -60,7 +60,7 @@ def test_rate_limit_is_retryable_after_retry_after(client, simulator) -> None:
 def test_server_error_may_have_been_taken(client, simulator, status: int) -> None:
     simulator.inject("submit", Fault(status=status))
     assert client.submit(REQUEST, [], TIMEOUT) == MaybeTaken(
-        f"the provider answered HTTP {status}: SYSTEM_ERROR: injected HTTP {status}"
+        f"the provider answered HTTP {status}: SYSTEM_ERROR: injected HTTP {status}", server_error=status >= 500
     )
 
 

@@ -7,7 +7,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
@@ -16,7 +16,7 @@ from sora_relay.domain.events import EventType, ThumbnailObject, VideoEvent, Vid
 from sora_relay.domain.families import RequestRules
 from sora_relay.domain.jobs import Job
 from sora_relay.domain.policy import Policy
-from sora_relay.domain.ports import DayLedger, DuePage, ReferenceFile, StaleJob
+from sora_relay.domain.ports import BreakerState, DayLedger, DuePage, ReferenceFile, StaleJob
 from sora_relay.domain.provider import Accepted, GenerationRecord, MaybeTaken, ProviderUnavailable, SubmitOutcome
 from sora_relay.domain.request import Priority, VideoRequest
 from sora_relay.services.archive import ArchiveService
@@ -406,6 +406,38 @@ class FakeArchive:
 
 
 @dataclass
+class MemoryBreakers:
+    """Each model's breaker, as the jobs table keeps it."""
+
+    breakers: dict[str, BreakerState] = field(default_factory=dict)
+
+    def read(self, model: str) -> BreakerState:
+        return self.breakers.get(model, BreakerState())
+
+    def count_failure(self, model: str, now: datetime, threshold: int) -> BreakerState:
+        state = replace(self.read(model), failures=self.read(model).failures + 1)
+        if state.failures >= threshold:
+            state = BreakerState(failures=state.failures, opened_at=now)
+        self.breakers[model] = state
+        return state
+
+    def reset(self, model: str) -> None:
+        self.breakers[model] = BreakerState()
+
+    def take_probe(self, model: str, holder: str, cooled_before: datetime, now: datetime, until: datetime) -> bool:
+        state = self.read(model)
+        if state.opened_at is None or state.opened_at > cooled_before:
+            return False
+        if state.probe not in (None, holder) and state.probe_until is not None and state.probe_until > now:
+            return False
+        self.breakers[model] = replace(state, probe=holder, probe_until=until)
+        return True
+
+    def states(self) -> dict[str, BreakerState]:
+        return {model: state for model, state in self.breakers.items() if state.failures}
+
+
+@dataclass
 class FakeMetrics:
     counts: Counter[str] = field(default_factory=Counter)
 
@@ -436,6 +468,7 @@ class World:
     fallback_models: str = ""  # FallbackModels
     fallback_after_charged: bool = False  # FallbackAfterCharged
     waiting: MemoryLine = field(init=False)
+    breaker_store: MemoryBreakers = field(default_factory=MemoryBreakers)
 
     record = staticmethod(record)
 

@@ -18,6 +18,7 @@ import httpx
 from aws_lambda_powertools.utilities import parameters
 from botocore.config import Config
 
+from sora_relay.adapters.breakers import DynamoBreakers
 from sora_relay.adapters.credit_ledger import DynamoCreditLedger
 from sora_relay.adapters.dynamodb import DynamoJobStore
 from sora_relay.adapters.geminigen import GeminiGenClient, make_http_client, make_submit_client
@@ -234,6 +235,10 @@ class _FromEnvironment:
     @cached_property
     def line_store(self) -> DynamoLine:
         return DynamoLine(self._client("dynamodb"), self._settings.jobs_table_name)
+
+    @cached_property
+    def breaker_store(self) -> DynamoBreakers:
+        return DynamoBreakers(self._client("dynamodb"), self._settings.jobs_table_name)
 
 
 @cache  # one per identity, as the sessions

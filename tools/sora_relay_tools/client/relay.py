@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from sora_relay.adapters.breakers import DynamoBreakers
 from sora_relay.adapters.dynamodb import DynamoJobStore
 from sora_relay.adapters.line import DynamoLine
 from sora_relay.adapters.messaging import SnsEventPublisher
@@ -21,6 +22,7 @@ from sora_relay.domain.events import ThumbnailObject, VideoEvent
 from sora_relay.domain.families import RequestRules, parse_request
 from sora_relay.domain.jobs import Job, JobState
 from sora_relay.domain.policy import Policy
+from sora_relay.domain.ports import BreakerState
 from sora_relay.domain.request import REFERENCE_FIELDS, InvalidRequest, VideoRequest
 from sora_relay.services.finisher import Finisher
 from sora_relay.settings import DEFAULT_POLL_SHARDS
@@ -73,6 +75,7 @@ class Relay:
         publisher = SnsEventPublisher(self._sns, resources["CompletionTopicArn"])
         finisher = Finisher(store=self._jobs, publisher=publisher, metrics=_Uncounted(), policy=Policy())
         self._canceler = CancelService(store=self._jobs, finisher=finisher, clock=_utc_now)
+        self._breakers = DynamoBreakers(session.client("dynamodb"), resources["JobsTableName"])
         self._line = LineView(
             DynamoLine(session.client("dynamodb"), resources["JobsTableName"]),
             int(resources.outputs.get("MaxActiveGenerations", "5")),
@@ -220,6 +223,11 @@ class Relay:
         """Where each of `jobs` that waits in line stands (how many start before it) and why it
         waits, by request_id."""
         return self._line.places_of(jobs)
+
+    def breakers(self) -> dict[str, BreakerState]:
+        """Each model whose generations failed lately through no fault of their requests: its
+        failures in a row, and whether its breaker is open (docs/reliability.md)."""
+        return self._breakers.states()
 
     def cancel(self, request_id: str) -> Canceled:
         """End a request before it is submitted: one `video.failed` event (code `canceled`), and

@@ -13,6 +13,7 @@ Behaviour a test can set:
   with its code: by default Veo's audio filter for a prompt with `[audio-filtered]`, its
   prominent-people refusal for `[prominent-people]`; other families make those videos);
 - `retired_models`: models the provider no longer serves (a 400 naming the model at submit);
+  `broken_models`: models whose generations all fail on the provider's side (`SYSTEM_ERROR`);
 - `malformed_when(prompt)`: the finished video's address comes with a bogus host in front of it;
 - `hold(prompt)` / `release(prompt)`: a held generation stays processing until released;
 - `history_page_cap`, `history_newest_first`: the history's largest page and its order;
@@ -117,7 +118,7 @@ class Generation:
     generation_seconds: float
     fails: bool
     video_size: int | None
-    filtered: str | None = None  # the content filter's code it failed with
+    filtered: str | None = None  # the code it failed with: a content filter's, or SYSTEM_ERROR
     rejects: bool = False
     malformed_address: bool = False
     extends: str | None = None  # the uuid of the generation it continues
@@ -146,6 +147,7 @@ class GeminiGenSimulator:
     malformed_when: Callable[[str], bool] = lambda prompt: "[bogus-host]" in prompt
     filtered_when: Callable[[str, str], str | None] = field(default=lambda prompt, family: _veo_filters(prompt, family))
     retired_models: set[str] = field(default_factory=set)
+    broken_models: set[str] = field(default_factory=set)
     history_page_cap: int = 20
     history_newest_first: bool = True
     history_total: Literal["number", "string", "absent"] = "number"
@@ -274,6 +276,8 @@ class GeminiGenSimulator:
         settings = {**made_as, **_settings(form)}
         now = self.clock()
         filtered = self.filtered_when(form["prompt"], family)
+        if form.get("model") in self.broken_models:
+            filtered = "SYSTEM_ERROR"
         with self._lock:
             running = sum(1 for g in self.generations.values() if self._running(g, now))
             if self.max_running is not None and running >= self.max_running:
@@ -381,7 +385,9 @@ class GeminiGenSimulator:
         model = generation.model
         failed = status == 3 or status < 0
         code, message = ("", "")
-        if status == 3 and generation.filtered:
+        if status == 3 and generation.filtered == "SYSTEM_ERROR":
+            code, message = "SYSTEM_ERROR", "the generation failed on our side"
+        elif status == 3 and generation.filtered:
             code, message = generation.filtered, "the generation was refused by a content filter"
         elif status == 3:
             code, message = "PUBLIC_ERROR_UNSAFE_CONTENT", "the prompt was refused by the content policy"

@@ -187,7 +187,9 @@ def _submit_outcome(response: httpx.Response) -> SubmitOutcome:
             return MaybeTaken(f"the provider's answer (HTTP {code}) could not be read")
     said = _provider_error(response)
     if code in _MAYBE_TAKEN or code >= 500:
-        return MaybeTaken(f"the provider answered HTTP {code}: {said}", _retry_after(response))
+        return MaybeTaken(
+            f"the provider answered HTTP {code}: {said}", _retry_after(response), server_error=code >= 500
+        )
     if code in _NOT_TAKEN or said.startswith(_CAPACITY_CODES):
         return RetryLater(f"the provider answered HTTP {code}: {said}", _retry_after(response))
     if code in _KEY_REFUSED or said.startswith(_OUT_OF_CREDIT):

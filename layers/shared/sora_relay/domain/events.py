@@ -111,7 +111,7 @@ class AttemptSummary(_Frozen):
 
     model: str
     provider_uuid: str | None = None
-    outcome: Literal["completed", "failed"]
+    outcome: Literal["completed", "failed", "skipped"]  # skipped: its breaker was open
     error: EventError | None = None
     used_credit: int | float | None = None
 

@@ -16,6 +16,20 @@ COST_FREE_REFUSALS = frozenset(
 )
 
 
+# Codes that say a generation's content was refused (its prompt or images): the request's matter,
+# not the model's health. Every other failure is the provider's (SYSTEM_ERROR, RESOURCE_EXHAUSTED,
+# GEMINI_RATE_LIMIT, none given).
+_CONTENT_REFUSALS = ("PUBLIC_ERROR", "GEMINI_RAI")
+
+
+def provider_fault(record: GenerationRecord) -> bool:
+    """Whether a failed generation failed through no fault of its request: counted against its
+    model's breaker. A negative status (a policy rejection) or a content refusal is the request's."""
+    if record.status is not None and record.status < 0:
+        return False
+    return not (record.error_code or "").startswith(_CONTENT_REFUSALS)
+
+
 def failure_cost(record: GenerationRecord) -> float | None:
     """What a failed generation cost, as its record shows it: 0 for a policy rejection (a negative
     status) or a content filter's refusal, which the provider never charges; else `used_credit`

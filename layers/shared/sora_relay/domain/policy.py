@@ -100,6 +100,10 @@ class Policy:
     # How long a request may wait in line before it ends as timed_out (MaxLineHours), counted
     # from its arrival, whatever it waits for (a place, the budget, a twin, an earlier video).
     max_line: timedelta = timedelta(hours=48)
+    # A model's breaker opens after this many failures in a row that were not the requests'
+    # fault, and lets one probe request try it this long after it opened.
+    breaker_failures: int = 5
+    breaker_cool_down: timedelta = timedelta(minutes=10)
     # A request started out of the line not claimed by then is sent again by a sweep (its
     # message may be lost); a place whose holder has not moved in this long may be freed.
     start_watchdog: timedelta = timedelta(minutes=2)

@@ -237,6 +237,37 @@ class CreditLedger(Protocol):
         """A kind of request's latest quote (quotes outlive the day)."""
 
 
+@dataclass(frozen=True)
+class BreakerState:
+    """A model's failures in a row that were not the requests' fault; since when its breaker is
+    open (None: closed), and the request probing it, until when."""
+
+    failures: int = 0
+    opened_at: datetime | None = None
+    probe: str | None = None
+    probe_until: datetime | None = None
+
+
+class BreakerStore(Protocol):
+    """Each model's breaker (docs/reliability.md, "A breaker per model")."""
+
+    def read(self, model: str) -> BreakerState: ...
+
+    def count_failure(self, model: str, now: datetime, threshold: int) -> BreakerState:
+        """One more failure in a row; at `threshold` or more, the breaker (re)opens at `now` and
+        its probe is over. The state after."""
+
+    def reset(self, model: str) -> None:
+        """A generation of the model succeeded: no failures, closed."""
+
+    def take_probe(self, model: str, holder: str, cooled_before: datetime, now: datetime, until: datetime) -> bool:
+        """`holder` probes the open breaker, if it opened before `cooled_before` and nobody else
+        probes it now; True when it is (or already was) the probe."""
+
+    def states(self) -> dict[str, BreakerState]:
+        """Every model's breaker that has failures (for people looking)."""
+
+
 class ArchiveQueue(Protocol):
     def enqueue(self, request_id: str) -> None: ...
 

@@ -270,10 +270,12 @@ class RetryLater:
 class MaybeTaken:
     """The request may have reached the provider and been accepted, but no answer says so (a
     timeout or a hang-up after it was sent, a 5xx or 409, an unreadable 2xx). Sending it again
-    could pay twice: the account's history must say it was not taken first."""
+    could pay twice: the account's history must say it was not taken first. `server_error`: the
+    provider answered with a 5xx (its own fault, counted against the model's breaker)."""
 
     reason: str
     retry_after: float | None = None
+    server_error: bool = False
 
 
 SubmitOutcome = Accepted | Rejected | RetryLater | MaybeTaken

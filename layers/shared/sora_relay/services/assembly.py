@@ -20,6 +20,7 @@ from sora_relay.domain.families import RequestRules
 from sora_relay.domain.policy import Policy
 from sora_relay.domain.ports import (
     ArchiveQueue,
+    BreakerStore,
     Clock,
     CreditLedger,
     EventPublisher,
@@ -32,6 +33,7 @@ from sora_relay.domain.ports import (
     SweepQueue,
     VideoArchive,
 )
+from sora_relay.services.breakers import Breakers
 from sora_relay.services.budget import CreditBudget
 from sora_relay.services.fallback import Fallbacks
 from sora_relay.services.finisher import Finisher
@@ -88,6 +90,8 @@ class Parts(Protocol):
     @property
     def line_store(self) -> LineStore: ...
     @property
+    def breaker_store(self) -> BreakerStore: ...
+    @property
     def metrics(self) -> Metrics: ...
     @property
     def clock(self) -> Clock: ...
@@ -113,6 +117,11 @@ class Services:
         return CreditBudget(self.parts.ledger, self.parts.tuning.daily_credit_budget)
 
     @cached_property
+    def breakers(self) -> Breakers:
+        parts = self.parts
+        return Breakers(parts.breaker_store, parts.metrics, parts.tuning.policy, parts.clock)
+
+    @cached_property
     def line(self) -> Line:
         parts, tuning = self.parts, self.parts.tuning
         return Line(
@@ -123,13 +132,15 @@ class Services:
             tuning.policy,
             parts.clock,
             tuning.max_active_generations,
-            Waits(parts.store, self.budget),
+            Waits(parts.store, self.budget, self.breakers),
         )
 
     @cached_property
     def fallbacks(self) -> Fallbacks:
         parts, tuning = self.parts, self.parts.tuning
-        return Fallbacks(self.line, self.budget, tuning.rules, parts.metrics, tuning.fallback_after_charged)
+        return Fallbacks(
+            self.line, self.budget, self.breakers, tuning.rules, parts.metrics, tuning.fallback_after_charged
+        )
 
     @cached_property
     def submitter(self) -> SubmitService:
@@ -149,6 +160,7 @@ class Services:
             reference_slots=threading.BoundedSemaphore(tuning.reference_slots),
             rules=tuning.rules,
             fallbacks=self.fallbacks,
+            breakers=self.breakers,
         )
 
     @cached_property
@@ -170,6 +182,7 @@ class Services:
             budget=self.budget,
             line=self.line,
             fallbacks=self.fallbacks,
+            breakers=self.breakers,
             progress_events=tuning.progress_events,
             concurrency=tuning.poll_concurrency,
             window=tuning.poll_window,

@@ -55,6 +55,8 @@ class Line:
             self.metrics.count("RequestsHeld")
         elif wait.kind is WaitFor.TWIN:
             self.metrics.count("TwinsHeld")
+        elif wait.kind is WaitFor.BREAKER:
+            self.metrics.count("BreakerWaits")
         else:
             self.metrics.count("ExtensionsWaiting")
         return waiting

@@ -1,5 +1,5 @@
 """Why a request may not start yet, besides a place: the day's credit budget, a twin whose
-attempt is open, an earlier video not finished. Each is a reason to wait in the one line
+attempt is open, an earlier video not finished, its model's breaker open. Each is a reason to wait in the one line
 (docs/line.md): asked before a place is taken, never by resending a message."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from sora_relay.domain.jobs import Job
 from sora_relay.domain.ports import JobStore
+from sora_relay.services.breakers import Breakers
 from sora_relay.services.budget import CreditBudget, NoRoom
 from sora_relay.services.submit.extensions import NotYet, extended_generation
 from sora_relay.services.submit.twins import Twins
@@ -19,6 +20,7 @@ class WaitFor(StrEnum):
     BUDGET = "budget"
     TWIN = "twin"
     EXTENSION = "extension"
+    BREAKER = "breaker"  # its model's breaker is open, and it has no fallback
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ def twin_wait(twin: str) -> Wait:
 class Waits:
     store: JobStore
     budget: CreditBudget
+    breakers: Breakers
 
     def reason(self, job: Job, now: datetime) -> Wait | None:
         """Why `job` may not start now; None when it may (a price above the whole budget is no
@@ -52,6 +55,10 @@ class Waits:
             earlier = extended_generation(self.store, request.extend.request_id)
             if isinstance(earlier, NotYet):
                 return Wait(WaitFor.EXTENSION, earlier.reason)
+        if not request.fallback:  # with one, the submitter sends it on to its fallback at once
+            blocked = self.breakers.blocked(job)
+            if blocked is not None:
+                return Wait(WaitFor.BREAKER, blocked)
         twin = Twins(self.store).blocking(job, now)
         if twin is not None:
             return twin_wait(twin)

@@ -14,6 +14,7 @@ from sora_relay.domain.policy import Observation, Policy, trend_start, typical_g
 from sora_relay.domain.ports import ArchiveQueue, Clock, JobStore, Metrics, Provider, StaleJob
 from sora_relay.domain.provider import GenerationRecord, ProviderUnavailable
 from sora_relay.observability import logger
+from sora_relay.services.breakers import Breakers
 from sora_relay.services.budget import CreditBudget
 from sora_relay.services.fallback import Fallbacks
 from sora_relay.services.finisher import Finisher
@@ -50,6 +51,7 @@ class JobChecks:
     recovery: Recovery
     archive_queue: ArchiveQueue
     fallbacks: Fallbacks
+    breakers: Breakers
     progress_events: bool = False
 
     def check(self, job: Job, gate: SweepGate) -> Outcome:
@@ -142,6 +144,7 @@ class JobChecks:
             self.finisher.fail(observed, ErrorCode.GENERATION_FAILED, record.failure_message(), now)
             return Outcome.FAILED
         if record.ready:
+            self.breakers.succeeded(job.claimed_request.model)
             completed = job.completed(
                 now,
                 provider,
@@ -155,6 +158,8 @@ class JobChecks:
             return Outcome.HANDED_OFF
         if now >= deadline:
             # Asked once more at the deadline: only a video still not finished is given up.
+            if not record.status and not record.status_percentage:
+                self.breakers.failed(job.claimed_request.model, "a generation never started")
             return self._time_out(replace(job, provider=provider, status_checks=checks), now)
         progress = record.status_percentage if record.status_percentage is not None else job.progress
         moved = progress > job.progress

@@ -16,6 +16,7 @@ from sora_relay.domain.jobs import Job
 from sora_relay.domain.policy import Policy
 from sora_relay.domain.ports import ArchiveQueue, Clock, JobStore, Metrics, Provider, RequestQueue, SweepQueue
 from sora_relay.observability import logger
+from sora_relay.services.breakers import Breakers
 from sora_relay.services.budget import CreditBudget
 from sora_relay.services.fallback import Fallbacks
 from sora_relay.services.finisher import Finisher
@@ -47,6 +48,7 @@ class PollService:
     budget: CreditBudget
     line: Line
     fallbacks: Fallbacks
+    breakers: Breakers
     # Publish video.progress as the provider's percentage moves (the ProgressEvents parameter).
     progress_events: bool
     concurrency: int
@@ -83,6 +85,7 @@ class PollService:
             recovery,
             self.archive_queue,
             self.fallbacks,
+            self.breakers,
             self.progress_events,
         )
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from sora_relay.domain.events import ErrorCode
 from sora_relay.domain.jobs import Job
 from sora_relay.domain.ports import JobStore, ReferenceFiles
+from sora_relay.services.breakers import Breakers
 from sora_relay.services.budget import CreditBudget, NoRoom
 from sora_relay.services.submit.extensions import Failed, NotYet, extended_generation
 from sora_relay.services.submit.references import refused_reference
@@ -27,12 +28,22 @@ class End:
     message: str
 
 
-Preflight = Go | End | Wait
+@dataclass(frozen=True)
+class Skip:
+    """Its model's breaker is open: on to its fallback, without trying the model."""
+
+    reason: str
 
 
-def preflight(job: Job, store: JobStore, files: ReferenceFiles, budget: CreditBudget, now: datetime) -> Preflight:
+Preflight = Go | End | Wait | Skip
+
+
+def preflight(
+    job: Job, store: JobStore, files: ReferenceFiles, budget: CreditBudget, breakers: Breakers, now: datetime
+) -> Preflight:
     """Go with its price, end it (the earlier video failed, a reference is refused, its price is
-    above the whole day's budget), or wait in line for what holds it back."""
+    above the whole day's budget), skip its model for its fallback (the model's breaker is
+    open), or wait in line for what holds it back."""
     request = job.claimed_request
     extends = None
     if request.extend is not None:
@@ -46,6 +57,11 @@ def preflight(job: Job, store: JobStore, files: ReferenceFiles, budget: CreditBu
     refused = refused_reference(files, request.references)
     if refused is not None:
         return End(ErrorCode.INVALID_REQUEST, refused)
+    blocked = breakers.blocked(job)
+    if blocked is None and not breakers.take_probe(job):
+        blocked = f"another request probes model {request.model}, whose breaker is open"
+    if blocked is not None:
+        return Skip(blocked) if request.fallback else Wait(WaitFor.BREAKER, blocked)
     room = budget.room(request, now)
     if isinstance(room, NoRoom):
         if not room.ever:

@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sora_relay.domain.events import ErrorCode, EventError
-from sora_relay.domain.fallback import refuses_model
 from sora_relay.domain.families import RequestRules, parse_request
 from sora_relay.domain.jobs import Job, JobState
 from sora_relay.domain.policy import Policy
@@ -26,12 +25,13 @@ from sora_relay.domain.ports import (
 from sora_relay.domain.provider import Accepted, MaybeTaken, Rejected, RetryLater
 from sora_relay.domain.request import InvalidRequest, VideoRequest
 from sora_relay.observability import logger
+from sora_relay.services.breakers import Breakers
 from sora_relay.services.budget import CreditBudget
 from sora_relay.services.fallback import Fallbacks
 from sora_relay.services.finisher import Finisher
 from sora_relay.services.line import Line
 from sora_relay.services.submit.messages import Done, InboundMessage, Retry, SubmitResult
-from sora_relay.services.submit.preflight import End, Go, preflight
+from sora_relay.services.submit.preflight import End, Go, Skip, preflight
 from sora_relay.services.submit.references import REFERENCES_TIME, fetch_references
 from sora_relay.services.submit.submissions import Adopted, AwaitHistory, GaveUp, NotTaken, Submissions
 from sora_relay.services.submit.twins import Twins
@@ -59,6 +59,7 @@ class SubmitService:
     reference_slots: threading.BoundedSemaphore
     rules: RequestRules
     fallbacks: Fallbacks
+    breakers: Breakers
 
     @functools.cached_property
     def _submissions(self) -> Submissions:
@@ -171,12 +172,15 @@ class SubmitService:
                 logger.info("waiting in line")
                 return Done()
             job = started
-        go = preflight(job, self.store, self.files, self.budget, self.clock())
+        go = preflight(job, self.store, self.files, self.budget, self.breakers, self.clock())
         if isinstance(go, End):
             self._end(job, go.code, go.message)
             return Done()
-        if isinstance(go, Wait):
-            self.line.wait(job, go)
+        if isinstance(go, Skip) and self.fallbacks.skip(job, go.reason) is not None:
+            self.line.fill()  # its place, freed, goes to the next in line (its fallback's turn too)
+            return Done()
+        if isinstance(go, Skip | Wait):
+            self.line.wait(job, go if isinstance(go, Wait) else Wait(WaitFor.BREAKER, go.reason))
             return Done()
         if not job.claimed_request.references:
             return self._fetch_and_send(job, message, go)
@@ -241,7 +245,11 @@ class SubmitService:
                 self.line.accepted()
                 return Done()
             case Rejected(status_code, reason):
-                self._refused(attempt, status_code, reason)
+                ended = self.fallbacks.after_refusal(attempt, status_code, reason)
+                if ended is None:
+                    self.line.fill()  # its place, freed, goes to the next in line
+                else:
+                    self._end(attempt, ErrorCode.PROVIDER_REJECTED, ended)
                 self.budget.release(attempt)  # once the job no longer shows the attempt open
                 return Done()
             case RetryLater(reason, retry_after, account_refused):
@@ -252,24 +260,11 @@ class SubmitService:
                 self.line.refused(attempt, reason, retry_after, account=account_refused)
                 self.budget.release(attempt)  # once the job no longer shows the attempt open
                 return Done()
-            case MaybeTaken(reason, retry_after):
+            case MaybeTaken(reason, retry_after, server_error):
                 self.metrics.count("SubmitAnswersLost")
+                if server_error:
+                    self.breakers.failed(job.claimed_request.model, reason)
                 return self._await_history(attempt, reason, self.policy.reconcile_delay)
-
-    def _refused(self, attempt: Job, status_code: int, reason: str) -> None:
-        """Refused for good: a refusal of its model sends it on to its next model, if it has one;
-        otherwise it ends."""
-        model = attempt.claimed_request.model
-        if not refuses_model(reason, model):
-            self._end(
-                attempt, ErrorCode.PROVIDER_REJECTED, f"the provider refused the request (HTTP {status_code}): {reason}"
-            )
-            return
-        text = f"the provider refused model {model} (HTTP {status_code}): {reason}"
-        if self.fallbacks.after_refusal(attempt, text) is None:
-            self._end(attempt, ErrorCode.PROVIDER_REJECTED, text)
-        else:
-            self.line.fill()  # its place, freed, goes to the next in line
 
     def _reconcile(self, job: Job, message: InboundMessage) -> Job | SubmitResult:
         """The job with its earlier attempt cleared (saved) when the provider did not take it:
