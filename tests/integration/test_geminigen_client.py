@@ -301,3 +301,21 @@ def test_extension_goes_to_the_extend_endpoint_with_ref_history(client, simulato
         "duration": "10",
     }
     assert (generation.model, generation.extends) == ("kling-video-2-6", first.record.uuid)
+
+
+def test_a_flag_goes_as_the_providers_form_reads_one(client, simulator) -> None:
+    request = VideoRequest.model_validate_json(
+        '{"prompt": "a fox", "model": "grok-3", "family": "grok", "mode": "extremely-crazy", "skip_audio": true}'
+    )
+    outcome = client.submit(request, [], TIMEOUT)
+    assert isinstance(outcome, Accepted)
+    [generation] = simulator.submissions("a fox")
+    assert (generation.fields["skip_audio"], generation.fields["mode"]) == ("true", "extremely-crazy")
+
+
+def test_an_endpoint_of_one_model_is_sent_no_model_field(client, simulator) -> None:
+    request = VideoRequest.model_validate_json('{"prompt": "a fox", "model": "grok-lower", "family": "grok-lower"}')
+    assert isinstance(client.submit(request, [], TIMEOUT), Accepted)
+    [generation] = simulator.submissions("a fox")
+    assert "model" not in generation.fields
+    assert ("POST", "/uapi/v1/video-gen/grok-lower") in simulator.requests

@@ -59,7 +59,16 @@ def test_request_of_each_family_is_valid_with_its_defaults_filled(body, family, 
         ({"model": "veo-3.1", "files": ["s3://b/k.png"]}, "files", "its references are ref_images"),
         ({"model": "veo-3.1", "mode_image": "frame"}, "mode_image", "only with ref_images"),
         ({"model": "grok-3", "duration": "6"}, "duration", "Input should be a valid integer"),
-        ({"model": "kling-video-2-6", "ref_images": ["s3://b/k.png"] * 5}, "ref_images", "List should have at most 4"),
+        (
+            {"model": "kling-video-2-6", "ref_images": ["s3://b/k.png"] * 5},
+            "ref_images",
+            "takes at most 4 reference images",
+        ),
+        (
+            {"model": "seedance-2-5-omni", "ref_images": ["s3://b/k.png"] * 15},
+            "ref_images",
+            "List should have at most 14",
+        ),
         ({"model": "seedance-2", "ref_images": ["s3://b/k.png"] * 3}, "ref_images", "at most 2 reference images"),
     ],
 )
@@ -155,3 +164,25 @@ def test_resent_request_reads_as_the_same_request() -> None:
 
 def test_family_is_not_a_field_of_a_message() -> None:
     assert problem({"prompt": "a fox", "family": "veo"}) == "family: unknown field"
+
+
+@pytest.mark.parametrize(
+    ("body", "accepted"),
+    [
+        ({"model": "omni-flash", "duration": 10}, True),
+        ({"model": "veo-3.1", "duration": 10}, False),  # 10 s is omni-flash's alone
+        ({"model": "kling-video-2-1-10s"}, True),
+        ({"model": "kling-video-2-1-5s", "duration": 10}, False),  # a fixed-length model
+        ({"model": "seedance-2-5-omni", "duration": 30, "mode": "pro-vip"}, True),
+        ({"model": "seedance-2", "duration": 30}, False),
+        ({"model": "minimax-h3", "ref_images": ["s3://b/k.png"] * 9}, True),
+        ({"model": "flux-3", "aspect_ratio": "2:1", "duration": 20}, True),
+        ({"model": "grok-3", "mode": "extremely-spicy-or-crazy", "skip_audio": True}, True),
+        ({"model": "grok-3", "skip_audio": "yes"}, False),
+        ({"model": "grok-lower", "resolution": "1080p", "aspect_ratio": "2:3"}, True),
+        ({"model": "grok-lower", "mode": "normal"}, False),
+    ],
+)
+def test_the_models_the_provider_added_in_december_take_their_own_values(body: dict, accepted: bool) -> None:
+    parsed = parse_request(json.dumps({"prompt": "a lighthouse at dawn, waves", **body}), "m-1")
+    assert isinstance(parsed, ParsedRequest) is accepted, parsed

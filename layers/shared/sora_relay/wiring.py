@@ -25,7 +25,7 @@ from sora_relay.adapters.geminigen import GeminiGenClient, make_http_client, mak
 from sora_relay.adapters.line import DynamoLine
 from sora_relay.adapters.messaging import SnsEventPublisher, SqsArchiveQueue, SqsRequestQueue, SqsSweepQueue
 from sora_relay.domain.ports import Clock
-from sora_relay.domain.request import MAX_FILE_BYTES, MAX_FILES
+from sora_relay.domain.request import MAX_FILE_BYTES, MAX_REFERENCES_BYTES
 from sora_relay.observability import PowertoolsMetrics
 from sora_relay.services.assembly import Services, Tuning
 from sora_relay.settings import Settings
@@ -161,7 +161,8 @@ class _FromEnvironment:
     def tuning(self) -> Tuning:
         s = self._settings
         # As many requests' reference files at once as the function's memory holds at their largest.
-        largest_mib = MAX_FILES * MAX_FILE_BYTES // (1024 * 1024)
+        # A request's references: at most MAX_REFERENCES_BYTES, and the file read when it is passed.
+        largest_mib = (MAX_REFERENCES_BYTES + MAX_FILE_BYTES) // (1024 * 1024)
         return Tuning(
             policy=s.policy(),
             shards=s.poll_shards,

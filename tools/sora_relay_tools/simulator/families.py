@@ -18,6 +18,7 @@ class FamilyRules:
     extend_fields: frozenset[str] | None = None  # None: no extend endpoint
     price: int = 40
     defaults: tuple[tuple[str, str], ...] = ()  # what a generation is made with when not told
+    takes_model: bool = True  # an endpoint of one model takes no `model` field
 
     @property
     def default_model(self) -> str:
@@ -42,9 +43,9 @@ FAMILIES: dict[str, FamilyRules] = {
         defaults=(("duration", "10"), ("resolution", "small"), ("aspect_ratio", "landscape")),
     ),
     "veo": FamilyRules(
-        frozenset({"veo-3.1", "veo-3.1-fast", "veo-3.1-lite", "veo-2"}),
+        frozenset({"veo-3.1", "veo-3.1-fast", "veo-3.1-lite", "veo-2", "omni-flash"}),
         {
-            "duration": frozenset({"4", "6", "8"}),
+            "duration": frozenset({"4", "6", "8", "10"}),
             "resolution": frozenset({"720p", "1080p"}),
             "aspect_ratio": frozenset({"16:9", "9:16"}),
             "mode_image": frozenset({"frame", "ingredient"}),
@@ -55,7 +56,18 @@ FAMILIES: dict[str, FamilyRules] = {
         defaults=(("duration", "8"), ("resolution", "720p"), ("aspect_ratio", "16:9")),
     ),
     "kling": FamilyRules(
-        frozenset({"kling-video-3-0", "kling-video-2-6", "kling-video-2-5", "kling-video-o1"}),
+        frozenset(
+            {
+                "kling-video-3-0",
+                "kling-video-2-6",
+                "kling-video-2-5",
+                "kling-video-o1",
+                "kling-video-2-1-5s",
+                "kling-video-2-1-10s",
+                "kling-video-1-6-5s",
+                "kling-video-1-6-10s",
+            }
+        ),
         {
             "duration": _range(3, 15),
             "mode": frozenset({"standard", "professional", "professional_audio", "relax"}),
@@ -69,8 +81,8 @@ FAMILIES: dict[str, FamilyRules] = {
     "seedance": FamilyRules(
         frozenset({"seedance-2", "seedance-2-omni", "seedance-2-mini", "seedance-2-5-omni"}),
         {
-            "duration": _range(4, 15),
-            "mode": frozenset({"fast", "pro"}),
+            "duration": _range(4, 30),
+            "mode": frozenset({"fast", "pro", "fast-vip", "pro-vip", "cheap", "business_mini"}),
             "resolution": frozenset({"720p"}),
             "aspect_ratio": frozenset({"16:9", "9:16", "1:1", "3:4", "4:3", "21:9"}),
         },
@@ -85,12 +97,44 @@ FAMILIES: dict[str, FamilyRules] = {
             "duration": frozenset({"6", "10", "15"}),
             "resolution": frozenset({"480p", "720p"}),
             "aspect_ratio": frozenset({"landscape", "portrait", "square"}),
-            "mode": frozenset({"normal", "custom"}),
+            "mode": frozenset({"normal", "custom", "extremely-crazy", "extremely-spicy-or-crazy"}),
+            "skip_audio": frozenset({"true", "false"}),
         },
         "files",
         extend_fields=frozenset({"duration"}),
         price=20,
         defaults=(("duration", "6"), ("resolution", "480p"), ("aspect_ratio", "landscape"), ("mode", "normal")),
+    ),
+    # December 2026 (public clients built from the provider's docs).
+    "minimax": FamilyRules(
+        frozenset({"minimax-h3"}),
+        {"duration": _range(5, 15), "mode": frozenset({"standard"})},
+        "ref_images",
+        price=45,
+        defaults=(("duration", "6"), ("mode", "standard")),
+    ),
+    "flux": FamilyRules(
+        frozenset({"flux-3"}),
+        {
+            "duration": _range(5, 20),
+            "mode": frozenset({"vip"}),
+            "aspect_ratio": frozenset({"16:9", "9:16", "1:1", "2:1", "21:9"}),
+        },
+        "ref_images",
+        price=55,
+        defaults=(("duration", "5"), ("mode", "vip"), ("aspect_ratio", "16:9")),
+    ),
+    "grok-lower": FamilyRules(
+        frozenset({"grok-lower"}),
+        {
+            "duration": frozenset({"6", "10", "15"}),
+            "resolution": frozenset({"480p", "720p", "1080p"}),
+            "aspect_ratio": frozenset({"16:9", "9:16", "1:1", "3:2", "2:3"}),
+        },
+        "files",
+        price=15,
+        defaults=(("duration", "6"), ("resolution", "720p"), ("aspect_ratio", "16:9")),
+        takes_model=False,
     ),
 }
 
@@ -103,6 +147,8 @@ def check_submission(family: str, form: dict[str, str]) -> tuple[int, dict[str, 
         return 422, validation_error("prompt", "field required", "missing")
     if not form["prompt"].strip():
         return 400, error("INVALID_INPUT", "The prompt must not be empty.")
+    if "model" in form and not rules.takes_model:
+        return 400, error("INVALID_INPUT", "model is not a field of this endpoint")
     model = form.get("model", rules.default_model)
     # A model of the family the provider added (a name of the family's) is served too.
     if model not in rules.models and not model.startswith(f"{family}-"):

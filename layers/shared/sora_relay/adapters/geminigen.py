@@ -14,6 +14,7 @@ import httpx
 from pydantic import ValidationError
 
 from sora_relay.adapters.history import HistorySearch
+from sora_relay.domain.catalogue import Catalogue
 from sora_relay.domain.ports import ReferenceFile
 from sora_relay.domain.provider import (
     Accepted,
@@ -94,11 +95,12 @@ class GeminiGenClient:
         fields: dict[str, str] = {"prompt": request.prompt}
         if extends is None:
             path = SUBMIT_PATH.format(family=request.family)
-            fields["model"] = request.model
+            if Catalogue.bundled().families[request.family].sends_model:
+                fields["model"] = request.model
         else:
             path = EXTEND_PATH.format(family=request.family)
             fields["ref_history"] = extends
-        fields |= {name: str(value) for name, value in request.settings().items()}
+        fields |= {name: _form_value(value) for name, value in request.settings().items()}
         # A (None, value) part is a plain form field: the request is multipart even without files.
         parts: list[tuple[str, tuple[str | None, bytes | str, str | None]]] = [
             (name, (None, value, None)) for name, value in fields.items()
@@ -176,6 +178,11 @@ class GeminiGenClient:
 
     def _auth(self) -> dict[str, str]:
         return {"x-api-key": self._api_key()}
+
+
+def _form_value(value: bool | int | str) -> str:
+    # A flag as the provider's FastAPI form reads one (`skip_audio=true`), never Python's `True`.
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _submit_outcome(response: httpx.Response) -> SubmitOutcome:

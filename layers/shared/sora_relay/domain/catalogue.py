@@ -11,13 +11,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Setting = int | str
+Setting = bool | int | str
 
 
 class FieldSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    type: Literal["integer", "string"]
+    type: Literal["integer", "string", "boolean"]
     values: list[Setting]
     # Only with reference images (Veo's `mode_image`: how its images are used).
     needs_references: bool = False
@@ -43,6 +43,8 @@ class Family(BaseModel):
     # The fields its extend endpoint takes besides prompt and ref_history; None: it has none.
     extend_fields: list[str] | None
     shortest_prompt: int = 1
+    # Whether its endpoint takes a `model` field (one serves a single model and takes none).
+    sends_model: bool = True
 
     @property
     def extendable(self) -> bool:

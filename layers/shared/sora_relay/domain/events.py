@@ -52,6 +52,7 @@ class RequestSummary(_Frozen):
     aspect_ratio: str | None = None
     mode: str | None = None
     mode_image: str | None = None
+    skip_audio: bool | None = None
     extend: ExtendTarget | None = None
 
     @classmethod

@@ -27,8 +27,10 @@ from pydantic import (
 
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 MAX_PROMPT_CHARS = 5_000
-MAX_FILES = 4  # the most reference images any family takes (the catalogue says each model's)
+MAX_FILES = 14  # the most reference images any model takes (the catalogue says each model's)
 MAX_FILE_BYTES = 25 * 1024 * 1024
+# A request's references together: what one request holds in memory while it is sent.
+MAX_REFERENCES_BYTES = 100 * 1024 * 1024
 MAX_METADATA_BYTES = 2_048
 MAX_REFERENCE_CHARS = 2_048  # what browsers and CDNs reliably carry in an address
 # An invalid message's error names its first problems and counts the rest: a body of
@@ -75,7 +77,7 @@ class ExtendTarget(BaseModel):
 
 # The families' setting fields and reference fields, by the provider's names (which fields a
 # model takes, and which values, is the catalogue's to say).
-SETTING_FIELDS = ("duration", "resolution", "aspect_ratio", "mode", "mode_image")
+SETTING_FIELDS = ("duration", "resolution", "aspect_ratio", "mode", "mode_image", "skip_audio")
 REFERENCE_FIELDS = ("files", "ref_images")
 _SETTING = Annotated[str, StringConstraints(max_length=64)]
 # The most models a request may fall back to after its own (docs/contract.md, "Fallback").
@@ -94,8 +96,9 @@ class FallbackEntry(BaseModel):
     aspect_ratio: _SETTING | None = None
     mode: _SETTING | None = None
     mode_image: _SETTING | None = None
+    skip_audio: bool | None = None
 
-    def settings(self) -> dict[str, int | str]:
+    def settings(self) -> dict[str, bool | int | str]:
         return {name: value for name in SETTING_FIELDS if (value := getattr(self, name)) is not None}
 
 
@@ -114,6 +117,7 @@ class RequestMessage(BaseModel):
     aspect_ratio: _SETTING | None = None
     mode: _SETTING | None = None
     mode_image: _SETTING | None = None
+    skip_audio: bool | None = None
     files: list[ReferenceUri] | None = Field(default=None, max_length=MAX_FILES)
     ref_images: list[ReferenceUri] | None = Field(default=None, max_length=MAX_FILES)
     metadata: Metadata = Field(default_factory=dict)
@@ -141,7 +145,7 @@ class RequestMessage(BaseModel):
             return entries
         return [{"model": entry} if isinstance(entry, str) else entry for entry in entries]
 
-    def settings(self) -> dict[str, int | str]:
+    def settings(self) -> dict[str, bool | int | str]:
         """The setting fields this message states."""
         return {name: value for name in SETTING_FIELDS if (value := getattr(self, name)) is not None}
 

@@ -7,6 +7,7 @@ import time
 from dataclasses import replace
 
 from sora_relay.domain.ports import InvalidReference, ReferenceFile, ReferenceFiles, ReferenceUnavailable
+from sora_relay.domain.request import MAX_REFERENCES_BYTES
 
 # The longest all of a request's references may take to read, whatever their servers do: one
 # that trickles its bytes is cut off, and the invocation keeps the time to submit.
@@ -27,6 +28,7 @@ def fetch_references(files: ReferenceFiles, references: list[tuple[str, str]], w
     within `within` seconds (ReferenceUnavailable past it)."""
     deadline = time.monotonic() + within
     fetched = []
+    total = 0
     for index, (name, uri) in enumerate(references):
         try:
             fetched.append(replace(files.fetch(uri, deadline - time.monotonic()), field=name))
@@ -34,4 +36,7 @@ def fetch_references(files: ReferenceFiles, references: list[tuple[str, str]], w
             raise InvalidReference(f"{name}[{index}]: {error}") from error
         except ReferenceUnavailable as error:
             raise ReferenceUnavailable(f"{name}[{index}]: {error}") from error
+        total += len(fetched[-1].content)
+        if total > MAX_REFERENCES_BYTES:
+            raise InvalidReference(f"{name}: the references together are more than {MAX_REFERENCES_BYTES} bytes")
     return fetched
