@@ -262,6 +262,7 @@ class FakeFiles:
     fetched: list[str] = field(default_factory=list)
     # Called during each fetch (what else happens while a request's files are read).
     meanwhile: Callable[[], None] = lambda: None
+    size: int = 3  # each file's bytes
 
     def problem(self, uri: str) -> str | None:
         return self.refused.get(uri)
@@ -271,7 +272,7 @@ class FakeFiles:
         self.meanwhile()
         if uri in self.failures:
             raise self.failures[uri]
-        return ReferenceFile(uri.rsplit("/", 1)[-1], "image/png", b"png")
+        return ReferenceFile(uri.rsplit("/", 1)[-1], "image/png", b"p" * self.size)
 
 
 @dataclass

@@ -7,7 +7,7 @@ import pytest
 from sora_relay.domain.jobs import JobState
 from sora_relay.domain.ports import InvalidReference, ReferenceUnavailable
 from sora_relay.domain.provider import Rejected, RetryLater
-from sora_relay.domain.request import VideoRequest
+from sora_relay.domain.request import MAX_REFERENCES_BYTES, VideoRequest
 from sora_relay.services.submit.messages import Done, InboundMessage, Retry
 
 
@@ -136,6 +136,16 @@ def test_missing_reference_file_is_an_invalid_request(world) -> None:
     [event] = world.publisher.finals
     assert event.error.code == "invalid_request"
     assert event.error.message.startswith("ref_images[1]: ")
+    assert world.provider.submitted == []
+
+
+def test_references_together_larger_than_the_bound_are_an_invalid_request(world) -> None:
+    world.files.size = MAX_REFERENCES_BYTES // 13
+    references = [f"s3://in/{n}.png" for n in range(14)]
+    world.submitter.handle(message({**REQUEST, "model": "seedance-2-5-omni", "ref_images": references}))
+    [event] = world.publisher.finals
+    assert event.error.code == "invalid_request"
+    assert "the references together are more than" in event.error.message
     assert world.provider.submitted == []
 
 
