@@ -74,13 +74,16 @@ def test_address_expiring_after_broken_copies_ends_as_expired(stack, clock, expi
     assert stack.s3.list_objects_v2(Bucket=stack.bucket)["KeyCount"] == 0
 
 
-def test_address_refusing_from_the_start_ends_as_expired_in_one_invocation(stack, expiring, service, completed) -> None:
+def test_an_address_refusing_while_the_record_still_offers_it_is_tried_again_never_expired(
+    stack, expiring, service, completed
+) -> None:
     expiring.inject("media", *[Fault(status=403)] * 3)
-    assert service.archive_job(completed) is ArchiveOutcome.EXPIRED
+    with pytest.raises(ArchiveFailed):
+        service.archive_job(completed)
+    assert stack.events() == []
+    assert service.archive_job(completed) is ArchiveOutcome.ARCHIVED
     [event] = stack.events()
-    assert event["body"]["error"]["code"] == "expired"
-    assert "refused the download 3 times" in event["body"]["error"]["message"]
-    assert stack.s3.list_objects_v2(Bucket=stack.bucket)["KeyCount"] == 0
+    assert event["body"]["event"] == "video.completed"
 
 
 def test_address_refused_once_is_copied_from_the_fresh_status(stack, expiring, service, completed) -> None:

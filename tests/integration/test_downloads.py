@@ -91,8 +91,10 @@ def test_https_reference_on_a_host_not_allowed_is_invalid_without_a_request(http
 
 def test_video_download_asks_for_the_bytes_unencoded(stack, https_origin) -> None:
     https_origin.answers["/v.mp4"] = Answer(body=VIDEO, content_type="video/mp4")
-    stored = video_archive(stack, https_origin).copy(
-        https_origin.url("cdn.test", "/v.mp4"), "v.mp4", "video/mp4", 600.0
+    stored = (
+        video_archive(stack, https_origin)
+        .copy(https_origin.url("cdn.test", "/v.mp4"), "v.mp4", "video/mp4", 600.0)
+        .video
     )
     assert https_origin.seen[0].accept_encoding == "identity"
     assert stored.size == len(VIDEO)
@@ -101,8 +103,10 @@ def test_video_download_asks_for_the_bytes_unencoded(stack, https_origin) -> Non
 def test_video_gzipped_by_the_cdn_anyway_is_stored_decoded_and_counted_as_stored(stack, https_origin) -> None:
     https_origin.answers["/v.mp4"] = Answer(body=VIDEO, content_type="video/mp4", gzip=True)
     assert len(gzip.compress(VIDEO)) < len(VIDEO)
-    stored = video_archive(stack, https_origin).copy(
-        https_origin.url("cdn.test", "/v.mp4"), "v.mp4", "video/mp4", 600.0
+    stored = (
+        video_archive(stack, https_origin)
+        .copy(https_origin.url("cdn.test", "/v.mp4"), "v.mp4", "video/mp4", 600.0)
+        .video
     )
     assert stored.size == len(VIDEO)
     assert stack.s3.get_object(Bucket=stack.bucket, Key="v.mp4")["Body"].read() == VIDEO

@@ -48,7 +48,7 @@ def s3_calls(archive: S3VideoArchive) -> list[str]:
 
 def test_video_is_archived_byte_for_byte_with_its_sha256(stack, simulator, archive) -> None:
     url, content = finished(simulator)
-    video = archive.copy(url, "videos/ad-1.mp4", "video/mp4", 600.0)
+    video = archive.copy(url, "videos/ad-1.mp4", "video/mp4", 600.0).video
     stored = stack.s3.get_object(Bucket=stack.bucket, Key="videos/ad-1.mp4")
     assert stored["Body"].read() == content == SAMPLE_MP4
     assert video.sha256 == hashlib.sha256(content).hexdigest()
@@ -61,7 +61,7 @@ def test_video_of_typical_size_is_written_with_one_put(stack, simulator, archive
     simulator.video_size = 12 * MIB
     url, content = finished(simulator)
     calls = s3_calls(archive)
-    video = archive.copy(url, "videos/one.mp4", "video/mp4", 600.0)
+    video = archive.copy(url, "videos/one.mp4", "video/mp4", 600.0).video
     assert calls == ["PutObject"]
     assert video.sha256 == hashlib.sha256(content).hexdigest()
     stored = stack.s3.get_object(Bucket=stack.bucket, Key="videos/one.mp4")
@@ -76,7 +76,7 @@ def test_video_above_the_single_put_size_goes_up_in_parts_to_its_key_with_no_cop
     simulator.video_size = 12 * MIB
     url, content = finished(simulator)
     calls = s3_calls(archive)
-    video = archive.copy(url, "videos/parts.mp4", "video/mp4", 600.0)
+    video = archive.copy(url, "videos/parts.mp4", "video/mp4", 600.0).video
     assert calls == [
         "CreateMultipartUpload",
         "UploadPart",
@@ -108,7 +108,7 @@ def test_put_whose_checksum_differs_is_not_taken_as_verified(stack, simulator, a
 def test_large_video_goes_up_in_parts_each_checked_by_its_sha256(stack, simulator, spooled_archive) -> None:
     simulator.video_size = 12 * MIB
     url, content = finished(simulator)
-    video = spooled_archive.copy(url, "videos/big.mp4", "video/mp4", 600.0)
+    video = spooled_archive.copy(url, "videos/big.mp4", "video/mp4", 600.0).video
     assert video.sha256 == hashlib.sha256(content).hexdigest()
     head = stack.s3.head_object(Bucket=stack.bucket, Key="videos/big.mp4", ChecksumMode="ENABLED")
     assert head["ContentLength"] == 12 * MIB
@@ -228,6 +228,6 @@ def test_https_reference_on_loopback_is_refused(references, simulator) -> None:
 @pytest.mark.parametrize("archive_kind", ["archive", "spooled_archive"])
 def test_video_of_no_stated_type_is_stored_as_its_bytes_show(stack, simulator, archive_kind, request) -> None:
     url, _ = finished(simulator)  # served as application/octet-stream, as the provider's CDN does
-    video = request.getfixturevalue(archive_kind).copy(url, "videos/ad-1.mp4", None, 600.0)
+    video = request.getfixturevalue(archive_kind).copy(url, "videos/ad-1.mp4", None, 600.0).video
     stored = stack.s3.head_object(Bucket=stack.bucket, Key="videos/ad-1.mp4")
     assert video.content_type == stored["ContentType"] == "video/mp4"

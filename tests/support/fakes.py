@@ -12,11 +12,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
 from sora_relay.adapters.dynamodb import shard_of
+from sora_relay.domain.delivered import VideoFacts
 from sora_relay.domain.events import EventType, ThumbnailObject, VideoEvent, VideoObject
 from sora_relay.domain.families import RequestRules
 from sora_relay.domain.jobs import Job
 from sora_relay.domain.policy import Policy
-from sora_relay.domain.ports import BreakerState, DayLedger, DuePage, ReferenceFile, StaleJob
+from sora_relay.domain.ports import ArchivedVideo, BreakerState, DayLedger, DuePage, ReferenceFile, StaleJob
 from sora_relay.domain.provider import Accepted, GenerationRecord, MaybeTaken, ProviderUnavailable, SubmitOutcome
 from sora_relay.domain.request import Priority, VideoRequest
 from sora_relay.services.archive import ArchiveService
@@ -376,6 +377,7 @@ class FakeArchive:
     meanwhile: Callable[[], None] = lambda: None
     thumbnails: list[tuple[str, str, float]] = field(default_factory=list)  # url, key stem, seconds given
     thumbnail_failure: Exception | None = None
+    facts: VideoFacts | None = None  # what each copied file says of itself
 
     def copy(
         self,
@@ -384,7 +386,7 @@ class FakeArchive:
         content_type: str | None,
         within: float = 900.0,
         keep_alive: Callable[[], None] = lambda: None,
-    ) -> VideoObject:
+    ) -> ArchivedVideo:
         self.keep_alive = keep_alive  # what `meanwhile` calls as bytes come
         self.copies.append((url, key))
         self.content_types.append(content_type)
@@ -394,9 +396,10 @@ class FakeArchive:
         if self.failure is not None:
             raise self.failure
         self.meanwhile()
-        return VideoObject(
+        video = VideoObject(
             bucket="archive", key=key, uri=f"s3://archive/{key}", size=3, sha256="ab" * 32, content_type=content_type
         )
+        return ArchivedVideo(video, self.facts)
 
     def copy_thumbnail(self, url: str, key_stem: str, within: float) -> ThumbnailObject:
         self.thumbnails.append((url, key_stem, within))

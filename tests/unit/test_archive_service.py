@@ -58,7 +58,7 @@ def test_address_that_refuses_every_try_ends_as_expired_within_minutes(completed
     assert completed.archiver.archive_job("ad-1") is ArchiveOutcome.EXPIRED
     [event] = completed.publisher.finals
     assert event.error.code == "expired"
-    assert "refused the download 3 times: HTTP 403" in event.error.message
+    assert "refused the download 3 times, and the provider's record offers no other: HTTP 403" in event.error.message
     assert completed.clock.now - started < timedelta(minutes=1)
     assert completed.metrics.counts["AddressesRefused"] == 1
 
@@ -66,9 +66,28 @@ def test_address_that_refuses_every_try_ends_as_expired_within_minutes(completed
 def test_refused_address_is_replaced_by_a_fresh_one_from_the_status(completed) -> None:
     fresh = "https://cdn.geminigen.ai/v/1.mp4?signature=new"
     completed.archive.failures = [MediaGone("HTTP 410")]
-    completed.provider.records = [completed.record(status=2, generated_video=[{"video_url": fresh}])]
+    completed.provider.records = [
+        completed.record(status=2, generated_video=[{"video_url": URL}]),
+        completed.record(status=2, generated_video=[{"video_url": fresh}]),
+    ]
     assert completed.archiver.archive_job("ad-1") is ArchiveOutcome.ARCHIVED
     assert [url for url, _ in completed.archive.copies] == [URL, fresh]
+
+
+def test_the_address_is_read_from_the_record_right_before_the_download(completed) -> None:
+    fresh = "https://cdn.geminigen.ai/v/1.mp4?signature=now"
+    completed.provider.records = [completed.record(status=2, generated_video=[{"video_url": fresh}])]
+    assert completed.archiver.archive_job("ad-1") is ArchiveOutcome.ARCHIVED
+    assert [url for url, _ in completed.archive.copies] == [fresh]
+
+
+def test_an_address_refused_while_the_record_still_offers_one_is_tried_again_later_not_expired(completed) -> None:
+    completed.archive.failure = MediaGone("HTTP 403")
+    completed.provider.records = [completed.record(status=2, generated_video=[{"video_url": URL}])] * 5
+    with pytest.raises(ArchiveFailed):
+        completed.archiver.archive_job("ad-1")
+    assert completed.publisher.finals == []
+    assert completed.store.get("ad-1").state is JobState.COMPLETED
 
 
 def test_address_on_a_host_not_allowed_ends_as_expired_without_a_download(completed) -> None:

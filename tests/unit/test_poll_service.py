@@ -515,3 +515,11 @@ def test_a_long_sweep_renews_its_leases_as_it_goes(world) -> None:
     poller.sweep_while(lambda: math.inf)
     assert len(renewals) > 1
     assert max(renewals) > renewals[0]
+
+
+def test_a_video_address_on_a_record_still_processing_is_not_done(submitted) -> None:
+    # Grok records may carry an address while the status is still 1.
+    address = "https://cdn.geminigen.ai/v/early.mp4"
+    submitted.provider.records = [submitted.record(status=1, status_percentage=90, video_url=address)]
+    assert submitted.poller.sweep().outcomes == {Outcome.RUNNING: 1}
+    assert submitted.archive_queue.sent == []

@@ -106,6 +106,17 @@ class EventError(_Frozen):
         return cap_text(message, MAX_ERROR_MESSAGE_BYTES)
 
 
+class Delivered(_Frozen):
+    """What the archived file itself shows; `matches_request` false, with the differences, when
+    that contradicts what was asked."""
+
+    duration_seconds: float | None = None
+    width: int | None = None
+    height: int | None = None
+    matches_request: bool = True
+    differences: list[str] | None = None
+
+
 class AttemptSummary(_Frozen):
     """One model tried for a request (docs/contract.md, "Fallback"): what became of it, and what
     it cost once the provider stated it."""
@@ -128,6 +139,7 @@ class VideoEvent(_Frozen):
     progress: int | None = Field(default=None, ge=0, le=100)  # video.progress only
     video: VideoObject | None = None
     thumbnail: ThumbnailObject | None = None
+    delivered: Delivered | None = None  # video.completed only
     error: EventError | None = None
     # Every model tried, in order, once there was more than one (final events only).
     attempts: list[AttemptSummary] | None = None
@@ -168,6 +180,7 @@ def build_event(
     metadata: dict[str, str],
     video: VideoObject | None = None,
     thumbnail: ThumbnailObject | None = None,
+    delivered: Delivered | None = None,
     error: EventError | None = None,
     earlier_attempts: Sequence[AttemptSummary] = (),
 ) -> VideoEvent:
@@ -193,6 +206,7 @@ def build_event(
         provider=provider,
         video=video,
         thumbnail=thumbnail,
+        delivered=delivered,
         error=error,
         attempts=attempts,
         metadata=metadata,

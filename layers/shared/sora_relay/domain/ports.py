@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
+from sora_relay.domain.delivered import VideoFacts
 from sora_relay.domain.events import ThumbnailObject, VideoEvent, VideoObject
 from sora_relay.domain.jobs import Job
 from sora_relay.domain.provider import GenerationRecord, SubmitOutcome
@@ -183,10 +184,18 @@ class MediaNotAllowed(Exception):
     """The video's address is not https on an allowed host: it is not downloaded."""
 
 
+@dataclass(frozen=True)
+class ArchivedVideo:
+    """A copy made: the object, and what the file says of itself (None when it does not say)."""
+
+    video: VideoObject
+    facts: VideoFacts | None = None
+
+
 class VideoArchive(Protocol):
     def copy(
         self, url: str, key: str, content_type: str | None, within: float, keep_alive: Callable[[], None] = ...
-    ) -> VideoObject:
+    ) -> ArchivedVideo:
         """Stream the video at `url` into the archive at `key`, whole and checksummed, stored as
         `content_type` (None: as the file's own bytes show), within `within` seconds, calling
         `keep_alive` as the bytes come (the caller renews its lease).

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from sora_relay.domain.events import ErrorCode, ThumbnailObject, VideoObject
+from sora_relay.domain.delivered import delivered
+from sora_relay.domain.events import Delivered, ErrorCode, ThumbnailObject, VideoObject
 from sora_relay.domain.jobs import Job, JobState
 from sora_relay.domain.policy import Policy
 from sora_relay.domain.ports import (
+    ArchivedVideo,
     Clock,
     JobStore,
     MediaGone,
@@ -52,7 +54,8 @@ class ArchiveFailed(Exception):
 
 
 class AddressRefused(Exception):
-    """The video's address refused every try, fresh addresses included."""
+    """The video's address refused every try, fresh addresses included, and the provider's record
+    offers none any more."""
 
 
 @dataclass(frozen=True)
@@ -101,16 +104,26 @@ class ArchiveService:
         # record, so an invocation that dies after the copy leaves no finished video waiting.
         thumbnail = self._copy_thumbnail(copying, seconds_left)
         try:
-            video = self._copy(copying, seconds_left, lease.keep_alive)
+            copied = self._copy(copying, seconds_left, lease.keep_alive)
         except AddressRefused as error:
             self.finisher.fail(lease.job, ErrorCode.EXPIRED, str(error), self.clock())
             self.metrics.count("AddressesRefused")
             return ArchiveOutcome.EXPIRED
         except Exception as error:
             return self._copy_failed(lease.job, error, receive_count)
-        self.metrics.count("ArchiveBytes", video.size, unit="Bytes")
-        self._commit(lease.job, video, thumbnail)
+        self.metrics.count("ArchiveBytes", copied.video.size, unit="Bytes")
+        self._commit(lease.job, copied.video, thumbnail, self._delivered(job, copied))
         return ArchiveOutcome.ARCHIVED
+
+    def _delivered(self, job: Job, copied: ArchivedVideo) -> Delivered | None:
+        """What the file says of itself, against what was asked (None when it says nothing)."""
+        if copied.facts is None:
+            return None
+        found = delivered(job.request, copied.facts)
+        if not found.matches_request:
+            logger.warning("the video delivered is not what was asked", extra={"differences": found.differences})
+            self.metrics.count("DeliveredMismatches")
+        return found
 
     def _copy_thumbnail(self, job: Job, seconds_left: Callable[[], float]) -> ThumbnailObject | None:
         """The provider's still of the video beside it, best effort: any failure, or too little
@@ -133,12 +146,15 @@ class ArchiveService:
         self.metrics.count("ThumbnailsCopied")
         return thumbnail
 
-    def _copy(self, job: Job, seconds_left: Callable[[], float], keep_alive: Callable[[], None]) -> VideoObject:
-        """Copy the video, trying again after a pause when time allows: after a transient fault,
-        and after a refusal with a fresh address from the provider. Raises AddressRefused when
-        every try was refused, or the last fault."""
+    def _copy(self, job: Job, seconds_left: Callable[[], float], keep_alive: Callable[[], None]) -> ArchivedVideo:
+        """Copy the video from the address its record gives now (an address is signed and
+        short-lived; one may have been malformed), trying again after a pause when time allows:
+        after a transient fault, and after a refusal with a fresh address from the provider.
+        Raises AddressRefused when every try was refused and the record offers no address any
+        more; else the last fault (the hand-off comes again while the deadline allows)."""
         assert job.video_url is not None
-        url, refusals = job.video_url, 0
+        offered = self._fresh_address(job)
+        url, refusals = offered or job.video_url, 0
         pauses = self.policy.archive_pauses
         for pause in (*pauses, None):  # None: the last try
             try:
@@ -148,9 +164,10 @@ class ArchiveService:
                 return self.archive.copy(url, key, full_media_type(job.media_type), within, keep_alive)
             except (MediaGone, MediaNotAllowed) as error:
                 refusals += 1
-                if refusals > len(pauses):
+                if refusals > len(pauses) and self._fresh_address(job) is None:
                     raise AddressRefused(
-                        f"the video's address refused the download {refusals} times: {error}"
+                        f"the video's address refused the download {refusals} times, and the provider's"
+                        f" record offers no other: {error}"
                     ) from error
                 logger.warning("video address refused", extra={"reason": str(error)})
                 fault: Exception = error
@@ -166,12 +183,13 @@ class ArchiveService:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _fresh_address(self, job: Job) -> str | None:
-        """The video's address as the provider gives it now (an address may be signed and short-lived)."""
+        """The video's address as the provider gives it now (an address may be signed and
+        short-lived); the one known when the record cannot be read (it may still work)."""
         try:
             record = self.provider.status(job.generation.uuid)
         except ProviderUnavailable as error:
             logger.warning("could not read the status for a fresh address", extra={"reason": str(error)})
-            return None
+            return job.video_url
         return record.video_url if record.ready else None
 
     def _copy_failed(self, job: Job, error: Exception, receive_count: int) -> ArchiveOutcome:
@@ -184,11 +202,11 @@ class ArchiveService:
         self.store.save(released)
         raise ArchiveFailed(str(error), self.policy.archive_retry_delay(receive_count)) from error
 
-    def _commit(self, job: Job, video: VideoObject, thumbnail: ThumbnailObject | None) -> None:
+    def _commit(self, job: Job, video: VideoObject, thumbnail: ThumbnailObject | None, found: Delivered | None) -> None:
         """Record the copy and announce it, on the latest version of the job."""
         for _ in range(_COMMIT_TRIES):
             try:
-                self.finisher.archive(job, video, self.clock(), thumbnail)
+                self.finisher.archive(job, video, self.clock(), thumbnail, found)
                 return
             except StaleJob:
                 latest = self.store.get(job.request_id)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sora_relay.domain.events import (
+    Delivered,
     ErrorCode,
     EventError,
     EventType,
@@ -38,6 +39,7 @@ class Finisher:
         *,
         video: VideoObject | None = None,
         thumbnail: ThumbnailObject | None = None,
+        delivered: Delivered | None = None,
         error: EventError | None = None,
     ) -> Job:
         """The job's final version, with the event it owes (not yet saved)."""
@@ -49,6 +51,7 @@ class Finisher:
             metadata=job.metadata,
             video=video,
             thumbnail=thumbnail,
+            delivered=delivered,
             error=error,
             earlier_attempts=job.attempts,
         )
@@ -78,8 +81,15 @@ class Finisher:
         self.fail(job, code, f"{message}: {reason}" if reason else message, now)
         return True
 
-    def archive(self, job: Job, video: VideoObject, now: datetime, thumbnail: ThumbnailObject | None = None) -> Job:
-        archived = self.final_version(job, now, video=video, thumbnail=thumbnail)
+    def archive(
+        self,
+        job: Job,
+        video: VideoObject,
+        now: datetime,
+        thumbnail: ThumbnailObject | None = None,
+        delivered: Delivered | None = None,
+    ) -> Job:
+        archived = self.final_version(job, now, video=video, thumbnail=thumbnail, delivered=delivered)
         self.store.save(archived)
         self.metrics.count("JobsCompleted", family=job.request.family if job.request else "unknown")
         return self.publish(archived, now)

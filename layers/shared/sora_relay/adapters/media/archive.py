@@ -15,7 +15,7 @@ from boto3.s3.transfer import TransferConfig
 from sora_relay.adapters.media.hashing import DOWNLOAD_CHUNK, HashingReader, IncompleteDownload
 from sora_relay.adapters.media.naming import guess_type, sniff_video_type
 from sora_relay.domain.events import ThumbnailObject, VideoObject
-from sora_relay.domain.ports import MediaGone
+from sora_relay.domain.ports import ArchivedVideo, MediaGone
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -58,7 +58,7 @@ class S3VideoArchive:
 
     def copy(
         self, url: str, key: str, content_type: str | None, within: float, keep_alive: Callable[[], None] = _nothing
-    ) -> VideoObject:
+    ) -> ArchivedVideo:
         """`content_type` None: the type the file's own first bytes show. The download ends within
         `within` seconds (httpx's timeouts bound each read: the whole is checked between reads);
         `keep_alive` is called as each read arrives."""
@@ -74,8 +74,10 @@ class S3VideoArchive:
             if size is not None and size <= self._single_put_max:
                 reader = HashingReader(chunks, size)
                 body = reader.read_whole()
-                return self._put_whole(body, reader, key, content_type or sniff_video_type(body[:16]))
-            return self._put_spooled(chunks, size, key, content_type)
+                stored = self._put_whole(body, reader, key, content_type or sniff_video_type(body[:16]))
+            else:
+                reader, stored = self._put_spooled(chunks, size, key, content_type)
+            return ArchivedVideo(stored, reader.probe.facts())
 
     def copy_thumbnail(self, url: str, key_stem: str, within: float) -> ThumbnailObject:
         """A small image, read whole within `within` seconds (httpx's timeouts bound each read,
@@ -122,7 +124,7 @@ class S3VideoArchive:
 
     def _put_spooled(
         self, chunks: Iterator[bytes], size: int | None, key: str, content_type: str | None
-    ) -> VideoObject:
+    ) -> tuple[HashingReader, VideoObject]:
         """Too large to hold in memory, or of unknown size: written to the function's ephemeral
         storage as it downloads (and hashed), then uploaded from there with its SHA-256 already
         in the metadata: one multipart upload, parts read and sent in parallel, each checked by
@@ -137,7 +139,7 @@ class S3VideoArchive:
             content_type = content_type or sniff_video_type(spool.read(16))
             spool.seek(0)
             if reader.size <= self._single_put_max:  # unsized, and small after all
-                return self._put_whole(spool.read(), reader, key, content_type)
+                return reader, self._put_whole(spool.read(), reader, key, content_type)
             self._s3.upload_fileobj(
                 spool,
                 self._bucket,
@@ -150,7 +152,7 @@ class S3VideoArchive:
                 Config=self._upload,
             )
         self._verify(key, reader)
-        return self._stored(key, reader, content_type)
+        return reader, self._stored(key, reader, content_type)
 
     def _stored(self, key: str, reader: HashingReader, content_type: str) -> VideoObject:
         return VideoObject(

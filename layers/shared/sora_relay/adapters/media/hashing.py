@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import httpx
 
+from sora_relay.adapters.media.mp4 import Mp4Probe
+
 DOWNLOAD_CHUNK = 1024 * 1024
 # A 15-second 1080p video is tens of MiB: anything near this is not a video we asked for.
 # It also fits, whole, in the archive function's ephemeral storage (10 GiB), where a video
@@ -45,6 +47,7 @@ class HashingReader:
         self._part_digests: list[bytes] = []
         self.size = 0
         self._ended = False
+        self.probe = Mp4Probe()  # what the file says of itself, read as it passes
 
     def read_whole(self) -> bytes:
         """The whole body at once, held twice at most while it is joined."""
@@ -74,6 +77,7 @@ class HashingReader:
         if self.size > self._max_size:
             raise IncompleteDownload(f"got more than the {self._max_size} bytes allowed")
         self._sha256.update(chunk)
+        self.probe.feed(chunk)
         if self._part_size is not None:
             self._hash_parts(chunk)
         return chunk
