@@ -11,7 +11,6 @@ import boto3
 import httpx
 
 from sora_relay_tools.local.stack import LocalStack
-from sora_relay_tools.simulator.server import SAMPLE_MP4
 
 from ..support.cli import cli, command, environment
 
@@ -44,12 +43,13 @@ def event_queues(local_stack: LocalStack) -> list[str]:
     return [url for url in urls if "sora-relay-events-" in url]
 
 
-def test_submit_wait_download_leaves_the_mp4(local_stack, tmp_path: Path) -> None:
+def test_submit_wait_download_leaves_the_mp4(local_stack, module_simulator, tmp_path: Path) -> None:
     done = cli("submit", "a lighthouse at dawn", "--request-id", "cli-ok", "--wait", "--download", str(tmp_path))
     assert done.returncode == 0, done.stderr
     bucket = local_stack.outputs["ArchiveBucketName"]
     assert done.stdout.strip() == f"s3://{bucket}/videos/cli-ok.mp4"
-    assert (tmp_path / "cli-ok.mp4").read_bytes() == SAMPLE_MP4
+    generation = module_simulator.submissions("a lighthouse at dawn")[-1]
+    assert (tmp_path / "cli-ok.mp4").read_bytes() == module_simulator.video_bytes(generation)
 
 
 def test_submit_without_wait_prints_the_request_id(local_stack) -> None:
@@ -151,12 +151,13 @@ def test_ls_lists_the_jobs_of_one_state(local_stack) -> None:
     assert "cli-ls-ok" not in failed
 
 
-def test_url_is_a_presigned_link_to_the_video(local_stack) -> None:
+def test_url_is_a_presigned_link_to_the_video(local_stack, module_simulator) -> None:
     assert cli("submit", "a meadow", "--request-id", "cli-url", "--wait").returncode == 0
     link = json.loads(cli("url", "cli-url", "--expires-in", "60", "--json").stdout)["url"]
     assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in link  # SigV4: buckets since 2020 refuse SigV2's links
     assert "AWSAccessKeyId" not in link
-    assert httpx.get(link).content == SAMPLE_MP4
+    generation = module_simulator.submissions("a meadow")[-1]
+    assert httpx.get(link).content == module_simulator.video_bytes(generation)
 
 
 def test_download_of_an_unfinished_job_exits_3(local_stack) -> None:

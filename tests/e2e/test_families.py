@@ -14,6 +14,7 @@ from rich.console import Console
 from sora_relay_tools.local.run import PlannedRequest, Tracked, run
 from sora_relay_tools.local.stack import LocalStack, Provider
 from sora_relay_tools.simulator import GeminiGenSimulator
+from sora_relay_tools.simulator.media import frame_size
 
 from ..support.paths import ROOT, TEMPLATE
 
@@ -67,6 +68,28 @@ def test_one_request_per_family_completes_at_its_own_endpoint_with_the_providers
         if family == "grok-lower":  # its endpoint serves one model, and takes no `model` field
             del sent["model"]
         assert generation.fields == sent
+        # What the file itself shows, read from the archived MP4 (its moov first or last).
+        width, height = frame_size(generation.settings)
+        assert event["delivered"] == {
+            "duration_seconds": float(generation.settings["duration"]),
+            "width": width,
+            "height": height,
+            "matches_request": True,
+        }
+
+
+def test_an_aspect_ratio_the_provider_replaced_is_flagged_on_the_completed_event(stack, tmp_path) -> None:
+    # A model an operator allowed is checked by type only: 4:5 reaches the provider, which makes 16:9.
+    body = {
+        "request_id": "four-five",
+        "prompt": "a portrait of a cat",
+        "model": "veo-3.2-preview",
+        "aspect_ratio": "4:5",
+    }
+    [job] = send(stack, tmp_path, body)
+    found = job.event["delivered"]
+    assert (found["width"], found["height"], found["matches_request"]) == (1280, 720, False)
+    assert found["differences"] == ["aspect_ratio: asked 4:5, delivered 1280x720"]
 
 
 @pytest.mark.parametrize(

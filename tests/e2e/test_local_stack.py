@@ -9,14 +9,13 @@ from rich.console import Console
 
 from sora_relay_tools.local.run import PlannedRequest, run
 from sora_relay_tools.simulator import Fault
-from sora_relay_tools.simulator.server import SAMPLE_MP4
 
 
 def request(expect: str, **body: object) -> PlannedRequest:
     return PlannedRequest(str(body.get("request_id", "?")), json.dumps(body), expect)
 
 
-def test_requests_end_as_expected_with_videos_in_s3_and_out(local_stack, tmp_path: Path) -> None:
+def test_requests_end_as_expected_with_videos_in_s3_and_out(local_stack, module_simulator, tmp_path: Path) -> None:
     planned = [
         request("video.completed", request_id="local-ok", prompt="a fox in the snow"),
         request("video.failed", request_id="local-refused", prompt="[fail] a storm"),
@@ -28,9 +27,10 @@ def test_requests_end_as_expected_with_videos_in_s3_and_out(local_stack, tmp_pat
     ok, refused, invalid = (job.event for job in tracked)
     assert refused["error"]["code"] == "generation_failed"
     assert invalid["error"]["code"] == "invalid_request"
+    made = module_simulator.video_bytes(module_simulator.generations[ok["provider"]["uuid"]])
     stored = boto3.client("s3").get_object(Bucket=local_stack.outputs["ArchiveBucketName"], Key="videos/local-ok.mp4")
-    assert stored["Body"].read() == SAMPLE_MP4
-    assert (tmp_path / "local-ok.mp4").read_bytes() == SAMPLE_MP4
+    assert stored["Body"].read() == made
+    assert (tmp_path / "local-ok.mp4").read_bytes() == made
     assert ok["video"]["uri"] == f"s3://{local_stack.outputs['ArchiveBucketName']}/videos/local-ok.mp4"
 
 

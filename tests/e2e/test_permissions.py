@@ -13,7 +13,6 @@ from botocore.exceptions import ClientError
 from sora_relay_tools.local.permissions import Call, allows, calls_of
 from sora_relay_tools.local.stack import LocalStack, Provider
 from sora_relay_tools.simulator import Fault, GeminiGenSimulator
-from sora_relay_tools.simulator.server import SAMPLE_MP4
 
 from ..support.paths import TEMPLATE
 
@@ -132,9 +131,10 @@ def test_budget_settles_to_what_generations_used_with_each_functions_own_permiss
 
 
 def test_archived_videos_are_the_providers(drilled) -> None:
-    stack, _, finals = drilled
+    stack, simulator, finals = drilled
     video = finals["costly"]["video"]
-    assert stack.client("s3").get_object(Bucket=video["bucket"], Key=video["key"])["Body"].read() == SAMPLE_MP4
+    made = simulator.video_bytes(simulator.generations[finals["costly"]["provider"]["uuid"]])
+    assert stack.client("s3").get_object(Bucket=video["bucket"], Key=video["key"])["Body"].read() == made
     large = finals["large"]["video"]
     assert stack.client("s3").head_object(Bucket=large["bucket"], Key=large["key"])["ContentLength"] == LARGE
 

@@ -5,7 +5,6 @@ import json
 
 from sora_relay.domain.events import VideoEvent
 from sora_relay_tools.simulator import Fault
-from sora_relay_tools.simulator.server import SAMPLE_MP4
 
 from ..support.aws import API_KEY
 from ..support.local import run_until_events
@@ -26,9 +25,10 @@ def test_request_ends_as_an_archived_video_and_one_completed_event(stack, simula
     assert body.provider.uuid == generation.uuid
     assert body.metadata == {"campaign": "spring"}
     assert body.video.key == "videos/ad-2291.mp4"
-    assert body.video.sha256 == hashlib.sha256(SAMPLE_MP4).hexdigest()
+    made = simulator.video_bytes(generation)
+    assert body.video.sha256 == hashlib.sha256(made).hexdigest()
     stored = stack.s3.get_object(Bucket=stack.bucket, Key="videos/ad-2291.mp4")
-    assert stored["Body"].read() == SAMPLE_MP4
+    assert stored["Body"].read() == made
     assert stored["Metadata"]["sha256"] == body.video.sha256
     assert stored["ContentType"] == "video/mp4"
     assert event["attributes"] == {

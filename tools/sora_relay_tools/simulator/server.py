@@ -54,11 +54,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib.resources import files
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from sora_relay_tools.simulator.families import FAMILIES, check_extension, check_submission
+from sora_relay_tools.simulator.media import frame_size, made_video
 from sora_relay_tools.simulator.shapes import (
     MODEL_ALIASES,
     STATUS_DESCRIPTIONS,
@@ -69,7 +69,6 @@ from sora_relay_tools.simulator.shapes import (
     zoneless,
 )
 
-SAMPLE_MP4 = files("sora_relay_tools.simulator").joinpath("sample.mp4").read_bytes()
 _BLOCK = 1024 * 1024
 
 
@@ -263,7 +262,11 @@ class GeminiGenSimulator:
         self, form: dict[str, str], files: list[tuple[str, str]], family: str = "sora", extend: bool = False
     ) -> tuple[int, dict[str, Any]]:
         """A new generation of `family`'s endpoint, or with `extend` one continuing `ref_history`."""
-        problem = check_extension(family, form) if extend else check_submission(family, form)
+        # An aspect ratio it does not serve, replaced with its default instead of refused, as the
+        # raw API has done (4:5 became 16:9).
+        swapped = {"aspect_ratio": dict(FAMILIES[family].defaults).get("aspect_ratio", "16:9")}
+        checked = {**form, **swapped} if form.get("aspect_ratio") == _SWAPPED_RATIO else form
+        problem = check_extension(family, checked) if extend else check_submission(family, checked)
         if problem:
             return problem
         earlier = self.generations.get(form.get("ref_history", "")) if extend else None
@@ -273,7 +276,7 @@ class GeminiGenSimulator:
         if model in self.retired_models:
             return 400, error("MODEL_NOT_AVAILABLE", f"The model {model} is no longer available.")
         made_as = earlier.settings if earlier is not None else dict(FAMILIES[family].defaults)
-        settings = {**made_as, **_settings(form)}
+        settings = {**made_as, **_settings(checked)}
         now = self.clock()
         filtered = self.filtered_when(form["prompt"], family)
         if form.get("model") in self.broken_models:
@@ -425,11 +428,17 @@ class GeminiGenSimulator:
         return _png(16, 9, shade)
 
     def _video_size(self, generation: Generation) -> int:
-        return len(SAMPLE_MP4) if generation.video_size is None else generation.video_size
+        return len(self._made(generation)) if generation.video_size is None else generation.video_size
+
+    def _made(self, generation: Generation) -> bytes:
+        """The bundled MP4 as this generation was made: its duration and frame; every other
+        one with its `moov` after the media."""
+        seconds = float(generation.settings.get("duration", "5"))
+        return made_video(*frame_size(generation.settings), seconds, moov_last=generation.id % 2 == 0)
 
     def _video_chunks(self, generation: Generation) -> Iterator[bytes]:
         if generation.video_size is None:
-            yield SAMPLE_MP4
+            yield self._made(generation)
             return
         # A synthetic body, made as it is sent: one random block per generation, repeated.
         block = random.Random(generation.uuid).randbytes(_BLOCK)  # nosec B311  # test data
@@ -441,6 +450,7 @@ class GeminiGenSimulator:
 
 
 _SETTINGS = ("duration", "resolution", "aspect_ratio", "mode")
+_SWAPPED_RATIO = "4:5"
 # Sora's request words as its records write them (the provider's page: small is 720p, landscape 16:9).
 RECORD_WORDS = {"small": "720p", "large": "1080p", "landscape": "16:9", "portrait": "9:16"}
 # The error code each status usually comes with.
