@@ -32,6 +32,22 @@ def test_every_crash_leaves_each_request_with_exactly_one_final_event(crash_runs
     assert [(r.crash_at, r.crashed_call, r.problems) for r in crash_runs if not r.clean] == []
 
 
+@pytest.fixture(scope="module")
+def fallback_crash_runs(drill) -> list[RunResult]:
+    points, baseline = crash_points(drill, every=EVERY, fallback=True)
+    assert baseline.clean, baseline.problems
+    with quiet():
+        return [drill.run(crash_at=point, fallback=True) for point in points]
+
+
+def test_every_crash_around_a_fallback_ends_it_once_paid_once_per_model_after_the_first_failed(
+    fallback_crash_runs,
+) -> None:
+    assert [(r.crash_at, r.crashed_call, r.problems) for r in fallback_crash_runs if not r.clean] == []
+    # Right after the Veo submission and after the Kling one.
+    assert len([r for r in fallback_crash_runs if r.in_paid_window]) == 2
+
+
 def test_crashes_reach_every_kind_of_call(crash_runs) -> None:
     calls = {r.crashed_call.split(" ")[0] for r in crash_runs if r.crashed_call}
     assert {"dynamodb.PutItem", "http.POST", "http.GET", "sns.Publish", "sqs.SendMessage", "s3.PutObject"} <= calls
@@ -39,7 +55,7 @@ def test_crashes_reach_every_kind_of_call(crash_runs) -> None:
 
 def test_crashes_in_the_paid_window_pay_once(crash_runs) -> None:
     in_window = [r for r in crash_runs if r.in_paid_window]
-    assert len(in_window) == 4  # right after each of the four submissions (Veo, then Kling, for the fallback)
+    assert len(in_window) == 2  # right after each of the two submissions
     assert [r.duplicate_submissions for r in crash_runs] == [0] * len(crash_runs)
 
 

@@ -212,14 +212,22 @@ class CrashDrill:
         wiring.reset()
         self._resources.close()
 
-    def run(self, crash_at: int | None = None, provider_faults: Sequence[tuple[str, Fault]] = ()) -> RunResult:
-        """Four requests (one completes, one the provider refuses, one invalid, one Veo's filter
-        refuses that completes on its fallback) to their end."""
+    def run(
+        self, crash_at: int | None = None, provider_faults: Sequence[tuple[str, Fault]] = (), *, fallback: bool = False
+    ) -> RunResult:
+        """Three requests (one completes, one the provider refuses, one invalid) to their end; or,
+        `fallback`, one that Veo's filter refuses, which completes on its fallback."""
         self.runs += 1
         self.injector.crash_at = crash_at
         for endpoint, fault in provider_faults:
             self.simulator.inject(endpoint, fault)
-        return self._run_to_the_end(crash_at, self._send_requests(f"run{self.runs}"), MAX_ROUNDS)
+        prefix = f"run{self.runs}"
+        if fallback:
+            expectations = [_falling_back(f"{prefix}-fallback", f"[audio-filtered] {prefix}: a choir in a cave")]
+            self.stack.send(expectations[0].body)
+        else:
+            expectations = self._send_requests(prefix)
+        return self._run_to_the_end(crash_at, expectations, MAX_ROUNDS)
 
     def run_lossy(self, requests: int, *, lost_answers: float, crashes: float, seed: int = 0) -> RunResult:
         """`requests` requests that complete, in fours whose history rows look alike (two of the
@@ -400,7 +408,6 @@ class CrashDrill:
                 "video.failed",
                 "invalid_request",
             ),
-            _falling_back(f"{prefix}-fallback", f"[audio-filtered] {prefix}: a choir in a cave"),
         ]
         for expectation in expectations:
             self.stack.send(expectation.body)

@@ -88,13 +88,14 @@ def quiet() -> Iterator[None]:
         yield
 
 
-def crash_points(drill: CrashDrill, *, every: int = 1) -> tuple[list[int], RunResult]:
-    """The crash points of a run: every `every`-th outbound call, and always the first call of
-    each kind and each call in the paid window (right after the provider accepted a submission)."""
+def crash_points(drill: CrashDrill, *, every: int = 1, fallback: bool = False) -> tuple[list[int], RunResult]:
+    """The crash points of a run (`fallback`: of the request that falls back): every `every`-th
+    outbound call, and always the first call of each kind and each call in the paid window
+    (right after the provider accepted a submission)."""
     # A warm run first: the stack's first run also reads the API key, which the later runs
     # (the crashes) have cached, so its calls would be one off from theirs.
-    drill.run()
-    baseline = drill.run()
+    drill.run(fallback=fallback)
+    baseline = drill.run(fallback=fallback)
     calls = list(drill.injector.calls)
     points = set(range(1, len(calls) + 1, every))
     points |= {calls.index(call) + 1 for call in set(calls)}
@@ -139,6 +140,10 @@ def run_suites(
         crashes = [drill.run(crash_at=point) for point in points]
         rows.append(SuiteRow.of("no fault (baseline)", 0, [baseline]))
         rows.append(SuiteRow.of("crash at each outbound call", len(points), crashes))
+        failures += [r for r in [baseline, *crashes] if not r.clean]
+        points, baseline = crash_points(drill, every=every, fallback=True)
+        crashes = [drill.run(crash_at=point, fallback=True) for point in points]
+        rows.append(SuiteRow.of("crash at each outbound call around a fallback", len(points), crashes))
         failures += [r for r in [baseline, *crashes] if not r.clean]
         for seed, in_its_own_words in ((0, False), (1, False), (2, False), (3, True)):
             row, result = run_lossy(drill, seed, in_its_own_words=in_its_own_words)
