@@ -68,6 +68,14 @@ def test_request_without_an_id_is_known_by_its_message_id(relay, stack) -> None:
     assert json.loads(sent["Body"]) == {"prompt": "a fox"}
 
 
+def test_a_fallback_is_sent_as_the_request_names_it_and_a_wrong_one_is_refused_before_sending(relay, stack) -> None:
+    fallback = ["kling-video-2-6", {"model": "grok-3", "duration": 10, "skip_audio": True}]
+    relay.submit("a red fox runs through the snow", model="veo-3.1", fallback=fallback)
+    assert queued(stack)[0]["fallback"] == fallback
+    with pytest.raises(RelayError, match=r"fallback\[0\]\.duration"):
+        relay.submit("a red fox runs through the snow", model="veo-3.1", fallback=[{"model": "grok-3", "duration": 7}])
+
+
 def test_local_file_is_uploaded_to_the_input_location(relay, stack, tmp_path) -> None:
     reference = tmp_path / "style.png"
     reference.write_bytes(b"png")

@@ -50,6 +50,13 @@ def _wait_options(function: Command) -> Command:
 @click.option("--mode", help="Kling, Seedance and Grok: standard, professional, fast, pro, normal...")
 @click.option("--mode-image", help="Veo, with reference images: frame or ingredient.")
 @click.option("--extend", help="Continue the video of this earlier request_id (no model or settings).")
+@click.option(
+    "--fallback",
+    "fallbacks",
+    multiple=True,
+    help="A model to try after a failure that cost nothing (repeat for more, in order; default: FallbackModels).",
+)
+@click.option("--skip-audio", is_flag=True, default=None, help="Grok: make the video without sound.")
 @click.option("--file", "files", multiple=True, help="Reference image: a local path (uploaded), s3:// or https://.")
 @click.option("--meta", "metadata", multiple=True, callback=_key_value, help="KEY=VALUE, echoed in the events.")
 @click.option("--request-id", help="Your idempotency key (default: the SQS message id).")
@@ -65,6 +72,8 @@ def submit(
     mode: str | None,
     mode_image: str | None,
     extend: str | None,
+    fallbacks: tuple[str, ...],
+    skip_audio: bool | None,
     files: tuple[str, ...],
     metadata: dict[str, str],
     request_id: str | None,
@@ -82,6 +91,8 @@ def submit(
         mode=mode,
         mode_image=mode_image,
         extend=extend,
+        fallback=list(fallbacks) or None,
+        skip_audio=skip_audio,
         files=files,
         metadata=metadata,
         request_id=request_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -109,12 +109,14 @@ class Relay:
         extend: str | None = None,
         metadata: Mapping[str, str] | None = None,
         request_id: str | None = None,
-        **settings: str | int | None,
+        fallback: Sequence[str | Mapping[str, Any]] | None = None,
+        **settings: str | int | bool | None,
     ) -> dict[str, Any]:
         """A request body from arguments, unset ones left to the stack's defaults. `settings` are
         the model's family's fields by the provider's names (duration, resolution, aspect_ratio,
-        mode, mode_image); `files` are reference images, put in the field the model's family
-        takes them in; `extend` continues an earlier request's video."""
+        mode, mode_image, skip_audio); `files` are reference images, put in the field the model's
+        family takes them in; `extend` continues an earlier request's video; `fallback`, the
+        models to try after a failure that cost nothing (names, or a model with its settings)."""
         references = list(files)
         spec = self.rules.catalogue.model(model or self.rules.default_model)
         field = self.rules.catalogue.family_of(spec).references.field if spec is not None else "files"
@@ -126,6 +128,9 @@ class Relay:
             **settings,
             field: references or None,
             "metadata": dict(metadata) if metadata else None,
+            "fallback": [entry if isinstance(entry, str) else dict(entry) for entry in fallback]
+            if fallback is not None
+            else None,
         }
         return {name: value for name, value in fields.items() if value is not None}
 
