@@ -272,3 +272,25 @@ def test_a_poll_dying_after_saving_the_fallback_loses_no_place(world) -> None:
     world.store.save(job.fell_back(world.clock(), following, summary, check_at=world.clock() + timedelta(hours=1)))
     world.minute(3)
     assert [request.model for request in world.provider.submitted] == ["veo-3.1", "kling-video-2-6"]
+
+
+def test_a_request_whose_fallback_is_not_submitted_yet_can_be_canceled(world) -> None:
+    _send(world, VEO_TO_KLING)
+    _fail_first_generation(world, **AUDIO_FILTERED)  # the fallback started: its message is on its way
+    world.canceler.cancel("ad-1")
+    world.deliver_starts()
+    [event] = world.publisher.finals
+    assert event.error.code == "canceled"
+    assert [request.model for request in world.provider.submitted] == ["veo-3.1"]
+
+
+def test_an_extension_of_a_video_made_by_a_fallback_continues_the_model_that_made_it(world) -> None:
+    _send(world, VEO_TO_KLING)
+    _fail_first_generation(world, **AUDIO_FILTERED)
+    world.deliver_starts()
+    world.clock.advance(world.policy.poll_interval)
+    world.provider.records = [world.record(uuid="sora_1", status=2, video_url="https://cdn.geminigen.ai/v.mp4")]
+    world.poller.sweep()
+    world.archiver.archive_job("ad-1")
+    _send(world, {"prompt": "and then it leaps over a stream", "extend": {"request_id": "ad-1"}}, "ad-2")
+    assert (world.provider.submitted[-1].model, world.provider.extended[-1]) == ("kling-video-2-6", "sora_1")
