@@ -1,23 +1,19 @@
 """The fallback drill, on the local stack against the simulator: Veo requests its filters refuse
 complete on their next model, billed once; a failure that used credits never falls back; a
 model the provider no longer serves ends a request without a fallback at once. (A lost answer and
-a crash before any fallback: the lossy crash drill, tests/e2e/test_fault_drills.py.)"""
+a crash before any fallback: the crash drills, tests/e2e/test_fault_drills.py.)"""
 
-import io
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from rich.console import Console
 
-from sora_relay_tools.local.run import PlannedRequest, Tracked, run
-from sora_relay_tools.local.stack import LocalStack, Provider
+from sora_relay_tools.local.stack import LocalStack
 from sora_relay_tools.simulator import GeminiGenSimulator
 
 from ..support.cli import cli
-from ..support.paths import TEMPLATE
+from ..support.local import local_stack, send
 
 KLING_PRICE = 50  # the simulator's price of a Kling generation
 
@@ -25,15 +21,8 @@ KLING_PRICE = 50  # the simulator's price of a Kling generation
 @pytest.fixture(scope="module")
 def stack(module_simulator: GeminiGenSimulator) -> Iterator[LocalStack]:
     """The local stack with the operator's default chain for Veo 3.1 Fast."""
-    provider = Provider(module_simulator.base_url, module_simulator.api_key)
-    parameters = {"PollIntervalSeconds": "1", "FallbackModels": "veo-3.1-fast>kling-video-2-6"}
-    with LocalStack(TEMPLATE, provider, schedule_interval=0.3, parameters=parameters) as local:
-        yield local
-
-
-def send(stack: LocalStack, tmp_path: Path, *bodies: dict, expect: str = "video.completed") -> list[Tracked]:
-    planned = [PlannedRequest(body["request_id"], json.dumps(body), expect) for body in bodies]
-    return run(stack, planned, out_dir=tmp_path, timeout=90, console=Console(file=io.StringIO()))
+    with local_stack(module_simulator, FallbackModels="veo-3.1-fast>kling-video-2-6") as stack:
+        yield stack
 
 
 def billed(simulator: GeminiGenSimulator, prompt: str) -> list[tuple[str, float | None]]:

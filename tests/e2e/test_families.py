@@ -2,21 +2,18 @@
 endpoint with the provider's field names, cross-family mistakes that reach no endpoint, a Veo
 video extended, and a model an operator allowed."""
 
-import io
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import boto3
 import pytest
-from rich.console import Console
 
-from sora_relay_tools.local.run import PlannedRequest, Tracked, run
-from sora_relay_tools.local.stack import LocalStack, Provider
+from sora_relay_tools.local.stack import LocalStack
 from sora_relay_tools.simulator import GeminiGenSimulator
 from sora_relay_tools.simulator.media import frame_size
 
-from ..support.paths import ROOT, TEMPLATE
+from ..support.local import local_stack, send
+from ..support.paths import ROOT
 
 SAMPLES = [
     "request-sora-pro-hd.json",
@@ -34,15 +31,8 @@ SETTINGS = ("duration", "resolution", "aspect_ratio", "mode")
 @pytest.fixture(scope="module")
 def stack(module_simulator: GeminiGenSimulator) -> Iterator[LocalStack]:
     """The local stack, as the e2e conftest's, with a model the catalogue does not know allowed."""
-    provider = Provider(module_simulator.base_url, module_simulator.api_key)
-    parameters = {"PollIntervalSeconds": "1", "ExtraModels": "veo-3.2-preview"}
-    with LocalStack(TEMPLATE, provider, schedule_interval=0.3, parameters=parameters) as local:
-        yield local
-
-
-def send(stack: LocalStack, tmp_path: Path, *bodies: dict, expect: str = "video.completed") -> list[Tracked]:
-    planned = [PlannedRequest(body["request_id"], json.dumps(body), expect) for body in bodies]
-    return run(stack, planned, out_dir=tmp_path, timeout=90, console=Console(file=io.StringIO()))
+    with local_stack(module_simulator, ExtraModels="veo-3.2-preview") as stack:
+        yield stack
 
 
 def test_one_request_per_family_completes_at_its_own_endpoint_with_the_providers_fields(

@@ -1,11 +1,21 @@
 """Driving the functions by hand until a job's events are out."""
 
+import contextlib
+import io
 import json
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
+from sora_relay_tools.local.run import PlannedRequest, Tracked, run
+from sora_relay_tools.local.stack import LocalStack, Provider
+from sora_relay_tools.simulator import GeminiGenSimulator
+
 from .aws import lambda_context
-from .paths import ROOT
+from .paths import ROOT, TEMPLATE
 
 SCHEDULE = json.loads((ROOT / "events" / "schedule.json").read_text())
 
@@ -25,3 +35,19 @@ def run_until_events(stack: Any, functions: dict[str, Any], count: int, timeout:
         events += stack.events()
         time.sleep(0.2)
     return events
+
+
+@contextlib.contextmanager
+def local_stack(simulator: GeminiGenSimulator, **parameters: str) -> Iterator[LocalStack]:
+    """The template on the local stack against `simulator`, polled each second, with `parameters`."""
+    provider = Provider(simulator.base_url, simulator.api_key)
+    with LocalStack(
+        TEMPLATE, provider, schedule_interval=0.3, parameters={"PollIntervalSeconds": "1", **parameters}
+    ) as stack:
+        yield stack
+
+
+def send(stack: LocalStack, tmp_path: Path, *bodies: dict[str, Any], expect: str = "video.completed") -> list[Tracked]:
+    """Each body sent, followed to its final event (expected to be `expect`), its video fetched."""
+    planned = [PlannedRequest(body["request_id"], json.dumps(body), expect) for body in bodies]
+    return run(stack, planned, out_dir=tmp_path, timeout=90, console=Console(file=io.StringIO()))

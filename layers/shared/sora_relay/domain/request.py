@@ -84,13 +84,12 @@ _SETTING = Annotated[str, StringConstraints(max_length=64)]
 MAX_FALLBACKS = 3
 
 
-class FallbackEntry(BaseModel):
-    """A model to try after a failure that cost nothing, with settings of its own (what it leaves
-    out comes from the model's defaults); the prompt, references, priority and metadata carry over."""
+class FamilySettings(BaseModel):
+    """The families' setting fields, by the provider's names: which of them a model takes, and
+    which values, is the catalogue's to say."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    model: _SETTING
     duration: int | None = None
     resolution: _SETTING | None = None
     aspect_ratio: _SETTING | None = None
@@ -99,25 +98,25 @@ class FallbackEntry(BaseModel):
     skip_audio: bool | None = None
 
     def settings(self) -> dict[str, bool | int | str]:
+        """The setting fields stated."""
         return {name: value for name in SETTING_FIELDS if (value := getattr(self, name)) is not None}
 
 
-class RequestMessage(BaseModel):
-    """A message's shape. Strict: a typo or a wrong type must never spend credits."""
+class FallbackEntry(FamilySettings):
+    """A model to try after a failure that cost nothing, with settings of its own (what it leaves
+    out comes from the model's defaults); the prompt, references, priority and metadata carry over."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model: _SETTING
+
+
+class RequestMessage(FamilySettings):
+    """A message's shape. Strict: a typo or a wrong type must never spend credits."""
 
     request_id: RequestId | None = None
     prompt: str = Field(max_length=MAX_PROMPT_CHARS)
     model: _SETTING | None = None
     priority: Priority = Priority.NORMAL
     extend: ExtendTarget | None = None
-    duration: int | None = None
-    resolution: _SETTING | None = None
-    aspect_ratio: _SETTING | None = None
-    mode: _SETTING | None = None
-    mode_image: _SETTING | None = None
-    skip_audio: bool | None = None
     files: list[ReferenceUri] | None = Field(default=None, max_length=MAX_FILES)
     ref_images: list[ReferenceUri] | None = Field(default=None, max_length=MAX_FILES)
     metadata: Metadata = Field(default_factory=dict)
@@ -144,10 +143,6 @@ class RequestMessage(BaseModel):
         if not isinstance(entries, list):
             return entries
         return [{"model": entry} if isinstance(entry, str) else entry for entry in entries]
-
-    def settings(self) -> dict[str, bool | int | str]:
-        """The setting fields this message states."""
-        return {name: value for name in SETTING_FIELDS if (value := getattr(self, name)) is not None}
 
 
 class VideoRequest(RequestMessage):
