@@ -48,9 +48,8 @@ class Breakers:
     def take_probe(self, job: Job) -> bool:
         """True when the job may try its model: its breaker is closed, or the job is its probe now."""
         model = job.claimed_request.model
-        state = self._state(model, fresh=True)
-        if state.opened_at is None:
-            return True
+        if self._state(model).opened_at is None:
+            return True  # as last read: a breaker opened since lets one more request try it
         now = self.clock()
         # A probe holds the model for one cool-down at most: a probe whose request failed on its
         # own account (or is slow) gives way to the next then, at most one a cool-down.
@@ -90,11 +89,11 @@ class Breakers:
         if state.opened_at is not None:
             logger.info("a model's breaker closed", extra={"model": model})
 
-    def _state(self, model: str, *, fresh: bool = False) -> BreakerState:
+    def _state(self, model: str) -> BreakerState:
         now = self.clock()
         with self._lock:
             seen = self._seen.get(model)
-        if seen is not None and not fresh and now - seen[0] < _FRESH_FOR:
+        if seen is not None and now - seen[0] < _FRESH_FOR:
             return seen[1]
         try:
             state = self.store.read(model)
