@@ -42,6 +42,7 @@ def test_five_provider_failures_in_a_row_open_the_models_breaker(world) -> None:
 def test_content_refusals_are_the_requests_and_never_open_a_breaker(world) -> None:
     _each_fails(world, 5, {"status": 3, "error_code": "PUBLIC_ERROR_UNSAFE_CONTENT"})
     _each_fails(world, 1, {"status": -2, "error_code": "PUBLIC_ERROR_POLICY_VIOLATION"})
+    _each_fails(world, 1, {"status": 3, "error_code": "INVALID_INPUT"})
     assert world.breaker_store.read("grok-3").failures == 0
 
 

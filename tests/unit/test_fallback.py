@@ -168,6 +168,12 @@ def test_a_failure_whose_cost_is_not_stated_ends_the_request(world) -> None:
     assert _fail_first_generation(world, status=3, error_code="SYSTEM_ERROR") is Outcome.FAILED
 
 
+@pytest.mark.parametrize("code", ["INVALID_INPUT", "TEXT_TOO_LONG", "FILE_TYPE_NOT_ALLOWED"])
+def test_a_failure_that_is_the_requests_own_fault_does_not_fall_back(world, code: str) -> None:
+    _send(world, VEO_TO_KLING)
+    assert _fail_first_generation(world, status=3, error_code=code, used_credit=0) is Outcome.FAILED
+
+
 def test_a_request_without_a_fallback_ends_as_before(world) -> None:
     _send(world, {**VEO_TO_KLING, "fallback": []})
     assert _fail_first_generation(world, **AUDIO_FILTERED) is Outcome.FAILED

@@ -14,8 +14,9 @@ from sora_relay.domain.provider import GenerationRecord
 COST_FREE_REFUSALS = frozenset(
     {"PUBLIC_ERROR_AUDIO_FILTERED", "PUBLIC_ERROR_PROMINENT_PEOPLE", "PUBLIC_ERROR_PROMINENT_PEOPLE_UPLOAD"}
 )
-
-
+# The provider's codes for a request's own faults (its prompt, its files): another model would
+# refuse them too.
+_REQUEST_FAULTS = frozenset({"INVALID_INPUT", "TEXT_TOO_LONG", "MAXIMUM_FILE_SIZE_EXCEED", "FILE_TYPE_NOT_ALLOWED"})
 # Codes that say a generation's content was refused (its prompt or images): the request's matter,
 # not the model's health. Every other failure is the provider's (SYSTEM_ERROR, RESOURCE_EXHAUSTED,
 # GEMINI_RATE_LIMIT, none given).
@@ -24,8 +25,9 @@ _CONTENT_REFUSALS = ("PUBLIC_ERROR", "GEMINI_RAI")
 
 def provider_fault(record: GenerationRecord) -> bool:
     """Whether a failed generation failed through no fault of its request: counted against its
-    model's breaker. A negative status (a policy rejection) or a content refusal is the request's."""
-    if record.status is not None and record.status < 0:
+    model's breaker. A negative status (a policy rejection), a content refusal or a fault of its
+    input is the request's."""
+    if (record.status is not None and record.status < 0) or record.error_code in _REQUEST_FAULTS:
         return False
     return not (record.error_code or "").startswith(_CONTENT_REFUSALS)
 
@@ -43,7 +45,10 @@ def failure_cost(record: GenerationRecord) -> float | None:
 
 def may_fall_back(record: GenerationRecord, *, after_charged: bool) -> bool:
     """Whether a failed generation lets its request try its next model: it cost nothing, or it
-    cost and the operator allows that (FallbackAfterCharged). A cost not stated is not nothing."""
+    cost and the operator allows that (FallbackAfterCharged), and it was not the request's own
+    fault. A cost not stated is not nothing."""
+    if record.error_code in _REQUEST_FAULTS:
+        return False
     cost = failure_cost(record)
     return cost == 0 or (cost is not None and after_charged)
 
