@@ -15,9 +15,10 @@ from sora_relay.domain.policy import Policy
 from sora_relay.domain.ports import BreakerState, BreakerStore, Clock, Metrics
 from sora_relay.observability import logger
 
-# A model's state is read at most this often per container: every request that starts would
-# read it otherwise. Stale by seconds, a closed breaker lets one more request try a failing
-# model, an open one holds a request a little longer: neither spends anything it should not.
+# A model's state is read at most this often per container for the line's fill (each waiting
+# request it looks at would read it otherwise): stale by seconds, a closed breaker lets the fill
+# start a request the submitter then sends to its fallback, an open one holds a request a little
+# longer. The submitter reads it afresh before each attempt.
 _FRESH_FOR = timedelta(seconds=10)
 
 
@@ -48,8 +49,10 @@ class Breakers:
     def take_probe(self, job: Job) -> bool:
         """True when the job may try its model: its breaker is closed, or the job is its probe now."""
         model = job.claimed_request.model
-        if self._state(model).opened_at is None:
-            return True  # as last read: a breaker opened since lets one more request try it
+        # Read afresh, right before the attempt: a breaker another container opened a moment ago
+        # keeps this request from trying the model (one read per request started).
+        if self._state(model, fresh=True).opened_at is None:
+            return True
         now = self.clock()
         # A probe holds the model for one cool-down at most: a probe whose request failed on its
         # own account (or is slow) gives way to the next then, at most one a cool-down.
@@ -89,11 +92,11 @@ class Breakers:
         if state.opened_at is not None:
             logger.info("a model's breaker closed", extra={"model": model})
 
-    def _state(self, model: str) -> BreakerState:
+    def _state(self, model: str, *, fresh: bool = False) -> BreakerState:
         now = self.clock()
         with self._lock:
             seen = self._seen.get(model)
-        if seen is not None and now - seen[0] < _FRESH_FOR:
+        if seen is not None and not fresh and now - seen[0] < _FRESH_FOR:
             return seen[1]
         try:
             state = self.store.read(model)
