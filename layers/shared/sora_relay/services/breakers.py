@@ -74,8 +74,7 @@ class Breakers:
         self.metrics.count("ModelFailures", model=model)
         if state.failures == self.policy.breaker_failures:
             logger.error("a model's breaker opened", extra={"model": model, "reason": reason})
-            self.metrics.count("BreakersOpened", model=model)
-            self.metrics.count("BreakersOpened")  # the alarm's, for every model
+            self.metrics.count("BreakersOpened", model=model)  # the alarm's: one contributor per model
 
     def succeeded(self, model: str) -> None:
         """A generation of the model made its video: its breaker closes. Never raises. (Read as
