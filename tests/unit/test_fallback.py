@@ -163,6 +163,14 @@ def test_a_failure_that_used_credits_falls_back_when_the_operator_allows(world) 
     assert _fail_first_generation(world, **AUDIO_FILTERED, used_credit=60) is Outcome.FELL_BACK
 
 
+def test_a_failure_whose_cost_is_not_stated_falls_back_when_the_operator_allows_charged_ones(world) -> None:
+    world.fallback_after_charged = True
+    world.daily_credit_budget = 1_000
+    _send(world, VEO_TO_KLING)
+    assert _fail_first_generation(world, status=3, error_code="SYSTEM_ERROR") is Outcome.FELL_BACK
+    assert world.ledger.day(START.date()).spent == 30  # the failed attempt keeps its quote: it may have cost
+
+
 def test_a_failure_whose_cost_is_not_stated_ends_the_request(world) -> None:
     _send(world, VEO_TO_KLING)
     assert _fail_first_generation(world, status=3, error_code="SYSTEM_ERROR") is Outcome.FAILED

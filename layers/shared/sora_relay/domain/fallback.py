@@ -45,12 +45,11 @@ def failure_cost(record: GenerationRecord) -> float | None:
 
 def may_fall_back(record: GenerationRecord, *, after_charged: bool) -> bool:
     """Whether a failed generation lets its request try its next model: it cost nothing, or it
-    cost and the operator allows that (FallbackAfterCharged), and it was not the request's own
-    fault. A cost not stated is not nothing."""
+    may have cost and the operator allows that (FallbackAfterCharged), and it was not the request's
+    own fault. A cost not stated is not nothing."""
     if record.error_code in _REQUEST_FAULTS:
         return False
-    cost = failure_cost(record)
-    return cost == 0 or (cost is not None and after_charged)
+    return failure_cost(record) == 0 or after_charged
 
 
 def refuses_model(reason: str, model: str) -> bool:

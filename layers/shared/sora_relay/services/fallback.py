@@ -36,8 +36,9 @@ class Fallbacks:
         if not may_fall_back(record, after_charged=self.after_charged):
             return None
         error = EventError(code=ErrorCode.GENERATION_FAILED, message=record.failure_message())
-        moved = self._next(job, record.uuid, error, failure_cost(record))
-        if moved is not None and record.used_credit is None:
+        cost = failure_cost(record)
+        moved = self._next(job, record.uuid, error, cost)
+        if moved is not None and cost == 0 and record.used_credit is None:
             # The day counts what the failure cost, which its record does not state: nothing.
             self._settle_nothing(job)
         return moved
