@@ -52,6 +52,18 @@ def test_submit_wait_download_leaves_the_mp4(local_stack, module_simulator, tmp_
     assert (tmp_path / "cli-ok.mp4").read_bytes() == module_simulator.video_bytes(generation)
 
 
+def test_submit_with_a_fallback_completes_on_it_when_the_first_model_is_refused_at_no_cost(
+    local_stack, module_simulator
+) -> None:
+    prompt = "a choir sings in a cave [audio-filtered]"
+    arguments = ("--model", "veo-3.1-fast", "--fallback", "grok-3", "--request-id", "cli-fallback")
+    done = cli("submit", prompt, *arguments, "--wait", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["event"] == "video.completed"
+    assert json.loads(cli("status", "cli-fallback", "--json").stdout)["model"] == "grok-3"
+    assert [g.model for g in module_simulator.submissions(prompt)] == ["veo-3.1-fast", "grok-3"]
+
+
 def test_submit_without_wait_prints_the_request_id(local_stack) -> None:
     done = cli("submit", "a quiet harbour", "--model", "sora-2-pro", "--meta", "campaign=spring", "--json")
     assert done.returncode == 0, done.stderr
