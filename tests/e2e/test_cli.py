@@ -60,7 +60,12 @@ def test_submit_with_a_fallback_completes_on_it_when_the_first_model_is_refused_
     done = cli("submit", prompt, *arguments, "--wait", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["event"] == "video.completed"
-    assert json.loads(cli("status", "cli-fallback", "--json").stdout)["model"] == "grok-3"
+    status = json.loads(cli("status", "cli-fallback", "--json").stdout)
+    assert (status["model"], [attempt["model"] for attempt in status["earlier_attempts"]]) == (
+        "grok-3",
+        ["veo-3.1-fast"],
+    )
+    assert status["delivered"]["matches_request"] is True
     assert [g.model for g in module_simulator.submissions(prompt)] == ["veo-3.1-fast", "grok-3"]
 
 

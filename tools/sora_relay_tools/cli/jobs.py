@@ -36,6 +36,10 @@ def describe(job: Job, place: LinePlace | None = None) -> dict[str, Any]:
         described["prompt"] = job.request.prompt
     if job.provider is not None:
         described["provider"] = job.provider.model_dump(mode="json", exclude_none=True)
+    if job.attempts:  # the models tried before this one (a fallback's)
+        described["earlier_attempts"] = [attempt.model_dump(mode="json", exclude_none=True) for attempt in job.attempts]
+    if job.final_event is not None and job.final_event.delivered is not None:
+        described["delivered"] = job.final_event.delivered.model_dump(mode="json", exclude_none=True)
     if job.metadata:
         described["metadata"] = job.metadata
     if job.final_event is not None:
