@@ -6,6 +6,7 @@ import pytest
 
 from sora_relay.domain.jobs import JobState
 from sora_relay.domain.ports import MediaGone, MediaNotAllowed
+from sora_relay.domain.provider import ProviderUnavailable
 from sora_relay.services.archive import ArchiveFailed, ArchiveOutcome
 from sora_relay.services.poll.outcome import Outcome
 from sora_relay.services.submit.messages import InboundMessage
@@ -72,6 +73,18 @@ def test_refused_address_is_replaced_by_a_fresh_one_from_the_status(completed) -
     ]
     assert completed.archiver.archive_job("ad-1") is ArchiveOutcome.ARCHIVED
     assert [url for url, _ in completed.archive.copies] == [URL, fresh]
+
+
+def test_a_record_that_cannot_be_read_keeps_the_latest_address_read(completed) -> None:
+    fresh = "https://cdn.geminigen.ai/v/1.mp4?signature=new"
+    completed.archive.failures = [MediaGone("HTTP 410"), MediaGone("HTTP 410")]
+    completed.provider.records = [
+        completed.record(status=2, generated_video=[{"video_url": URL}]),
+        completed.record(status=2, generated_video=[{"video_url": fresh}]),
+        ProviderUnavailable("status 503"),
+    ]
+    assert completed.archiver.archive_job("ad-1") is ArchiveOutcome.ARCHIVED
+    assert [url for url, _ in completed.archive.copies] == [URL, fresh, fresh]
 
 
 def test_the_address_is_read_from_the_record_right_before_the_download(completed) -> None:

@@ -153,8 +153,7 @@ class ArchiveService:
         Raises AddressRefused when every try was refused and the record offers no address any
         more; else the last fault (the hand-off comes again while the deadline allows)."""
         assert job.video_url is not None
-        offered = self._fresh_address(job)
-        url, refusals = offered or job.video_url, 0
+        url, refusals = self._fresh_address(job, job.video_url) or job.video_url, 0
         pauses = self.policy.archive_pauses
         for pause in (*pauses, None):  # None: the last try
             try:
@@ -164,7 +163,7 @@ class ArchiveService:
                 return self.archive.copy(url, key, full_media_type(job.media_type), within, keep_alive)
             except (MediaGone, MediaNotAllowed) as error:
                 refusals += 1
-                if refusals > len(pauses) and self._fresh_address(job) is None:
+                if refusals > len(pauses) and self._fresh_address(job, url) is None:
                     raise AddressRefused(
                         f"the video's address refused the download {refusals} times, and the provider's"
                         f" record offers no other: {error}"
@@ -179,17 +178,18 @@ class ArchiveService:
             self.sleep(pause.total_seconds())
             keep_alive()
             if refusals:
-                url = self._fresh_address(job) or url
+                url = self._fresh_address(job, url) or url
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _fresh_address(self, job: Job) -> str | None:
+    def _fresh_address(self, job: Job, known: str) -> str | None:
         """The video's address as the provider gives it now (an address may be signed and
-        short-lived); the one known when the record cannot be read (it may still work)."""
+        short-lived), None when its record offers none; `known`, the latest address read, when
+        the record cannot be read (it may still work)."""
         try:
             record = self.provider.status(job.generation.uuid)
         except ProviderUnavailable as error:
             logger.warning("could not read the status for a fresh address", extra={"reason": str(error)})
-            return job.video_url
+            return known
         return record.video_url if record.ready else None
 
     def _copy_failed(self, job: Job, error: Exception, receive_count: int) -> ArchiveOutcome:
