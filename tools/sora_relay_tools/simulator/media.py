@@ -4,6 +4,7 @@ files not prepared for the web have it."""
 
 from __future__ import annotations
 
+import functools
 import struct
 from importlib.resources import files
 
@@ -23,6 +24,7 @@ def frame_size(settings: dict[str, str]) -> tuple[int, int]:
     return short, 2 * round(short * down / across / 2)
 
 
+@functools.cache  # a download asks for its size, then its bytes: one file made per generation
 def made_video(width: int, height: int, seconds: float, *, moov_last: bool = False) -> bytes:
     """The bundled MP4, its `moov` stating `seconds`, `width` and `height` (and, `moov_last`,
     moved after the media, its chunk offsets moved with it)."""

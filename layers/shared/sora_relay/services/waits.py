@@ -1,6 +1,6 @@
 """Why a request may not start yet, besides a place: the day's credit budget, a twin whose
-attempt is open, an earlier video not finished, its model's breaker open. Each is a reason to wait in the one line
-(docs/line.md): asked before a place is taken, never by resending a message."""
+attempt is open, an earlier video not finished, its model's breaker open. Each is a reason to
+wait in the one line (docs/line.md): asked before a place is taken, never by resending a message."""
 
 from __future__ import annotations
 

@@ -176,11 +176,13 @@ class SubmitService:
         if isinstance(go, End):
             self._end(job, go.code, go.message)
             return Done()
-        if isinstance(go, Skip) and self.fallbacks.skip(job, go.reason) is not None:
-            self.line.fill()  # its place, freed, goes to the next in line (its fallback's turn too)
-            return Done()
-        if isinstance(go, Skip | Wait):
-            self.line.wait(job, go if isinstance(go, Wait) else Wait(WaitFor.BREAKER, go.reason))
+        if isinstance(go, Skip):
+            if self.fallbacks.skip(job, go.reason) is not None:
+                self.line.fill()  # its place, freed, goes to the next in line (its fallback's turn too)
+                return Done()
+            go = Wait(WaitFor.BREAKER, go.reason)  # no fallback it may take any more: it waits
+        if isinstance(go, Wait):
+            self.line.wait(job, go)
             return Done()
         if not job.claimed_request.references:
             return self._fetch_and_send(job, message, go)
