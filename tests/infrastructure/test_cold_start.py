@@ -20,6 +20,7 @@ OTHERS_AT_IMPORT = {
     "poll": ("sora_relay.services.submit.service", "sora_relay.services.archive", "sora_relay.adapters.media"),
     "sweep": ("sora_relay.services.submit.service", "sora_relay.services.archive", "sora_relay.adapters.media"),
     "archive": ("sora_relay.services.submit.service", "sora_relay.services.poll", "sora_relay.adapters.media"),
+    "api": ("sora_relay.services.submit.service", "sora_relay.services.poll", "sora_relay.adapters.media"),
 }
 LOADED_BY_IMPORT = """
 import json, sys

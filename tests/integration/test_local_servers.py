@@ -3,7 +3,7 @@
 import http.client
 from urllib.parse import urlsplit
 
-from sora_relay import wiring
+from sora_relay import seams, wiring
 from sora_relay_tools.local.stack import MotoServerProcess
 
 
@@ -24,5 +24,5 @@ def test_moto_server_process_keeps_the_connection_open() -> None:
 def test_aws_clients_keep_a_connection_for_each_worker(stack, monkeypatch) -> None:
     monkeypatch.setenv("POLL_CONCURRENCY", "24")
     wiring.rebuild()
-    client = wiring._client_as("dynamodb", wiring._session_as(None))
+    client = wiring._client_as("dynamodb", seams.session_as(None))
     assert client.meta.config.max_pool_connections == 48  # two workers per status call

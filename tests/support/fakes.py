@@ -23,12 +23,12 @@ from sora_relay.domain.request import Priority, VideoRequest
 from sora_relay.services.archive import ArchiveService
 from sora_relay.services.assembly import Services, Tuning
 from sora_relay.services.budget import CreditBudget
+from sora_relay.services.cancel import CancelService
 from sora_relay.services.finisher import Finisher
 from sora_relay.services.line import Line
 from sora_relay.services.poll.service import PollService
 from sora_relay.services.submit.messages import InboundMessage
 from sora_relay.services.submit.service import SubmitService
-from sora_relay_tools.client.cancel import CancelService
 from sora_relay_tools.places import MemoryPlaces
 from sora_relay_tools.simulator import ManualClock
 from sora_relay_tools.simulator.server import RECORD_WORDS

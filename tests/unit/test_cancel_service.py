@@ -7,8 +7,8 @@ import pytest
 
 from sora_relay.domain.jobs import JobState
 from sora_relay.domain.provider import RetryLater
+from sora_relay.services.cancel import Canceled, NotCanceled
 from sora_relay.services.submit.messages import Done, InboundMessage, Retry
-from sora_relay_tools.client.cancel import Canceled, NotCanceled
 
 REQUEST = {"request_id": "ad-1", "prompt": "a fox", "metadata": {"k": "v"}}
 

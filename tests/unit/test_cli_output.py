@@ -54,16 +54,36 @@ def test_failed_result_of_submit_wait_prints_the_message_literally(message: str,
     assert message.replace("\x1b", "\\x1b").replace("\u202e", "\\u202e") in buffer.getvalue()
 
 
+API_URL = "http://127.0.0.1:4600/v1"
+KEY = "sr-local-key"
+
+
+def test_local_up_instructions_give_the_http_apis_base_and_a_key_that_curl_uses() -> None:
+    outputs = {"RequestQueueUrl": "http://127.0.0.1:4599/q", "ApiUrl": API_URL}
+    lines = instructions("http://127.0.0.1:4599", outputs, KEY)
+    [curl] = [line for line in lines if "curl -s " in line]
+    assert f"{API_URL}/videos" in curl
+    assert f"Authorization: Bearer {KEY}" in curl
+    body = json.loads(curl.split("-d ", 1)[1].strip("'"))
+    assert body["model"] == "veo-3.1-fast"
+
+
 def test_local_up_instructions_give_the_aws_cli_the_endpoint_itself() -> None:
-    outputs = {"RequestQueueUrl": "http://127.0.0.1:4599/123456789012/sora-relay-RequestQueue-ABCDEFGHIJKL"}
-    [send] = [line for line in instructions("http://127.0.0.1:4599", outputs) if "send-message" in line]
+    outputs = {
+        "RequestQueueUrl": "http://127.0.0.1:4599/123456789012/sora-relay-RequestQueue-ABCDEFGHIJKL",
+        "ApiUrl": API_URL,
+    }
+    [send] = [line for line in instructions("http://127.0.0.1:4599", outputs, KEY) if "send-message" in line]
     assert send.split()[:3] == ["aws", "--endpoint-url", "http://127.0.0.1:4599"]
     assert f"--queue-url {outputs['RequestQueueUrl']} " in send
 
 
 def test_local_up_instructions_activate_the_virtualenv_and_send_a_request_of_its_own() -> None:
-    outputs = {"RequestQueueUrl": "http://127.0.0.1:4599/123456789012/sora-relay-RequestQueue-ABCDEFGHIJKL"}
-    lines = instructions("http://127.0.0.1:4599", outputs)
+    outputs = {
+        "RequestQueueUrl": "http://127.0.0.1:4599/123456789012/sora-relay-RequestQueue-ABCDEFGHIJKL",
+        "ApiUrl": API_URL,
+    }
+    lines = instructions("http://127.0.0.1:4599", outputs, KEY)
     assert lines[0].split()[:2] == ["source", ".venv/bin/activate"]
     [send] = [line for line in lines if "send-message" in line]
     body = json.loads(send.split("--message-body ", 1)[1].strip("'"))
@@ -71,10 +91,10 @@ def test_local_up_instructions_activate_the_virtualenv_and_send_a_request_of_its
 
 
 def test_local_up_instructions_stay_whole_lines_when_piped() -> None:
-    outputs = {"RequestQueueUrl": "http://127.0.0.1:4599/123456789012/" + "q" * 120}
+    outputs = {"RequestQueueUrl": "http://127.0.0.1:4599/123456789012/" + "q" * 120, "ApiUrl": API_URL}
     buffer = io.StringIO()
     console = output_console(buffer)  # not a terminal: 80 columns, unless told otherwise
-    lines = instructions("http://127.0.0.1:4599", outputs)
+    lines = instructions("http://127.0.0.1:4599", outputs, KEY)
     for line in lines:
         console.print(line, markup=False, highlight=False)
     assert buffer.getvalue().splitlines() == lines

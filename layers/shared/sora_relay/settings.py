@@ -50,6 +50,12 @@ class Settings(BaseModel):
     # The FallbackModels and FallbackAfterCharged parameters (docs/models.md, "Fallback").
     fallback_models: str = Field(alias="FALLBACK_MODELS", default="")
     fallback_after_charged: bool = Field(alias="FALLBACK_AFTER_CHARGED", default=False)
+    # The HTTP API and its webhooks (docs/api.md): the keys' table, each key's calls per minute,
+    # the webhooks' signing secret (its name), whether callbacks may go to private addresses.
+    api_keys_table_name: str = Field(alias="API_KEYS_TABLE_NAME", default="")
+    api_calls_per_minute: int = Field(alias="API_CALLS_PER_MINUTE", default=120, ge=1)
+    webhook_secret_name: str = Field(alias="WEBHOOK_SECRET_NAME", default="")
+    callbacks_allow_private: bool = Field(alias="CALLBACKS_ALLOW_PRIVATE", default=False)
     # The line (docs/line.md): the account's places the stack may hold, and how long a request may wait.
     max_active_generations: int = Field(alias="MAX_ACTIVE_GENERATIONS", default=5, ge=1, le=1000)
     max_line_hours: int = Field(alias="MAX_LINE_HOURS", default=48, ge=1, le=336)
@@ -63,7 +69,12 @@ class Settings(BaseModel):
     def request_rules(self) -> RequestRules:
         """The catalogue with the models the operator allows, the model of a request that names
         none, and the fallbacks of one that names none."""
-        return RequestRules.of(self.extra_models, self.default_model, self.fallback_models)
+        return RequestRules.of(
+            self.extra_models,
+            self.default_model,
+            self.fallback_models,
+            callbacks_allow_private=self.callbacks_allow_private,
+        )
 
     def policy(self) -> Policy:
         return Policy(

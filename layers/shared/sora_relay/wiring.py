@@ -8,13 +8,11 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import cache, cached_property
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import boto3
-import httpx
 from aws_lambda_powertools.utilities import parameters
 from botocore.config import Config
 
@@ -22,11 +20,15 @@ from sora_relay.adapters.breakers import DynamoBreakers
 from sora_relay.adapters.credit_ledger import DynamoCreditLedger
 from sora_relay.adapters.dynamodb import DynamoJobStore
 from sora_relay.adapters.geminigen import GeminiGenClient, make_http_client, make_submit_client
+from sora_relay.adapters.key_videos import DynamoKeyVideos
+from sora_relay.adapters.keys import DynamoKeys
 from sora_relay.adapters.line import DynamoLine
 from sora_relay.adapters.messaging import SnsEventPublisher, SqsArchiveQueue, SqsRequestQueue, SqsSweepQueue
+from sora_relay.adapters.objects import S3Objects
 from sora_relay.domain.ports import Clock
 from sora_relay.domain.request import MAX_FILE_BYTES, MAX_REFERENCES_BYTES
 from sora_relay.observability import PowertoolsMetrics
+from sora_relay.seams import observed, seams, session_as, utc_now
 from sora_relay.services.assembly import Services, Tuning
 from sora_relay.settings import Settings
 
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from sora_relay.services.archive import ArchiveService
     from sora_relay.services.poll.service import PollService
     from sora_relay.services.submit.service import SubmitService
+    from sora_relay.services.videos import VideoApi
 
 # The SDK's standard retry mode: throttling and transient faults are retried with backoff.
 AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
@@ -45,50 +48,9 @@ AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
 _SUBMIT_BASE_MIB = 256
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class _Seams:
-    """What a local run or a fault drill may replace; Lambda always gets the defaults."""
-
-    clock: Clock = utc_now
-    sleep: Callable[[float], None] = time.sleep
-    on_outbound_call: Callable[[str], None] | None = None
-    on_aws_request: Callable[[str, dict[str, Any]], None] | None = None
-    on_aws_answer: Callable[[str, dict[str, Any]], None] | None = None
-    # (key id, secret, token) of the function's role where one process runs several functions.
-    aws_credentials: tuple[str, str, str] | None = None
-
-
-_seams = _Seams()
-
-
 @cache
 def settings() -> Settings:
     return Settings.from_env()
-
-
-@cache  # one per identity: a local stack switching between functions keeps each one's
-def _session_as(credentials: tuple[str, str, str] | None) -> boto3.Session:
-    key_id, secret, token = credentials or (None, None, None)
-    session = boto3.Session(aws_access_key_id=key_id, aws_secret_access_key=secret, aws_session_token=token)
-    observe = _seams.on_outbound_call
-    if observe is not None:
-        session.events.register("before-call", lambda event_name, **_: observe(event_name.removeprefix("before-call.")))
-    asked = _seams.on_aws_request
-    if asked is not None:
-        session.events.register(
-            "provide-client-params",
-            lambda event_name, params, **_: asked(event_name.removeprefix("provide-client-params."), params),
-        )
-    answered = _seams.on_aws_answer
-    if answered is not None:
-        session.events.register(
-            "after-call", lambda event_name, parsed, **_: answered(event_name.removeprefix("after-call."), parsed)
-        )
-    return session
 
 
 @cache
@@ -99,25 +61,6 @@ def _client_as(service: str, session: boto3.Session) -> Any:
     workers = max(2 * settings().poll_concurrency, settings().submit_concurrency, settings().archive_concurrency)
     config = AWS_CONFIG.merge(Config(max_pool_connections=max(workers, 10)))
     return session.client(service, config=config)  # type: ignore[call-overload]
-
-
-HttpClient = TypeVar("HttpClient", httpx.Client, httpx.AsyncClient)
-
-
-def _observed(client: HttpClient) -> HttpClient:
-    observe = _seams.on_outbound_call
-    if observe is None:
-        return client
-
-    def tell(request: httpx.Request) -> None:
-        observe(f"http.{request.method} {request.url.path}")
-
-    async def tell_async(request: httpx.Request) -> None:
-        tell(request)
-
-    # An async client awaits its hooks.
-    client.event_hooks["request"].append(tell_async if isinstance(client, httpx.AsyncClient) else tell)
-    return client
 
 
 _api_key_lock = threading.Lock()
@@ -134,7 +77,7 @@ class _FromEnvironment:
         self.metrics = PowertoolsMetrics()
 
     def _client(self, service: str) -> Any:
-        return _client_as(service, _session_as(self._credentials))
+        return _client_as(service, session_as(self._credentials))
 
     @cached_property
     def _secrets(self) -> parameters.SecretsProvider:
@@ -151,11 +94,11 @@ class _FromEnvironment:
 
     @property
     def clock(self) -> Clock:
-        return _seams.clock
+        return seams.clock
 
     @property
     def sleep(self) -> Callable[[float], None]:
-        return _seams.sleep
+        return seams.sleep
 
     @cached_property
     def tuning(self) -> Tuning:
@@ -174,6 +117,8 @@ class _FromEnvironment:
             reference_slots=max(1, (s.function_memory_mib - _SUBMIT_BASE_MIB) // largest_mib),
             rules=s.request_rules(),
             fallback_after_charged=s.fallback_after_charged,
+            input_location=s.input_location,
+            api_calls_per_minute=s.api_calls_per_minute,
         )
 
     @cached_property
@@ -187,8 +132,8 @@ class _FromEnvironment:
     @cached_property
     def provider(self) -> GeminiGenClient:
         base_url = self._settings.geminigen_base_url
-        submit_client = lambda: _observed(make_submit_client())  # noqa: E731
-        return GeminiGenClient(_observed(make_http_client()), base_url, self._api_key, submit_client=submit_client)
+        submit_client = lambda: observed(make_submit_client())  # noqa: E731
+        return GeminiGenClient(observed(make_http_client()), base_url, self._api_key, submit_client=submit_client)
 
     @cached_property
     def files(self) -> ReferenceFetcher:
@@ -198,7 +143,7 @@ class _FromEnvironment:
 
         s = self._settings
         policy = ReferencePolicy.parse(s.reference_buckets, s.allowed_reference_hosts, input_location=s.input_location)
-        return ReferenceFetcher(self._client("s3"), _observed(vetted_client(policy)), policy, max_bytes=MAX_FILE_BYTES)
+        return ReferenceFetcher(self._client("s3"), observed(vetted_client(policy)), policy, max_bytes=MAX_FILE_BYTES)
 
     @cached_property
     def publisher(self) -> SnsEventPublisher:
@@ -223,7 +168,7 @@ class _FromEnvironment:
         from sora_relay.adapters.media.policy import MediaPolicy
 
         s = self._settings
-        media = _observed(vetted_client(MediaPolicy.parse(s.allowed_media_hosts, s.geminigen_base_url)))
+        media = observed(vetted_client(MediaPolicy.parse(s.allowed_media_hosts, s.geminigen_base_url)))
         part_size = s.archive_part_size_mib * 1024 * 1024
         return S3VideoArchive(
             self._client("s3"), media, s.archive_bucket_name, part_size=part_size, concurrency=s.archive_concurrency
@@ -241,6 +186,19 @@ class _FromEnvironment:
     def breaker_store(self) -> DynamoBreakers:
         return DynamoBreakers(self._client("dynamodb"), self._settings.jobs_table_name)
 
+    # The HTTP API's (small modules, imported with the rest).
+    @cached_property
+    def keys(self) -> DynamoKeys:
+        return DynamoKeys(self._client("dynamodb"), self._settings.api_keys_table_name)
+
+    @cached_property
+    def key_videos(self) -> DynamoKeyVideos:
+        return DynamoKeyVideos(self._client("dynamodb"), self._settings.jobs_table_name)
+
+    @cached_property
+    def objects(self) -> S3Objects:
+        return S3Objects(self._client("s3"))
+
 
 @cache  # one per identity, as the sessions
 def _parts_as(credentials: tuple[str, str, str] | None) -> _FromEnvironment:
@@ -253,23 +211,27 @@ def _services_as(credentials: tuple[str, str, str] | None) -> Services:
 
 
 def submit_service() -> SubmitService:
-    return _services_as(_seams.aws_credentials).submitter
+    return _services_as(seams.aws_credentials).submitter
 
 
 def poll_service() -> PollService:
-    return _services_as(_seams.aws_credentials).poller
+    return _services_as(seams.aws_credentials).poller
 
 
 def archive_service() -> ArchiveService:
-    return _services_as(_seams.aws_credentials).archiver
+    return _services_as(seams.aws_credentials).archiver
+
+
+def video_api() -> VideoApi:
+    return _services_as(seams.aws_credentials).videos
 
 
 def request_queue() -> SqsRequestQueue:
-    return _parts_as(_seams.aws_credentials).request_queue
+    return _parts_as(seams.aws_credentials).request_queue
 
 
 def archive_queue() -> SqsArchiveQueue:
-    return _parts_as(_seams.aws_credentials).archive_queue
+    return _parts_as(seams.aws_credentials).archive_queue
 
 
 @cache
@@ -294,21 +256,21 @@ def reset(
     `on_aws_request` of every AWS call with its parameters, and `on_aws_answer` of every AWS
     answer (a benchmark counts what was written and read). AWS is called with the
     environment's credentials until `run_as`."""
-    _seams.clock = clock or utc_now
-    _seams.sleep = sleep or time.sleep
-    _seams.on_outbound_call = on_outbound_call
-    _seams.on_aws_request = on_aws_request
-    _seams.on_aws_answer = on_aws_answer
-    _seams.aws_credentials = None
+    seams.clock = clock or utc_now
+    seams.sleep = sleep or time.sleep
+    seams.on_outbound_call = on_outbound_call
+    seams.on_aws_request = on_aws_request
+    seams.on_aws_answer = on_aws_answer
+    seams.aws_credentials = None
     rebuild()
 
 
 def run_as(aws_access_key_id: str, aws_secret_access_key: str, aws_session_token: str) -> None:
     """AWS is called with these credentials from now on: a local stack runs each function as its role."""
-    _seams.aws_credentials = (aws_access_key_id, aws_secret_access_key, aws_session_token)
+    seams.aws_credentials = (aws_access_key_id, aws_secret_access_key, aws_session_token)
 
 
 def rebuild() -> None:
     """Forget every cached service and client, keeping the seams (the environment changed)."""
-    for factory in (settings, _session_as, _client_as, _parts_as, _services_as, submit_workers):
+    for factory in (settings, session_as, _client_as, _parts_as, _services_as, submit_workers):
         factory.cache_clear()

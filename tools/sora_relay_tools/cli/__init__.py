@@ -10,6 +10,7 @@ import click
 
 from sora_relay_tools.cli.dead_letters import dlq
 from sora_relay_tools.cli.jobs import cancel, download, list_jobs, status, url
+from sora_relay_tools.cli.keys import keys
 from sora_relay_tools.cli.local import local
 from sora_relay_tools.cli.models import models
 from sora_relay_tools.cli.session import EXIT_CODES
@@ -23,5 +24,5 @@ def main() -> None:
     """sora-relay: a queue in front of GeminiGen's video API. Drop requests, get videos in S3."""
 
 
-for command in (submit, submit_many, status, list_jobs, download, url, cancel, events, dlq, local, models):
+for command in (submit, submit_many, status, list_jobs, download, url, cancel, events, dlq, local, models, keys):
     main.add_command(command)

@@ -70,11 +70,13 @@ def run_command(
     generation_seconds: float,
     parameters: tuple[str, ...],
 ) -> None:
-    """Send PROMPTS (or the sample requests in events/) through a local stack; videos land in --out.
+    """Send PROMPTS (or the sample requests in events/) through a local stack, and one request
+    through its HTTP API; videos land in --out.
 
     With GEMINIGEN_API_KEY set, the requests go to the real provider (GEMINIGEN_BASE_URL,
     default https://api.geminigen.ai) and spend real credits; AWS stays local.
     """
+    from sora_relay_tools.local.api_call import api_round_trip
     from sora_relay_tools.local.run import function_output_to, plan, report, run
 
     console = output_console()
@@ -86,13 +88,23 @@ def run_command(
         console.print(f"Deploying {template} into moto; the functions log to {log_file}")
         stack = resources.enter_context(_stack(template, provider, schedule_seconds, parameters, port=0))
         tracked = run(stack, planned, out_dir=out, timeout=timeout, console=console)
+        console.print(f"One request through the HTTP API at {stack.outputs['ApiUrl']}...")
+        through_api = api_round_trip(stack, out, timeout)
     ok = report(tracked, console)
-    sys.exit(0 if ok else 1)
+    console.rule(f"HTTP API: {through_api.video.get('id', 'no video')}")
+    if through_api.video:
+        console.print_json(data=through_api.video)
+    if through_api.saved_to is not None:
+        console.print(f"GET /v1/videos/{through_api.video['id']}/content -> {through_api.saved_to}")
+    for problem in through_api.problems:
+        console.print(f"[red]{problem}[/]")
+    sys.exit(0 if ok and through_api.ok else 1)
 
 
 @local.command("up")
 @_template
 @click.option("--port", type=int, default=4599, show_default=True, help="moto's port on 127.0.0.1.")
+@click.option("--api-port", type=int, default=4600, show_default=True, help="The HTTP API's port on 127.0.0.1.")
 @click.option("--log-file", type=click.Path(path_type=Path), default=Path("out/sora-relay-local.log"))
 @_schedule
 @_generation
@@ -100,6 +112,7 @@ def run_command(
 def up_command(
     template: Path,
     port: int,
+    api_port: int,
     log_file: Path,
     schedule_seconds: float,
     generation_seconds: float,
@@ -112,9 +125,12 @@ def up_command(
     with contextlib.ExitStack() as resources:
         provider, _ = _provider(resources, generation_seconds, console)
         resources.enter_context(function_output_to(log_file))
-        stack = resources.enter_context(_stack(template, provider, schedule_seconds, parameters, port=port))
+        stack = resources.enter_context(
+            _stack(template, provider, schedule_seconds, parameters, port=port, api_port=api_port)
+        )
+        api_key = stack.create_key(f"local-{int(time.time())}")
         console.print(f"[bold]sora-relay is up[/] (functions log to {log_file}). In another terminal:\n")
-        for line in instructions(stack.endpoint_url, stack.outputs):
+        for line in instructions(stack.endpoint_url, stack.outputs, api_key):
             console.print(line, markup=False, highlight=False)
         console.print("\nEvents on the completion topic follow. Ctrl-C stops.")
         with contextlib.suppress(KeyboardInterrupt):
@@ -130,11 +146,11 @@ def output_console(file: IO[str] | None = None) -> Console:
     return Console(file=file or sys.stdout, soft_wrap=True)
 
 
-def instructions(endpoint_url: str, outputs: dict[str, str]) -> list[str]:
+def instructions(endpoint_url: str, outputs: dict[str, str], api_key: str) -> list[str]:
     """What to type in another terminal, from the repository, as it works when pasted: the
     virtualenv first (the command is installed there); the AWS CLI gets --endpoint-url itself
     (version 1, as pip installs it, ignores AWS_ENDPOINT_URL for SQS); boto3, and so the
-    sora-relay command, reads AWS_ENDPOINT_URL."""
+    sora-relay command, reads AWS_ENDPOINT_URL. Then the HTTP API with its key, by curl."""
     queue = outputs["RequestQueueUrl"]
     # No request_id in the body: each send is a new request (its id is the message's), where the
     # sample's `ad-2291` would be a repeat of the docs' first example, and ignored.
@@ -145,6 +161,11 @@ def instructions(endpoint_url: str, outputs: dict[str, str]) -> list[str]:
         "  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1",
         f"  aws --endpoint-url {endpoint_url} sqs send-message --queue-url {queue} --message-body '{body}'",
         '  sora-relay submit "a red kite over the hills" --wait --download out/',
+        "",
+        f"  HTTP API: {outputs['ApiUrl']}   key: {api_key}",
+        f"  curl -s {outputs['ApiUrl']}/videos -H 'Authorization: Bearer {api_key}'"
+        """ -H 'Content-Type: application/json' -d '{"prompt": "A lighthouse at dawn", "model": "veo-3.1-fast"}'""",
+        f"  curl -sL {outputs['ApiUrl']}/videos/<id>/content -H 'Authorization: Bearer {api_key}' -o out/video.mp4",
         "",
     ]
     lines += [f"  {name:<28} {value}" for name, value in sorted(outputs.items())]
@@ -164,7 +185,13 @@ def _provider(resources: contextlib.ExitStack, generation_seconds: float, consol
 
 
 def _stack(
-    template: Path, provider: Provider, schedule_seconds: float, parameters: tuple[str, ...], *, port: int
+    template: Path,
+    provider: Provider,
+    schedule_seconds: float,
+    parameters: tuple[str, ...],
+    *,
+    port: int,
+    api_port: int = 0,
 ) -> LocalStack:
     given = dict(parameter.partition("=")[::2] for parameter in parameters)
     return LocalStack(
@@ -172,5 +199,7 @@ def _stack(
         provider,
         port=port,
         schedule_interval=schedule_seconds,
-        parameters={"PollIntervalSeconds": "2", **given},
+        # Webhooks to receivers on this machine (http, loopback) are allowed on a local stack.
+        parameters={"PollIntervalSeconds": "2", "CallbacksAllowPrivate": "true", **given},
+        api_port=api_port,
     )

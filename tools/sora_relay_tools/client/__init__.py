@@ -9,7 +9,7 @@ It finds the stack's resources from its CloudFormation outputs, so it works the 
 AWS and against anything that speaks its API (the local stack, through `AWS_ENDPOINT_URL`).
 """
 
-from sora_relay_tools.client.cancel import Canceled
+from sora_relay.services.cancel import Canceled
 from sora_relay_tools.client.errors import (
     CannotCancel,
     JobNotFound,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sora_relay.domain.events import VideoEvent
 from sora_relay.domain.jobs import Job
-from sora_relay_tools.client.cancel import Canceled
+from sora_relay.services.cancel import Canceled
 from sora_relay_tools.client.errors import (
     WaitTimedOut,
 )

@@ -16,6 +16,7 @@ from botocore.config import Config
 
 from sora_relay.adapters.breakers import DynamoBreakers
 from sora_relay.adapters.dynamodb import DynamoJobStore
+from sora_relay.adapters.keys import DynamoKeys
 from sora_relay.adapters.line import DynamoLine
 from sora_relay.adapters.messaging import SnsEventPublisher
 from sora_relay.domain.events import ThumbnailObject, VideoEvent
@@ -24,9 +25,9 @@ from sora_relay.domain.jobs import Job, JobState
 from sora_relay.domain.policy import Policy
 from sora_relay.domain.ports import BreakerState
 from sora_relay.domain.request import REFERENCE_FIELDS, InvalidRequest, VideoRequest
+from sora_relay.services.cancel import Canceled, CancelService
 from sora_relay.services.finisher import Finisher
 from sora_relay.settings import DEFAULT_POLL_SHARDS
-from sora_relay_tools.client.cancel import Canceled, CancelService
 from sora_relay_tools.client.dead_letters import dead_letter_queues, redrive
 from sora_relay_tools.client.errors import (
     CannotCancel,
@@ -60,6 +61,7 @@ class Relay:
     def __init__(self, resources: StackResources, session: boto3.Session | None = None) -> None:
         self.resources = resources
         session = session or boto3.Session()
+        self.keys = DynamoKeys(session.client("dynamodb"), resources.outputs.get("ApiKeysTableName", ""))
         self._sqs = session.client("sqs")
         self._sns = session.client("sns")
         # SigV4 links: buckets made since mid-2020 refuse SigV2's (and 7 days is SigV4's limit).

@@ -10,6 +10,7 @@ import subprocess  # nosec B404  # starts moto's server
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,16 @@ import boto3
 import httpx
 
 from sora_relay import wiring
+from sora_relay.adapters.keys import DynamoKeys
 from sora_relay_tools.local.deploy import DeployedStack, deploy, role_statements
 from sora_relay_tools.local.driver import LambdaDriver
+from sora_relay_tools.local.http_api import LocalHttpApi
 from sora_relay_tools.local.permissions import Identity, Permissions
 
 STACK_NAME = "sora-relay"
 SECRET_NAME = "sora-relay/geminigen-api-key"  # noqa: S105  # nosec B105  # the name, not the secret
 REGION = "us-east-1"
+API_FUNCTION = "ApiFunction"
 # moto accepts any credentials; these only keep the SDK from looking for real ones.
 # The local driver runs the poller every second or so: an invocation need not wait for due jobs.
 _LOCAL_FUNCTIONS = {"POLL_SWEEP_WINDOW_SECONDS": "0"}
@@ -103,12 +107,14 @@ class LocalStack:
         server_process: bool = False,
         drive: bool = True,
         environment: dict[str, str] | None = None,
+        api_port: int = 0,
     ) -> None:
         """`in_process` serves AWS from moto inside this process (no HTTP server): faster, for
         drills that step the functions themselves (`drive=False`, then `driver.deliver`...).
         `server_process` runs moto's server as a process of its own, so that its work does not
         share this interpreter's lock with the functions' (for benchmarks).
-        `environment` adds variables to every function's own.
+        `environment` adds variables to every function's own; the HTTP API is served on `api_port`
+        (0: any free port), its base in the `ApiUrl` output.
         Each function calls AWS as its own role, and a call its role does not allow is refused
         as AWS refuses it (`permissions` records what each used)."""
         self._template = template
@@ -120,11 +126,13 @@ class LocalStack:
         self._server_process = server_process
         self._drive = drive
         self._extra_environment = environment or {}
+        self._api_port = api_port
         self.permissions: Permissions | None = None
         self._judging: contextlib.ExitStack | None = None
         self._saved_environment: dict[str, str] | None = None
         self._server: Any = None
         self.driver: LambdaDriver | None = None
+        self.http_api: LocalHttpApi | None = None
         self.deployed: DeployedStack | None = None
         self.endpoint_url = ""
         self._events_queue_url = ""
@@ -176,12 +184,20 @@ class LocalStack:
             )
             if self._drive:
                 self.driver.start()
+            if API_FUNCTION in self.deployed.functions:
+                driver = self.driver
+                self.http_api = LocalHttpApi(lambda event: driver.invoke(API_FUNCTION, event), self._api_port).start()
+                # What API Gateway's address would be on AWS: the template's own cannot be resolved here.
+                self.deployed.outputs["ApiUrl"] = self.http_api.base_url
         except BaseException:
             self.__exit__()
             raise
         return self
 
     def __exit__(self, *_: object) -> None:
+        if self.http_api is not None:
+            self.http_api.stop()
+            self.http_api = None
         if self.driver is not None:
             self.driver.stop()
         if self._server is not None:
@@ -202,6 +218,18 @@ class LocalStack:
     @property
     def moto_process(self) -> MotoServerProcess | None:
         return self._server if isinstance(self._server, MotoServerProcess) else None
+
+    def create_key(self, name: str) -> str:
+        """A new key of the HTTP API, named `name` (as `sora-relay keys create` makes one)."""
+        from sora_relay_tools.client.keys import create_key
+
+        return create_key(self._keys(), name)
+
+    def revoke_key(self, name: str) -> None:
+        self._keys().revoke(name, datetime.now(UTC))
+
+    def _keys(self) -> DynamoKeys:
+        return DynamoKeys(self.client("dynamodb"), self.outputs["ApiKeysTableName"])
 
     def client(self, service: str) -> Any:
         """A client of the emulated AWS, made once (making one costs tens of milliseconds)."""

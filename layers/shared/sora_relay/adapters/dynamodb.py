@@ -55,7 +55,7 @@ class DynamoJobStore:
             TableName=self._table, Key={"request_id": {"S": request_id}}, ConsistentRead=True
         )
         item = answer.get("Item")
-        return self._from_item(item) if item else None
+        return self.from_item(item) if item else None
 
     def save(self, job: Job) -> None:
         item = self.to_item(job)
@@ -170,7 +170,7 @@ class DynamoJobStore:
             arguments["FilterExpression"] += " AND updated_at >= :since"
             arguments["ExpressionAttributeValues"] = {":since": {"S": updated_since.isoformat()}}
         for page in self._client.get_paginator("scan").paginate(**arguments):
-            yield from (self._from_item(item) for item in page.get("Items", []))
+            yield from (self.from_item(item) for item in page.get("Items", []))
 
     def _is_stored(self, item: dict[str, Any]) -> bool:
         """Whether the table holds this very version: a write whose answer was lost (and whose
@@ -191,7 +191,7 @@ class DynamoJobStore:
             Limit=limit,
             **({"ExclusiveStartKey": start} if start is not None else {}),  # type: ignore[arg-type]
         )
-        return DuePage([self._from_item(item) for item in answer.get("Items", [])], answer.get("LastEvaluatedKey"))
+        return DuePage([self.from_item(item) for item in answer.get("Items", [])], answer.get("LastEvaluatedKey"))
 
     def next_due(self, shard: int) -> datetime | None:
         answer = self._client.query(
@@ -240,6 +240,7 @@ class DynamoJobStore:
             "media_type": job.media_type,
             "final_event": job.final_event.to_json() if job.final_event else None,
             "attempts": _ATTEMPTS.dump_json(list(job.attempts), exclude_none=True).decode() if job.attempts else None,
+            "api_key": job.key,  # also the key of the index of each key's requests
         }
         item.update({name: value for name, value in optional.items() if value is not None})
         if job.next_check_at is not None:
@@ -255,7 +256,7 @@ class DynamoJobStore:
         return {name: _serializer.serialize(value) for name, value in item.items()}
 
     @staticmethod
-    def _from_item(raw: dict[str, Any]) -> Job:
+    def from_item(raw: dict[str, Any]) -> Job:
         item = {name: _deserializer.deserialize(value) for name, value in raw.items()}
 
         def moment(name: str) -> datetime | None:
@@ -293,6 +294,7 @@ class DynamoJobStore:
             media_type=item.get("media_type"),
             final_event=VideoEvent.model_validate_json(item["final_event"]) if "final_event" in item else None,
             attempts=tuple(_ATTEMPTS.validate_json(item["attempts"])) if "attempts" in item else (),
+            key=item.get("api_key"),
             next_check_at=(
                 datetime.fromtimestamp(int(item["next_check_at"]) / 1000, UTC) if "next_check_at" in item else None
             ),

@@ -45,6 +45,8 @@ class Family(BaseModel):
     shortest_prompt: int = 1
     # Whether its endpoint takes a `model` field (one serves a single model and takes none).
     sends_model: bool = True
+    # The frames its settings make, by the HTTP API's `size` (`1280x720`): the settings that make each.
+    sizes: dict[str, dict[str, Setting]] = {}
 
     @property
     def extendable(self) -> bool:

@@ -54,6 +54,7 @@ class RequestSummary(_Frozen):
     mode_image: str | None = None
     skip_audio: bool | None = None
     extend: ExtendTarget | None = None
+    callback_url: str | None = None
 
     @classmethod
     def of(cls, request: VideoRequest) -> RequestSummary:
@@ -144,6 +145,7 @@ class VideoEvent(_Frozen):
     # Every model tried, in order, once there was more than one (final events only).
     attempts: list[AttemptSummary] | None = None
     metadata: dict[str, str] = {}
+    key: str | None = None  # the API key's name, for a request made over the HTTP API
 
     def to_json(self) -> str:
         return self.model_dump_json(exclude_none=True)

@@ -36,13 +36,23 @@ class RequestRules:
     default_model: str = "sora-2"
     # The FallbackModels parameter: the models to try after each model, for requests naming none.
     fallback_chains: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    # The CallbacksAllowPrivate parameter: http callbacks too (a local stack's receivers).
+    callbacks_allow_private: bool = False
 
     @classmethod
-    def of(cls, extra_models: str = "", default_model: str = "sora-2", fallback_models: str = "") -> RequestRules:
+    def of(
+        cls,
+        extra_models: str = "",
+        default_model: str = "sora-2",
+        fallback_models: str = "",
+        *,
+        callbacks_allow_private: bool = False,
+    ) -> RequestRules:
         catalogue = Catalogue.bundled().with_extra(extra_models)
         if catalogue.model(default_model) is None:
             raise ValueError(f"DefaultModel: {default_model!r} is neither in the catalogue nor in ExtraModels")
-        return cls(catalogue, default_model, fallback_chains(fallback_models, catalogue))
+        chains = fallback_chains(fallback_models, catalogue)
+        return cls(catalogue, default_model, chains, callbacks_allow_private)
 
 
 def fallback_chains(text: str, catalogue: Catalogue) -> dict[str, tuple[str, ...]]:
@@ -76,6 +86,9 @@ def parse_request(
     except ValidationError as error:
         return invalid_message(body, message_id, describe_errors(error))
     checked = _extension(message, rules, earlier) if message.extend else _generation(message, rules)
+    if message.callback_url and message.callback_url.startswith("http:") and not rules.callbacks_allow_private:
+        http = ["callback_url: must be an https:// address"]
+        checked = [*checked, *http] if isinstance(checked, list) else http
     if isinstance(checked, list):
         listed = checked[:MAX_LISTED_PROBLEMS]
         if len(checked) > MAX_LISTED_PROBLEMS:
@@ -123,8 +136,8 @@ def next_attempt(request: VideoRequest, rules: RequestRules) -> VideoRequest | N
 
 
 def _fallback_attempt(request: VideoRequest, index: int, rules: RequestRules) -> VideoRequest | list[str]:
-    """`request` as its fallback `index` makes it: the prompt, references, priority and metadata
-    carried over, the entry's own settings (else its model's defaults), the entries after it to
+    """`request` as its fallback `index` makes it: the prompt, references, priority, metadata and
+    callback carried over, the entry's own settings (else its model's defaults), the entries after it to
     try next."""
     assert request.fallback is not None
     entry = request.fallback[index]
@@ -139,6 +152,7 @@ def _fallback_attempt(request: VideoRequest, index: int, rules: RequestRules) ->
             "prompt": request.prompt,
             "priority": request.priority,
             "metadata": request.metadata,
+            **({"callback_url": request.callback_url} if request.callback_url else {}),
             **entry.model_dump(exclude_none=True),
             **({field_name: uris} if uris else {}),
             "fallback": request.fallback[index + 1 :],

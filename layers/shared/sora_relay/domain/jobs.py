@@ -91,6 +91,7 @@ class Job:
     reference_failures: int = 0  # attempts whose reference files could not be read in time
     # The models tried before this one (each a failure that cost nothing), in order.
     attempts: tuple[AttemptSummary, ...] = ()
+    key: str | None = None  # the name of the API key it was made with (docs/api.md), if any
 
     # The transitions. Each is the job's next version (saved conditionally on this one's), and
     # each names what it changes; `next_check_at` is when a sweep looks at the job again.

@@ -43,8 +43,7 @@ _REQUEST_ID: TypeAdapter[str] = TypeAdapter(RequestId)
 
 
 def _check_reference(uri: str) -> str:
-    problem = reference_problem(uri)
-    if problem:
+    if problem := reference_problem(uri):
         raise ValueError(problem)
     return uri
 
@@ -60,6 +59,20 @@ def _check_metadata_size(metadata: dict[str, str]) -> dict[str, str]:
 
 
 Metadata = Annotated[dict[str, str], AfterValidator(_check_metadata_size)]
+
+
+def _check_callback(url: str) -> str:
+    # http only where the stack allows private receivers (domain/families.py checks); whether
+    # it resolves to a public address is asked when each event is delivered.
+    scheme, separator, rest = url.partition("://")
+    if not separator or scheme not in ("https", "http"):
+        raise ValueError("must be an https:// address")
+    if problem := _https_problem(f"https://{rest}"):
+        raise ValueError(problem)
+    return url
+
+
+CallbackUrl = Annotated[str, StringConstraints(max_length=MAX_REFERENCE_CHARS), AfterValidator(_check_callback)]
 _METADATA: TypeAdapter[dict[str, str]] = TypeAdapter(Metadata)
 
 
@@ -122,6 +135,7 @@ class RequestMessage(FamilySettings):
     metadata: Metadata = Field(default_factory=dict)
     # None: the stack's FallbackModels for the model; []: no fallback.
     fallback: list[FallbackEntry] | None = Field(default=None, max_length=MAX_FALLBACKS)
+    callback_url: CallbackUrl | None = None  # every event of the request POSTed there, signed
 
     @field_validator("prompt")
     @classmethod

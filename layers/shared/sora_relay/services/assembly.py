@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from sora_relay.domain.catalogue import Catalogue
 from sora_relay.domain.families import RequestRules
+from sora_relay.domain.keys import KeyStore
 from sora_relay.domain.policy import Policy
 from sora_relay.domain.ports import (
     ArchiveQueue,
@@ -33,6 +34,7 @@ from sora_relay.domain.ports import (
     SweepQueue,
     VideoArchive,
 )
+from sora_relay.domain.videos import KeyVideos, Objects
 from sora_relay.services.breakers import Breakers
 from sora_relay.services.budget import CreditBudget
 from sora_relay.services.fallback import Fallbacks
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from sora_relay.services.archive import ArchiveService
     from sora_relay.services.poll.service import PollService
     from sora_relay.services.submit.service import SubmitService
+    from sora_relay.services.videos import VideoApi
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,9 @@ class Tuning:
     rules: RequestRules = field(default_factory=lambda: RequestRules(Catalogue.bundled()))
     # The FallbackAfterCharged parameter: a failure that used credits may fall back too.
     fallback_after_charged: bool = False
+    # The HTTP API: where its uploads go (s3://bucket/prefix/), each key's calls per minute.
+    input_location: str = ""
+    api_calls_per_minute: int = 120
 
 
 class Parts(Protocol):
@@ -91,6 +97,12 @@ class Parts(Protocol):
     def line_store(self) -> LineStore: ...
     @property
     def breaker_store(self) -> BreakerStore: ...
+    @property
+    def keys(self) -> KeyStore: ...
+    @property
+    def key_videos(self) -> KeyVideos: ...
+    @property
+    def objects(self) -> Objects: ...
     @property
     def metrics(self) -> Metrics: ...
     @property
@@ -203,4 +215,25 @@ class Services:
             policy=parts.tuning.policy,
             clock=parts.clock,
             sleep=parts.sleep,
+        )
+
+    @cached_property
+    def videos(self) -> VideoApi:
+        from sora_relay.services.cancel import CancelService
+        from sora_relay.services.videos import VideoApi
+
+        parts, tuning = self.parts, self.parts.tuning
+        return VideoApi(
+            store=parts.store,
+            keys=parts.keys,
+            listing=parts.key_videos,
+            objects=parts.objects,
+            request_queue=parts.request_queue,
+            canceler=CancelService(parts.store, self.finisher, parts.clock),
+            rules=tuning.rules,
+            policy=tuning.policy,
+            clock=parts.clock,
+            metrics=parts.metrics,
+            input_location=tuning.input_location,
+            calls_per_minute=tuning.api_calls_per_minute,
         )

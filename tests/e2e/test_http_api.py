@@ -1,0 +1,135 @@
+"""The HTTP API on the local stack, through the official `openai` SDK as its users run it (only
+`base_url` and `api_key` set): a video made, polled, downloaded, listed and deleted; another key
+sees none of it; an Idempotency-Key repeated makes one generation; a fallback given over HTTP
+completes on its fallback; an uploaded reference reaches the provider."""
+
+import hashlib
+import warnings
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+
+from sora_relay_tools.local.stack import LocalStack
+from sora_relay_tools.simulator import GeminiGenSimulator
+
+from ..support.local import local_stack
+
+# The SDK marks its video calls deprecated since OpenAI's own shutdown; they work against the relay.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+POLL_MS = 200  # the SDK's own poll interval (the stack advises its PollIntervalSeconds)
+
+
+@pytest.fixture(scope="module")
+def stack(module_simulator: GeminiGenSimulator) -> Iterator[LocalStack]:
+    with local_stack(module_simulator) as stack:
+        yield stack
+
+
+def sdk(stack: LocalStack, key_name: str) -> openai.OpenAI:
+    return openai.OpenAI(api_key=stack.create_key(key_name), base_url=stack.outputs["ApiUrl"], max_retries=0)
+
+
+@pytest.fixture(scope="module")
+def alice(stack: LocalStack) -> openai.OpenAI:
+    return sdk(stack, "alice")
+
+
+def test_the_sdk_makes_downloads_lists_and_deletes_a_veo_video(stack, alice, module_simulator) -> None:
+    video = alice.videos.create_and_poll(
+        model="veo-3.1-fast", prompt="a lighthouse at dawn", seconds="8", size="1280x720", poll_interval_ms=POLL_MS
+    )
+    assert (video.status, video.model, video.seconds, video.size, video.progress) == (
+        "completed",
+        "veo-3.1-fast",
+        "8",
+        "1280x720",
+        100,
+    )
+    [generation] = module_simulator.submissions("a lighthouse at dawn")
+    assert (generation.model, generation.settings["resolution"], generation.settings["aspect_ratio"]) == (
+        "veo-3.1-fast",
+        "720p",
+        "16:9",
+    )
+    content = alice.videos.download_content(video.id).read()
+    assert content == module_simulator.video_bytes(generation)
+    assert hashlib.sha256(content).hexdigest() == video.model_extra["video"]["sha256"]  # type: ignore[index]
+    assert video.id in [listed.id for listed in alice.videos.list()]
+    deleted = alice.videos.delete(video.id)
+    assert (deleted.id, deleted.deleted) == (video.id, True)
+    with pytest.raises(openai.NotFoundError):
+        alice.videos.download_content(video.id)
+
+
+def test_another_key_sees_none_of_a_keys_videos(stack, alice) -> None:
+    video = alice.videos.create(model="veo-3.1-fast", prompt="a kite over dunes", seconds="4")
+    bob = sdk(stack, "bob")
+    assert [listed.id for listed in bob.videos.list()] == []
+    for call in (bob.videos.retrieve, bob.videos.download_content, bob.videos.delete):
+        with pytest.raises(openai.NotFoundError):
+            call(video.id)
+    assert alice.videos.retrieve(video.id).id == video.id
+
+
+def test_a_repeated_idempotency_key_answers_the_same_video_and_makes_one_generation(
+    stack, alice, module_simulator
+) -> None:
+    headers = {"Idempotency-Key": "order-7781"}
+    first = alice.videos.create(model="kling-video-2-6", prompt="a red fox in snow, slowly", extra_headers=headers)
+    again = alice.videos.create(model="kling-video-2-6", prompt="a red fox in snow, slowly", extra_headers=headers)
+    assert first.id == again.id == "order-7781"
+    done = alice.videos.poll(first.id, poll_interval_ms=POLL_MS)
+    assert done.status == "completed"
+    assert len(module_simulator.submissions("a red fox in snow, slowly")) == 1
+    with pytest.raises(openai.ConflictError):  # the same key with another body
+        alice.videos.create(model="kling-video-2-6", prompt="a grey wolf in snow, slowly", extra_headers=headers)
+
+
+def test_a_fallback_given_over_http_completes_on_its_fallback(stack, alice, module_simulator) -> None:
+    prompt = "a choir sings in a cave [audio-filtered] over http"
+    video = alice.videos.create_and_poll(
+        model="veo-3.1-fast", prompt=prompt, extra_body={"fallback": ["kling-video-2-6"]}, poll_interval_ms=POLL_MS
+    )
+    assert (video.status, video.model) == ("completed", "kling-video-2-6")
+    assert [attempt["model"] for attempt in video.model_extra["attempts"]] == ["veo-3.1-fast", "kling-video-2-6"]  # type: ignore[index]
+    assert [g.model for g in module_simulator.submissions(prompt)] == ["veo-3.1-fast", "kling-video-2-6"]
+
+
+def test_an_uploaded_input_reference_reaches_the_provider(stack, alice, module_simulator) -> None:
+    image = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+    video = alice.videos.create_and_poll(
+        model="veo-3.1-fast",
+        prompt="the pictured robot waves",
+        input_reference=("robot.png", image, "image/png"),
+        poll_interval_ms=POLL_MS,
+    )
+    assert video.status == "completed"
+    [generation] = module_simulator.submissions("the pictured robot waves")
+    assert generation.file_digests == [hashlib.sha256(image).hexdigest()]
+
+
+def test_a_size_the_model_cannot_make_is_a_400_naming_size(alice) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        alice.videos.create(model="veo-3.1-fast", prompt="a quiet harbour", size="1024x1792")
+    assert refused.value.body["param"] == "size"  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError) as too_long:
+        alice.videos.create(model="veo-3.1-fast", prompt="a quiet harbour", seconds="12")
+    assert too_long.value.body["param"] == "seconds"  # type: ignore[index]
+
+
+def test_no_key_or_a_revoked_key_is_refused_with_401(stack) -> None:
+    api = stack.outputs["ApiUrl"]
+    assert httpx.get(f"{api}/videos").status_code == 401
+    revoked = sdk(stack, "carol")
+    stack.revoke_key("carol")
+    with pytest.raises(openai.AuthenticationError):
+        revoked.videos.list()
+
+
+def test_the_openapi_document_is_served(stack) -> None:
+    with warnings.catch_warnings():
+        document = httpx.get(f"{stack.outputs['ApiUrl']}/openapi.json").json()
+    assert {"/v1/videos", "/v1/videos/{video_id}", "/v1/videos/{video_id}/content"} <= set(document["paths"])
+    assert "Video" in document["components"]["schemas"]
