@@ -152,7 +152,8 @@ def openapi() -> Response[str]:
 
 @app.exception_handler(ApiError)  # type: ignore[untyped-decorator]  # Powertools leaves it untyped
 def api_error(error: ApiError) -> Response[str]:
-    return Response(error.status, "application/json", json.dumps(error.body()))
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+    return Response(error.status, "application/json", json.dumps(error.body()), headers=headers)
 
 
 @app.not_found

@@ -133,3 +133,26 @@ def test_the_openapi_document_is_served(stack) -> None:
         document = httpx.get(f"{stack.outputs['ApiUrl']}/openapi.json").json()
     assert {"/v1/videos", "/v1/videos/{video_id}", "/v1/videos/{video_id}/content"} <= set(document["paths"])
     assert "Video" in document["components"]["schemas"]
+
+
+def test_errors_come_in_openais_shape(stack) -> None:
+    api = stack.outputs["ApiUrl"]
+    headers = {"Authorization": f"Bearer {stack.create_key('erin')}", "Content-Type": "application/json"}
+    bad = httpx.post(f"{api}/videos", headers=headers, content=b"{not json")
+    assert bad.status_code == 400
+    assert set(bad.json()["error"]) == {"message", "type", "param", "code"}
+    unknown = httpx.get(f"{api}/videos/x/remix", headers=headers)
+    assert (unknown.status_code, unknown.json()["error"]["type"]) == (404, "not_found_error")
+
+
+def test_a_key_past_its_calls_per_minute_is_told_when_to_come_back(stack) -> None:
+    headers = {"Authorization": f"Bearer {stack.create_key('frank')}"}
+    stack.driver.configure({"API_CALLS_PER_MINUTE": "2"})
+    try:
+        # Five calls: should a minute turn among them, one of the two minutes still has three.
+        answers = [httpx.get(f"{stack.outputs['ApiUrl']}/videos", headers=headers) for _ in range(5)]
+    finally:
+        stack.driver.configure({"API_CALLS_PER_MINUTE": "120"})
+    assert {answer.status_code for answer in answers} == {200, 429}
+    refused = next(answer for answer in answers if answer.status_code == 429)
+    assert 0 < int(refused.headers["Retry-After"]) <= 60

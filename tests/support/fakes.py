@@ -29,9 +29,12 @@ from sora_relay.services.line import Line
 from sora_relay.services.poll.service import PollService
 from sora_relay.services.submit.messages import InboundMessage
 from sora_relay.services.submit.service import SubmitService
+from sora_relay.services.videos import VideoApi
 from sora_relay_tools.places import MemoryPlaces
 from sora_relay_tools.simulator import ManualClock
 from sora_relay_tools.simulator.server import RECORD_WORDS
+
+from .api_fakes import FakeObjects, MemoryKeys, MemoryKeyVideos
 
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 T = TypeVar("T")
@@ -473,6 +476,9 @@ class World:
     fallback_after_charged: bool = False  # FallbackAfterCharged
     waiting: MemoryLine = field(init=False)
     breaker_store: MemoryBreakers = field(default_factory=MemoryBreakers)
+    keys: MemoryKeys = field(default_factory=MemoryKeys)
+    objects: FakeObjects = field(default_factory=FakeObjects)
+    api_calls_per_minute: int = 120
 
     record = staticmethod(record)
 
@@ -487,6 +493,10 @@ class World:
         return self.waiting
 
     @property
+    def key_videos(self) -> MemoryKeyVideos:
+        return MemoryKeyVideos(self.store.jobs)
+
+    @property
     def sleep(self) -> Callable[[float], None]:
         return self.clock.sleep
 
@@ -499,6 +509,8 @@ class World:
             progress_events=self.progress_events,
             rules=RequestRules.of(fallback_models=self.fallback_models),
             fallback_after_charged=self.fallback_after_charged,
+            input_location="s3://archive/inputs/",
+            api_calls_per_minute=self.api_calls_per_minute,
         )
 
     # Each service as Lambda's wiring makes it, from these parts (made anew on each access,
@@ -535,6 +547,10 @@ class World:
     @property
     def archiver(self) -> ArchiveService:
         return self.services.archiver
+
+    @property
+    def videos(self) -> VideoApi:
+        return self.services.videos
 
     def deliver_starts(self) -> list[str]:
         """Deliver every message the line sent to start a request, as SQS would; their

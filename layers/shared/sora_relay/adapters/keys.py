@@ -46,14 +46,20 @@ class DynamoKeys:
                 ]
             )
         except self._client.exceptions.TransactionCanceledException:
-            return False
+            # Taken, or written by this very call whose answer was lost (the SDK's retry then
+            # found its own items): the name's item says which.
+            return self._hash_of(key.name) == hashed
         return True
 
-    def revoke(self, name: str, now: datetime) -> bool:
+    def _hash_of(self, name: str) -> str | None:
         item = self._client.get_item(TableName=self._table, Key={"pk": {"S": f"name#{name}"}}, ConsistentRead=True).get(
             "Item"
         )
-        if item is None:
+        return item["hash"]["S"] if item else None
+
+    def revoke(self, name: str, now: datetime) -> bool:
+        hashed = self._hash_of(name)
+        if hashed is None:
             return False
         self._client.transact_write_items(
             TransactItems=[
@@ -65,7 +71,7 @@ class DynamoKeys:
                         "ExpressionAttributeValues": {":now": {"S": now.isoformat()}},
                     }
                 }
-                for pk in (f"name#{name}", f"key#{item['hash']['S']}")
+                for pk in (f"name#{name}", f"key#{hashed}")
             ]
         )
         return True

@@ -31,12 +31,21 @@ _SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
 class ApiError(Exception):
     """An answer other than success, in OpenAI's error shape."""
 
-    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.param = param
         self.code = code
+        self.retry_after = retry_after  # seconds, for a 429
 
     @property
     def type(self) -> str:

@@ -67,9 +67,11 @@ class VideoApi:
         key = self.keys.by_hash(key_hash(secret.strip()))
         if key is None or not key.active:
             raise ApiError(401, "Incorrect API key provided.", code="invalid_api_key")
-        if not self.keys.take_call(key.name, self.clock(), self.calls_per_minute):
+        now = self.clock()
+        if not self.keys.take_call(key.name, now, self.calls_per_minute):
             self.metrics.count("ApiCallsRefused")
-            raise ApiError(429, f"Rate limit reached: {self.calls_per_minute} calls per minute", code="rate_limit")
+            message = f"Rate limit reached: {self.calls_per_minute} calls per minute"
+            raise ApiError(429, message, code="rate_limit_exceeded", retry_after=60 - now.second)
         return key
 
     def create(
