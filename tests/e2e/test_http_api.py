@@ -1,9 +1,11 @@
 """The HTTP API on the local stack, through the official `openai` SDK as its users run it (only
 `base_url` and `api_key` set): a video made, polled, downloaded, listed and deleted; another key
 sees none of it; an Idempotency-Key repeated makes one generation; a fallback given over HTTP
-completes on its fallback; an uploaded reference reaches the provider."""
+completes on its fallback; an uploaded reference reaches the provider. And webhooks, as a
+receiver verifies them with the Standard Webhooks library."""
 
 import hashlib
+import time
 import warnings
 from collections.abc import Iterator
 
@@ -11,10 +13,12 @@ import httpx
 import openai
 import pytest
 
+from sora_relay.domain.webhooks import shown_secret
 from sora_relay_tools.local.stack import LocalStack
 from sora_relay_tools.simulator import GeminiGenSimulator
 
 from ..support.local import local_stack
+from ..support.receiver import WebhookReceiver
 
 # The SDK marks its video calls deprecated since OpenAI's own shutdown; they work against the relay.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -23,8 +27,25 @@ POLL_MS = 200  # the SDK's own poll interval (the stack advises its PollInterval
 
 @pytest.fixture(scope="module")
 def stack(module_simulator: GeminiGenSimulator) -> Iterator[LocalStack]:
-    with local_stack(module_simulator) as stack:
+    # Webhooks to the receiver on loopback (http): CallbacksAllowPrivate, as a local stack has it.
+    with local_stack(module_simulator, CallbacksAllowPrivate="true") as stack:
         yield stack
+
+
+@pytest.fixture(scope="module")
+def receiver(stack: LocalStack) -> Iterator[WebhookReceiver]:
+    """Refuses each event's first delivery (503): every event comes again, after its backoff."""
+    secret = stack.client("secretsmanager").get_secret_value(SecretId=stack.outputs["WebhookSecretArn"])
+    receiver = WebhookReceiver(shown_secret(secret["SecretString"].encode()), refuse_first=1)
+    yield receiver
+    receiver.close()
+
+
+def verified_events(receiver: WebhookReceiver, request_id: str, count: int, timeout: float = 30) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while len(receiver.verified(request_id)) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return receiver.verified(request_id)
 
 
 def sdk(stack: LocalStack, key_name: str) -> openai.OpenAI:
@@ -156,3 +177,24 @@ def test_a_key_past_its_calls_per_minute_is_told_when_to_come_back(stack) -> Non
     assert {answer.status_code for answer in answers} == {200, 429}
     refused = next(answer for answer in answers if answer.status_code == 429)
     assert 0 < int(refused.headers["Retry-After"]) <= 60
+
+
+def test_every_event_of_a_request_made_over_http_reaches_its_callback_signed(stack, alice, receiver) -> None:
+    video = alice.videos.create_and_poll(
+        model="kling-video-2-6",
+        prompt="a heron fishing at dusk",
+        extra_body={"callback_url": receiver.url, "metadata": {"order": "o-1"}},
+        poll_interval_ms=POLL_MS,
+    )
+    events = verified_events(receiver, video.id, 2)
+    assert [event["event"] for event in events] == ["video.submitted", "video.completed"]
+    assert {(event["key"], event["metadata"]["order"]) for event in events} == {("alice", "o-1")}
+    for event in events:
+        assert receiver.attempts[event["event_id"]] == 2  # refused once, delivered after its backoff
+
+
+def test_a_request_sent_over_sqs_with_a_callback_gets_its_events_too(stack, receiver) -> None:
+    stack.send({"request_id": "sqs-hook-1", "prompt": "a tram in fog, slowly", "callback_url": receiver.url})
+    events = verified_events(receiver, "sqs-hook-1", 2, timeout=45)
+    assert [event["event"] for event in events] == ["video.submitted", "video.completed"]
+    assert "key" not in events[0]

@@ -21,6 +21,7 @@ OTHERS_AT_IMPORT = {
     "sweep": ("sora_relay.services.submit.service", "sora_relay.services.archive", "sora_relay.adapters.media"),
     "archive": ("sora_relay.services.submit.service", "sora_relay.services.poll", "sora_relay.adapters.media"),
     "api": ("sora_relay.services.submit.service", "sora_relay.services.poll", "sora_relay.adapters.media"),
+    "webhook": ("sora_relay.services.submit.service", "sora_relay.services.poll", "sora_relay.services.archive"),
 }
 LOADED_BY_IMPORT = """
 import json, sys

@@ -60,7 +60,7 @@ def test_every_sqs_trigger_reports_partial_batch_failures(template) -> None:
         for event in spec.get("Events", {}).values()
         if event["Type"] == "SQS"
     ]
-    assert len(triggers) == 3
+    assert len(triggers) == 4  # requests, hand-offs, sweeps, webhooks
     assert all(trigger["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for trigger in triggers)
 
 

@@ -28,6 +28,8 @@ class Seen:
     host: str
     path: str
     accept_encoding: str | None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
 
 
 @dataclass
@@ -63,6 +65,20 @@ class HttpsOrigin:
                     self.wfile.write(bytes([byte]))
                     self.wfile.flush()
                     time.sleep(answer.trickle)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                seen = Seen(
+                    self.headers["Host"], self.path, None, {k.lower(): v for k, v in self.headers.items()}, body
+                )
+                origin.seen.append(seen)
+                answer = origin.answers.get(self.path, Answer(status=404, body=b"not found"))
+                self.send_response(answer.status)
+                self.send_header("Content-Length", str(len(answer.body)))
+                if 300 <= answer.status < 400:
+                    self.send_header("Location", "https://images.test/elsewhere")
+                self.end_headers()
+                self.wfile.write(answer.body)
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
                 pass

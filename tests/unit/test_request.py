@@ -158,3 +158,35 @@ def test_error_shortens_a_huge_field_name() -> None:
 def test_invalid_metadata_is_never_echoed() -> None:
     invalid_request = invalid({"prompt": "a", "metadata": {f"k{i}": i for i in range(6_000)}})
     assert invalid_request.metadata == {}
+
+
+def test_a_callback_url_is_kept_with_the_request_and_carried_to_its_fallback() -> None:
+    from sora_relay.domain.families import RequestRules, next_attempt
+
+    body = {
+        "prompt": "a red fox runs",
+        "model": "veo-3.1-fast",
+        "callback_url": "https://hooks.example/v",
+        "fallback": ["kling-video-2-6"],
+    }
+    result = parse(body)
+    assert isinstance(result, ParsedRequest)
+    assert result.request.callback_url == "https://hooks.example/v"
+    fallback = next_attempt(result.request, RequestRules.of())
+    assert fallback is not None
+    assert (fallback.model, fallback.callback_url) == ("kling-video-2-6", "https://hooks.example/v")
+
+
+@pytest.mark.parametrize("url", ["ftp://hooks.example/v", "hooks.example/v", "https://", "https://bad host/v"])
+def test_a_callback_url_that_is_no_https_address_is_invalid(url: str) -> None:
+    assert invalid({"prompt": "a fox", "callback_url": url}).message.startswith("callback_url: ")
+
+
+def test_an_http_callback_is_invalid_unless_the_stack_allows_private_receivers() -> None:
+    from sora_relay.domain.families import RequestRules
+
+    body = json.dumps({"prompt": "a fox", "callback_url": "http://127.0.0.1:8080/hooks"})
+    refused = parse_request(body, "m-1", RequestRules.of())
+    assert isinstance(refused, InvalidRequest)
+    assert refused.message == "callback_url: must be an https:// address"
+    assert isinstance(parse_request(body, "m-1", RequestRules.of(callbacks_allow_private=True)), ParsedRequest)

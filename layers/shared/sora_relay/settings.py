@@ -55,6 +55,8 @@ class Settings(BaseModel):
     api_keys_table_name: str = Field(alias="API_KEYS_TABLE_NAME", default="")
     api_calls_per_minute: int = Field(alias="API_CALLS_PER_MINUTE", default=120, ge=1)
     webhook_secret_name: str = Field(alias="WEBHOOK_SECRET_NAME", default="")
+    webhook_queue_url: str = Field(alias="WEBHOOK_QUEUE_URL", default="")
+    webhook_dead_letter_queue_url: str = Field(alias="WEBHOOK_DEAD_LETTER_QUEUE_URL", default="")
     callbacks_allow_private: bool = Field(alias="CALLBACKS_ALLOW_PRIVATE", default=False)
     # The line (docs/line.md): the account's places the stack may hold, and how long a request may wait.
     max_active_generations: int = Field(alias="MAX_ACTIVE_GENERATIONS", default=5, ge=1, le=1000)

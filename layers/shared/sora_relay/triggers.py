@@ -26,6 +26,7 @@ class QueueRecordAttributes(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     ApproximateReceiveCount: int
+    SentTimestamp: datetime | None = None  # epoch milliseconds, as SQS gives it
 
 
 class QueueRecord(BaseModel):

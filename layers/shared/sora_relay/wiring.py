@@ -23,7 +23,13 @@ from sora_relay.adapters.geminigen import GeminiGenClient, make_http_client, mak
 from sora_relay.adapters.key_videos import DynamoKeyVideos
 from sora_relay.adapters.keys import DynamoKeys
 from sora_relay.adapters.line import DynamoLine
-from sora_relay.adapters.messaging import SnsEventPublisher, SqsArchiveQueue, SqsRequestQueue, SqsSweepQueue
+from sora_relay.adapters.messaging import (
+    SnsEventPublisher,
+    SqsArchiveQueue,
+    SqsRequestQueue,
+    SqsSweepQueue,
+    SqsWebhookQueue,
+)
 from sora_relay.adapters.objects import S3Objects
 from sora_relay.domain.ports import Clock
 from sora_relay.domain.request import MAX_FILE_BYTES, MAX_REFERENCES_BYTES
@@ -37,10 +43,12 @@ if TYPE_CHECKING:
     # poller never downloads; only the archive writes videos).
     from sora_relay.adapters.media.archive import S3VideoArchive
     from sora_relay.adapters.media.references import ReferenceFetcher
+    from sora_relay.adapters.webhooks import HttpWebhookSender, SqsDeadLetters
     from sora_relay.services.archive import ArchiveService
     from sora_relay.services.poll.service import PollService
     from sora_relay.services.submit.service import SubmitService
     from sora_relay.services.videos import VideoApi
+    from sora_relay.services.webhooks import Webhooks
 
 # The SDK's standard retry mode: throttling and transient faults are retried with backoff.
 AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
@@ -199,6 +207,32 @@ class _FromEnvironment:
     def objects(self) -> S3Objects:
         return S3Objects(self._client("s3"))
 
+    @cached_property
+    def webhook_sender(self) -> HttpWebhookSender:
+        from sora_relay.adapters.media.client import vetted_client
+        from sora_relay.adapters.webhooks import WEBHOOK_TIMEOUT_SECONDS, CallbackPolicy, HttpWebhookSender
+
+        policy = CallbackPolicy(allow_private=self._settings.callbacks_allow_private)
+        return HttpWebhookSender(
+            observed(vetted_client(policy, timeout=WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False))
+        )
+
+    def webhook_key(self) -> bytes:
+        # Cached by Powertools for max_age, as the provider's key.
+        name, max_age = self._settings.webhook_secret_name, self._settings.secret_cache_seconds
+        secret = self._secrets.get(name, max_age=max_age)
+        return secret if isinstance(secret, bytes) else str(secret).encode()
+
+    @cached_property
+    def webhook_dead_letters(self) -> SqsDeadLetters:
+        from sora_relay.adapters.webhooks import SqsDeadLetters
+
+        return SqsDeadLetters(self._client("sqs"), self._settings.webhook_dead_letter_queue_url)
+
+    @cached_property
+    def webhook_queue(self) -> SqsWebhookQueue:
+        return SqsWebhookQueue(self._client("sqs"), self._settings.webhook_queue_url)
+
 
 @cache  # one per identity, as the sessions
 def _parts_as(credentials: tuple[str, str, str] | None) -> _FromEnvironment:
@@ -224,6 +258,14 @@ def archive_service() -> ArchiveService:
 
 def video_api() -> VideoApi:
     return _services_as(seams.aws_credentials).videos
+
+
+def webhooks() -> Webhooks:
+    return _services_as(seams.aws_credentials).webhooks
+
+
+def webhook_queue() -> SqsWebhookQueue:
+    return _parts_as(seams.aws_credentials).webhook_queue
 
 
 def request_queue() -> SqsRequestQueue:

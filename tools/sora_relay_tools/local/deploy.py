@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
+_SECRET = "AWS::SecretsManager::Secret"  # noqa: S105  # nosec B105  # a resource type
 _RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
@@ -78,6 +79,7 @@ def deploy(
     boto3.client("secretsmanager").create_secret(Name=secret_name, SecretString=api_key)
     all_parameters = {**parameters, "GeminiGenApiKeySecret": secret_name}
     translated = transform(template, all_parameters, ManagedPolicyLoader(boto3.client("iam")))
+    _make_secrets(translated, stack_name)
     cloudformation = boto3.client("cloudformation")
     cloudformation.create_stack(
         StackName=stack_name,
@@ -90,6 +92,7 @@ def deploy(
     )
     physical = _physical_ids(stack_name)
     _complete_roles(translated, physical)
+    _complete_subscriptions(translated, physical)
     return _read_back(stack_name, template, code_dirs, physical)
 
 
@@ -104,6 +107,56 @@ def _complete_roles(translated: dict[str, Any], physical: dict[str, str]) -> Non
         for arn in resource["Properties"].get("ManagedPolicyArns", []):
             if isinstance(arn, dict) and "Ref" in arn:
                 iam.attach_role_policy(RoleName=physical[logical_id].rsplit("/", 1)[-1], PolicyArn=physical[arn["Ref"]])
+
+
+def _make_secrets(translated: dict[str, Any], stack_name: str) -> None:
+    """Make the stack's own secrets, which moto's CloudFormation does not, as CloudFormation makes
+    them (a generated string), and put each one's ARN where the template refers to it."""
+    secrets = boto3.client("secretsmanager")
+    resources = translated["Resources"]
+    for logical_id in [name for name, resource in resources.items() if resource["Type"] == _SECRET]:
+        generated = resources.pop(logical_id)["Properties"].get("GenerateSecretString", {})
+        value = secrets.get_random_password(
+            PasswordLength=generated.get("PasswordLength", 32),
+            ExcludePunctuation=generated.get("ExcludePunctuation", False),
+        )["RandomPassword"]
+        arn = secrets.create_secret(Name=f"{stack_name}-{logical_id}", SecretString=value)["ARN"]
+        translated["Resources"] = _replace_ref(resources, logical_id, arn)
+        translated["Outputs"] = _replace_ref(translated.get("Outputs", {}), logical_id, arn)
+        resources = translated["Resources"]
+
+
+def _replace_ref(document: Any, logical_id: str, value: str) -> Any:
+    if isinstance(document, dict):
+        if document == {"Ref": logical_id}:
+            return value
+        return {key: _replace_ref(item, logical_id, value) for key, item in document.items()}
+    if isinstance(document, list):
+        return [_replace_ref(item, logical_id, value) for item in document]
+    return document
+
+
+def _complete_subscriptions(translated: dict[str, Any], physical: dict[str, str]) -> None:
+    """Subscribe the stack's queues to its topics, as CloudFormation does on AWS and moto's does
+    not, with their delivery and filter attributes (an e-mail subscription has no one to reach here)."""
+    sns, sqs = boto3.client("sns"), boto3.client("sqs")
+    for resource in translated["Resources"].values():
+        if resource["Type"] != "AWS::SNS::Subscription" or resource["Properties"]["Protocol"] != "sqs":
+            continue
+        properties = resource["Properties"]
+        target = properties["Endpoint"]["Fn::GetAtt"]  # [queue, "Arn"], or "queue.Arn"
+        queue_url = physical[target[0] if isinstance(target, list) else target.split(".")[0]]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        attributes = {"RawMessageDelivery": str(properties.get("RawMessageDelivery", False)).lower()}
+        if "FilterPolicy" in properties:
+            attributes["FilterPolicy"] = json.dumps(properties["FilterPolicy"])
+            attributes["FilterPolicyScope"] = properties.get("FilterPolicyScope", "MessageAttributes")
+        sns.subscribe(
+            TopicArn=physical[properties["TopicArn"]["Ref"]],
+            Protocol=properties["Protocol"],
+            Endpoint=queue_arn,
+            Attributes=attributes,
+        )
 
 
 def role_statements(role_arn: str) -> list[dict[str, Any]]:

@@ -85,6 +85,10 @@ class SqsRequestQueue(_SqsQueue):
         self._client.send_message(QueueUrl=self._queue_url, MessageBody=body, DelaySeconds=seconds)
 
 
+class SqsWebhookQueue(_SqsQueue):
+    """The webhook queue: a delivery that failed comes again after its backoff (`delay`)."""
+
+
 class SqsSweepQueue(_SqsQueue):
     def fan_out(self, shards: list[int]) -> None:
         for start in range(0, len(shards), 10):

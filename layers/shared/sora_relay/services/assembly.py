@@ -35,6 +35,7 @@ from sora_relay.domain.ports import (
     VideoArchive,
 )
 from sora_relay.domain.videos import KeyVideos, Objects
+from sora_relay.domain.webhooks import DeadLetters, WebhookSender
 from sora_relay.services.breakers import Breakers
 from sora_relay.services.budget import CreditBudget
 from sora_relay.services.fallback import Fallbacks
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from sora_relay.services.poll.service import PollService
     from sora_relay.services.submit.service import SubmitService
     from sora_relay.services.videos import VideoApi
+    from sora_relay.services.webhooks import Webhooks
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,12 @@ class Parts(Protocol):
     def key_videos(self) -> KeyVideos: ...
     @property
     def objects(self) -> Objects: ...
+    @property
+    def webhook_sender(self) -> WebhookSender: ...
+    @property
+    def webhook_key(self) -> Callable[[], bytes]: ...
+    @property
+    def webhook_dead_letters(self) -> DeadLetters: ...
     @property
     def metrics(self) -> Metrics: ...
     @property
@@ -237,3 +245,10 @@ class Services:
             input_location=tuning.input_location,
             calls_per_minute=tuning.api_calls_per_minute,
         )
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        from sora_relay.services.webhooks import Webhooks
+
+        parts = self.parts
+        return Webhooks(parts.webhook_sender, parts.webhook_key, parts.webhook_dead_letters, parts.clock, parts.metrics)

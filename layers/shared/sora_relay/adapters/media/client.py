@@ -68,10 +68,10 @@ class _VettedTransport(httpx.HTTPTransport):
 
 
 def vetted_client(
-    policy: AddressPolicy, *, timeout: float = 60.0, verify: ssl.SSLContext | bool = True
+    policy: AddressPolicy, *, timeout: float = 60.0, verify: ssl.SSLContext | bool = True, follow_redirects: bool = True
 ) -> httpx.Client:
-    """Follows redirects, but every hop must pass the policy (a request hook), and every
-    connection goes to an address the policy vetted (the network backend)."""
+    """Follows redirects (unless told not to), but every hop must pass the policy (a request
+    hook), and every connection goes to an address the policy vetted (the network backend)."""
 
     def check(request: httpx.Request) -> None:
         reason = policy.problem(str(request.url))
@@ -80,7 +80,7 @@ def vetted_client(
 
     return httpx.Client(
         timeout=httpx.Timeout(timeout, connect=10.0),
-        follow_redirects=True,
+        follow_redirects=follow_redirects,
         transport=_VettedTransport(_VettedConnections(policy.connect_address, policy.refusal), verify),
         # The bytes stored are the bytes sent: a compressed body would be counted one way by
         # Content-Length and another by the decoder.
