@@ -10,6 +10,7 @@ from pathlib import Path
 import boto3
 import httpx
 
+from sora_relay.domain.webhooks import shown_secret
 from sora_relay_tools.local.stack import LocalStack
 
 from ..support.cli import cli, command, environment
@@ -239,3 +240,24 @@ def test_piped_plain_output_holds_ids_uris_and_digests_whole(local_stack) -> Non
     assert video["uri"] in status
     assert video["sha256"] in status
     assert request_id in cli("ls", columns=None).stdout
+
+
+def test_keys_are_made_listed_without_their_secret_and_revoked(local_stack) -> None:
+    made = cli("keys", "create", "cli-key", "--json")
+    assert made.returncode == 0, made.stderr
+    key = json.loads(made.stdout)["key"]
+    api = local_stack.outputs["ApiUrl"]
+    assert httpx.get(f"{api}/videos", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    listed = json.loads(cli("keys", "list", "--json").stdout)
+    assert [entry["name"] for entry in listed if entry["name"] == "cli-key"] == ["cli-key"]
+    assert key not in json.dumps(listed)
+    assert cli("keys", "create", "cli-key").returncode != 0  # a name is never used twice
+    assert cli("keys", "revoke", "cli-key").returncode == 0
+    assert httpx.get(f"{api}/videos", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+
+
+def test_webhooks_secret_prints_the_stacks_signing_secret(local_stack) -> None:
+    printed = cli("webhooks", "secret", "--json")
+    assert printed.returncode == 0, printed.stderr
+    stored = local_stack.client("secretsmanager").get_secret_value(SecretId=local_stack.outputs["WebhookSecretArn"])
+    assert json.loads(printed.stdout)["secret"] == shown_secret(stored["SecretString"].encode())

@@ -16,6 +16,7 @@ from sora_relay_tools.cli.models import models
 from sora_relay_tools.cli.session import EXIT_CODES
 from sora_relay_tools.cli.submitting import submit, submit_many
 from sora_relay_tools.cli.watching import events
+from sora_relay_tools.cli.webhooks import webhooks
 
 
 @click.group(epilog="Exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()))
@@ -24,5 +25,6 @@ def main() -> None:
     """sora-relay: a queue in front of GeminiGen's video API. Drop requests, get videos in S3."""
 
 
-for command in (submit, submit_many, status, list_jobs, download, url, cancel, events, dlq, local, models, keys):
+_COMMANDS = (submit, submit_many, status, list_jobs, download, url, cancel, events, dlq, local, models, keys, webhooks)
+for command in _COMMANDS:
     main.add_command(command)

@@ -62,6 +62,7 @@ class Relay:
         self.resources = resources
         session = session or boto3.Session()
         self.keys = DynamoKeys(session.client("dynamodb"), resources.outputs.get("ApiKeysTableName", ""))
+        self._secrets = session.client("secretsmanager")
         self._sqs = session.client("sqs")
         self._sns = session.client("sns")
         # SigV4 links: buckets made since mid-2020 refuse SigV2's (and 7 days is SigV4's limit).
@@ -99,6 +100,10 @@ class Relay:
             raise StackNotFound(f"no stack named {name!r}: {error.response['Error']['Message']}") from error
         outputs = {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
         return cls(StackResources.of(outputs), session)
+
+    def secret(self, arn: str) -> str:
+        """A secret of the stack's own (the webhooks' signing secret)."""
+        return str(self._secrets.get_secret_value(SecretId=arn)["SecretString"])
 
     # --- sending ---------------------------------------------------------------------------
 
