@@ -190,7 +190,7 @@ def test_dlq_redrive_brings_a_request_back_under_its_first_message_id(local_stac
     dead_letters = local_stack.outputs["RequestDeadLetterQueueUrl"]
     message_id = sqs.send_message(QueueUrl=dead_letters, MessageBody=json.dumps({"prompt": "again"}))["MessageId"]
     listed = {queue["name"]: queue["depth"] for queue in json.loads(cli("dlq", "ls", "--json").stdout)}
-    assert listed == {"requests": 1, "archive": 0, "sweeps": 0}
+    assert listed == {"requests": 1, "archive": 0, "sweeps": 0, "webhooks": 0}
     moved = cli("dlq", "redrive", "requests", "--json")
     assert json.loads(moved.stdout) == {"moved": {"requests": 1}}
     finished = cli("submit", "ignored", "--request-id", message_id, "--wait", "--json")

@@ -63,7 +63,14 @@ def test_each_job_announced_as_submitted_before_its_final_event(local_stack, tmp
 
 def test_functions_run_with_their_deployed_configuration(local_stack) -> None:
     functions = local_stack.deployed.functions
-    assert set(functions) == {"SubmitFunction", "PollFunction", "SweepFunction", "ArchiveFunction"}
+    assert set(functions) == {
+        "SubmitFunction",
+        "PollFunction",
+        "SweepFunction",
+        "ArchiveFunction",
+        "ApiFunction",
+        "WebhookFunction",
+    }
     assert {f.handler for f in functions.values()} == {"app.handler"}
     table = local_stack.outputs["JobsTableName"]
     assert all(f.environment["JOBS_TABLE_NAME"] == table for f in functions.values())

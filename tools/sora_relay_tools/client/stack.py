@@ -16,6 +16,8 @@ DEAD_LETTER_QUEUES = {
     "requests": ("RequestDeadLetterQueueUrl", "RequestQueueUrl"),
     "archive": ("ArchiveDeadLetterQueueUrl", "ArchiveQueueUrl"),
     "sweeps": ("SweepDeadLetterQueueUrl", "SweepQueueUrl"),
+    # Moved back, an event is delivered again, for another 24 hours.
+    "webhooks": ("WebhookDeadLetterQueueUrl", "WebhookQueueUrl"),
 }
 
 
