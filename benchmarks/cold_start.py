@@ -48,6 +48,8 @@ FUNCTIONS = {
     "PollFunction": "functions/poll",
     "SweepFunction": "functions/sweep",
     "ArchiveFunction": "functions/archive",
+    "ApiFunction": "functions/api",
+    "WebhookFunction": "functions/webhook",
 }
 
 

@@ -109,7 +109,8 @@ def through_the_api(stack: LocalStack, simulator: GeminiGenSimulator) -> dict[st
     """A request with an upload made, downloaded, listed and deleted over the HTTP API; one
     canceled while it waits in line (both places held by generations the simulator holds)."""
     api = httpx.Client(
-        base_url=stack.outputs["ApiUrl"], headers={"Authorization": f"Bearer {stack.create_key('drill')}"}
+        base_url=stack.outputs["ApiUrl"],
+        headers={"Authorization": f"Bearer {stack.create_key('drill', daily_credits=10_000)}"},
     )
     held = ["a slow crane one", "a slow crane two"]
     for prompt in held:

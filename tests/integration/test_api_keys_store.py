@@ -82,3 +82,29 @@ def test_a_keys_requests_are_paged_newest_first_and_no_other_keys(aws_credential
         rest = listing.page("alice", limit=2, after=first.jobs[-1], newest_first=True)
         assert ([job.request_id for job in rest.jobs], rest.has_more) == (["r-0"], False)
         assert [job.key for job in first.jobs] == ["alice", "alice"]
+
+
+def test_a_keys_daily_credits_are_stored_with_it(keys) -> None:
+    keys.create(ApiKey(name="frugal", created_at=NOW, daily_credits=250), key_hash("sr-frugal"))
+    assert keys.by_hash(key_hash("sr-frugal")).daily_credits == 250
+
+
+def test_a_keys_credits_are_counted_once_per_request_and_bounded_per_day(keys) -> None:
+    day = NOW.date()
+    assert keys.spend("frugal", "r-1", day, 60, 100)
+    assert keys.spend("frugal", "r-1", day, 60, 100)  # the same request again: counted once
+    assert not keys.spend("frugal", "r-2", day, 60, 100)
+    assert keys.spend("frugal", "r-2", day, 40, 100)
+    assert keys.spend("frugal", "r-3", day + timedelta(days=1), 60, 100)
+    spent = boto3.client("dynamodb", region_name=REGION).get_item(
+        TableName="keys", Key={"pk": {"S": f"spent#frugal#{day.isoformat()}"}}
+    )["Item"]["spent"]["N"]
+    assert float(spent) == 100
+
+
+def test_a_count_whose_answer_was_lost_is_made_once(keys) -> None:
+    carried_out = answers_lost(keys._client, "TransactWriteItems")
+    assert keys.spend("frugal", "r-1", NOW.date(), 60, 100)
+    assert len(carried_out) == 1
+    assert not keys.spend("frugal", "r-2", NOW.date(), 60, 100)  # 60 counted once, not twice: 40 left
+    assert keys.spend("frugal", "r-3", NOW.date(), 40, 100)

@@ -1,7 +1,7 @@
 """Plain fakes of the HTTP API's ports: the keys' table, each key's requests, the bucket."""
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from sora_relay.domain.jobs import Job
 from sora_relay.domain.keys import ApiKey
@@ -12,6 +12,8 @@ from sora_relay.domain.videos import Page
 class MemoryKeys:
     keys: dict[str, tuple[ApiKey, str]] = field(default_factory=dict)  # name: the key, its hash
     calls: dict[tuple[str, str], int] = field(default_factory=dict)  # (name, minute): calls
+    spent: dict[tuple[str, date], float] = field(default_factory=dict)  # (name, day): credits
+    counted: set[tuple[str, str]] = field(default_factory=set)  # (name, request_id)
 
     def by_hash(self, hashed: str) -> ApiKey | None:
         return next((key for key, stored in self.keys.values() if stored == hashed), None)
@@ -31,6 +33,15 @@ class MemoryKeys:
 
     def all(self) -> list[ApiKey]:
         return sorted((key for key, _ in self.keys.values()), key=lambda key: key.name)
+
+    def spend(self, name: str, request_id: str, day: date, amount: float, limit: float) -> bool:
+        if (name, request_id) in self.counted:
+            return True
+        if self.spent.get((name, day), 0) + amount > limit:
+            return False
+        self.counted.add((name, request_id))
+        self.spent[(name, day)] = self.spent.get((name, day), 0) + amount
+        return True
 
     def take_call(self, name: str, now: datetime, per_minute: int) -> bool:
         minute = (name, now.strftime("%Y-%m-%dT%H:%M"))

@@ -19,10 +19,16 @@ def keys() -> None:
 
 @keys.command("create")
 @click.argument("name")
+@click.option(
+    "--daily-credits",
+    type=float,
+    default=None,
+    help="The credits its requests may be priced at in a UTC day (within the stack's own budget).",
+)
 @user_command
-def create(session: Session, name: str) -> None:
+def create(session: Session, name: str, daily_credits: float | None) -> None:
     """A new key named NAME, printed once: only its hash is stored."""
-    secret = create_key(session.relay.keys, name)
+    secret = create_key(session.relay.keys, name, daily_credits)
     session.say(f"{secret}\n(key {name}: shown once, keep it secret)", name=name, key=secret)
 
 
@@ -32,6 +38,7 @@ def list_keys(session: Session) -> None:
     """Every key's name, when it was made, and whether it is revoked (never the key itself)."""
     listed = [
         {"name": key.name, "created_at": iso_utc(key.created_at)}
+        | ({"daily_credits": key.daily_credits} if key.daily_credits is not None else {})
         | ({"revoked_at": iso_utc(key.revoked_at)} if key.revoked_at else {})
         for key in session.relay.keys.all()
     ]
@@ -39,8 +46,9 @@ def list_keys(session: Session) -> None:
         session.emit(listed)
         return
     for key in listed:
+        daily = f"  {key['daily_credits']:g} credits a day" if "daily_credits" in key else ""
         revoked = f"  revoked {key['revoked_at']}" if "revoked_at" in key else ""
-        session.say(shown(f"{key['name']}  created {key['created_at']}{revoked}"))
+        session.say(shown(f"{key['name']}  created {key['created_at']}{daily}{revoked}"))
 
 
 @keys.command("revoke")

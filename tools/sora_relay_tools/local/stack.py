@@ -219,11 +219,11 @@ class LocalStack:
     def moto_process(self) -> MotoServerProcess | None:
         return self._server if isinstance(self._server, MotoServerProcess) else None
 
-    def create_key(self, name: str) -> str:
+    def create_key(self, name: str, daily_credits: float | None = None) -> str:
         """A new key of the HTTP API, named `name` (as `sora-relay keys create` makes one)."""
         from sora_relay_tools.client.keys import create_key
 
-        return create_key(self._keys(), name)
+        return create_key(self._keys(), name, daily_credits)
 
     def revoke_key(self, name: str) -> None:
         self._keys().revoke(name, datetime.now(UTC))

@@ -1,10 +1,13 @@
 """The API keys' table: per key, an item by its name and one by its secret's hash (each call looks
-a key up by its hash, with one read), written together; and one item per key and minute that
-counts its calls (gone a day later, by the table's TTL)."""
+a key up by its hash, with one read), written together; one item per key and minute that counts
+its calls (gone a day later, by the table's TTL); and, for a key with daily credits, one item per
+day with what its requests were priced at, and one per request that was counted (so each is
+counted once), both gone a week later."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sora_relay.domain.keys import ApiKey
@@ -13,6 +16,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 _COUNT_KEPT = timedelta(days=1)
+_SPENT_KEPT = timedelta(days=7)
 
 
 class DynamoKeys:
@@ -26,6 +30,8 @@ class DynamoKeys:
 
     def create(self, key: ApiKey, hashed: str) -> bool:
         fields = {"name": {"S": key.name}, "created_at": {"S": key.created_at.isoformat()}}
+        if key.daily_credits is not None:
+            fields["daily_credits"] = {"N": str(key.daily_credits)}
         try:
             self._client.transact_write_items(
                 TransactItems=[
@@ -104,11 +110,49 @@ class DynamoKeys:
             return False
         return True
 
+    def spend(self, name: str, request_id: str, day: date, amount: float, limit: float) -> bool:
+        if amount > limit:
+            return False
+        expires = {"N": str(int((datetime.combine(day, time(), tzinfo=UTC) + _SPENT_KEPT).timestamp()))}
+        counted = {
+            "Put": {
+                "TableName": self._table,
+                "Item": {"pk": {"S": f"spent#{name}#{request_id}"}, "credits": _number(amount), "expires_at": expires},
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+        day_item = {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"pk": {"S": f"spent#{name}#{day.isoformat()}"}},
+                "UpdateExpression": "ADD spent :amount SET expires_at = :expires",
+                "ConditionExpression": "attribute_not_exists(spent) OR spent <= :room",
+                "ExpressionAttributeValues": {
+                    ":amount": _number(amount),
+                    ":room": _number(limit - amount),
+                    ":expires": expires,
+                },
+            }
+        }
+        try:
+            self._client.transact_write_items(TransactItems=[counted, day_item])  # type: ignore[list-item]
+        except self._client.exceptions.TransactionCanceledException as error:
+            codes = [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
+            # Counted already for this request (a repeat, or this very call whose answer was lost): it stands.
+            return bool(codes) and codes[0] == "ConditionalCheckFailed"
+        return True
+
+
+def _number(value: float) -> dict[str, str]:
+    return {"N": str(Decimal(str(value)))}
+
 
 def _key(item: dict[str, Any]) -> ApiKey:
     revoked = item.get("revoked_at")
+    daily = item.get("daily_credits")
     return ApiKey(
         name=item["name"]["S"],
         created_at=datetime.fromisoformat(item["created_at"]["S"]),
         revoked_at=datetime.fromisoformat(revoked["S"]) if revoked else None,
+        daily_credits=float(daily["N"]) if daily else None,
     )

@@ -1,15 +1,16 @@
 """The HTTP API's keys (docs/api.md, "Keys"): each a name and a secret that is shown once; only
-the secret's hash is stored. A key of 256 random bits needs no slow hash: nobody can guess
-one from its SHA-256, and a fast hash keeps each call's look-up one read."""
+the secret's hash is stored (with the key's daily credits, where the operator sets them). A key
+of 256 random bits needs no slow hash: nobody can guess one from its SHA-256, and a fast hash
+keeps each call's look-up one read."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Protocol
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 KEY_PREFIX = "sr-"
 KeyName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
@@ -29,6 +30,9 @@ class ApiKey(BaseModel):
     name: KeyName
     created_at: datetime
     revoked_at: datetime | None = None
+    # The credits its requests may be priced at in a UTC day, within the stack's own budget
+    # (None: only the stack's).
+    daily_credits: float | None = Field(default=None, ge=0)
 
     @property
     def active(self) -> bool:
@@ -50,3 +54,8 @@ class KeyStore(Protocol):
     def take_call(self, name: str, now: datetime, per_minute: int) -> bool:
         """Count one call of the key in `now`'s minute; False, counting nothing, when it has
         made `per_minute` calls in it already."""
+
+    def spend(self, name: str, request_id: str, day: date, amount: float, limit: float) -> bool:
+        """Count `amount` credits of the key's `day` for `request_id`, once however often it is
+        asked (a repeat, a retry whose answer was lost); False, counting nothing, when the day
+        would pass `limit`."""

@@ -238,6 +238,7 @@ class Services:
             objects=parts.objects,
             request_queue=parts.request_queue,
             canceler=CancelService(parts.store, self.finisher, parts.clock),
+            budget=self.budget,
             rules=tuning.rules,
             policy=tuning.policy,
             clock=parts.clock,

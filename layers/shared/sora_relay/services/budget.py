@@ -91,11 +91,20 @@ class CreditBudget:
         return self.ledger.reserve(attempt.claimed_attempt_id, day, attempt.attempt_reserved, self.daily_limit)
 
     def settle(self, job: Job, quoted: float | None) -> None:
-        """The provider took the attempt, quoting `quoted` credits: the day counts the quote."""
-        if self.daily_limit is None or quoted is None or job.attempt_id is None:
+        """The provider took the attempt, quoting `quoted` credits: the day counts the quote, and
+        the quote prices its kind (for the day's budget, and for the API keys' daily credits)."""
+        if quoted is None or job.attempt_id is None:
             return
-        self.ledger.count(job.attempt_id, quoted, used=False)
-        self.ledger.quote(kind_of(job.claimed_request), quoted)
+        if self.daily_limit is not None:
+            self.ledger.count(job.attempt_id, quoted, used=False)
+        if self.daily_limit is not None or job.key is not None:
+            self.ledger.quote(kind_of(job.claimed_request), quoted)
+
+    def price(self, request: VideoRequest, now: datetime) -> float:
+        """What a request is priced at before the provider quotes it: the latest quote of its
+        kind, else the dearest quote so far, else nothing (no request was quoted yet)."""
+        quotes = self.ledger.day(now.astimezone(UTC).date()).quotes
+        return quotes.get(kind_of(request), max(quotes.values(), default=0))
 
     def settle_used(self, job: Job, used: float) -> None:
         """The provider stated what the generation used: the day counts that, not the quote."""

@@ -15,6 +15,7 @@ import mimetypes
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sora_relay.domain.families import EarlierRequests, RequestRules, parse_request
@@ -37,6 +38,7 @@ from sora_relay.domain.videos import (
     video_of,
 )
 from sora_relay.observability import logger
+from sora_relay.services.budget import CreditBudget
 from sora_relay.services.cancel import Canceled, CancelService
 
 MAX_PAGE = 100
@@ -51,6 +53,7 @@ class VideoApi:
     objects: Objects
     request_queue: RequestQueue
     canceler: CancelService
+    budget: CreditBudget  # prices a request for a key's daily credits
     rules: RequestRules
     policy: Policy
     clock: Clock
@@ -88,9 +91,22 @@ class VideoApi:
         )
         if isinstance(parsed, InvalidRequest):
             raise ApiError(400, parsed.message, param=problem_param(parsed.message, body), code="invalid_request")
+        self._count_credits(key, request_id, parsed.request)
         for uri, upload in zip(inputs, uploads, strict=True):
             self.objects.put_input(uri, upload.data, upload.content_type)
         return self._claim(key, request_id, parsed.request)
+
+    def _count_credits(self, key: ApiKey, request_id: str, request: VideoRequest) -> None:
+        """A key with daily credits: the request, priced as the stack's budget prices it, is
+        counted against the key's day before it is claimed (once per request_id), or refused."""
+        if key.daily_credits is None:
+            return
+        now = self.clock()
+        price = self.budget.price(request, now)
+        if not self.keys.spend(key.name, request_id, now.astimezone(UTC).date(), price, key.daily_credits):
+            self.metrics.count("ApiRequestsOverKeyCredits")
+            message = f"this key's daily credits ({key.daily_credits:g}) have no room for a request priced {price:g}"
+            raise ApiError(429, message, code="insufficient_quota", retry_after=_seconds_to_midnight(now))
 
     def extend(self, key: ApiKey, body: dict[str, Any], idempotency_key: str | None = None) -> Video:
         """OpenAI's extension: `video.id` is the earlier request, `seconds` the extension's length
@@ -208,6 +224,11 @@ class VideoApi:
         given = message.get(field)
         message[field] = [*(given if isinstance(given, list) else []), *uris]
         return uris
+
+
+def _seconds_to_midnight(now: datetime) -> int:
+    midnight = datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), time(), tzinfo=UTC)
+    return int((midnight - now).total_seconds()) + 1
 
 
 def _extension(upload: Upload) -> str:
