@@ -92,8 +92,9 @@ format: install
 
 check: lint test  ## everything CI runs
 
-schemas: install  ## regenerate events/schemas/ from the models (a test fails when they are stale)
+schemas: install  ## regenerate events/schemas/ and docs/openapi.json from the code (a test fails when they are stale)
 	$(BIN)/python -m sora_relay_tools.schemas events/schemas
+	$(BIN)/python -m sora_relay_tools.openapi docs/openapi.json
 
 bench: install  ## the eight benchmarks, each printing its table (minutes; not part of make test)
 	cd benchmarks && ../$(BIN)/python submit_batch.py

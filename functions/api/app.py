@@ -1,24 +1,19 @@
 """API: the HTTP API in the shape of OpenAI's Videos API (docs/api.md), behind API Gateway."""
 
-import base64
 import json
-from email.message import Message
-from email.parser import BytesParser
-from email.policy import HTTP
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from sora_relay.adapters.http_bodies import read_body
 from sora_relay.domain.keys import ApiKey
-from sora_relay.domain.videos import ApiError, Deleted, Upload, Video, VideoList, form_fields
+from sora_relay.domain.videos import ApiError, Deleted, Upload, Video, VideoList, with_request_bodies
 from sora_relay.observability import logger, metrics, tracer
 from sora_relay.wiring import settings, video_api
 
 app = APIGatewayHttpResolver()
-# What an upload may weigh: API Gateway takes bodies of at most 10 MB.
-MAX_BODY_BYTES = 10 * 1024 * 1024
 
 
 def _key() -> ApiKey:
@@ -33,44 +28,8 @@ def _answer(model: BaseModel, status: int = 200) -> Response[str]:
 
 
 def _body() -> tuple[dict[str, Any], list[Upload]]:
-    """The call's fields and files, from JSON or from a multipart form."""
     event = app.current_event
-    raw = event.body or ""
-    data = base64.b64decode(raw) if event.is_base64_encoded else raw.encode()
-    if len(data) > MAX_BODY_BYTES:
-        raise ApiError(413, f"the body must be at most {MAX_BODY_BYTES} bytes")
-    content_type = event.headers.get("content-type", "application/json")
-    if content_type.startswith("multipart/form-data"):
-        return _form(data, content_type)
-    try:
-        fields = json.loads(data or b"{}")
-    except ValueError:
-        raise ApiError(400, "the body is not valid JSON") from None
-    if not isinstance(fields, dict):
-        raise ApiError(400, "the body must be a JSON object")
-    return fields, []
-
-
-def _form(data: bytes, content_type: str) -> tuple[dict[str, Any], list[Upload]]:
-    # The standard library's MIME parser reads a form: Powertools reads one only for routes whose
-    # fields it declares, and a request's fields are each model family's own.
-    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + data)
-    if not message.is_multipart():
-        raise ApiError(400, "the multipart body could not be read")
-    pairs: list[tuple[str, str]] = []
-    uploads: list[Upload] = []
-    for part in message.iter_parts():
-        assert isinstance(part, Message)
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True)
-        if not isinstance(name, str) or not isinstance(payload, bytes):
-            continue
-        filename = part.get_filename()
-        if filename is not None and name == "input_reference":
-            uploads.append(Upload(filename=filename, content_type=part.get_content_type(), data=payload))
-        else:
-            pairs.append((name, payload.decode("utf-8", "replace")))
-    return form_fields(pairs), uploads
+    return read_body(event.body, bool(event.is_base64_encoded), event.headers.get("content-type"))
 
 
 @app.post(
@@ -145,9 +104,22 @@ def delete_video(video_id: str) -> Response[str]:
 
 @app.get("/v1/openapi.json", include_in_schema=False)
 def openapi() -> Response[str]:
-    """The API's OpenAPI document, made by Powertools from these routes and their models."""
-    document = app.get_openapi_json_schema(title="sora-relay", version="1", summary=__doc__)
-    return Response(200, "application/json", document)
+    return Response(200, "application/json", json.dumps(api_document()))
+
+
+def api_document() -> dict[str, Any]:
+    """The API's OpenAPI document, made by Powertools from these routes and their models (also
+    docs/openapi.json, by `make schemas`)."""
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer  # only this call needs it
+
+    document = app.get_openapi_json_schema(
+        title="sora-relay",
+        version="1",
+        summary=__doc__,
+        security_schemes={"bearer": HTTPBearer(scheme="bearer")},
+        security=[{"bearer": []}],
+    )
+    return with_request_bodies(json.loads(document))
 
 
 @app.exception_handler(ApiError)  # type: ignore[untyped-decorator]  # Powertools leaves it untyped

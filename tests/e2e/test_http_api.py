@@ -153,7 +153,12 @@ def test_the_openapi_document_is_served(stack) -> None:
     with warnings.catch_warnings():
         document = httpx.get(f"{stack.outputs['ApiUrl']}/openapi.json").json()
     assert {"/v1/videos", "/v1/videos/{video_id}", "/v1/videos/{video_id}/content"} <= set(document["paths"])
-    assert "Video" in document["components"]["schemas"]
+    schemas = document["components"]["schemas"]
+    assert {"seconds", "size", "prompt", "callback_url", "fallback"} <= set(schemas["CreateVideoBody"]["properties"])
+    body = document["paths"]["/v1/videos"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert body == {"$ref": "#/components/schemas/CreateVideoBody"}
+    assert "Video" in schemas
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
 
 
 def test_errors_come_in_openais_shape(stack) -> None:

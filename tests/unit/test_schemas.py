@@ -143,3 +143,10 @@ def test_todays_event_schema_accepts_an_event_with_fields_added_later(name: str)
         if isinstance(grown.get(nested), dict):
             grown[nested] = {**grown[nested], "added_later": 1}
     assert valid(grown, name)
+
+
+def test_the_apis_openapi_document_in_docs_is_what_the_api_serves() -> None:
+    from sora_relay_tools.openapi import api_document
+    from sora_relay_tools.openapi import render as render_openapi
+
+    assert (ROOT / "docs" / "openapi.json").read_text() == render_openapi(api_document()), "run `make schemas`"

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from sora_relay.domain.catalogue import Catalogue
 from sora_relay.domain.events import AttemptSummary, Delivered, EventError, ThumbnailObject, VideoObject
 from sora_relay.domain.jobs import Job, JobState
+from sora_relay.domain.request import RequestMessage
 
 # The body fields that hold JSON (a form sends them as text).
 _JSON_FIELDS = ("metadata", "fallback", "extend", "files", "ref_images")
@@ -122,6 +123,41 @@ def problem_param(message: str, body: dict[str, Any]) -> str:
     if field in ("resolution", "aspect_ratio") and "size" in body:
         return "size"
     return field
+
+
+class CreateVideoBody(RequestMessage):
+    """`POST /v1/videos`: OpenAI's fields besides the request's own (OpenRouter's `duration`,
+    `resolution` and `aspect_ratio` are the request's own names). As a form, `input_reference`
+    parts are image files. (For the API's document: the body is read by `request_message`.)"""
+
+    seconds: str | int | None = Field(default=None, description="the clip's length: the family's duration")
+    size: str | None = Field(default=None, description="WxH, such as 1280x720: the family's resolution and ratio")
+
+
+class ExtendVideoBody(BaseModel):
+    """`POST /v1/videos/extensions`: OpenAI's extension of an earlier video of the key's."""
+
+    class Earlier(BaseModel):
+        id: str
+
+    prompt: str
+    seconds: str | int | None = None
+    video: Earlier
+
+
+def with_request_bodies(document: dict[str, Any]) -> dict[str, Any]:
+    """The API's OpenAPI document with its calls' bodies described (its routes read their bodies
+    themselves, JSON or form, so the router cannot say them)."""
+    for path, model in (("/v1/videos", CreateVideoBody), ("/v1/videos/extensions", ExtendVideoBody)):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        document["components"]["schemas"].update(schema.pop("$defs", {}))
+        document["components"]["schemas"][model.__name__] = schema
+        reference = {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+        document["paths"][path]["post"]["requestBody"] = {
+            "required": True,
+            "content": {"application/json": reference, "multipart/form-data": reference},
+        }
+    return document
 
 
 class Video(BaseModel):
