@@ -20,8 +20,6 @@ from sora_relay.adapters.breakers import DynamoBreakers
 from sora_relay.adapters.credit_ledger import DynamoCreditLedger
 from sora_relay.adapters.dynamodb import DynamoJobStore
 from sora_relay.adapters.geminigen import GeminiGenClient, make_http_client, make_submit_client
-from sora_relay.adapters.key_videos import DynamoKeyVideos
-from sora_relay.adapters.keys import DynamoKeys
 from sora_relay.adapters.line import DynamoLine
 from sora_relay.adapters.messaging import (
     SnsEventPublisher,
@@ -30,7 +28,6 @@ from sora_relay.adapters.messaging import (
     SqsSweepQueue,
     SqsWebhookQueue,
 )
-from sora_relay.adapters.objects import S3Objects
 from sora_relay.domain.ports import Clock
 from sora_relay.domain.request import MAX_FILE_BYTES, MAX_REFERENCES_BYTES
 from sora_relay.observability import PowertoolsMetrics
@@ -41,8 +38,11 @@ from sora_relay.settings import Settings
 if TYPE_CHECKING:
     # Imported where they are made: a function's cold start loads only the parts it uses (the
     # poller never downloads; only the archive writes videos).
+    from sora_relay.adapters.key_videos import DynamoKeyVideos
+    from sora_relay.adapters.keys import DynamoKeys
     from sora_relay.adapters.media.archive import S3VideoArchive
     from sora_relay.adapters.media.references import ReferenceFetcher
+    from sora_relay.adapters.objects import S3Objects
     from sora_relay.adapters.webhooks import HttpWebhookSender, SqsDeadLetters
     from sora_relay.services.archive import ArchiveService
     from sora_relay.services.poll.service import PollService
@@ -194,31 +194,31 @@ class _FromEnvironment:
     def breaker_store(self) -> DynamoBreakers:
         return DynamoBreakers(self._client("dynamodb"), self._settings.jobs_table_name)
 
-    # The HTTP API's (small modules, imported with the rest).
     @cached_property
     def keys(self) -> DynamoKeys:
+        from sora_relay.adapters.keys import DynamoKeys
+
         return DynamoKeys(self._client("dynamodb"), self._settings.api_keys_table_name)
 
     @cached_property
     def key_videos(self) -> DynamoKeyVideos:
+        from sora_relay.adapters.key_videos import DynamoKeyVideos
+
         return DynamoKeyVideos(self._client("dynamodb"), self._settings.jobs_table_name)
 
     @cached_property
     def objects(self) -> S3Objects:
+        from sora_relay.adapters.objects import S3Objects
+
         return S3Objects(self._client("s3"))
 
     @cached_property
     def webhook_sender(self) -> HttpWebhookSender:
-        from sora_relay.adapters.media.client import vetted_client
-        from sora_relay.adapters.webhooks import WEBHOOK_TIMEOUT_SECONDS, CallbackPolicy, HttpWebhookSender
+        from sora_relay.adapters.webhooks import HttpWebhookSender, webhook_client
 
-        policy = CallbackPolicy(allow_private=self._settings.callbacks_allow_private)
-        return HttpWebhookSender(
-            observed(vetted_client(policy, timeout=WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False))
-        )
+        return HttpWebhookSender(observed(webhook_client(self._settings.callbacks_allow_private)))
 
-    def webhook_key(self) -> bytes:
-        # Cached by Powertools for max_age, as the provider's key.
+    def webhook_key(self) -> bytes:  # cached by Powertools for max_age, as the provider's key
         name, max_age = self._settings.webhook_secret_name, self._settings.secret_cache_seconds
         secret = self._secrets.get(name, max_age=max_age)
         return secret if isinstance(secret, bytes) else str(secret).encode()
@@ -293,11 +293,10 @@ def reset(
     """Forget every cached service and client, for a new environment (tests, local runs).
 
     `clock` replaces the services' clock and `sleep` their pauses (a virtual clock advances);
-    `on_outbound_call` is told of every AWS API call and HTTP request the services make
-    before it goes out (a fault drill raises from it);
-    `on_aws_request` of every AWS call with its parameters, and `on_aws_answer` of every AWS
-    answer (a benchmark counts what was written and read). AWS is called with the
-    environment's credentials until `run_as`."""
+    `on_outbound_call` is told of every AWS API call and HTTP request the services make before
+    it goes out (a fault drill raises from it); `on_aws_request` of every AWS call with its
+    parameters, and `on_aws_answer` of every AWS answer (a benchmark counts what was written and
+    read). AWS is called with the environment's credentials until `run_as`."""
     seams.clock = clock or utc_now
     seams.sleep = sleep or time.sleep
     seams.on_outbound_call = on_outbound_call

@@ -49,6 +49,15 @@ class CallbackPolicy:
         return host if self.allow_private else public_address(host, self.resolver, self.public)
 
 
+def webhook_client(allow_private: bool) -> httpx.Client:
+    """The client webhooks leave through: the address vetted (`CallbackPolicy`), no redirect
+    followed, an answer within WEBHOOK_TIMEOUT_SECONDS."""
+    from sora_relay.adapters.media.client import vetted_client
+
+    policy = CallbackPolicy(allow_private=allow_private)
+    return vetted_client(policy, timeout=WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False)
+
+
 class HttpWebhookSender:
     def __init__(self, client: httpx.Client) -> None:
         self._client = client

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Protocol
 
 from sora_relay.domain.catalogue import Catalogue
 from sora_relay.domain.families import RequestRules
-from sora_relay.domain.keys import KeyStore
 from sora_relay.domain.policy import Policy
 from sora_relay.domain.ports import (
     ArchiveQueue,
@@ -34,8 +33,6 @@ from sora_relay.domain.ports import (
     SweepQueue,
     VideoArchive,
 )
-from sora_relay.domain.videos import KeyVideos, Objects
-from sora_relay.domain.webhooks import DeadLetters, WebhookSender
 from sora_relay.services.breakers import Breakers
 from sora_relay.services.budget import CreditBudget
 from sora_relay.services.fallback import Fallbacks
@@ -44,6 +41,10 @@ from sora_relay.services.line import Line
 from sora_relay.services.waits import Waits
 
 if TYPE_CHECKING:
+    # The HTTP API's and the webhooks' ports: their models are built only where they are used.
+    from sora_relay.domain.keys import KeyStore
+    from sora_relay.domain.videos import KeyVideos, Objects
+    from sora_relay.domain.webhooks import DeadLetters, WebhookSender
     from sora_relay.services.archive import ArchiveService
     from sora_relay.services.poll.service import PollService
     from sora_relay.services.submit.service import SubmitService
