@@ -41,7 +41,20 @@ def receiver(stack: LocalStack) -> Iterator[WebhookReceiver]:
     receiver.close()
 
 
-def verified_events(receiver: WebhookReceiver, request_id: str, count: int, timeout: float = 30) -> list[dict]:
+@pytest.fixture(scope="module", autouse=True)
+def hooked(stack: LocalStack, alice: openai.OpenAI, receiver: WebhookReceiver) -> dict[str, str]:
+    """Requests that name the receiver, sent as the module starts: their webhooks (each refused
+    once, then retried after its backoff) arrive while the other tests run."""
+    over_http = alice.videos.create(
+        model="kling-video-2-6",
+        prompt="a heron fishing at dusk",
+        extra_body={"callback_url": receiver.url, "metadata": {"order": "o-1"}},
+    )
+    stack.send({"request_id": "sqs-hook-1", "prompt": "a tram in fog, slowly", "callback_url": receiver.url})
+    return {"http": over_http.id, "sqs": "sqs-hook-1"}
+
+
+def verified_events(receiver: WebhookReceiver, request_id: str, count: int, timeout: float = 45) -> list[dict]:
     deadline = time.monotonic() + timeout
     while len(receiver.verified(request_id)) < count and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -184,22 +197,15 @@ def test_a_key_past_its_calls_per_minute_is_told_when_to_come_back(stack) -> Non
     assert 0 < int(refused.headers["Retry-After"]) <= 60
 
 
-def test_every_event_of_a_request_made_over_http_reaches_its_callback_signed(stack, alice, receiver) -> None:
-    video = alice.videos.create_and_poll(
-        model="kling-video-2-6",
-        prompt="a heron fishing at dusk",
-        extra_body={"callback_url": receiver.url, "metadata": {"order": "o-1"}},
-        poll_interval_ms=POLL_MS,
-    )
-    events = verified_events(receiver, video.id, 2)
+def test_every_event_of_a_request_made_over_http_reaches_its_callback_signed(receiver, hooked) -> None:
+    events = verified_events(receiver, hooked["http"], 2)
     assert [event["event"] for event in events] == ["video.submitted", "video.completed"]
     assert {(event["key"], event["metadata"]["order"]) for event in events} == {("alice", "o-1")}
     for event in events:
         assert receiver.attempts[event["event_id"]] == 2  # refused once, delivered after its backoff
 
 
-def test_a_request_sent_over_sqs_with_a_callback_gets_its_events_too(stack, receiver) -> None:
-    stack.send({"request_id": "sqs-hook-1", "prompt": "a tram in fog, slowly", "callback_url": receiver.url})
-    events = verified_events(receiver, "sqs-hook-1", 2, timeout=45)
+def test_a_request_sent_over_sqs_with_a_callback_gets_its_events_too(receiver, hooked) -> None:
+    events = verified_events(receiver, hooked["sqs"], 2)
     assert [event["event"] for event in events] == ["video.submitted", "video.completed"]
     assert "key" not in events[0]

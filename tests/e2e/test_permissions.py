@@ -108,7 +108,9 @@ def drilled() -> Iterator[tuple[LocalStack, GeminiGenSimulator, dict[str, dict[s
 def through_the_api(stack: LocalStack, simulator: GeminiGenSimulator) -> dict[str, dict[str, Any]]:
     """A request with an upload made, downloaded, listed and deleted over the HTTP API; one
     canceled while it waits in line (both places held by generations the simulator holds)."""
+    # Each call waits its turn with the functions' other invocations (the local stack runs one at a time).
     api = httpx.Client(
+        timeout=60,
         base_url=stack.outputs["ApiUrl"],
         headers={"Authorization": f"Bearer {stack.create_key('drill', daily_credits=10_000)}"},
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import copy
+import functools
 import io
 import json
 import re
@@ -72,9 +74,7 @@ def deploy(
     """Deploy the template into the AWS the SDK points at (moto, through AWS_ENDPOINT_URL)."""
     from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
     from samtranslator.translator.transform import transform
-    from samtranslator.yaml_helper import yaml_parse
-
-    template: dict[str, Any] = yaml_parse(template_path.read_text())
+    template = copy.deepcopy(_parsed(template_path.resolve(), template_path.stat().st_mtime_ns))
     code_dirs = _package(template, template_path.parent.resolve(), f"{stack_name}-artifacts")
     boto3.client("secretsmanager").create_secret(Name=secret_name, SecretString=api_key)
     all_parameters = {**parameters, "GeminiGenApiKeySecret": secret_name}
@@ -94,6 +94,16 @@ def deploy(
     _complete_roles(translated, physical)
     _complete_subscriptions(translated, physical)
     return _read_back(stack_name, template, code_dirs, physical)
+
+
+@functools.cache
+def _parsed(template_path: Path, modified: int) -> dict[str, Any]:
+    """The template as read, once per version of the file: parsing its YAML is a third of a local
+    deploy, and the drills deploy it again and again (each takes a copy, which it changes)."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    parsed: dict[str, Any] = yaml_parse(template_path.read_text())
+    return parsed
 
 
 def _complete_roles(translated: dict[str, Any], physical: dict[str, str]) -> None:

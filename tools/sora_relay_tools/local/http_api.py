@@ -64,7 +64,9 @@ class LocalHttpApi:
         handler = type("Handler", (_Calls,), {"invoke": staticmethod(invoke)})
         self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http-api", daemon=True)
+        # Asked to stop, it stops within a twentieth of a second (a stack's exit waits for it).
+        serve = lambda: self._server.serve_forever(poll_interval=0.05)  # noqa: E731
+        self._thread = threading.Thread(target=serve, name="http-api", daemon=True)
         host, port = self._server.server_address[:2]
         self.base_url = f"http://{host!s}:{port}/v1"
 
