@@ -74,6 +74,7 @@ def deploy(
     """Deploy the template into the AWS the SDK points at (moto, through AWS_ENDPOINT_URL)."""
     from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
     from samtranslator.translator.transform import transform
+
     template = copy.deepcopy(_parsed(template_path.resolve(), template_path.stat().st_mtime_ns))
     code_dirs = _package(template, template_path.parent.resolve(), f"{stack_name}-artifacts")
     boto3.client("secretsmanager").create_secret(Name=secret_name, SecretString=api_key)
