@@ -5,6 +5,8 @@ from typing import Any
 
 import pytest
 
+from sora_relay_tools.faults.crash import CrashDrill
+from sora_relay_tools.faults.suites import quiet
 from sora_relay_tools.local.stack import LocalStack, Provider
 from sora_relay_tools.simulator import GeminiGenSimulator
 
@@ -30,3 +32,10 @@ def local_stack(module_simulator: GeminiGenSimulator) -> Iterator[LocalStack]:
 @pytest.fixture(scope="module")
 def functions() -> dict[str, Any]:
     return {name: load_function(f"{name.capitalize()}Function") for name in ("submit", "poll", "archive")}
+
+
+@pytest.fixture(scope="module")
+def crash_drill() -> Iterator[CrashDrill]:
+    """The crash drill (the template on moto in this process, its clock driven), for one module."""
+    with quiet(), CrashDrill(TEMPLATE) as drill:
+        yield drill

@@ -1,7 +1,7 @@
 """The fallback drill, on the local stack against the simulator: Veo requests its filters refuse
 complete on their next model, billed once; a failure that used credits never falls back; a
 model the provider no longer serves ends a request without a fallback at once. (A lost answer and
-a crash before any fallback: the crash drills, tests/e2e/test_fault_drills.py.)"""
+a crash before any fallback: the crash drills, tests/e2e/test_crash_around_a_fallback.py.)"""
 
 import json
 import time
