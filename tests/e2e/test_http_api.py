@@ -22,7 +22,7 @@ from ..support.receiver import WebhookReceiver
 
 # The SDK marks its video calls deprecated since OpenAI's own shutdown; they work against the relay.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-POLL_MS = 200  # the SDK's own poll interval (the stack advises its PollIntervalSeconds)
+POLL_MS = 500  # the SDK's own poll interval (the stack advises its PollIntervalSeconds: 1 s here)
 
 
 @pytest.fixture(scope="module")
