@@ -32,11 +32,11 @@ def refused(call, *args, **kwargs) -> ApiError:
     return error.value
 
 
-def complete(world, request_id: str) -> None:
+def complete(world, request_id: str, **record: object) -> None:
     """Its message delivered, its generation finished and archived, as the stack does it."""
     world.deliver_starts()
     world.clock.advance(world.policy.poll_interval)
-    world.provider.records = [world.record(status=2, generated_video=[{"video_url": URL}])]
+    world.provider.records = [world.record(status=2, generated_video=[{"video_url": URL}], **record)]
     world.poller.sweep()
     world.archiver.archive_job(request_id)
 
@@ -217,6 +217,15 @@ def test_deleting_an_archived_video_removes_its_objects(world, alice) -> None:
     assert world.videos.content_url(alice, video.id).startswith("https://")
     world.videos.delete(alice, video.id)
     assert next(key for _, key in world.objects.removed) == f"videos/{video.id}.mp4"
+
+
+def test_a_thumbnail_is_downloadable_when_one_was_copied_and_404_when_none_was(world, alice) -> None:
+    with_one = world.videos.create(alice, {"prompt": "a fox"}, [])
+    complete(world, with_one.id, thumbnail_url="https://cdn.geminigen.ai/t/1.jpg")
+    assert world.videos.content_url(alice, with_one.id, "thumbnail").startswith("https://")
+    without = world.videos.create(alice, {"prompt": "a wolf"}, [])
+    complete(world, without.id)
+    assert refused(world.videos.content_url, alice, without.id, "thumbnail").status == 404
 
 
 def test_content_before_the_video_is_archived_is_404(world, alice) -> None:
