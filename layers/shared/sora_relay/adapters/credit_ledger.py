@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from sora_relay.adapters.transactions import transact
 from sora_relay.domain.ports import DayLedger
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class DynamoCreditLedger:
         spend = self._change_day(day, amount)
         spend["Update"]["ConditionExpression"] = "attribute_not_exists(spent) OR spent <= :room"
         spend["Update"]["ExpressionAttributeValues"][":room"] = _credits(limit - amount)
-        cancelled = self._transact([attempt, spend])
+        cancelled = transact(self._client, [attempt, spend])
         # Made already (this very reservation, its answer lost): it stands.
         return cancelled is None or cancelled[0] == "ConditionalCheckFailed"
 
@@ -107,7 +108,9 @@ class DynamoCreditLedger:
                     },
                 }
             }
-            cancelled = self._transact([update, self._change_day(date.fromisoformat(item["day"]), amount - counted)])
+            cancelled = transact(
+                self._client, [update, self._change_day(date.fromisoformat(item["day"]), amount - counted)]
+            )
             if cancelled is None:
                 return
             if cancelled[0] == "ConditionalCheckFailed" and not self._still_open(attempt_id, after_none_of, counted):
@@ -128,19 +131,6 @@ class DynamoCreditLedger:
                 "ExpressionAttributeValues": {":amount": _credits(amount), ":expires": {"N": str(self._expires(day))}},
             }
         }
-
-    def _transact(self, items: list[Any]) -> list[str] | None:
-        """None when the transaction landed; else each item's cancellation code ("None" for one
-        whose condition held)."""
-        try:
-            self._client.transact_write_items(TransactItems=items)
-        except self._client.exceptions.TransactionCanceledException as error:
-            reasons = error.response.get("CancellationReasons", [])
-            codes = [reason.get("Code", "None") for reason in reasons]
-            if not any(code == "ConditionalCheckFailed" for code in codes):
-                raise  # a conflict with another transaction, or throttling: the caller's fault handling
-            return codes
-        return None
 
     def _read(self, key: dict[str, Any]) -> dict[str, Any]:
         item = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item", {})

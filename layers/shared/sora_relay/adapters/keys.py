@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from sora_relay.adapters.transactions import transact
 from sora_relay.domain.keys import ApiKey
 
 if TYPE_CHECKING:
@@ -32,30 +33,28 @@ class DynamoKeys:
         fields = {"name": {"S": key.name}, "created_at": {"S": key.created_at.isoformat()}}
         if key.daily_credits is not None:
             fields["daily_credits"] = {"N": str(key.daily_credits)}
-        try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": {"pk": {"S": f"name#{key.name}"}, "hash": {"S": hashed}, **fields},
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": {"pk": {"S": f"key#{hashed}"}, **fields},
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                ]
-            )
-        except self._client.exceptions.TransactionCanceledException:
-            # Taken, or written by this very call whose answer was lost (the SDK's retry then
-            # found its own items): the name's item says which.
-            return self._hash_of(key.name) == hashed
-        return True
+        cancelled = transact(
+            self._client,
+            [
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {"pk": {"S": f"name#{key.name}"}, "hash": {"S": hashed}, **fields},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {"pk": {"S": f"key#{hashed}"}, **fields},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ],
+        )
+        # Taken, or written by this very call whose answer was lost (the SDK's retry then found
+        # its own items): the name's item says which.
+        return cancelled is None or self._hash_of(key.name) == hashed
 
     def _hash_of(self, name: str) -> str | None:
         item = self._client.get_item(TableName=self._table, Key={"pk": {"S": f"name#{name}"}}, ConsistentRead=True).get(
@@ -134,13 +133,9 @@ class DynamoKeys:
                 },
             }
         }
-        try:
-            self._client.transact_write_items(TransactItems=[counted, day_item])  # type: ignore[list-item]
-        except self._client.exceptions.TransactionCanceledException as error:
-            codes = [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
-            # Counted already for this request (a repeat, or this very call whose answer was lost): it stands.
-            return bool(codes) and codes[0] == "ConditionalCheckFailed"
-        return True
+        cancelled = transact(self._client, [counted, day_item])
+        # Counted already for this request (a repeat, or this very call whose answer was lost): it stands.
+        return cancelled is None or cancelled[0] == "ConditionalCheckFailed"
 
 
 def _number(value: float) -> dict[str, str]:
