@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from sora_relay.adapters.media.policy import AddressNotPublic, Resolver, is_public, public_address, resolve
+from sora_relay.adapters.media.policy import Resolver, host_problem, is_public, public_address, resolve
 from sora_relay.domain.webhooks import CallbackRefused, CallbackUnreachable, Delivery
 
 if TYPE_CHECKING:
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 # A receiver answers within this, or the attempt counts as failed (and is tried again).
 WEBHOOK_TIMEOUT_SECONDS = 10.0
+# Any host name: a callback's host is the user's to choose; only its address is judged.
+_ANY_HOST = ("*",)
 
 
 @dataclass(frozen=True)
@@ -37,13 +39,7 @@ class CallbackPolicy:
             return f"{target.scheme or 'no'} scheme: webhooks go to https addresses only"
         if self.allow_private:
             return None
-        try:
-            public_address(target.hostname or "", self.resolver, self.public)
-        except AddressNotPublic as error:
-            return str(error)
-        except OSError:
-            return None  # the lookup failed this time: connecting looks again, and says so
-        return None
+        return host_problem((target.hostname or "").lower(), _ANY_HOST, self.resolver, self.public)
 
     def connect_address(self, host: str, port: int) -> str:
         return host if self.allow_private else public_address(host, self.resolver, self.public)
