@@ -185,6 +185,7 @@ def build_event(
     delivered: Delivered | None = None,
     error: EventError | None = None,
     earlier_attempts: Sequence[AttemptSummary] = (),
+    key: str | None = None,
 ) -> VideoEvent:
     """A final event: `video.completed` with a video, `video.failed` with an error; with
     `attempts` (the earlier ones and this one) when an earlier model was tried."""
@@ -212,6 +213,7 @@ def build_event(
         error=error,
         attempts=attempts,
         metadata=metadata,
+        key=key,
     )
 
 
@@ -225,6 +227,7 @@ def build_interim_event(
     metadata: dict[str, str],
     progress: int | None = None,
     attempt: int = 1,
+    key: str | None = None,
 ) -> VideoEvent:
     """`video.submitted` (once per attempt), or `video.progress` (once per job and percentage);
     an attempt after the first (a fallback) has its own `video.submitted`."""
@@ -241,4 +244,5 @@ def build_interim_event(
         provider=provider,
         progress=progress,
         metadata=metadata,
+        key=key,
     )

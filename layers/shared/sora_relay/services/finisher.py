@@ -54,7 +54,8 @@ class Finisher:
             delivered=delivered,
             error=error,
             earlier_attempts=job.attempts,
-        ).model_copy(update={"key": job.key})
+            key=job.key,
+        )
         # Stays in the outstanding index until the event is confirmed published.
         return job.ended(now, event, archived=video is not None, check_at=now + self.policy.publish_watchdog)
 
@@ -149,4 +150,5 @@ def _interim(
         metadata=job.metadata,
         progress=progress,
         attempt=job.attempt_number,
-    ).model_copy(update={"key": job.key})
+        key=job.key,
+    )
