@@ -21,5 +21,5 @@ def secret(session: Session) -> None:
     arn = session.relay.resources.outputs.get("WebhookSecretArn")
     if not arn:
         raise StackNotFound("the stack has no output WebhookSecretArn: it predates webhooks")
-    stored = session.relay.secret(arn)
-    session.say(shown_secret(stored.encode()), secret=shown_secret(stored.encode()))
+    shown = shown_secret(session.relay.secret(arn).encode())
+    session.say(shown, secret=shown)

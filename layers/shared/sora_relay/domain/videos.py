@@ -26,7 +26,6 @@ _INTEGER_FIELDS = ("duration",)
 _BOOLEAN_FIELDS = ("skip_audio",)
 # How the SDK writes a nested field in a form: `metadata[campaign]`, `video[id]`.
 _BRACKETED = re.compile(r"^([a-z_]+)\[([^\]]*)\]$")
-_SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
 
 
 class ApiError(Exception):
@@ -225,7 +224,7 @@ def size_of(job: Job, catalogue: Catalogue) -> str | None:
 def video_of(job: Job, catalogue: Catalogue) -> Video:
     """The job as OpenAI's video object: `queued` until the provider has it, `completed` once
     archived (its bytes are then downloadable), `failed` with the event's error."""
-    event = job.published_event or job.final_event
+    event = job.final_event
     if job.state is JobState.ARCHIVED:
         status: Literal["queued", "in_progress", "completed", "failed"] = "completed"
     elif job.state is JobState.FAILED:

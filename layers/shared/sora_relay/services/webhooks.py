@@ -52,9 +52,10 @@ class Webhooks:
 
     def deliver_queued(self, body: str, first_sent_at: datetime | None, attempt: int) -> DeliveryOutcome:
         """A queued event delivered; one that is no event with a callback_url is dead-lettered."""
-        queued = delivery(body, first_sent_at or self.clock(), attempt)
+        since = first_sent_at or self.clock()
+        queued = delivery(body, since, attempt)
         if queued is None:
-            unreadable = Delivery("", body, "", first_sent_at or self.clock(), attempt)
+            unreadable = Delivery("", body, "", since, attempt)
             return self._dead_letter(unreadable, "the queued message is no event with a callback_url")
         return self.deliver(queued)
 
