@@ -273,6 +273,9 @@ class Ledger:
     def day(self, day: date) -> DayLedger:
         return DayLedger(0, {})
 
+    def quotes(self) -> dict[str, float]:
+        return {}
+
     def reserve(self, attempt_id: str, day: date, amount: float, limit: float) -> bool:
         return True
 

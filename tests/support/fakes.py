@@ -315,11 +315,14 @@ class MemoryLedger:
     change to a day made once, through its attempt."""
 
     spent: dict[date, float] = field(default_factory=dict)
-    quotes: dict[str, float] = field(default_factory=dict)
+    quoted: dict[str, float] = field(default_factory=dict)  # each kind's latest quote
     attempts: dict[str, dict[str, object]] = field(default_factory=dict)  # attempt_id: day, counted, stages
 
     def day(self, day: date) -> DayLedger:
-        return DayLedger(self.spent.get(day, 0), dict(self.quotes))
+        return DayLedger(self.spent.get(day, 0), self.quotes())
+
+    def quotes(self) -> dict[str, float]:
+        return dict(self.quoted)
 
     def reserve(self, attempt_id: str, day: date, amount: float, limit: float) -> bool:
         if attempt_id in self.attempts:
@@ -343,7 +346,7 @@ class MemoryLedger:
         self._move(attempt, 0, "released")
 
     def quote(self, kind: str, amount: float) -> None:
-        self.quotes[kind] = amount
+        self.quoted[kind] = amount
 
     def _move(self, attempt: dict[str, object], amount: float, stage: str) -> None:
         counted = float(attempt["counted"])  # type: ignore[arg-type]

@@ -135,7 +135,7 @@ def test_cancel_landing_while_the_request_is_being_prepared_wins_and_nothing_is_
 
 def test_reservation_of_a_request_canceled_while_it_was_prepared_is_given_back(world) -> None:
     world.daily_credit_budget = 100
-    world.ledger.quotes["sora-2:10:small"] = 30
+    world.ledger.quoted["sora-2:10:small"] = 30
     world.files.meanwhile = lambda: world.canceler.cancel("ad-1")
     deliver(world, {**REQUEST, "files": ["s3://inputs/a.png"]})
     assert world.ledger.spent.get(world.clock.now.date(), 0) == 0

@@ -110,7 +110,7 @@ def test_waiting_request_starts_when_the_utc_day_turns(world) -> None:
 
 def test_request_priced_above_the_whole_daily_budget_ends_at_once(world) -> None:
     world.daily_credit_budget = 50
-    world.ledger.quotes["sora-2-pro:15:large"] = 120
+    world.ledger.quoted["sora-2-pro:15:large"] = 120
     assert world.submitter.handle(message("dear", model="sora-2-pro", duration=15, resolution="large")) == Done()
     [event] = world.publisher.finals
     assert event.error.code == "timed_out"
@@ -163,7 +163,7 @@ def test_duplicate_of_a_submitted_request_spends_nothing(world) -> None:
 
 def test_request_that_loses_the_last_room_to_one_running_alongside_waits_in_line(world) -> None:
     world.daily_credit_budget = 30
-    world.ledger.quotes["sora-2:10:small"] = 30
+    world.ledger.quoted["sora-2:10:small"] = 30
     taken = world.ledger.reserve
 
     def meanwhile(attempt_id: str, day, amount: float, limit: float) -> bool:
@@ -180,7 +180,7 @@ def test_request_that_loses_the_last_room_to_one_running_alongside_waits_in_line
 
 def test_model_the_budget_has_not_seen_is_never_refused_for_good_on_a_guessed_price(world) -> None:
     world.daily_credit_budget = 50
-    world.ledger.quotes["sora-2-pro:15:large"] = 120  # dearer than the whole day, but another kind's
+    world.ledger.quoted["sora-2-pro:15:large"] = 120  # dearer than the whole day, but another kind's
     body = {"request_id": "veo-1", "prompt": "a lighthouse", "model": "veo-3.1-fast"}
     assert world.submitter.handle(InboundMessage("m-1", json.dumps(body))) == Done()
     assert world.publisher.finals == []
@@ -191,7 +191,7 @@ def test_model_the_budget_has_not_seen_is_never_refused_for_good_on_a_guessed_pr
 def test_a_kind_quoted_nothing_always_has_room(world) -> None:
     world.daily_credit_budget = 10
     world.ledger.spent[START.date()] = 10  # the day is spent
-    world.ledger.quotes["sora-2:10:small"] = 0
+    world.ledger.quoted["sora-2:10:small"] = 0
     assert world.budget.room(VideoRequest.model_validate({"prompt": "a fox"}), START) == Price(0)
 
 
@@ -205,7 +205,7 @@ def test_every_field_that_changes_the_price_is_in_the_kind() -> None:
 
 def test_a_reservation_is_given_back_on_the_day_it_was_taken(world) -> None:
     world.daily_credit_budget = 100
-    world.ledger.quotes["sora-2:10:small"] = 30
+    world.ledger.quoted["sora-2:10:small"] = 30
     world.clock.now = datetime(2026, 11, 23, 23, 59, 50, tzinfo=UTC)
     world.provider.outcomes = [MaybeTaken("the provider answered HTTP 502")]
     world.submitter.handle(message("late"))
@@ -221,7 +221,7 @@ def date_of(text: str):
 
 def test_an_attempt_reconciled_twice_gives_its_credits_back_once(world) -> None:
     world.daily_credit_budget = 100
-    world.ledger.quotes["sora-2:10:small"] = 30
+    world.ledger.quoted["sora-2:10:small"] = 30
     world.provider.outcomes = [MaybeTaken("the provider answered HTTP 502")]
     world.submitter.handle(message("ad-1"))
     stale = world.store.get("ad-1")  # as a poller reads it from a stale index copy
@@ -238,9 +238,9 @@ def test_an_attempt_reconciled_twice_gives_its_credits_back_once(world) -> None:
 
 def test_a_fault_after_the_history_showed_nothing_taken_gives_back_once(world) -> None:
     world.daily_credit_budget = 100
-    world.ledger.quotes["sora-2:10:small"] = 30
+    world.ledger.quoted["sora-2:10:small"] = 30
     body = {"prompt": "a fox ad-1", "model": "kling-video-2-6", "ref_images": ["s3://in/a.png"]}
-    world.ledger.quotes["kling-video-2-6:5:standard"] = 30
+    world.ledger.quoted["kling-video-2-6:5:standard"] = 30
     world.provider.outcomes = [MaybeTaken("the provider answered HTTP 502")]
     world.submitter.handle(InboundMessage("m-1", json.dumps({"request_id": "ad-1", **body})))
     world.clock.advance(timedelta(minutes=5))

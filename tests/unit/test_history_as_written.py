@@ -181,7 +181,7 @@ def test_history_that_never_tells_ends_the_job_within_the_bound_saying_why(world
 
 def test_crashed_submission_of_a_request_held_past_the_maximum_wait_is_adopted(world) -> None:
     world.daily_credit_budget = 30
-    world.ledger.quotes["sora-2:10:small"] = 30
+    world.ledger.quoted["sora-2:10:small"] = 30
     world.ledger.spent[world.clock.now.date()] = 30  # today's budget is spent: held
     world.submitter.handle(message({"request_id": "ad-1", "prompt": "a fox"}))
     assert world.store.get("ad-1").held is not None

@@ -187,7 +187,7 @@ def test_reference_the_policy_refuses_ends_invalid_before_any_reservation() -> N
 
 def test_unforeseen_fetch_failure_gives_the_reservation_back() -> None:
     world = World(daily_credit_budget=400)
-    world.ledger.quotes["sora-2:10:small"] = 100
+    world.ledger.quoted["sora-2:10:small"] = 100
     world.files.failures["https://cdn.example/x.png"] = RuntimeError("a bug in the fetch")
     body = {"prompt": "a fox", "files": ["https://cdn.example/x.png"]}
     with pytest.raises(RuntimeError):

@@ -194,7 +194,7 @@ def test_provider_call_ends_before_the_invocation_does(world) -> None:
 
 def test_reservation_of_a_lost_answer_is_kept_until_the_history_is_read(world) -> None:
     world.daily_credit_budget = 1000
-    world.ledger.quotes["sora-2:10:small"] = 30
+    world.ledger.quoted["sora-2:10:small"] = 30
     world.provider.outcomes = [MaybeTaken("the provider answered HTTP 502")]
     world.submitter.handle(message(REQUEST))
     assert world.ledger.spent[world.clock.now.date()] == 30
@@ -202,7 +202,7 @@ def test_reservation_of_a_lost_answer_is_kept_until_the_history_is_read(world) -
 
 def test_reservation_of_an_attempt_not_taken_is_given_back(world) -> None:
     world.daily_credit_budget = 1000
-    world.ledger.quotes["sora-2:10:small"] = 30
+    world.ledger.quoted["sora-2:10:small"] = 30
     world.provider.outcomes = [MaybeTaken("the provider answered HTTP 502")]
     world.submitter.handle(message(REQUEST))
     later(world)

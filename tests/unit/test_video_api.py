@@ -256,7 +256,7 @@ def test_a_listing_is_the_keys_own_newest_first_in_pages(world, alice) -> None:
 
 
 def test_a_key_with_daily_credits_is_refused_past_them_before_anything_is_claimed(world) -> None:
-    world.ledger.quotes["sora-2:10:small"] = 40
+    world.ledger.quoted["sora-2:10:small"] = 40
     frugal = world.videos.authenticate(f"Bearer {create_key(world.keys, 'frugal', daily_credits=100)}")
     made = [world.videos.create(frugal, {"prompt": f"a fox {n}"}, []).id for n in range(2)]
     error = refused(world.videos.create, frugal, {"prompt": "a fox 3"}, [])
@@ -267,7 +267,7 @@ def test_a_key_with_daily_credits_is_refused_past_them_before_anything_is_claime
 
 
 def test_a_request_repeated_with_its_idempotency_key_counts_against_a_keys_credits_once(world) -> None:
-    world.ledger.quotes["sora-2:10:small"] = 60
+    world.ledger.quoted["sora-2:10:small"] = 60
     frugal = world.videos.authenticate(f"Bearer {create_key(world.keys, 'frugal', daily_credits=100)}")
     for _ in range(3):
         world.videos.create(frugal, {"prompt": "a fox"}, [], "order-1")
@@ -275,7 +275,7 @@ def test_a_request_repeated_with_its_idempotency_key_counts_against_a_keys_credi
 
 
 def test_a_key_request_of_a_kind_not_quoted_is_priced_at_the_dearest_quote(world) -> None:
-    world.ledger.quotes["veo-3.1:8:720p"] = 90
+    world.ledger.quoted["veo-3.1:8:720p"] = 90
     frugal = world.videos.authenticate(f"Bearer {create_key(world.keys, 'frugal', daily_credits=100)}")
     world.videos.create(frugal, {"prompt": "a fox"}, [])
     assert world.keys.spent == {("frugal", world.clock().date()): 90}
@@ -285,4 +285,4 @@ def test_the_providers_quote_of_a_key_request_prices_the_next_even_without_a_sta
     assert world.daily_credit_budget is None
     world.videos.create(alice, {"prompt": "a fox"}, [])
     world.deliver_starts()
-    assert world.ledger.quotes == {"sora-2:10:small": 30}  # the fake provider's estimated_credit
+    assert world.ledger.quoted == {"sora-2:10:small": 30}  # the fake provider's estimated_credit

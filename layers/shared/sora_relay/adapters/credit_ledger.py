@@ -40,9 +40,12 @@ class DynamoCreditLedger:
 
     def day(self, day: date) -> DayLedger:
         spent = self._read(self._day_key(day)).get("spent", 0)
+        return DayLedger(spent=float(spent), quotes=self.quotes())
+
+    def quotes(self) -> dict[str, float]:
         quotes = self._read(self._QUOTES_KEY)
         quotes.pop("request_id", None)
-        return DayLedger(spent=float(spent), quotes={kind: float(quote) for kind, quote in quotes.items()})
+        return {kind: float(quote) for kind, quote in quotes.items()}
 
     def reserve(self, attempt_id: str, day: date, amount: float, limit: float) -> bool:
         if amount > limit:

@@ -228,6 +228,9 @@ class CreditLedger(Protocol):
 
     def day(self, day: date) -> DayLedger: ...
 
+    def quotes(self) -> dict[str, float]:
+        """The latest quote of each kind of request (a day's ledger holds them too)."""
+
     def reserve(self, attempt_id: str, day: date, amount: float, limit: float) -> bool:
         """Reserve `amount` on `day` for the attempt if that keeps the day within `limit`; False,
         changing nothing, when it would not. True, changing nothing, when the attempt has

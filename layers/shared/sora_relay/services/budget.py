@@ -100,10 +100,10 @@ class CreditBudget:
         if self.daily_limit is not None or job.key is not None:
             self.ledger.quote(kind_of(job.claimed_request), quoted)
 
-    def price(self, request: VideoRequest, now: datetime) -> float:
+    def price(self, request: VideoRequest) -> float:
         """What a request is priced at before the provider quotes it: the latest quote of its
         kind, else the dearest quote so far, else nothing (no request was quoted yet)."""
-        quotes = self.ledger.day(now.astimezone(UTC).date()).quotes
+        quotes = self.ledger.quotes()
         return quotes.get(kind_of(request), max(quotes.values(), default=0))
 
     def settle_used(self, job: Job, used: float) -> None:

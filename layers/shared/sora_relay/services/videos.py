@@ -102,7 +102,7 @@ class VideoApi:
         if key.daily_credits is None:
             return
         now = self.clock()
-        price = self.budget.price(request, now)
+        price = self.budget.price(request)
         if not self.keys.spend(key.name, request_id, now.astimezone(UTC).date(), price, key.daily_credits):
             self.metrics.count("ApiRequestsOverKeyCredits")
             message = f"this key's daily credits ({key.daily_credits:g}) have no room for a request priced {price:g}"
