@@ -16,6 +16,11 @@ from sora_relay.wiring import settings, video_api
 app = APIGatewayHttpResolver()
 
 
+def _answers(model: type[BaseModel]) -> dict[int, Any]:
+    """A route's answer, as the API's OpenAPI document states it."""
+    return {200: {"description": "OK", "content": {"application/json": {"model": model}}}}
+
+
 def _key() -> ApiKey:
     return video_api().authenticate(app.current_event.headers.get("authorization"))
 
@@ -35,7 +40,7 @@ def _body() -> tuple[dict[str, Any], list[Upload]]:
 @app.post(
     "/v1/videos",
     summary="Create a video",
-    responses={200: {"description": "OK", "content": {"application/json": {"model": Video}}}},
+    responses=_answers(Video),
 )
 def create_video() -> Response[str]:
     key = _key()
@@ -46,7 +51,7 @@ def create_video() -> Response[str]:
 @app.post(
     "/v1/videos/extensions",
     summary="Extend a video",
-    responses={200: {"description": "OK", "content": {"application/json": {"model": Video}}}},
+    responses=_answers(Video),
 )
 def extend_video() -> Response[str]:
     key = _key()
@@ -57,7 +62,7 @@ def extend_video() -> Response[str]:
 @app.get(
     "/v1/videos",
     summary="List the key's videos",
-    responses={200: {"description": "OK", "content": {"application/json": {"model": VideoList}}}},
+    responses=_answers(VideoList),
 )
 def list_videos() -> Response[str]:
     key = _key()
@@ -74,7 +79,7 @@ def list_videos() -> Response[str]:
 @app.get(
     "/v1/videos/<video_id>",
     summary="Retrieve a video",
-    responses={200: {"description": "OK", "content": {"application/json": {"model": Video}}}},
+    responses=_answers(Video),
 )
 def get_video(video_id: str) -> Response[str]:
     answer: Video = video_api().get(_key(), video_id)
@@ -95,7 +100,7 @@ def video_content(video_id: str) -> Response[str]:
 @app.delete(
     "/v1/videos/<video_id>",
     summary="Cancel or delete a video",
-    responses={200: {"description": "OK", "content": {"application/json": {"model": Deleted}}}},
+    responses=_answers(Deleted),
 )
 def delete_video(video_id: str) -> Response[str]:
     deleted: Deleted = video_api().delete(_key(), video_id)
