@@ -4,10 +4,12 @@ an outcome the domain knows, read as the provider really writes it (docs/provide
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import cache
 from typing import Any
 
 import httpx
@@ -60,6 +62,13 @@ def make_http_client(*, timeout: float = 30.0, connect_retries: int = 2) -> http
     )
 
 
+@cache
+def _tls() -> ssl.SSLContext:
+    # Made once per container and shared (a context is safe to share between connections):
+    # loading the CA bundle costs more than a submission's own work.
+    return httpx.create_ssl_context()
+
+
 def make_submit_client(*, connect_retries: int = 2) -> httpx.AsyncClient:
     """A client for one submission. Async because only a cancelled task ends an httpx call at
     a deadline whatever the server does (httpx's own timeouts apply to each read and write,
@@ -67,7 +76,7 @@ def make_submit_client(*, connect_retries: int = 2) -> httpx.AsyncClient:
     are the whole call's, and the call's deadline bounds them all."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(None, connect=5.0),
-        transport=httpx.AsyncHTTPTransport(retries=connect_retries),
+        transport=httpx.AsyncHTTPTransport(verify=_tls(), retries=connect_retries),
         headers=_HEADERS,
     )
 
