@@ -1,6 +1,7 @@
 """A handler's import (a Lambda cold start) loads what the handler needs, and no more: the
-X-Ray SDK waits for the first traced invocation, and no function loads Powertools' parser
-models (every event source's, built at import). Benchmark 5 measures what remains."""
+X-Ray SDK waits for the first traced invocation, no function loads Powertools' parser models
+(every event source's, built at import), and none builds a model of ours (each is built when
+first used: a function builds those it uses). Benchmark 5 measures what remains."""
 
 import functools
 import json
@@ -29,17 +30,27 @@ from pathlib import Path
 sys.path[:0] = [{code_dir!r}, {runtime!r}]
 from sora_relay_tools.local.functions import load_handler
 load_handler(Path({code_dir!r}), "app.handler")
-print(json.dumps(sorted(sys.modules)))
+from pydantic import BaseModel
+def models(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from models(sub)
+built = [f"{{m.__module__}}.{{m.__qualname__}}" for m in models(BaseModel) if m.__pydantic_complete__]
+print(json.dumps({{"modules": sorted(sys.modules), "built": sorted(set(built))}}))
 """
 
 
 @functools.cache  # one fresh interpreter per handler
-def loaded_by_import(handler: Path) -> list[str]:
+def imported(handler: Path) -> dict[str, list[str]]:
     program = LOADED_BY_IMPORT.format(code_dir=str(handler.parent), runtime=str(ROOT / "layers" / "shared"))
     loaded = subprocess.run(  # noqa: S603  # nosec B603  # our own interpreter on our own code
         [sys.executable, "-c", program], capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"}
     ).stdout
-    return list(json.loads(loaded))
+    return dict(json.loads(loaded))
+
+
+def loaded_by_import(handler: Path) -> list[str]:
+    return imported(handler)["modules"]
 
 
 @pytest.mark.parametrize("handler", HANDLERS, ids=[path.parent.name for path in HANDLERS])
@@ -51,3 +62,8 @@ def test_handler_import_loads_neither_the_xray_sdk_nor_the_parser_models(handler
 def test_handler_import_loads_no_other_functions_service_nor_the_downloads(handler: Path) -> None:
     others = OTHERS_AT_IMPORT[handler.parent.name]
     assert [module for module in loaded_by_import(handler) if module.startswith(others)] == []
+
+
+@pytest.mark.parametrize("handler", HANDLERS, ids=[path.parent.name for path in HANDLERS])
+def test_handler_import_builds_no_model_of_the_runtime(handler: Path) -> None:
+    assert [model for model in imported(handler)["built"] if model.startswith(("sora_relay.", "app."))] == []

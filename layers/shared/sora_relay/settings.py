@@ -16,7 +16,7 @@ DEFAULT_POLL_SHARDS = 4
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore", populate_by_name=True)
 
     jobs_table_name: str = Field(alias="JOBS_TABLE_NAME")
     completion_topic_arn: str = Field(alias="COMPLETION_TOPIC_ARN")

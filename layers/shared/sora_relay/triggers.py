@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class ScheduledEvent(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True, populate_by_name=True)
 
     id: str
     detail_type: str = Field(alias="detail-type")
@@ -23,7 +23,7 @@ class ScheduledEvent(BaseModel):
 
 
 class QueueRecordAttributes(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     ApproximateReceiveCount: int
     SentTimestamp: datetime | None = None  # epoch milliseconds, as SQS gives it
@@ -33,7 +33,7 @@ class QueueRecord(BaseModel):
     """An SQS record in the field names SQS gives it (the names the batch utility reads); each
     function's own record says what its `body` holds."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     messageId: str
     receiptHandle: str

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from pydantic import TypeAdapter
+from pydantic import ConfigDict, TypeAdapter
 
 from sora_relay.adapters.line import line_order, millis
 from sora_relay.domain.events import AttemptSummary, ProviderSummary, VideoEvent
@@ -301,7 +301,7 @@ class DynamoJobStore:
         )
 
 
-_ATTEMPTS: TypeAdapter[list[AttemptSummary]] = TypeAdapter(list[AttemptSummary])
+_ATTEMPTS: TypeAdapter[list[AttemptSummary]] = TypeAdapter(list[AttemptSummary], config=ConfigDict(defer_build=True))
 
 
 def _number(value: float) -> Decimal:

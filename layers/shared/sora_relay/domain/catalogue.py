@@ -15,7 +15,7 @@ Setting = bool | int | str
 
 
 class FieldSpec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     type: Literal["integer", "string", "boolean"]
     values: list[Setting]
@@ -24,14 +24,14 @@ class FieldSpec(BaseModel):
 
 
 class References(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     field: Literal["files", "ref_images"]  # the provider's part name, and the request's field
     most: int = Field(ge=0)
 
 
 class Family(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     name: str = ""
     fields: dict[str, FieldSpec]
@@ -54,7 +54,7 @@ class Family(BaseModel):
 
 
 class ModelSpec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     name: str = ""
     family: str
@@ -69,7 +69,7 @@ class ModelSpec(BaseModel):
 
 
 class Catalogue(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore")
 
     families: dict[str, Family]
     models: dict[str, ModelSpec]

@@ -8,12 +8,12 @@ from sora_relay.domain.request import RequestId
 
 
 class ArchiveHandOff(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     request_id: RequestId
 
 
 class ShardSweep(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     shard: int

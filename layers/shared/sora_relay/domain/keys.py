@@ -25,7 +25,7 @@ def key_hash(key: str) -> str:
 
 
 class ApiKey(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     name: KeyName
     created_at: datetime

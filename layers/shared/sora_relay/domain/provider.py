@@ -33,7 +33,7 @@ class GenerationStatus(IntEnum):
 class GenerationRecord(BaseModel):
     """The provider's record of one generation, from a submit answer or a status call."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     uuid: str
     id: int | None = None
@@ -284,7 +284,7 @@ SubmitOutcome = Accepted | Rejected | RetryLater | MaybeTaken
 class HistoryPage(BaseModel):
     """One page of the account's history list (its order and largest page are not documented)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     records: list[GenerationRecord] = Field(validation_alias=AliasChoices("result", "data", "items"))
     total: int | None = None

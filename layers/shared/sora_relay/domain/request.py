@@ -39,7 +39,7 @@ MAX_LISTED_PROBLEMS = 10
 MAX_FIELD_NAME_CHARS = 64
 
 RequestId = Annotated[str, StringConstraints(pattern=REQUEST_ID_PATTERN)]
-_REQUEST_ID: TypeAdapter[str] = TypeAdapter(RequestId)
+_REQUEST_ID: TypeAdapter[str] = TypeAdapter(RequestId, config=ConfigDict(defer_build=True))
 
 
 def _check_reference(uri: str) -> str:
@@ -73,7 +73,7 @@ def _check_callback(url: str) -> str:
 
 
 CallbackUrl = Annotated[str, StringConstraints(max_length=MAX_REFERENCE_CHARS), AfterValidator(_check_callback)]
-_METADATA: TypeAdapter[dict[str, str]] = TypeAdapter(Metadata)
+_METADATA: TypeAdapter[dict[str, str]] = TypeAdapter(Metadata, config=ConfigDict(defer_build=True))
 
 
 class Priority(StrEnum):
@@ -83,7 +83,7 @@ class Priority(StrEnum):
 
 
 class ExtendTarget(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True, strict=True)
 
     request_id: RequestId
 
@@ -101,7 +101,7 @@ class FamilySettings(BaseModel):
     """The families' setting fields, by the provider's names: which of them a model takes, and
     which values, is the catalogue's to say."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True, strict=True)
 
     duration: int | None = None
     resolution: _SETTING | None = None

@@ -136,7 +136,11 @@ class CreateVideoBody(RequestMessage):
 class ExtendVideoBody(BaseModel):
     """`POST /v1/videos/extensions`: OpenAI's extension of an earlier video of the key's."""
 
+    model_config = ConfigDict(defer_build=True)
+
     class Earlier(BaseModel):
+        model_config = ConfigDict(defer_build=True)
+
         id: str
 
     prompt: str
@@ -162,7 +166,7 @@ def with_request_bodies(document: dict[str, Any]) -> dict[str, Any]:
 class Video(BaseModel):
     """OpenAI's video object, with the relay's own fields after its."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     id: str
     object: Literal["video"] = "video"
@@ -185,6 +189,8 @@ class Video(BaseModel):
 
 
 class VideoList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     object: Literal["list"] = "list"
     data: list[Video]
     has_more: bool
@@ -193,6 +199,8 @@ class VideoList(BaseModel):
 
 
 class Deleted(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     id: str
     object: Literal["video.deleted"] = "video.deleted"
     deleted: bool = True
@@ -256,6 +264,8 @@ def video_of(job: Job, catalogue: Catalogue) -> Video:
 
 class Upload(BaseModel):
     """A file that came with a request (`input_reference`)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     filename: str
     content_type: str

@@ -53,7 +53,7 @@ class Delivery:
 
 
 class _Addressed(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     callback_url: str
 
@@ -61,7 +61,7 @@ class _Addressed(BaseModel):
 class _QueuedEvent(BaseModel):
     """What a webhook needs of a queued event (the rest is delivered as it is)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     event_id: str
     request: _Addressed
