@@ -8,12 +8,14 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import click
 from rich.console import Console
 
-from sora_relay_tools.local.stack import LocalStack, Provider
+if TYPE_CHECKING:
+    # Imported when a `local` command runs: every other command starts without them.
+    from sora_relay_tools.local.stack import LocalStack, Provider
 
 DEFAULT_BASE_URL = "https://api.geminigen.ai"
 
@@ -173,6 +175,8 @@ def instructions(endpoint_url: str, outputs: dict[str, str], api_key: str) -> li
 
 
 def _provider(resources: contextlib.ExitStack, generation_seconds: float, console: Console) -> tuple[Provider, bool]:
+    from sora_relay_tools.local.stack import Provider
+
     api_key = os.environ.get("GEMINIGEN_API_KEY")
     if api_key:
         base_url = os.environ.get("GEMINIGEN_BASE_URL", DEFAULT_BASE_URL)
@@ -193,6 +197,8 @@ def _stack(
     port: int,
     api_port: int = 0,
 ) -> LocalStack:
+    from sora_relay_tools.local.stack import LocalStack
+
     given = dict(parameter.partition("=")[::2] for parameter in parameters)
     return LocalStack(
         template,
