@@ -1,17 +1,27 @@
-"""Shared by every tier: the tier markers, from the folders, and the functions' logs."""
+"""Shared by every tier: the tier markers, from the folders, the functions' logs, and one
+botocore data loader for every session."""
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import botocore.loaders
+import botocore.session
 import pytest
 
 from sora_relay.observability import logger
 
 TIERS = ("unit", "integration", "e2e", "infrastructure")
+
+# Each boto3 session reads botocore's service models and endpoints (megabytes of JSON) again
+# into a loader of its own; the suite makes a session per test, stack and drill run, and spent
+# a twentieth of its time parsing the same files. One loader (it caches what it read) serves
+# them all: what it holds is the files' content, the same for every session.
+botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
