@@ -153,12 +153,10 @@ class LocalStack:
             self.endpoint_url = self._server.endpoint_url
             aws["AWS_ENDPOINT_URL"] = self.endpoint_url
         else:
-            from moto.server import ThreadedMotoServer
+            from sora_relay_tools.local.moto_server import MotoServerThread
 
-            self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port, verbose=False)
-            self._server.start()
-            host, port = self._server.get_host_and_port()
-            self.endpoint_url = f"http://{host}:{port}"
+            self._server = MotoServerThread(self._port).start()
+            self.endpoint_url = self._server.endpoint_url
             aws["AWS_ENDPOINT_URL"] = self.endpoint_url
         os.environ.update(aws)
         try:
@@ -202,7 +200,7 @@ class LocalStack:
             self.driver.stop()
         if self._server is not None:
             if self.endpoint_url and self.moto_process is None:
-                # A threaded server shares moto's state with every later one in this process.
+                # A server in this process shares moto's state with every later one here.
                 with contextlib.suppress(httpx.HTTPError):
                     httpx.post(f"{self.endpoint_url}/moto-api/reset", timeout=10)
             self._server.stop()
