@@ -7,8 +7,10 @@ Each measurement is a fresh interpreter that sees what Lambda's does: the standa
 own, for this machine), the runtime package and the function's CodeUri folder. It loads the
 handler named in the template; the baseline is the same interpreter importing only boto3.
 
-Tracing is on in the deployed stack: Powertools' Tracer (and the X-Ray SDK) is made when a
-handler first runs, so the last row is what that first invocation pays for it.
+Two parts wait for a handler's first invocation, which pays for them there, and the last rows
+say how much: Powertools' Tracer (and the X-Ray SDK), as tracing is on in the deployed stack,
+and the batch utility, in every function a queue triggers (it imports asyncio and every event
+source's data classes).
 """
 
 from __future__ import annotations
@@ -107,6 +109,14 @@ def main() -> None:
             [str(ROOT / FUNCTIONS["SubmitFunction"]), *packages],
             setup=loads["SubmitFunction"],
             tracing=True,
+        )
+    )
+    rows.append(
+        Measured(
+            "the batch utility, loaded by a first batch",
+            "import aws_lambda_powertools.utilities.batch",
+            [str(ROOT / FUNCTIONS["SweepFunction"]), *packages],
+            setup=loads["SweepFunction"],
         )
     )
     # Each round measures every row once, so that a machine slowing down or speeding up

@@ -2,10 +2,8 @@
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
@@ -13,15 +11,18 @@ from sora_relay.domain.handoff import ArchiveHandOff
 from sora_relay.invocation import seconds_left
 from sora_relay.observability import logger, metrics, record_failures, tracer
 from sora_relay.services.archive import ArchiveFailed
-from sora_relay.triggers import QueueRecord
+from sora_relay.triggers import QueueBatch, QueueRecord
 from sora_relay.wiring import archive_queue, archive_service
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 
 class ArchiveRecord(QueueRecord):
     body: Json[ArchiveHandOff]
 
 
-processor = BatchProcessor(event_type=EventType.SQS, model=ArchiveRecord, raise_on_entire_batch_failure=False)  # type: ignore[arg-type]
+batch = QueueBatch(ArchiveRecord)
 
 
 def handle_record(record: ArchiveRecord, time_left: Callable[[], float]) -> None:
@@ -39,11 +40,6 @@ def handle_record(record: ArchiveRecord, time_left: Callable[[], float]) -> None
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+def handler(event: dict[str, Any], context: LambdaContext) -> "PartialItemFailureResponse":
     archive_service()  # the settings and the wiring, checked before any record: a bad environment fails loudly
-    return process_partial_response(
-        event=event,
-        record_handler=functools.partial(handle_record, time_left=seconds_left(context)),
-        processor=processor,
-        context=context,
-    )
+    return batch.process(event, functools.partial(handle_record, time_left=seconds_left(context)), context)

@@ -3,18 +3,19 @@
 import asyncio
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sora_relay.adapters.messaging import KeptHidden
 from sora_relay.invocation import seconds_left
 from sora_relay.observability import logger, metrics, record_failures, tracer
 from sora_relay.services.submit.messages import InboundMessage, Retry
-from sora_relay.triggers import QueueRecord
+from sora_relay.triggers import QueueBatch, QueueRecord
 from sora_relay.wiring import request_queue, submit_service, submit_workers
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 # A batch's messages are hidden this long at a time while they are handled: should the
 # invocation die, they come back this soon.
@@ -25,9 +26,8 @@ class RequestRecord(QueueRecord):
     body: str  # read by the domain, which turns an invalid body into its failure event
 
 
-# The records of a batch are handled concurrently (each in a worker thread: the domain is
-# synchronous). A batch whose every record failed is reported like any other.
-processor = AsyncBatchProcessor(event_type=EventType.SQS, model=RequestRecord, raise_on_entire_batch_failure=False)  # type: ignore[arg-type]
+# The records of a batch are handled concurrently (each in a worker thread: the domain is synchronous).
+batch = QueueBatch(RequestRecord, concurrent=True)
 
 
 class SubmitLater(Exception):
@@ -55,7 +55,7 @@ def handle_record(record: RequestRecord, time_left: Callable[[], float], hidden:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+def handler(event: dict[str, Any], context: LambdaContext) -> "PartialItemFailureResponse":
     time_left = seconds_left(context)
     submit_service()  # the settings and the wiring, checked before any record: a bad environment fails loudly
     handles = [record["receiptHandle"] for record in event.get("Records", [])]
@@ -65,6 +65,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(submit_workers(), handle_record, record, time_left, hidden)
 
-        return async_process_partial_response(
-            event=event, record_handler=handle_concurrently, processor=processor, context=context
-        )
+        return batch.process(event, handle_concurrently, context)

@@ -1,23 +1,24 @@
 """Webhook: POSTs each event of a request that names a callback_url to it, signed; a delivery
 that failed comes again after its backoff, for 24 hours."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sora_relay.observability import logger, metrics, record_failures, tracer
 from sora_relay.services.webhooks import RetryIn
-from sora_relay.triggers import QueueRecord
+from sora_relay.triggers import QueueBatch, QueueRecord
 from sora_relay.wiring import webhook_queue, webhooks
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 
 class EventRecord(QueueRecord):
     body: str  # the event as published: delivered byte for byte, as it was signed
 
 
-processor = BatchProcessor(event_type=EventType.SQS, model=EventRecord, raise_on_entire_batch_failure=False)  # type: ignore[arg-type]
+batch = QueueBatch(EventRecord)
 
 
 class DeliverLater(Exception):
@@ -36,6 +37,6 @@ def handle_record(record: EventRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+def handler(event: dict[str, Any], context: LambdaContext) -> "PartialItemFailureResponse":
     webhooks()  # the settings and the wiring, checked before any record: a bad environment fails loudly
-    return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)
+    return batch.process(event, handle_record, context)

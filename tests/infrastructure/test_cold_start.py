@@ -1,6 +1,7 @@
 """A handler's import (a Lambda cold start) loads what the handler needs, and no more: the
-X-Ray SDK waits for the first traced invocation, no function loads Powertools' parser models
-(every event source's, built at import), and none builds a model of ours (each is built when
+X-Ray SDK waits for the first traced invocation and the batch utility for the first batch, no
+function loads Powertools' parser models (every event source's, built at import), and none
+builds a model of ours (each is built when
 first used: a function builds those it uses). Benchmark 5 measures what remains."""
 
 import functools
@@ -14,7 +15,7 @@ import pytest
 from ..support.paths import ROOT
 
 HANDLERS = sorted((ROOT / "functions").glob("*/app.py"))
-NEVER_AT_IMPORT = ("aws_xray_sdk", "aws_lambda_powertools.utilities.parser")
+NEVER_AT_IMPORT = ("aws_xray_sdk", "aws_lambda_powertools.utilities.parser", "aws_lambda_powertools.utilities.batch")
 # Another function's service, and the downloads' modules where the function makes none at import.
 OTHERS_AT_IMPORT = {
     "submit": ("sora_relay.services.poll", "sora_relay.services.archive", "sora_relay.adapters.media"),
@@ -54,7 +55,7 @@ def loaded_by_import(handler: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("handler", HANDLERS, ids=[path.parent.name for path in HANDLERS])
-def test_handler_import_loads_neither_the_xray_sdk_nor_the_parser_models(handler: Path) -> None:
+def test_handler_import_loads_neither_the_xray_sdk_the_batch_utility_nor_the_parser_models(handler: Path) -> None:
     assert [module for module in loaded_by_import(handler) if module.startswith(NEVER_AT_IMPORT)] == []
 
 

@@ -8,7 +8,13 @@ type hints name only its own)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,3 +44,28 @@ class QueueRecord(BaseModel):
     messageId: str
     receiptHandle: str
     attributes: QueueRecordAttributes
+
+
+class QueueBatch:
+    """Powertools' batch utility over one function's SQS records (each validated as `record`; a
+    batch whose every record failed is reported like any other), loaded when the function first
+    runs: it imports asyncio and every event source's data classes, a third of boto3's import,
+    which benchmark 5 reports beside the handlers' imports. `concurrent`: records are awaited."""
+
+    def __init__(self, record: type[QueueRecord], *, concurrent: bool = False) -> None:
+        self._record = record
+        self._concurrent = concurrent
+
+    @cached_property
+    def _processor(self) -> Any:
+        from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, BatchProcessor, EventType
+
+        kind = AsyncBatchProcessor if self._concurrent else BatchProcessor
+        # Any pydantic model validates a record; its type hints name only its own (the module says why).
+        return kind(event_type=EventType.SQS, model=self._record, raise_on_entire_batch_failure=False)  # type: ignore[arg-type]
+
+    def process(self, event: dict[str, Any], handle: Callable[[Any], Any], context: Any) -> PartialItemFailureResponse:
+        from aws_lambda_powertools.utilities.batch import async_process_partial_response, process_partial_response
+
+        process = async_process_partial_response if self._concurrent else process_partial_response
+        return process(event=event, record_handler=handle, processor=self._processor, context=context)
