@@ -7,10 +7,11 @@ Each measurement is a fresh interpreter that sees what Lambda's does: the standa
 own, for this machine), the runtime package and the function's CodeUri folder. It loads the
 handler named in the template; the baseline is the same interpreter importing only boto3.
 
-Two parts wait for a handler's first invocation, which pays for them there, and the last rows
-say how much: Powertools' Tracer (and the X-Ray SDK), as tracing is on in the deployed stack,
-and the batch utility, in every function a queue triggers (it imports asyncio and every event
-source's data classes).
+Three parts wait for a handler's first invocation, which pays for them there, and the last rows
+say how much: Powertools' Tracer (and the X-Ray SDK), as tracing is on in the deployed stack;
+httpx, in every function that calls the provider or a webhook (the API calls neither); and the
+batch utility, in every function a queue triggers (it imports asyncio and every event source's
+data classes).
 """
 
 from __future__ import annotations
@@ -109,6 +110,14 @@ def main() -> None:
             [str(ROOT / FUNCTIONS["SubmitFunction"]), *packages],
             setup=loads["SubmitFunction"],
             tracing=True,
+        )
+    )
+    rows.append(
+        Measured(
+            "httpx and the provider's client, made by a first call",
+            "import sora_relay.adapters.geminigen",
+            [str(ROOT / FUNCTIONS["PollFunction"]), *packages],
+            setup=loads["PollFunction"],
         )
     )
     rows.append(

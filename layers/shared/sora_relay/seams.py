@@ -9,10 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
-import httpx
 
 from sora_relay.domain.ports import Clock
 
@@ -58,10 +57,15 @@ def session_as(credentials: tuple[str, str, str] | None) -> boto3.Session:
     return session
 
 
-HttpClient = TypeVar("HttpClient", httpx.Client, httpx.AsyncClient)
+if TYPE_CHECKING:  # httpx is loaded by the functions that make a client (the API makes none)
+    import httpx
+
+    HttpClient = TypeVar("HttpClient", httpx.Client, httpx.AsyncClient)
 
 
 def observed(client: HttpClient) -> HttpClient:
+    import httpx
+
     observe = seams.on_outbound_call
     if observe is None:
         return client

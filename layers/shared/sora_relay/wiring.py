@@ -19,7 +19,6 @@ from botocore.config import Config
 from sora_relay.adapters.breakers import DynamoBreakers
 from sora_relay.adapters.credit_ledger import DynamoCreditLedger
 from sora_relay.adapters.dynamodb import DynamoJobStore
-from sora_relay.adapters.geminigen import GeminiGenClient, make_http_client, make_submit_client
 from sora_relay.adapters.line import DynamoLine
 from sora_relay.adapters.messaging import (
     SnsEventPublisher,
@@ -37,7 +36,8 @@ from sora_relay.settings import Settings
 
 if TYPE_CHECKING:
     # Imported where they are made: a function's cold start loads only the parts it uses (the
-    # poller never downloads; only the archive writes videos).
+    # poller never downloads; only the archive writes videos; the API never calls the provider).
+    from sora_relay.adapters.geminigen import GeminiGenClient
     from sora_relay.adapters.key_videos import DynamoKeyVideos
     from sora_relay.adapters.keys import DynamoKeys
     from sora_relay.adapters.media.archive import S3VideoArchive
@@ -139,6 +139,8 @@ class _FromEnvironment:
 
     @cached_property
     def provider(self) -> GeminiGenClient:
+        from sora_relay.adapters.geminigen import GeminiGenClient, make_http_client, make_submit_client
+
         base_url = self._settings.geminigen_base_url
         submit_client = lambda: observed(make_submit_client())  # noqa: E731
         return GeminiGenClient(observed(make_http_client()), base_url, self._api_key, submit_client=submit_client)
