@@ -102,32 +102,31 @@ def main() -> None:
         Measured(f"{name} (functions/{Path(folder).name}/app.py)", loads[name], [str(ROOT / folder), *packages])
         for name, folder in FUNCTIONS.items()
     ]
-    # What tracing adds to the first invocation, once the handler is loaded (any function's: the same).
-    rows.append(
-        Measured(
+    # What a first invocation loads once the handler is loaded: (label, what it runs, whose handler, traced).
+    first_invocation = [
+        (
             "the Tracer, made by a first traced invocation",
             "from aws_lambda_powertools import Tracer; Tracer(service='sora-relay')",
-            [str(ROOT / FUNCTIONS["SubmitFunction"]), *packages],
-            setup=loads["SubmitFunction"],
-            tracing=True,
-        )
-    )
-    rows.append(
-        Measured(
+            "SubmitFunction",
+            True,
+        ),
+        (
             "httpx and the provider's client, made by a first call",
             "import sora_relay.adapters.geminigen",
-            [str(ROOT / FUNCTIONS["PollFunction"]), *packages],
-            setup=loads["PollFunction"],
-        )
-    )
-    rows.append(
-        Measured(
+            "PollFunction",
+            False,
+        ),
+        (
             "the batch utility, loaded by a first batch",
             "import aws_lambda_powertools.utilities.batch",
-            [str(ROOT / FUNCTIONS["SweepFunction"]), *packages],
-            setup=loads["SweepFunction"],
-        )
-    )
+            "SweepFunction",
+            False,
+        ),
+    ]
+    rows += [
+        Measured(label, body, [str(ROOT / FUNCTIONS[name]), *packages], setup=loads[name], tracing=traced)
+        for label, body, name, traced in first_invocation
+    ]
     # Each round measures every row once, so that a machine slowing down or speeding up
     # during the run moves the baseline with the rows rather than one row alone.
     times: dict[str, list[float]] = {row.label: [] for row in rows}
