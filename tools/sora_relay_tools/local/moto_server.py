@@ -36,10 +36,12 @@ class MotoServerThread:
         return self
 
     def stop(self) -> None:
-        # What waitress does on an interrupt: its loop ends once its sockets are closed.
-        self._server.task_dispatcher.shutdown()
-        wasyncore.close_all(self._server._map)  # the sockets it serves (waitress names them so)
+        # The loop ends once its sockets are closed, which its own thread must do (closed from
+        # another, they fail the select it is in): the trigger runs the closing in that thread.
+        sockets = self._server._map  # the sockets it serves, by waitress's name
+        self._server.trigger.pull_trigger(lambda: wasyncore.close_all(sockets))
         self._thread.join(timeout=10)
+        self._server.task_dispatcher.shutdown()
 
 
 def main() -> None:
