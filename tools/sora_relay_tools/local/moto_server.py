@@ -8,6 +8,7 @@ never makes it do. waitress serves the same WSGI application and keeps connectio
 from __future__ import annotations
 
 import argparse
+import contextlib
 import threading
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -39,8 +40,10 @@ class MotoServerThread:
         # The loop ends once its sockets are closed, which its own thread must do (closed from
         # another, they fail the select it is in): the trigger runs the closing in that thread.
         sockets = self._server._map  # the sockets it serves, by waitress's name
-        self._server.trigger.pull_trigger(lambda: wasyncore.close_all(sockets))
+        with contextlib.suppress(OSError):  # the trigger already closed: the loop has ended
+            self._server.trigger.pull_trigger(lambda: wasyncore.close_all(sockets))
         self._thread.join(timeout=10)
+        wasyncore.close_all(sockets, ignore_all=True)  # what an ended loop left open
         self._server.task_dispatcher.shutdown()
 
 
