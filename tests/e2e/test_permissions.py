@@ -37,6 +37,10 @@ UNUSED = {
     # refuses it unless the role may read the object.
     ("ApiFunction", "s3:GetObject"),
 }
+# A grant the drill uses in most runs, not all: which function does it depends on which comes
+# first. A place freed starts the head of the line with a resent message: by the poller that
+# freed it, or by the submitter when a message arrives before the next poll.
+BY_TIMING = {("SubmitFunction", "sqs:SendMessage", "RequestQueue")}
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +227,8 @@ def test_every_action_a_role_grants_is_one_its_function_used(drilled) -> None:
         used = {call.action for function in functions for call in stack.permissions.used[function]}
         assert used <= granted
         unused = {entry[1] for entry in UNUSED if entry[0] in functions and len(entry) == 2}
-        assert granted - used == unused, functions
+        by_timing = {entry[1] for entry in BY_TIMING if entry[0] in functions}
+        assert (granted - used) - by_timing == unused, functions
 
 
 def test_every_resource_a_role_grants_is_one_its_function_used(drilled) -> None:
@@ -235,7 +240,7 @@ def test_every_resource_a_role_grants_is_one_its_function_used(drilled) -> None:
             for action in _listed(statement["Action"]):
                 calls = [call for call in used if call.action == action]
                 for resource in _listed(statement["Resource"]):
-                    if any(_unused(entry, functions, action, resource) for entry in UNUSED):
+                    if any(_unused(entry, functions, action, resource) for entry in UNUSED | BY_TIMING):
                         continue
                     assert any(allows([{"Action": action, "Resource": resource}], call) for call in calls), (
                         functions,
