@@ -1,8 +1,8 @@
 """A handler's import (a Lambda cold start) loads what the handler needs, and no more: the
 X-Ray SDK waits for the first traced invocation and the batch utility for the first batch, no
 function loads Powertools' parser models (every event source's, built at import), and none
-builds a model of ours (each is built when
-first used: a function builds those it uses). Benchmark 5 measures what remains."""
+builds a model of ours (each is built when first used: a function builds those it uses).
+Benchmark 5 measures what remains."""
 
 import functools
 import json
@@ -50,19 +50,15 @@ def imported(handler: Path) -> dict[str, list[str]]:
     return dict(json.loads(loaded))
 
 
-def loaded_by_import(handler: Path) -> list[str]:
-    return imported(handler)["modules"]
-
-
 @pytest.mark.parametrize("handler", HANDLERS, ids=[path.parent.name for path in HANDLERS])
 def test_handler_import_loads_neither_the_xray_sdk_the_batch_utility_nor_the_parser_models(handler: Path) -> None:
-    assert [module for module in loaded_by_import(handler) if module.startswith(NEVER_AT_IMPORT)] == []
+    assert [module for module in imported(handler)["modules"] if module.startswith(NEVER_AT_IMPORT)] == []
 
 
 @pytest.mark.parametrize("handler", HANDLERS, ids=[path.parent.name for path in HANDLERS])
 def test_handler_import_loads_no_other_functions_service_nor_the_downloads(handler: Path) -> None:
     others = OTHERS_AT_IMPORT[handler.parent.name]
-    assert [module for module in loaded_by_import(handler) if module.startswith(others)] == []
+    assert [module for module in imported(handler)["modules"] if module.startswith(others)] == []
 
 
 @pytest.mark.parametrize("handler", HANDLERS, ids=[path.parent.name for path in HANDLERS])

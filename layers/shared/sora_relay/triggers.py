@@ -13,10 +13,10 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-
-from pydantic import BaseModel, ConfigDict, Field
 
 
 class ScheduledEvent(BaseModel):
