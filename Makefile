@@ -10,9 +10,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # Also what `make lock` runs.
 UV_VERSION := 0.13.9
-# Compiled as pip would, at once on every core: otherwise each first import compiles (the suite's
-# workers at the same time, each its own copy). Followed by the venv's --python.
-UV_INSTALL := $(BIN)/uv pip install --compile-bytecode
+# Followed by the venv's --python. Nothing is compiled at install: the first import compiles
+# what is used (below), a third of what is installed.
+UV_INSTALL := $(BIN)/uv pip install
+# What these commands run writes its bytecode (into .venv and the ignored __pycache__ folders)
+# even where PYTHONDONTWRITEBYTECODE is set: else every process of the suite (workers, the
+# command's runs, the cold-start checks) would compile each module it imports again.
+export PYTHONDONTWRITEBYTECODE :=
 # The suite's workers: its end-to-end tests wait on their stacks a little, so one more than the
 # cores (four spent a fifth more processor time contending for two, for no time saved).
 TEST_WORKERS ?= $(shell expr $$(nproc) + 1)
@@ -29,22 +33,24 @@ install: $(INSTALLED)
 
 $(INSTALLED): pyproject.toml layers/shared/requirements.txt
 	@echo "Installing sora-relay with its tools into $(VENV), on $$($(PYTHON) --version) (the first time: a minute or two)..."
-	$(PYTHON) -m venv --clear $(VENV)
+	$(PYTHON) -m venv --clear --without-pip $(VENV)
 	# uv installs what pip would in seconds rather than a minute (and caches what it fetched):
-	# pip brings it, at the version the lock was made with.
-	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	# this Python's pip brings it, at the version the lock was made with.
+	$(PYTHON) -m pip --python $(BIN)/python install --quiet uv==$(UV_VERSION)
 	# The runtime's locked versions first, checked by their hashes (the layer ships the same),
 	# then the tools around them.
 	$(UV_INSTALL) --python $(BIN)/python --quiet --require-hashes --no-deps -r layers/shared/requirements.txt
-	$(UV_INSTALL) --python $(BIN)/python --quiet -e '.[dev]'
+	# pip too: the layer's build (as `sam build` runs it) is tested with it.
+	$(UV_INSTALL) --python $(BIN)/python --quiet -e '.[dev]' pip
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# Modules in the order collected (the end-to-end tier first), not most tests first: the long
+# drills start at once and the short unit modules fill the end.
 test: install compiled  ## every tier, in parallel (a module's tests in one worker), with the coverage of the runtime and the tools
-	$(BIN)/pytest --numprocesses $(TEST_WORKERS) --dist loadscope --cov --cov-report=term
+	$(BIN)/pytest --numprocesses $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --cov --cov-report=term
 
-# The project's own modules compiled once, up front: where PYTHONDONTWRITEBYTECODE is set, every
-# process the suite starts (workers, the command, the cold-start checks) would compile them again.
+# The project's own modules compiled once, up front, rather than by each worker at once.
 compiled: install
 	$(BIN)/python -m compileall -q -j 0 layers/shared/sora_relay tools/sora_relay_tools functions benchmarks
 
