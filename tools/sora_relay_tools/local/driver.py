@@ -22,9 +22,11 @@ Invoke = Callable[[str, dict[str, Any]], Any]
 log = logging.getLogger(__name__)
 _LONG_POLL_SECONDS = 1  # short enough to stop promptly, long enough not to spin
 # A schedule whose run found nothing to check waits twice as long each time, up to this many
-# times its interval, until a queue's function runs again or a run finds work: an idle local
-# stack polling every few tenths of a second would otherwise keep a third of a core busy.
-_IDLE_BACKOFF = 4
+# times its interval, until another function runs or a run finds work: an idle local stack
+# polling every few tenths of a second would otherwise keep a tenth of a core busy. Work that
+# arrives meanwhile (a function ran) ends the wait at the next interval, so the bound costs
+# no latency to what a function started; a job merely coming due is found at the latest then.
+_IDLE_BACKOFF = 16
 
 
 class LambdaDriver:
@@ -57,7 +59,10 @@ class LambdaDriver:
         self._environment: dict[str, str] | None = None
         self._queue_arns: dict[str, str] = {}
         self.invocations: dict[str, int] = dict.fromkeys(stack.functions, 0)
-        self._deliveries = 0
+        self._scheduled = {schedule.function for schedule in stack.schedules}
+        # Runs of the functions on no schedule (a queue's, the API's): what they do may give a
+        # scheduled one work.
+        self._unscheduled_runs = 0
         self.errors: list[str] = []
 
     def start(self) -> LambdaDriver:
@@ -92,6 +97,8 @@ class LambdaDriver:
                 invoked_function_arn=function.arn,
             )
             self.invocations[logical_id] += 1
+            if logical_id not in self._scheduled:
+                self._unscheduled_runs += 1
             return handler(event, context)
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
@@ -134,7 +141,7 @@ class LambdaDriver:
         queue's, or the one the handler set) runs out, and moto's SQS moves it to the
         dead-letter queue once it has come too often, as SQS does."""
         event = {"Records": [sqs_record(message, self._queue_arn(trigger.queue_url)) for message in messages]}
-        self._deliveries += 1
+        self._unscheduled_runs += 1  # also when `invoke` is another's
         try:
             answer = (invoke or self.invoke)(trigger.function, event)
             failed = {item["itemIdentifier"] for item in (answer or {}).get("batchItemFailures", [])}
@@ -172,15 +179,18 @@ class LambdaDriver:
 
     def _run_schedule(self, schedule: ScheduleTrigger) -> None:
         interval = self._schedule_interval or schedule.interval_seconds
-        wait, seen = interval, self._deliveries
-        while not self._stop.wait(wait):
+        backoff, waited, seen = interval, 0.0, self._unscheduled_runs
+        while not self._stop.wait(interval):
+            waited += interval
+            if waited < backoff and self._unscheduled_runs == seen:
+                continue
             try:
-                idle = not self.run_schedule_once(schedule) and seen == self._deliveries
+                idle = not self.run_schedule_once(schedule) and seen == self._unscheduled_runs
             except Exception as error:
                 self._note_error(f"{schedule.function} failed: {error!r}")
                 idle = False
-            seen = self._deliveries
-            wait = min(2 * wait, _IDLE_BACKOFF * interval) if idle else interval
+            seen, waited = self._unscheduled_runs, 0.0
+            backoff = min(2 * backoff, _IDLE_BACKOFF * interval) if idle else interval
 
     def _note_error(self, message: str) -> None:
         log.warning(message)
