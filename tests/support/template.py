@@ -2,10 +2,12 @@
 
 from typing import Any
 
-from cfnlint.decode import cfn_yaml
-
 from .paths import TEMPLATE
 
 
 def load_template() -> dict[str, Any]:
+    # Imported here: cfn-lint loads sympy and networkx (most of a second), and every worker
+    # collects the modules that import this one.
+    from cfnlint.decode import cfn_yaml
+
     return cfn_yaml.load(str(TEMPLATE))

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -60,15 +61,13 @@ class Rejected:
 class Relay:
     def __init__(self, resources: StackResources, session: boto3.Session | None = None) -> None:
         self.resources = resources
-        session = session or boto3.Session()
-        self.keys = DynamoKeys(session.client("dynamodb"), resources.outputs.get("ApiKeysTableName", ""))
-        self._secrets = session.client("secretsmanager")
+        self._session = session = session or boto3.Session()
+        dynamodb = session.client("dynamodb")
+        self.keys = DynamoKeys(dynamodb, resources.outputs.get("ApiKeysTableName", ""))
         self._sqs = session.client("sqs")
         self._sns = session.client("sns")
-        # SigV4 links: buckets made since mid-2020 refuse SigV2's (and 7 days is SigV4's limit).
-        self._s3 = session.client("s3", config=Config(signature_version="s3v4"))
         self._jobs = DynamoJobStore(
-            session.client("dynamodb"),
+            dynamodb,
             resources["JobsTableName"],
             # The stack's own: a canceled job's index entry must fall in a shard its sweeps read.
             shards=int(resources.outputs.get("PollShards", DEFAULT_POLL_SHARDS)),
@@ -78,9 +77,9 @@ class Relay:
         publisher = SnsEventPublisher(self._sns, resources["CompletionTopicArn"])
         finisher = Finisher(store=self._jobs, publisher=publisher, metrics=_Uncounted(), policy=Policy())
         self._canceler = CancelService(store=self._jobs, finisher=finisher, clock=_utc_now)
-        self._breakers = DynamoBreakers(session.client("dynamodb"), resources["JobsTableName"])
+        self._breakers = DynamoBreakers(dynamodb, resources["JobsTableName"])
         self._line = LineView(
-            DynamoLine(session.client("dynamodb"), resources["JobsTableName"]),
+            DynamoLine(dynamodb, resources["JobsTableName"]),
             int(resources.outputs.get("MaxActiveGenerations", "5")),
         )
         # Requests are judged as the stack judges them: its catalogue, ExtraModels and DefaultModel.
@@ -89,6 +88,16 @@ class Relay:
             resources.outputs.get("DefaultModel") or "sora-2",
             resources.outputs.get("FallbackModels", ""),
         )
+
+    # Made when first used: most commands need neither (a command is a process of its own).
+    @cached_property
+    def _secrets(self) -> Any:
+        return self._session.client("secretsmanager")
+
+    @cached_property
+    def _s3(self) -> Any:
+        # SigV4 links: buckets made since mid-2020 refuse SigV2's (and 7 days is SigV4's limit).
+        return self._session.client("s3", config=Config(signature_version="s3v4"))
 
     @classmethod
     def from_stack(cls, name: str, session: boto3.Session | None = None) -> Relay:
