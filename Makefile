@@ -10,12 +10,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # Also what `make lock` runs.
 UV_VERSION := 0.13.9
-# Followed by the venv's --python. Nothing is compiled at install: the first import compiles
-# what is used (below), a third of what is installed.
-UV_INSTALL := $(BIN)/uv pip install
-# What these commands run writes its bytecode (into .venv and the ignored __pycache__ folders)
-# even where PYTHONDONTWRITEBYTECODE is set: else every process of the suite (workers, the
-# command's runs, the cold-start checks) would compile each module it imports again.
+# Compiled as pip would, at once on every core: otherwise each first import compiles (the suite's
+# workers at the same time, each its own copy). Followed by the venv's --python.
+UV_INSTALL := $(BIN)/uv pip install --compile-bytecode
+# What these commands run writes its bytecode (the tests' rewritten modules, into the ignored
+# __pycache__ folders) even where PYTHONDONTWRITEBYTECODE is set: else each run compiles them again.
 export PYTHONDONTWRITEBYTECODE :=
 # The suite's workers: its end-to-end tests wait on their stacks a little, so one more than the
 # cores (four spent a fifth more processor time contending for two, for no time saved).
