@@ -1,6 +1,5 @@
 """Submit: reads the request queue, submits each request to the provider once."""
 
-import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -62,6 +61,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> "PartialItemFailur
     with request_queue().kept_hidden(handles, HIDDEN_LEASE) as hidden:
 
         async def handle_concurrently(record: RequestRecord) -> None:
+            import asyncio  # loaded by the batch utility, with the first batch: not at init
+
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(submit_workers(), handle_record, record, time_left, hidden)
 
