@@ -134,7 +134,7 @@ def main() -> None:
         for row in rows:
             times[row.label].append(once(row))
     # The fastest too: on a shared machine a run's slow outliers come from other work, and the
-    # median of a few still moves with them (a ratio moved by up to 0.4 between runs here).
+    # median of a few still moves with them (a ratio moved by up to 0.5 between runs here).
     medians = {label: statistics.median(values) for label, values in times.items()}
     fastest = {label: min(values) for label, values in times.items()}
     median_baseline, fastest_baseline = medians[rows[0].label], fastest[rows[0].label]

@@ -1,8 +1,8 @@
 """A handler's import (a Lambda cold start) loads what the handler needs, and no more: the
 X-Ray SDK waits for the first traced invocation and the batch utility (with asyncio) for the
-first batch, no function loads Powertools' parser models (every event source's, built at import), and none
-builds a model of ours (each is built when first used: a function builds those it uses).
-Benchmark 5 measures what remains."""
+first batch, no function loads Powertools' parser models (every event source's, built at
+import), and none builds a model of ours (each is built when first used: a function builds
+those it uses). Benchmark 5 measures what remains."""
 
 import functools
 import json
