@@ -28,13 +28,16 @@ from common import TEMPLATE, print_table
 
 ROOT = TEMPLATE.parent
 LOCK = ROOT / "layers" / "shared" / "requirements.txt"
+# Processor time, not the clock's: an import on a warm file cache is bound by the processor,
+# and a Lambda environment runs nothing else, while on a shared machine another process's
+# turn would count as the import's.
 MEASURE = """
 import sys, time
 sys.path[:0] = {paths!r}
 {setup}
-started = time.perf_counter()
+started = time.process_time()
 {body}
-print(time.perf_counter() - started)
+print(time.process_time() - started)
 """
 # As `sora_relay_tools.local.functions.load_handler` loads it, written out: that helper's own
 # imports would be measured with the handler's (or, made beforehand, take some of the handler's).
@@ -127,23 +130,25 @@ def main() -> None:
         Measured(label, body, [str(ROOT / FUNCTIONS[name]), *packages], setup=loads[name], tracing=traced)
         for label, body, name, traced in first_invocation
     ]
-    # Each round measures every row once, so that a machine slowing down or speeding up
-    # during the run moves the baseline with the rows rather than one row alone.
+    # Each round measures every row once, and a row's ratio is the median of its rounds' ratios
+    # to the same round's baseline: a machine slowing down or speeding up for a while moves both
+    # sides of a ratio together (taken apart, the two medians moved a ratio by up to 0.3 between runs).
     times: dict[str, list[float]] = {row.label: [] for row in rows}
     for _ in range(args.runs):
         for row in rows:
             times[row.label].append(once(row))
-    # The fastest too: on a shared machine a run's slow outliers come from other work, and the
-    # median of a few still moves with them (a ratio moved by up to 0.5 between runs here).
-    medians = {label: statistics.median(values) for label, values in times.items()}
-    fastest = {label: min(values) for label, values in times.items()}
-    median_baseline, fastest_baseline = medians[rows[0].label], fastest[rows[0].label]
+    baseline = times[rows[0].label]
     print_table(
-        f"5. cold start: handler import, {args.runs} fresh interpreters each, measured in turn",
-        ("module", "median ms", "x boto3", "fastest ms", "x boto3"),
+        f"5. cold start: handler import (processor time), {args.runs} fresh interpreters each, measured in turn",
+        ("module", "median ms", "fastest ms", "x boto3 (median of rounds)"),
         [
-            (label, median, median / median_baseline, fastest[label], fastest[label] / fastest_baseline)
-            for label, median in medians.items()
+            (
+                label,
+                statistics.median(values),
+                min(values),
+                statistics.median(value / base for value, base in zip(values, baseline, strict=True)),
+            )
+            for label, values in times.items()
         ],
     )
 

@@ -3,7 +3,6 @@
 import json
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
@@ -11,9 +10,11 @@ from sora_relay.adapters.http_bodies import read_body
 from sora_relay.domain.keys import ApiKey
 from sora_relay.domain.videos import ApiError, Deleted, Upload, Video, VideoList, with_request_bodies
 from sora_relay.observability import logger, metrics, tracer
+from sora_relay.routes import Answer, Routes
+from sora_relay.triggers import HttpCall
 from sora_relay.wiring import settings, video_api
 
-app = APIGatewayHttpResolver()
+routes = Routes()
 
 
 def _answers(model: type[BaseModel]) -> dict[int, Any]:
@@ -21,95 +22,73 @@ def _answers(model: type[BaseModel]) -> dict[int, Any]:
     return {200: {"description": "OK", "content": {"application/json": {"model": model}}}}
 
 
-def _key() -> ApiKey:
-    return video_api().authenticate(app.current_event.headers.get("authorization"))
+def _key(call: HttpCall) -> ApiKey:
+    return video_api().authenticate(call.headers.get("authorization"))
 
 
-def _answer(model: BaseModel, status: int = 200) -> Response[str]:
+def _answer(model: BaseModel, status: int = 200) -> Answer:
     # The SDK polls a queued video as often as this says (a status call per poll interval is enough).
     headers = {"openai-poll-after-ms": str(settings().poll_interval_seconds * 1000)}
-    body = model.model_dump_json(exclude_none=True)
-    return Response(status, "application/json", body, headers=headers)
+    return Answer(status, model.model_dump_json(exclude_none=True), headers=headers)
 
 
-def _body() -> tuple[dict[str, Any], list[Upload]]:
-    event = app.current_event
-    return read_body(event.body, bool(event.is_base64_encoded), event.headers.get("content-type"))
+def _body(call: HttpCall) -> tuple[dict[str, Any], list[Upload]]:
+    return read_body(call.body, call.is_base64_encoded, call.headers.get("content-type"))
 
 
-@app.post(
-    "/v1/videos",
-    summary="Create a video",
-    responses=_answers(Video),
-)
-def create_video() -> Response[str]:
-    key = _key()
-    fields, uploads = _body()
-    return _answer(video_api().create(key, fields, uploads, app.current_event.headers.get("idempotency-key")))
+@routes.route("POST", "/v1/videos", summary="Create a video", responses=_answers(Video))
+def create_video(call: HttpCall) -> Answer:
+    key = _key(call)
+    fields, uploads = _body(call)
+    return _answer(video_api().create(key, fields, uploads, call.headers.get("idempotency-key")))
 
 
-@app.post(
-    "/v1/videos/extensions",
-    summary="Extend a video",
-    responses=_answers(Video),
-)
-def extend_video() -> Response[str]:
-    key = _key()
-    fields, _ = _body()
-    return _answer(video_api().extend(key, fields, app.current_event.headers.get("idempotency-key")))
+@routes.route("POST", "/v1/videos/extensions", summary="Extend a video", responses=_answers(Video))
+def extend_video(call: HttpCall) -> Answer:
+    key = _key(call)
+    fields, _ = _body(call)
+    return _answer(video_api().extend(key, fields, call.headers.get("idempotency-key")))
 
 
-@app.get(
-    "/v1/videos",
-    summary="List the key's videos",
-    responses=_answers(VideoList),
-)
-def list_videos() -> Response[str]:
-    key = _key()
-    query = app.current_event.query_string_parameters or {}
-    limit = query.get("limit", "20")
+@routes.route("GET", "/v1/videos", summary="List the key's videos", responses=_answers(VideoList))
+def list_videos(call: HttpCall) -> Answer:
+    key = _key(call)
+    limit = call.query.get("limit", "20")
     if not limit.isdigit():
         raise ApiError(400, "limit must be a number", param="limit")
     listed: VideoList = video_api().page(
-        key, limit=int(limit), after=query.get("after"), order=query.get("order", "desc")
+        key, limit=int(limit), after=call.query.get("after"), order=call.query.get("order", "desc")
     )
     return _answer(listed)
 
 
-@app.get(
-    "/v1/videos/<video_id>",
-    summary="Retrieve a video",
-    responses=_answers(Video),
-)
-def get_video(video_id: str) -> Response[str]:
-    answer: Video = video_api().get(_key(), video_id)
+@routes.route("GET", "/v1/videos/<video_id>", summary="Retrieve a video", responses=_answers(Video))
+def get_video(call: HttpCall, video_id: str) -> Answer:
+    answer: Video = video_api().get(_key(call), video_id)
     return _answer(answer)
 
 
-@app.get(
+@routes.route(
+    "GET",
     "/v1/videos/<video_id>/content",
     summary="Download a video",
-    responses={302: {"description": "A short-lived address of the archived file"}},
+    # No body: the file's address is the Location header.
+    responses={302: {"description": "A short-lived address of the archived file, in Location", "content": {}}},
 )
-def video_content(video_id: str) -> Response[str]:
-    variant = (app.current_event.query_string_parameters or {}).get("variant", "video")
-    url = video_api().content_url(_key(), video_id, variant)
-    return Response(302, "text/plain", "", headers={"Location": url})
+def video_content(call: HttpCall, video_id: str) -> Answer:
+    url = video_api().content_url(_key(call), video_id, call.query.get("variant", "video"))
+    return Answer(302, content_type="text/plain", headers={"Location": url})
 
 
-@app.delete(
-    "/v1/videos/<video_id>",
-    summary="Cancel or delete a video",
-    responses=_answers(Deleted),
-)
-def delete_video(video_id: str) -> Response[str]:
-    deleted: Deleted = video_api().delete(_key(), video_id)
+@routes.route("DELETE", "/v1/videos/<video_id>", summary="Cancel or delete a video", responses=_answers(Deleted))
+def delete_video(call: HttpCall, video_id: str) -> Answer:
+    deleted: Deleted = video_api().delete(_key(call), video_id)
     return _answer(deleted)
 
 
-@app.get("/v1/openapi.json", include_in_schema=False)
-def openapi() -> Response[str]:
-    return Response(200, "application/json", json.dumps(api_document()))
+@routes.route("GET", "/v1/openapi.json", documented=False)
+def openapi(call: HttpCall) -> Answer:
+    return Answer(200, json.dumps(api_document()))
 
 
 def api_document() -> dict[str, Any]:
@@ -117,30 +96,31 @@ def api_document() -> dict[str, Any]:
     docs/openapi.json, by `make schemas`)."""
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer  # only this call needs it
 
-    document = app.get_openapi_json_schema(
+    document = routes.openapi(
         title="sora-relay",
         version="1",
         summary=__doc__,
         security_schemes={"bearer": HTTPBearer(scheme="bearer")},
         security=[{"bearer": []}],
     )
-    return with_request_bodies(json.loads(document))
+    return with_request_bodies(document)
 
 
-@app.exception_handler(ApiError)  # type: ignore[untyped-decorator]  # Powertools leaves it untyped
-def api_error(error: ApiError) -> Response[str]:
-    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
-    return Response(error.status, "application/json", json.dumps(error.body()), headers=headers)
-
-
-@app.not_found
-def no_such_call(_: Exception) -> Response[str]:
-    error = ApiError(404, f"Unknown call: {app.current_event.http_method} {app.current_event.path}")
-    return Response(404, "application/json", json.dumps(error.body()))
+def answer_call(call: HttpCall) -> Answer:
+    """The route's answer; an ApiError's, in OpenAI's error shape (any other error fails the
+    invocation: API Gateway answers 500)."""
+    try:
+        route = routes.find(call)
+        if route is None:
+            raise ApiError(404, f"Unknown call: {call.method} {call.path}")
+        return route()
+    except ApiError as error:
+        headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else {}
+        return Answer(error.status, json.dumps(error.body()), headers=headers)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return answer_call(HttpCall.model_validate(event)).to_http_api()

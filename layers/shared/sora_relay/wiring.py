@@ -13,7 +13,6 @@ from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from aws_lambda_powertools.utilities import parameters
 from botocore.config import Config
 
 from sora_relay.adapters.breakers import DynamoBreakers
@@ -37,6 +36,8 @@ from sora_relay.settings import Settings
 if TYPE_CHECKING:
     # Imported where they are made: a function's cold start loads only the parts it uses (the
     # poller never downloads; only the archive writes videos; the API never calls the provider).
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
     from sora_relay.adapters.geminigen import GeminiGenClient
     from sora_relay.adapters.key_videos import DynamoKeyVideos
     from sora_relay.adapters.keys import DynamoKeys
@@ -76,8 +77,7 @@ _api_key_lock = threading.Lock()
 
 class _FromEnvironment:
     """The services' parts as Lambda has them: adapters on boto3 and httpx, each made from the
-    settings when a service first needs it, calling AWS with `credentials` (None: the
-    environment's, as in Lambda)."""
+    settings when first needed, calling AWS with `credentials` (None: the environment's)."""
 
     def __init__(self, settings: Settings, credentials: tuple[str, str, str] | None) -> None:
         self._settings = settings
@@ -88,16 +88,17 @@ class _FromEnvironment:
         return _client_as(service, session_as(self._credentials))
 
     @cached_property
-    def _secrets(self) -> parameters.SecretsProvider:
-        return parameters.SecretsProvider(boto3_client=self._client("secretsmanager"))
+    def _secrets(self) -> SecretsProvider:
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+        return SecretsProvider(boto3_client=self._client("secretsmanager"))
 
     def _api_key(self) -> str:
         # Cached by Powertools for max_age; never logged. One thread fetches it: without the
         # lock, a sweep's first status calls would each make a client and fetch it at once.
+        name, max_age = self._settings.geminigen_api_key_secret, self._settings.secret_cache_seconds
         with _api_key_lock:
-            secret = self._secrets.get(
-                self._settings.geminigen_api_key_secret, max_age=self._settings.secret_cache_seconds
-            )
+            secret = self._secrets.get(name, max_age=max_age)
         return secret.decode() if isinstance(secret, bytes) else str(secret)
 
     @property
