@@ -10,8 +10,7 @@ from sora_relay.adapters.http_bodies import read_body
 from sora_relay.domain.keys import ApiKey
 from sora_relay.domain.videos import ApiError, Deleted, Upload, Video, VideoList, with_request_bodies
 from sora_relay.observability import logger, metrics, tracer
-from sora_relay.routes import Answer, Routes
-from sora_relay.triggers import HttpCall
+from sora_relay.routes import Answer, HttpCall, Routes
 from sora_relay.wiring import settings, video_api
 
 routes = Routes()

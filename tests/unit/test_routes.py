@@ -1,8 +1,7 @@
 """The HTTP API's router: a call reaches the route of its method and path, with the path's
 parameters by name; any other call reaches none; an answer leaves in API Gateway's shape."""
 
-from sora_relay.routes import Answer, Routes
-from sora_relay.triggers import HttpCall
+from sora_relay.routes import Answer, HttpCall, Routes
 from sora_relay_tools.local.http_api import http_api_event
 
 

@@ -1,5 +1,5 @@
-"""The HTTP API's router: which function answers a call, by its method and path, and its answer in
-the shape API Gateway's HTTP API takes back (payload format 2.0).
+"""The HTTP API's router: a call as API Gateway's HTTP API gives it (payload format 2.0), the
+function that answers it by its method and path, and the answer in the shape API Gateway takes.
 
 Ours rather than Powertools' event handler: importing any part of that package loads every
 resolver it has (AppSync's, and asyncio with it; Bedrock's; every event source's data classes),
@@ -15,13 +15,53 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-if TYPE_CHECKING:
-    from sora_relay.triggers import HttpCall
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # A path's parameter, written `<name>` as Powertools writes it (its document reads these paths).
 _PARAMETER = re.compile(r"<(\w+)>")
+
+
+class HttpMethod(BaseModel):
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
+
+    method: str
+
+
+class HttpRequestContext(BaseModel):
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
+
+    http: HttpMethod
+
+
+class HttpCall(BaseModel):
+    """A call to the HTTP API, as API Gateway gives it (payload format 2.0) on the `$default`
+    stage: its path is the raw path, its headers' names lower case."""
+
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True, populate_by_name=True)
+
+    path: str = Field(alias="rawPath")
+    headers: dict[str, str] = {}
+    query: dict[str, str] = Field(default_factory=dict, alias="queryStringParameters")
+    body: str | None = None
+    is_base64_encoded: bool = Field(False, alias="isBase64Encoded")
+    request_context: HttpRequestContext = Field(alias="requestContext")
+
+    @field_validator("headers")
+    @classmethod
+    def _lower_case_names(cls, headers: dict[str, str]) -> dict[str, str]:
+        # API Gateway lowers them already; a test's or a tool's event may not.
+        return {name.lower(): value for name, value in headers.items()}
+
+    @field_validator("query", mode="before")
+    @classmethod
+    def _no_query_is_empty(cls, query: dict[str, str] | None) -> dict[str, str]:
+        return query or {}
+
+    @property
+    def method(self) -> str:
+        return self.request_context.http.method
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""What triggers the functions: an EventBridge scheduled event, an SQS record and an HTTP API
-call, as much of each as the functions read.
+"""What triggers the functions: an EventBridge scheduled event and an SQS record, as much of
+each as the functions read.
 
 Small models of our own rather than Powertools' parser models: importing those (every event
 source's models, built at import) costs each function about 0.1 s of every cold start, and
@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -44,47 +44,6 @@ class QueueRecord(BaseModel):
     messageId: str
     receiptHandle: str
     attributes: QueueRecordAttributes
-
-
-class HttpMethod(BaseModel):
-    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
-
-    method: str
-
-
-class HttpRequestContext(BaseModel):
-    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
-
-    http: HttpMethod
-
-
-class HttpCall(BaseModel):
-    """A call to the HTTP API, as API Gateway gives it (payload format 2.0) on the `$default`
-    stage: its path is the raw path, its headers' names lower case."""
-
-    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True, populate_by_name=True)
-
-    path: str = Field(alias="rawPath")
-    headers: dict[str, str] = {}
-    query: dict[str, str] = Field(default_factory=dict, alias="queryStringParameters")
-    body: str | None = None
-    is_base64_encoded: bool = Field(False, alias="isBase64Encoded")
-    request_context: HttpRequestContext = Field(alias="requestContext")
-
-    @field_validator("headers")
-    @classmethod
-    def _lower_case_names(cls, headers: dict[str, str]) -> dict[str, str]:
-        # API Gateway lowers them already; a test's or a tool's event may not.
-        return {name.lower(): value for name, value in headers.items()}
-
-    @field_validator("query", mode="before")
-    @classmethod
-    def _no_query_is_empty(cls, query: dict[str, str] | None) -> dict[str, str]:
-        return query or {}
-
-    @property
-    def method(self) -> str:
-        return self.request_context.http.method
 
 
 class QueueBatch:
