@@ -3,11 +3,13 @@ tests meet, checked at the wire."""
 
 import uuid as uuids
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler
 
 import httpx
 import pytest
 
 from sora_relay_tools.simulator import GeminiGenSimulator, ManualClock
+from sora_relay_tools.simulator.server import _Server
 
 START = datetime(2026, 11, 30, 12, 0, 7, tzinfo=UTC)
 
@@ -111,3 +113,17 @@ def test_held_generation_runs_until_released(sim) -> None:
     assert get(sim, f"/uapi/v1/history/{record['uuid']}").json()["status"] == 1
     sim.release("a fox")
     assert get(sim, f"/uapi/v1/history/{record['uuid']}").json()["status"] == 2
+
+
+def test_a_client_hanging_up_leaves_no_traceback_but_a_fault_of_the_simulators_does(capsys) -> None:
+    server = _Server(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    try:
+        for error in (BrokenPipeError(32, "Broken pipe"), ConnectionResetError(104, "reset"), ValueError("a bug")):
+            try:
+                raise error
+            except Exception:
+                server.handle_error(None, ("127.0.0.1", 1))
+    finally:
+        server.server_close()
+    written = capsys.readouterr().err
+    assert (written.count("Traceback"), "ValueError: a bug" in written) == (1, True)
