@@ -95,6 +95,8 @@ class Route:
 
 
 class Routes:
+    """The API's routes, in the order they were declared; the first that matches a call answers it."""
+
     def __init__(self) -> None:
         self._routes: list[Route] = []
 
@@ -108,12 +110,11 @@ class Routes:
         documented: bool = True,
     ) -> Callable[[AnswerCall], AnswerCall]:
         pieces = _PARAMETER.split(path)  # literal, name, literal, name, ..., literal
-        expression = "".join(
-            re.escape(piece) if i % 2 == 0 else f"(?P<{piece}>[^/]+)" for i, piece in enumerate(pieces)
+        pattern = re.compile(
+            "".join(re.escape(piece) if i % 2 == 0 else f"(?P<{piece}>[^/]+)" for i, piece in enumerate(pieces))
         )
 
         def register(answer: AnswerCall) -> AnswerCall:
-            pattern = re.compile(expression)
             self._routes.append(Route(method, path, answer, pattern, summary, responses, documented))
             return answer
 
