@@ -147,13 +147,14 @@ def main() -> None:
     ]
     # Each round measures every row once, in turn. A first invocation's ratio is to its round's
     # baseline row (its interpreter has imported boto3 before its clock starts).
-    rounds: dict[str, list[tuple[float, float]]] = {row.label: [] for row in [baseline, *handlers, *invocations]}
+    rows = [baseline, *handlers, *invocations]
+    rounds: dict[str, list[tuple[float, float]]] = {row.label: [] for row in rows}
     for _ in range(args.runs):
-        for row in [baseline, *handlers, *invocations]:
+        for row in rows:
             rounds[row.label].append(once(row))
     boto3_alone = [first for first, _ in rounds[baseline.label]]
     table = []
-    for row in [baseline, *handlers, *invocations]:
+    for row in rows:
         times = [first + body for first, body in rounds[row.label]]
         bases = [first for first, _ in rounds[row.label]] if row.first else boto3_alone
         ratio = statistics.median(time / base for time, base in zip(times, bases, strict=True))

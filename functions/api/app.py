@@ -25,10 +25,10 @@ def _key(call: HttpCall) -> ApiKey:
     return video_api().authenticate(call.headers.get("authorization"))
 
 
-def _answer(model: BaseModel, status: int = 200) -> Answer:
+def _answer(model: BaseModel) -> Answer:
     # The SDK polls a queued video as often as this says (a status call per poll interval is enough).
     headers = {"openai-poll-after-ms": str(settings().poll_interval_seconds * 1000)}
-    return Answer(status, model.model_dump_json(exclude_none=True), headers=headers)
+    return Answer(200, model.model_dump_json(exclude_none=True), headers=headers)
 
 
 def _body(call: HttpCall) -> tuple[dict[str, Any], list[Upload]]:
